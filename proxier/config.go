@@ -1,0 +1,94 @@
+package proxier
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// DefaultScheduler is the IPVS scheduler used when neither the configuration
+// nor a service annotation names one (kube-proxy's default).
+const DefaultScheduler = "rr"
+
+// DefaultAffinityTimeout is the persistence timeout for sessionAffinity
+// ClientIP when the service does not set one (Kubernetes' default, 3 hours).
+const DefaultAffinityTimeout = 10800
+
+// Config is the node-independent configuration Build needs.
+type Config struct {
+	// Scheduler is the default IPVS scheduler (--ipvs-scheduler); "" means rr.
+	Scheduler string
+	// MasqueradeAll masquerades all traffic to services (--masquerade-all).
+	MasqueradeAll bool
+	// LocalCIDRs are the sources treated as cluster-local traffic
+	// (--cluster-cidr with --detect-local-mode=ClusterCIDR).
+	LocalCIDRs []netip.Prefix
+	// ServiceProxyName, when set, makes Build handle exactly the services
+	// whose service.kubernetes.io/service-proxy-name label has this value;
+	// when empty, services carrying that label are ignored.
+	ServiceProxyName string
+	// DisableSchedulerAnnotations ignores the per-service scheduler
+	// annotations (feature gate ServiceSchedulerAnnotations off).
+	DisableSchedulerAnnotations bool
+}
+
+// scheduler returns the configured default scheduler.
+func (c *Config) scheduler() string {
+	if c.Scheduler == "" {
+		return DefaultScheduler
+	}
+	return c.Scheduler
+}
+
+// Node is what Build needs to know about the node it runs on.
+type Node struct {
+	// Name is the Node object's name, matched against endpoints' nodeName.
+	Name string
+	// Labels are the node's labels; topology.kubernetes.io/zone selects
+	// zone hints.
+	Labels map[string]string
+	// IPs are the node's addresses. A service IP family in which the node has
+	// no address gets nothing.
+	IPs []netip.Addr
+	// NodePortIPs are the addresses NodePort virtual servers are created on
+	// (after --nodeport-addresses filtering). nil means IPs.
+	NodePortIPs []netip.Addr
+}
+
+// nodePortIPs returns the addresses NodePorts listen on.
+func (n *Node) nodePortIPs() []netip.Addr {
+	if n.NodePortIPs == nil {
+		return n.IPs
+	}
+	return n.NodePortIPs
+}
+
+// hasFamily reports whether the node has an address of the family of a.
+func (n *Node) hasFamily(a netip.Addr) bool {
+	for _, ip := range n.IPs {
+		if ip.Is4() == a.Is4() {
+			return true
+		}
+	}
+	for _, ip := range n.NodePortIPs {
+		if ip.Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// Problem is one defect found in an input object. Build skips the defective
+// part and builds everything else.
+type Problem struct {
+	// Kind is "Service" or "EndpointSlice".
+	Kind      string
+	Namespace string
+	Name      string
+	// Message says what was wrong and what was skipped.
+	Message string
+}
+
+// String formats the problem as one line: "Service ns/name: message".
+func (p Problem) String() string {
+	return fmt.Sprintf("%s %s/%s: %s", p.Kind, p.Namespace, p.Name, p.Message)
+}

@@ -1,0 +1,215 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// PortKind says how a service port is reached, which decides its netfilter
+// treatment (masquerading, source-range filtering, reject of unused ports).
+type PortKind uint8
+
+// Port kinds.
+const (
+	KindClusterIP PortKind = iota + 1
+	KindExternalIP
+	KindLoadBalancer
+	KindNodePort
+)
+
+// String returns the kind's lower-case name as it appears in dumps.
+func (k PortKind) String() string {
+	switch k {
+	case KindClusterIP:
+		return "cluster-ip"
+	case KindExternalIP:
+		return "external-ip"
+	case KindLoadBalancer:
+		return "load-balancer"
+	case KindNodePort:
+		return "node-port"
+	}
+	return fmt.Sprintf("kind-%d", uint8(k))
+}
+
+// ServicePort is one address:port:protocol the node serves, with what the
+// netfilter adapter needs to know about it.
+type ServicePort struct {
+	VSKey
+	Kind PortKind
+	// Local is set for externally reachable ports of services with
+	// externalTrafficPolicy Local: their traffic is not masqueraded, so
+	// backends see the client's address.
+	Local bool
+	// SourceRanges, for load-balancer ports, are the only source prefixes
+	// allowed to connect (loadBalancerSourceRanges); empty allows all.
+	SourceRanges []netip.Prefix
+}
+
+// NodePort is a port opened on the node's addresses for a NodePort service.
+type NodePort struct {
+	Proto Protocol
+	Port  uint16
+	// Local is set for externalTrafficPolicy Local (no masquerade).
+	Local bool
+}
+
+// Endpoint is a backend address:port:protocol on this node, used for hairpin
+// masquerading (a pod reaching itself through its own service).
+type Endpoint struct {
+	Addr  netip.Addr
+	Port  uint16
+	Proto Protocol
+}
+
+// Netfilter is the netfilter intent: everything a service needs that IPVS
+// alone cannot express. The netfilter adapter turns it into one ruleset with
+// sets, so the number of rules does not grow with the number of services.
+type Netfilter struct {
+	// MasqueradeAll masquerades all traffic to service addresses.
+	MasqueradeAll bool
+	// LocalCIDRs are the sources counted as cluster-local (pod) traffic;
+	// traffic to cluster IPs from elsewhere is masqueraded. Empty means no
+	// local detection (only MasqueradeAll and hairpin apply).
+	LocalCIDRs []netip.Prefix
+	// Ports are all service address:port:protocol entries, sorted.
+	Ports []ServicePort
+	// NodePorts are the node ports in use, sorted.
+	NodePorts []NodePort
+	// Hairpin are the local endpoints that may reach themselves through a
+	// service, sorted.
+	Hairpin []Endpoint
+}
+
+// ServiceIPs returns the distinct addresses of non-node-port service ports,
+// sorted: new connections to them on other ports are rejected.
+func (n *Netfilter) ServiceIPs() []netip.Addr {
+	var out []netip.Addr
+	for _, p := range n.Ports {
+		if p.Kind != KindNodePort {
+			out = append(out, p.Addr)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// Sort puts every list in canonical order and removes duplicates.
+func (n *Netfilter) Sort() {
+	slices.SortFunc(n.LocalCIDRs, comparePrefix)
+	n.LocalCIDRs = slices.Compact(n.LocalCIDRs)
+	for i := range n.Ports {
+		slices.SortFunc(n.Ports[i].SourceRanges, comparePrefix)
+		n.Ports[i].SourceRanges = slices.Compact(n.Ports[i].SourceRanges)
+	}
+	slices.SortFunc(n.Ports, compareServicePort)
+	n.Ports = slices.CompactFunc(n.Ports, func(a, b ServicePort) bool { return compareServicePort(a, b) == 0 })
+	slices.SortFunc(n.NodePorts, compareNodePort)
+	n.NodePorts = slices.Compact(n.NodePorts)
+	slices.SortFunc(n.Hairpin, compareEndpoint)
+	n.Hairpin = slices.Compact(n.Hairpin)
+}
+
+// Equal reports whether two sorted intents are the same.
+func (n *Netfilter) Equal(o *Netfilter) bool {
+	return n.MasqueradeAll == o.MasqueradeAll &&
+		slices.Equal(n.LocalCIDRs, o.LocalCIDRs) &&
+		slices.EqualFunc(n.Ports, o.Ports, func(a, b ServicePort) bool { return compareServicePort(a, b) == 0 }) &&
+		slices.Equal(n.NodePorts, o.NodePorts) &&
+		slices.Equal(n.Hairpin, o.Hairpin)
+}
+
+// Lines returns the canonical dump of a sorted intent, one fact per line.
+func (n *Netfilter) Lines() []string {
+	var out []string
+	out = append(out, fmt.Sprintf("masquerade-all %t", n.MasqueradeAll))
+	for _, c := range n.LocalCIDRs {
+		out = append(out, "local-cidr "+c.String())
+	}
+	for _, p := range n.Ports {
+		l := fmt.Sprintf("port %s %s", p.Kind, p.VSKey)
+		if p.Local {
+			l += " local"
+		}
+		if len(p.SourceRanges) > 0 {
+			r := make([]string, len(p.SourceRanges))
+			for i, s := range p.SourceRanges {
+				r[i] = s.String()
+			}
+			l += " source-ranges " + strings.Join(r, ",")
+		}
+		out = append(out, l)
+	}
+	for _, np := range n.NodePorts {
+		l := fmt.Sprintf("node-port %s %d", np.Proto, np.Port)
+		if np.Local {
+			l += " local"
+		}
+		out = append(out, l)
+	}
+	for _, e := range n.Hairpin {
+		out = append(out, fmt.Sprintf("hairpin %s %s", e.Proto, netip.AddrPortFrom(e.Addr, e.Port)))
+	}
+	return out
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func compareVSKey(a, b VSKey) int {
+	if c := a.Addr.Compare(b.Addr); c != 0 {
+		return c
+	}
+	if a.Port != b.Port {
+		return int(a.Port) - int(b.Port)
+	}
+	return int(a.Proto) - int(b.Proto)
+}
+
+func compareServicePort(a, b ServicePort) int {
+	if c := compareVSKey(a.VSKey, b.VSKey); c != 0 {
+		return c
+	}
+	if a.Kind != b.Kind {
+		return int(a.Kind) - int(b.Kind)
+	}
+	if a.Local != b.Local {
+		if a.Local {
+			return 1
+		}
+		return -1
+	}
+	return slices.CompareFunc(a.SourceRanges, b.SourceRanges, comparePrefix)
+}
+
+func compareNodePort(a, b NodePort) int {
+	if a.Proto != b.Proto {
+		return int(a.Proto) - int(b.Proto)
+	}
+	if a.Port != b.Port {
+		return int(a.Port) - int(b.Port)
+	}
+	if a.Local != b.Local {
+		if a.Local {
+			return 1
+		}
+		return -1
+	}
+	return 0
+}
+
+func compareEndpoint(a, b Endpoint) int {
+	if c := a.Addr.Compare(b.Addr); c != 0 {
+		return c
+	}
+	if a.Port != b.Port {
+		return int(a.Port) - int(b.Port)
+	}
+	return int(a.Proto) - int(b.Proto)
+}
