@@ -1,0 +1,27 @@
+// Package proxier is the pure core of ipvs-proxy: it turns Kubernetes
+// Services and EndpointSlices into the exact kernel state a node must have,
+// and computes the operations that get the kernel there.
+//
+// Data flows one way:
+//
+//	informers ─► trackers ─► Build ─► Diff(desired, observed) ─► adapters ─► kernel
+//	(client-go)   coalesce    pure     pure, printable plan       proxier/ipvs, addr,
+//	                                                               netfilter, sysctl, conntrack
+//
+// Build (and BuildService for one service) is pure: no I/O, no clock, no
+// logging. All Service semantics live here, one file per concern:
+// service.go (which services, cluster IPs, load-balancer IPs), port.go (the
+// virtual servers of one port: cluster, external, load-balancer, node port;
+// hairpin), endpoints.go (reading EndpointSlices), topology.go (KEP-1669
+// terminating endpoints, traffic policies, topology hints and the weight
+// policy), scheduler.go (schedulers, flags, session affinity, source ranges).
+// Assemble merges per-service fragments and resolves conflicting virtual
+// servers. Diff (diff.go) is pure too; its model.Plan prints as ipvsadm and
+// ip(8) commands.
+//
+// The weight policy is the heart of the project: a ready endpoint is a real
+// server at weight 1; a terminating one stays at weight 0, so the
+// connections it has finish while new ones go elsewhere; when no endpoint is
+// ready, serving-terminating ones get weight 1 (KEP-1669 fallback). An
+// endpoint neither ready nor terminating is not a real server.
+package proxier

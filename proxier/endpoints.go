@@ -1,0 +1,178 @@
+package proxier
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// endpoint is one backend of one service port, as read from an
+// EndpointSlice, with the conditions the weight policy needs.
+type endpoint struct {
+	addr        netip.Addr
+	port        uint16
+	nodeName    string
+	ready       bool
+	serving     bool
+	terminating bool
+	zoneHints   []string
+	nodeHints   []string
+}
+
+// isServingTerminating reports an endpoint that is shutting down but still
+// answers: the KEP-1669 fallback when no endpoint is ready.
+func (e *endpoint) isServingTerminating() bool { return e.serving && e.terminating }
+
+// portKey matches EndpointSlice ports to service ports, as kube-proxy does:
+// by port name and protocol.
+type portKey struct {
+	name  string
+	proto v1.Protocol
+}
+
+// groupSlices indexes EndpointSlices by the service they belong to (the
+// kubernetes.io/service-name label). Slices without the label, of an FQDN
+// address type, of services not in the input or of another proxy are
+// skipped; the first two and the third are reported.
+func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[types.NamespacedName][]*discovery.EndpointSlice, []Problem) {
+	known := make(map[types.NamespacedName]bool, len(services))
+	for _, s := range services {
+		known[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = true
+	}
+	out := make(map[types.NamespacedName][]*discovery.EndpointSlice, len(services))
+	var problems []Problem
+	for _, sl := range slcs {
+		if sl == nil || sl.AddressType == discovery.AddressTypeFQDN {
+			continue
+		}
+		name := sl.Labels[discovery.LabelServiceName]
+		if name == "" {
+			problems = append(problems, sliceProblem(sl, "has no "+discovery.LabelServiceName+" label; ignored"))
+			continue
+		}
+		key := types.NamespacedName{Namespace: sl.Namespace, Name: name}
+		if !known[key] {
+			problems = append(problems, sliceProblem(sl, "belongs to unknown service "+key.String()+"; ignored"))
+			continue
+		}
+		out[key] = append(out[key], sl)
+	}
+	return out, problems
+}
+
+// collectEndpoints merges the slices of one service into endpoints per
+// service port. An address that appears in several slices is kept once,
+// preferring a ready copy (as kube-proxy's endpoint slice cache does).
+// Endpoints whose address is invalid or of the wrong family are reported and
+// skipped.
+func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey][]endpoint, []Problem) {
+	ordered := slices.Clone(slcs)
+	slices.SortFunc(ordered, func(a, b *discovery.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+	out := map[portKey][]endpoint{}
+	seen := map[portKey]map[netip.AddrPort]int{}
+	var problems []Problem
+	for _, sl := range ordered {
+		for _, p := range sl.Ports {
+			if p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
+				continue
+			}
+			k := portKey{proto: v1.ProtocolTCP}
+			if p.Name != nil {
+				k.name = *p.Name
+			}
+			if p.Protocol != nil {
+				k.proto = *p.Protocol
+			}
+			if seen[k] == nil {
+				seen[k] = map[netip.AddrPort]int{}
+			}
+			for i := range sl.Endpoints {
+				ep, err := readEndpoint(sl, &sl.Endpoints[i], uint16(*p.Port))
+				if err != nil {
+					if k == firstPortKey(sl) {
+						problems = append(problems, sliceProblem(sl, err.Error()))
+					}
+					continue
+				}
+				ap := netip.AddrPortFrom(ep.addr, ep.port)
+				if j, dup := seen[k][ap]; dup {
+					if ep.ready && !out[k][j].ready {
+						out[k][j] = ep
+					}
+					continue
+				}
+				seen[k][ap] = len(out[k])
+				out[k] = append(out[k], ep)
+			}
+		}
+	}
+	return out, problems
+}
+
+// firstPortKey is the key of a slice's first valid port: endpoint problems
+// are reported once per slice endpoint, not once per port.
+func firstPortKey(sl *discovery.EndpointSlice) portKey {
+	for _, p := range sl.Ports {
+		if p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
+			continue
+		}
+		k := portKey{proto: v1.ProtocolTCP}
+		if p.Name != nil {
+			k.name = *p.Name
+		}
+		if p.Protocol != nil {
+			k.proto = *p.Protocol
+		}
+		return k
+	}
+	return portKey{}
+}
+
+// readEndpoint converts one slice endpoint. Conditions default as the API
+// documents: ready nil means ready, serving nil means ready's value,
+// terminating nil means false.
+func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint16) (endpoint, error) {
+	if len(e.Addresses) == 0 {
+		return endpoint{}, fmt.Errorf("endpoint without addresses; skipped")
+	}
+	addr, err := netip.ParseAddr(e.Addresses[0])
+	if err != nil || addr.Zone() != "" {
+		return endpoint{}, fmt.Errorf("endpoint address %q is not a valid IP; skipped", e.Addresses[0])
+	}
+	addr = addr.Unmap()
+	if (sl.AddressType == discovery.AddressTypeIPv4) != addr.Is4() {
+		return endpoint{}, fmt.Errorf("endpoint address %s does not match address type %s; skipped", addr, sl.AddressType)
+	}
+	ep := endpoint{addr: addr, port: port, ready: true}
+	if e.NodeName != nil {
+		ep.nodeName = *e.NodeName
+	}
+	if c := e.Conditions.Ready; c != nil {
+		ep.ready = *c
+	}
+	ep.serving = ep.ready
+	if c := e.Conditions.Serving; c != nil {
+		ep.serving = *c
+	}
+	if c := e.Conditions.Terminating; c != nil {
+		ep.terminating = *c
+	}
+	if h := e.Hints; h != nil {
+		for _, z := range h.ForZones {
+			ep.zoneHints = append(ep.zoneHints, z.Name)
+		}
+		for _, n := range h.ForNodes {
+			ep.nodeHints = append(ep.nodeHints, n.Name)
+		}
+	}
+	return ep, nil
+}
+
+func sliceProblem(sl *discovery.EndpointSlice, msg string) Problem {
+	return Problem{Kind: "EndpointSlice", Namespace: sl.Namespace, Name: sl.Name, Message: msg}
+}

@@ -1,0 +1,135 @@
+package proxier
+
+import (
+	"net/netip"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// portBuilder builds the virtual servers of one service port: one per
+// cluster IP, external IP, load-balancer IP and node-port address.
+type portBuilder struct {
+	*serviceBuilder
+	sp    *v1.ServicePort
+	proto model.Protocol
+	tmpl  model.VirtualServer
+	eps   []endpoint
+	// per family (index 0 IPv4, 1 IPv6): the endpoints and their selection.
+	famEps [2][]endpoint
+	famSel [2]selection
+}
+
+func famIndex(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
+}
+
+// build adds this port's virtual servers and netfilter intent. Addresses of
+// a family the service has no cluster IP in are left out, as kube-proxy's
+// per-family proxiers leave them out.
+func (p *portBuilder) build(clusterIPs, externalIPs, lbIPs []netip.Addr, sourceRanges []netip.Prefix) {
+	var families [2]bool
+	for _, a := range clusterIPs {
+		families[famIndex(a)] = true
+	}
+	for _, e := range p.eps {
+		p.famEps[famIndex(e.addr)] = append(p.famEps[famIndex(e.addr)], e)
+	}
+	for f := range p.famEps {
+		p.famSel[f] = categorize(p.famEps[f], p.node)
+	}
+	internalLocal := p.svc.Spec.InternalTrafficPolicy != nil && *p.svc.Spec.InternalTrafficPolicy == v1.ServiceInternalTrafficPolicyLocal
+	externalLocal := p.svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal
+	for _, a := range clusterIPs {
+		p.add(a, uint16(p.sp.Port), model.KindClusterIP, internalLocal, nil, true)
+	}
+	for _, a := range externalIPs {
+		if families[famIndex(a)] {
+			p.add(a, uint16(p.sp.Port), model.KindExternalIP, externalLocal, nil, true)
+		}
+	}
+	for _, a := range lbIPs {
+		if families[famIndex(a)] {
+			p.add(a, uint16(p.sp.Port), model.KindLoadBalancer, externalLocal, sourceRanges, true)
+		}
+	}
+	p.addNodePorts(families, externalLocal)
+	p.addHairpin(families)
+}
+
+// addNodePorts adds a virtual server per node-port address of a family the
+// service has, for NodePort and LoadBalancer services with a node port.
+func (p *portBuilder) addNodePorts(families [2]bool, local bool) {
+	t := p.svc.Spec.Type
+	if (t != v1.ServiceTypeNodePort && t != v1.ServiceTypeLoadBalancer) || p.sp.NodePort == 0 {
+		return
+	}
+	if p.sp.NodePort < 0 || p.sp.NodePort > 65535 {
+		p.problem("port %q: nodePort %d out of range; node port skipped", p.sp.Name, p.sp.NodePort)
+		return
+	}
+	any := false
+	for _, a := range p.node.nodePortIPs() {
+		if families[famIndex(a)] {
+			p.add(a, uint16(p.sp.NodePort), model.KindNodePort, local, nil, false)
+			any = true
+		}
+	}
+	if any {
+		p.st.NodePorts = append(p.st.NodePorts, model.NodePort{Proto: p.proto, Port: uint16(p.sp.NodePort), Local: local})
+	}
+}
+
+// add appends one virtual server with its real servers and netfilter port.
+// Service addresses (bind=true) are bound on the dummy interface; node-port
+// addresses already belong to the node.
+func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local bool, ranges []netip.Prefix, bind bool) {
+	vs := p.tmpl
+	vs.VSKey = model.VSKey{Addr: a, Port: port, Proto: p.proto}
+	f := famIndex(a)
+	sel := p.famSel[f].cluster
+	if local {
+		sel = p.famSel[f].local
+	}
+	svc := &model.Service{VirtualServer: vs, Reals: realServers(p.famEps[f], sel, local, p.node, a.Is4())}
+	svc.SortReals()
+	p.st.Services = append(p.st.Services, svc)
+	if bind {
+		p.st.Addresses = append(p.st.Addresses, a)
+	}
+	sp := model.ServicePort{VSKey: vs.VSKey, Kind: kind, Local: local && kind != model.KindClusterIP}
+	if kind == model.KindLoadBalancer {
+		sp.SourceRanges = familyRanges(ranges, a.Is4())
+	}
+	p.st.Ports = append(p.st.Ports, sp)
+}
+
+// addHairpin records this node's endpoints that are real servers of the
+// port, so that a pod reaching itself through the service is masqueraded.
+func (p *portBuilder) addHairpin(families [2]bool) {
+	for f := range p.famEps {
+		if !families[f] {
+			continue
+		}
+		for _, e := range p.famEps[f] {
+			if e.nodeName == p.node.Name && (e.ready || e.terminating) {
+				p.st.Hairpin = append(p.st.Hairpin, model.Endpoint{Addr: e.addr, Port: e.port, Proto: p.proto})
+			}
+		}
+	}
+}
+
+// familyRanges keeps the prefixes of one family.
+func familyRanges(ranges []netip.Prefix, v4 bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range ranges {
+		if r.Addr().Is4() == v4 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
