@@ -1,0 +1,22 @@
+// Package sysctl reads and writes the kernel parameters under /proc/sys that
+// IPVS service proxying depends on, and holds the policy deciding which
+// values are required as a data table.
+//
+// Data flow:
+//
+//	Options (kernel version, IPv6, strict ARP, bridge present)
+//	   │
+//	   ▼
+//	Required(opts) ─► []Setting ─► Ensure(iface, settings) ─► []Drift (for metrics and logs)
+//	                                    │
+//	                                    ▼
+//	                            Interface.Get / Set ─► /proc/sys (Proc) or memory (Fake)
+//
+// Required is pure: it evaluates each row of the table against the options.
+// Ensure reads every setting, writes only those that differ and reports them;
+// a full reconcile calls it again to detect and repair drift. A no-op Ensure
+// performs reads only, which the Fake's counters prove.
+//
+// Only this package touches /proc/sys; nothing here executes the sysctl
+// command.
+package sysctl

@@ -1,0 +1,97 @@
+package sysctl
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Interface reads and writes kernel parameters by their dotted names
+// ("net.ipv4.ip_forward").
+type Interface interface {
+	// Get returns the parameter's value with surrounding white space
+	// removed. A parameter that does not exist (its module is not loaded,
+	// or it is not namespaced) returns an error that satisfies
+	// errors.Is(err, fs.ErrNotExist).
+	Get(name string) (string, error)
+	// Set writes the value. A parameter that does not exist returns an
+	// error that satisfies errors.Is(err, fs.ErrNotExist); Set never
+	// creates one.
+	Set(name, value string) error
+}
+
+// DefaultRoot is where the kernel exposes its parameters.
+const DefaultRoot = "/proc/sys"
+
+// Proc is the real Interface: files under a root directory, /proc/sys by
+// default. /proc/sys/net is per network namespace; it shows the namespace of
+// the process that opens it.
+type Proc struct {
+	// Root is the directory holding the parameters; "" means DefaultRoot.
+	// Tests point it at a temporary directory.
+	Root string
+}
+
+var _ Interface = (*Proc)(nil)
+
+// New returns the real Interface on /proc/sys.
+func New() *Proc { return &Proc{Root: DefaultRoot} }
+
+// validName accepts dotted parameter names: path segments of letters,
+// digits, '_' and '-' ("net.bridge.bridge-nf-call-iptables"). It rejects
+// anything that could escape the root ("..", "/").
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// Path returns the file that holds the parameter under root.
+func Path(root, name string) (string, error) {
+	if !validName.MatchString(name) {
+		return "", fmt.Errorf("invalid sysctl name %q", name)
+	}
+	if root == "" {
+		root = DefaultRoot
+	}
+	return filepath.Join(root, strings.ReplaceAll(name, ".", "/")), nil
+}
+
+// Get implements Interface.
+func (p *Proc) Get(name string) (string, error) {
+	path, err := Path(p.Root, name)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading sysctl %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Set implements Interface. The file is opened without O_CREATE, so a
+// missing parameter is reported rather than created.
+func (p *Proc) Set(name, value string) error {
+	path, err := Path(p.Root, name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("writing sysctl %s: %w", name, err)
+	}
+	_, werr := f.WriteString(value)
+	cerr := f.Close()
+	if werr != nil {
+		return fmt.Errorf("writing sysctl %s=%s: %w", name, value, werr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("writing sysctl %s=%s: %w", name, value, cerr)
+	}
+	return nil
+}
+
+// notExist returns the error Get and Set return for a missing parameter.
+func notExist(op, name string) error {
+	return fmt.Errorf("%s sysctl %s: %w", op, name, fs.ErrNotExist)
+}
