@@ -40,6 +40,9 @@ func Build(services []*v1.Service, slices []*discovery.EndpointSlice, node Node,
 	bySvc, problems := groupSlices(services, slices)
 	states := make([]*ServiceState, 0, len(services))
 	for _, svc := range services {
+		if svc == nil {
+			continue
+		}
 		st, p := BuildService(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], node, cfg)
 		problems = append(problems, p...)
 		if st != nil {

@@ -42,6 +42,9 @@ type portKey struct {
 func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[types.NamespacedName][]*discovery.EndpointSlice, []Problem) {
 	known := make(map[types.NamespacedName]bool, len(services))
 	for _, s := range services {
+		if s == nil {
+			continue
+		}
 		known[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = true
 	}
 	out := make(map[types.NamespacedName][]*discovery.EndpointSlice, len(services))

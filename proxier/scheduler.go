@@ -13,12 +13,12 @@ import (
 // Per-service scheduler annotations: ours, and kube-router's for users
 // migrating from it. Ours win when both are set.
 const (
-	AnnotationScheduler             = "ipvs-proxy.io/scheduler"
-	AnnotationSchedulerFlags        = "ipvs-proxy.io/scheduler-flags"
-	AnnotationKubeRouterScheduler   = "kube-router.io/service.scheduler"
-	AnnotationKubeRouterSchedFlags  = "kube-router.io/service.schedflags"
-	annotationLBSourceRangesLegacy  = "service.beta.kubernetes.io/load-balancer-source-ranges"
-	maxAffinityTimeoutSeconds int32 = 86400
+	AnnotationScheduler                  = "ipvs-proxy.io/scheduler"
+	AnnotationSchedulerFlags             = "ipvs-proxy.io/scheduler-flags"
+	AnnotationKubeRouterScheduler        = "kube-router.io/service.scheduler"
+	AnnotationKubeRouterSchedFlags       = "kube-router.io/service.schedflags"
+	annotationLBSourceRangesLegacy       = "service.beta.kubernetes.io/load-balancer-source-ranges"
+	maxAffinityTimeoutSeconds      int32 = 86400
 )
 
 // Schedulers are the IPVS schedulers a service may ask for.

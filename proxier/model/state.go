@@ -173,3 +173,34 @@ func SchedFlagNames(sched string, f SchedFlags) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Route answers "a new connection to this address:port:protocol goes to
+// which backends": the real servers with a non-zero weight, sorted. It
+// returns ok=false when no virtual server matches (the packet is not
+// balanced by IPVS at all).
+func (s *State) Route(k VSKey) (backends []RSKey, ok bool) {
+	svc, ok := s.Services[k]
+	if !ok {
+		return nil, false
+	}
+	for _, r := range svc.Reals {
+		if r.Weight > 0 {
+			backends = append(backends, r.RSKey)
+		}
+	}
+	return backends, true
+}
+
+// Draining returns the real servers of a virtual server that keep their
+// existing connections but take no new ones (weight 0), sorted.
+func (s *State) Draining(k VSKey) []RSKey {
+	var out []RSKey
+	if svc, ok := s.Services[k]; ok {
+		for _, r := range svc.Reals {
+			if r.Weight == 0 {
+				out = append(out, r.RSKey)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+package ipvs
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Probe implements Interface: the Fake always has IPVS unless an error is
+// injected.
+func (f *Fake) Probe() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.begin(CallProbe, model.VSKey{}, model.RSKey{})
+}
+
+// ListServices implements Interface.
+func (f *Fake) ListServices() ([]*model.Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallListServices, model.VSKey{}, model.RSKey{}); err != nil {
+		return nil, err
+	}
+	return f.sorted(), nil
+}
+
+// AddVirtualServer implements Interface.
+func (f *Fake) AddVirtualServer(vs model.VirtualServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallAddVirtualServer, vs.VSKey, model.RSKey{}); err != nil {
+		return err
+	}
+	if err := checkFakeVirtualServer(CallAddVirtualServer, vs); err != nil {
+		return err
+	}
+	if _, ok := f.services[vs.VSKey]; ok {
+		return callError(CallAddVirtualServer, vs.VSKey.String(), ErrExists, nil)
+	}
+	f.services[vs.VSKey] = &fakeService{vs: vs, reals: map[model.RSKey]*fakeReal{}}
+	return nil
+}
+
+// UpdateVirtualServer implements Interface.
+func (f *Fake) UpdateVirtualServer(vs model.VirtualServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallUpdateVirtualServer, vs.VSKey, model.RSKey{}); err != nil {
+		return err
+	}
+	if err := checkFakeVirtualServer(CallUpdateVirtualServer, vs); err != nil {
+		return err
+	}
+	s, ok := f.services[vs.VSKey]
+	if !ok {
+		return callError(CallUpdateVirtualServer, vs.VSKey.String(), ErrNotFound, nil)
+	}
+	s.vs = vs
+	return nil
+}
+
+// DeleteVirtualServer implements Interface.
+func (f *Fake) DeleteVirtualServer(key model.VSKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallDeleteVirtualServer, key, model.RSKey{}); err != nil {
+		return err
+	}
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	delete(f.services, key)
+	return nil
+}
+
+// AddRealServer implements Interface.
+func (f *Fake) AddRealServer(vs model.VSKey, rs model.RealServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallAddRealServer, vs, rs.RSKey); err != nil {
+		return err
+	}
+	if err := validateWeight(vs, rs); err != nil {
+		return err
+	}
+	s, ok := f.services[vs]
+	if !ok {
+		return callError(CallAddRealServer, rsSubject(vs, rs.RSKey), fmt.Errorf("virtual server %w", ErrNotFound), nil)
+	}
+	if _, ok := s.reals[rs.RSKey]; ok {
+		return callError(CallAddRealServer, rsSubject(vs, rs.RSKey), ErrExists, nil)
+	}
+	s.reals[rs.RSKey] = &fakeReal{rs: rs}
+	return nil
+}
+
+// UpdateRealServer implements Interface. Connection counters are kept.
+func (f *Fake) UpdateRealServer(vs model.VSKey, rs model.RealServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallUpdateRealServer, vs, rs.RSKey); err != nil {
+		return err
+	}
+	if err := validateWeight(vs, rs); err != nil {
+		return err
+	}
+	r, err := f.real(CallUpdateRealServer, vs, rs.RSKey)
+	if err != nil {
+		return err
+	}
+	r.rs = rs
+	return nil
+}
+
+// DeleteRealServer implements Interface. Its connection counters go with it.
+func (f *Fake) DeleteRealServer(vs model.VSKey, rs model.RSKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallDeleteRealServer, vs, rs); err != nil {
+		return err
+	}
+	if err := validateRealServer(vs, rs); err != nil {
+		return err
+	}
+	if s, ok := f.services[vs]; ok {
+		delete(s.reals, rs)
+	}
+	return nil
+}
+
+// RealServerStats implements Interface with the counters set by SetStats
+// (zero otherwise).
+func (f *Fake) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallRealServerStats, vs, model.RSKey{}); err != nil {
+		return nil, err
+	}
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	out := map[model.RSKey]model.RealServerStats{}
+	if s, ok := f.services[vs]; ok {
+		for k, r := range s.reals {
+			out[k] = r.stats
+		}
+	}
+	return out, nil
+}
+
+// Timeouts implements Interface.
+func (f *Fake) Timeouts() (Timeouts, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallTimeouts, model.VSKey{}, model.RSKey{}); err != nil {
+		return Timeouts{}, err
+	}
+	return f.timeouts, nil
+}
+
+// SetTimeouts implements Interface. Like the kernel, it keeps whole seconds.
+func (f *Fake) SetTimeouts(t Timeouts) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallSetTimeouts, model.VSKey{}, model.RSKey{}); err != nil {
+		return err
+	}
+	if err := validateTimeouts(t); err != nil {
+		return err
+	}
+	set := func(dst *time.Duration, v time.Duration) {
+		if v != 0 {
+			*dst = v.Truncate(time.Second)
+		}
+	}
+	set(&f.timeouts.TCP, t.TCP)
+	set(&f.timeouts.TCPFin, t.TCPFin)
+	set(&f.timeouts.UDP, t.UDP)
+	return nil
+}
+
+// fakeSchedulers are the schedulers a stock kernel ships; others fail with
+// ErrSchedulerMissing as on a kernel without their module.
+var fakeSchedulers = map[string]bool{
+	"rr": true, "wrr": true, "lc": true, "wlc": true, "fo": true, "ovf": true, "lblc": true,
+	"lblcr": true, "dh": true, "sh": true, "sed": true, "nq": true, "mh": true, "twos": true,
+}
+
+// checkFakeVirtualServer validates a virtual server as the Kernel does and
+// checks its scheduler exists as the kernel would.
+func checkFakeVirtualServer(c Call, vs model.VirtualServer) error {
+	if err := validateVirtualServer(vs); err != nil {
+		return err
+	}
+	if !fakeSchedulers[vs.Scheduler] {
+		return callError(c, vs.VSKey.String(), fmt.Errorf("%w: %s", ErrSchedulerMissing, SchedulerModule(vs.Scheduler)), nil)
+	}
+	return nil
+}
