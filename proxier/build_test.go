@@ -54,7 +54,7 @@ func TestBuildServiceTypes(t *testing.T) {
 			expectProblems(t, p)
 		},
 	}, {
-		name: "every cluster IP of a dual-stack service gets its family's endpoints",
+		name:     "every cluster IP of a dual-stack service gets its family's endpoints",
 		services: []*v1.Service{makeService("ns", "web", clusterIPs("198.18.0.10", "fd00::10"))},
 		slices: []*discovery.EndpointSlice{twoBackends("web"),
 			makeSlice("ns", "web", "web-6", []discovery.Endpoint{ep("fd00::a:1")})},

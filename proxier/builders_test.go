@@ -66,7 +66,9 @@ func annotate(kv ...string) func(*v1.Service) {
 	}
 }
 
-func externalLocal(s *v1.Service) { s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal }
+func externalLocal(s *v1.Service) {
+	s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+}
 func internalLocal(s *v1.Service) {
 	s.Spec.InternalTrafficPolicy = ptr.To(v1.ServiceInternalTrafficPolicyLocal)
 }
@@ -99,7 +101,9 @@ func ep(ip string, mut ...func(*discovery.Endpoint)) discovery.Endpoint {
 	return e
 }
 
-func onNode(n string) func(*discovery.Endpoint) { return func(e *discovery.Endpoint) { e.NodeName = ptr.To(n) } }
+func onNode(n string) func(*discovery.Endpoint) {
+	return func(e *discovery.Endpoint) { e.NodeName = ptr.To(n) }
+}
 
 // terminating marks an endpoint terminating; serving says whether it still
 // passes its readiness probe.

@@ -17,7 +17,7 @@ func TestBuildBadInput(t *testing.T) {
 	good := makeService("ns", "good", clusterIPs("198.18.0.20"))
 	goodSlice := twoBackends("good")
 	runBuildCases(t, []buildCase{{
-		name: "unparsable cluster IP skips that address only",
+		name:     "unparsable cluster IP skips that address only",
 		services: []*v1.Service{good, makeService("ns", "bad", clusterIPs("198.18.0.300", "fd00::30"))},
 		slices:   []*discovery.EndpointSlice{goodSlice},
 		check: func(t *testing.T, st *model.State, p []Problem) {
@@ -49,7 +49,7 @@ func TestBuildBadInput(t *testing.T) {
 			expectProblems(t, p, `externalIPs: "fe80::1%eth0"`, `status.loadBalancer.ingress: "not-an-ip"`, `loadBalancerSourceRanges: "garbage"`)
 		},
 	}, {
-		name: "slices for unknown services, without label, and bad endpoint addresses are reported",
+		name:     "slices for unknown services, without label, and bad endpoint addresses are reported",
 		services: []*v1.Service{good},
 		slices: []*discovery.EndpointSlice{
 			makeSlice("ns", "good", "good-1", []discovery.Endpoint{ep("198.18.10.1"), ep("fd00::5"), ep("bogus")}),
