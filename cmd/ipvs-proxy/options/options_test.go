@@ -1,0 +1,232 @@
+package options
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/spf13/pflag"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+)
+
+// equateIPs compares netip values by ==.
+var equateIPs = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+// complete parses args as a command line and completes the options.
+func complete(t *testing.T, args ...string) (*Config, []string, error) {
+	t.Helper()
+	var o Options
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("Parse(%q): %v", args, err)
+	}
+	return o.Complete(fs)
+}
+
+// writeConfig writes a configuration file and returns its path.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// configArgs prepends --config for a file path or inline text to args.
+func configArgs(t *testing.T, file, text string, args []string) []string {
+	t.Helper()
+	if text != "" {
+		file = writeConfig(t, text)
+	}
+	if file == "" {
+		return args
+	}
+	return append([]string{"--config", file}, args...)
+}
+
+const header = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+func TestCompleteProxierConfig(t *testing.T) {
+	fileCfg := header + `
+ipvs: {scheduler: wrr}
+iptables: {masqueradeAll: true}
+clusterCIDR: 198.19.0.0/16
+hostnameOverride: " Node-A "
+`
+	tests := []struct {
+		name     string
+		file     string // config file text; "" for none
+		args     []string
+		want     proxier.Config
+		wantHost string
+	}{
+		{name: "defaults", want: proxier.Config{}},
+		{
+			name: "flags only",
+			args: []string{"--ipvs-scheduler=sh", "--masquerade-all", "--cluster-cidr=198.19.0.0/16, fd00:10:244::/56",
+				"--service-proxy-name=ipvs-proxy", "--hostname-override=node-b"},
+			want: proxier.Config{Scheduler: "sh", MasqueradeAll: true,
+				LocalCIDRs: prefixes("198.19.0.0/16", "fd00:10:244::/56"), ServiceProxyName: "ipvs-proxy"},
+			wantHost: "node-b",
+		},
+		{
+			name:     "file only",
+			file:     fileCfg,
+			want:     proxier.Config{Scheduler: "wrr", MasqueradeAll: true, LocalCIDRs: prefixes("198.19.0.0/16")},
+			wantHost: "node-a",
+		},
+		{
+			name:     "flags given override the file",
+			file:     fileCfg,
+			args:     []string{"--ipvs-scheduler=lc", "--masquerade-all=false", "--hostname-override=node-c"},
+			want:     proxier.Config{Scheduler: "lc", LocalCIDRs: prefixes("198.19.0.0/16")},
+			wantHost: "node-c",
+		},
+		{
+			name: "cluster CIDR is masked",
+			args: []string{"--cluster-cidr=198.19.1.7/16"},
+			want: proxier.Config{LocalCIDRs: prefixes("198.19.0.0/16")},
+		},
+		{
+			name: "unsupported detect-local-mode detects nothing",
+			args: []string{"--cluster-cidr=198.19.0.0/16", "--detect-local-mode=NodeCIDR"},
+			want: proxier.Config{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
+			}
+			cfg, _, err := complete(t, args...)
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, cfg.Proxier(), equateIPs); diff != "" {
+				t.Errorf("Proxier() (-want +got):\n%s", diff)
+			}
+			if got := cfg.HostnameOverride(); got != tc.wantHost {
+				t.Errorf("HostnameOverride() = %q, want %q", got, tc.wantHost)
+			}
+		})
+	}
+}
+
+func TestCompleteWarnings(t *testing.T) {
+	tests := []struct {
+		name   string
+		file   string // configuration file path
+		config string // or configuration text
+		args   []string
+		want   []string
+	}{
+		{name: "no config, no warnings"},
+		{
+			name: "kubeadm config.conf uses only the kubeconfig path we do not read",
+			file: "testdata/kubeadm-config.conf",
+			want: []string{"config: field clientConnection.kubeconfig is not supported; ignored"},
+		},
+		{
+			name:   "each unsupported field once",
+			config: header + "ipvs:\n  strictARP: true\n  excludeCIDRs: [198.18.0.0/24]\n  scheduler: rr\nfeatureGates: {A: true, B: false}\n",
+			want: []string{
+				"config: field featureGates.A is not supported; ignored",
+				"config: field featureGates.B is not supported; ignored",
+				"config: field ipvs.excludeCIDRs is not supported; ignored",
+				"config: field ipvs.strictARP is not supported; ignored",
+			},
+		},
+		{
+			name:   "unknown field",
+			config: header + "ipvs:\n  shceduler: sh\n",
+			want:   []string{`config: unknown field "ipvs.shceduler"; ignored`},
+		},
+		{
+			name:   "another proxy mode",
+			config: header + "mode: nftables\n",
+			want:   []string{`config: mode "nftables" ignored: ipvs-proxy always programs IPVS`},
+		},
+		{
+			name: "detect-local-mode not implemented",
+			args: []string{"--detect-local-mode=BridgeInterface"},
+			want: []string{"config: detect-local-mode BridgeInterface is not supported yet; traffic is not classified as cluster-local"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := configArgs(t, tc.file, tc.config, tc.args)
+			_, warnings, err := complete(t, args...)
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCompleteErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // configuration file path
+		config  string // or configuration text
+		args    []string
+		wantErr string
+	}{
+		{name: "missing config file", args: []string{"--config=testdata/absent.yaml"}, wantErr: "read config: open testdata/absent.yaml: no such file"},
+		{name: "config of another kind", config: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "not a KubeProxyConfiguration"},
+		{name: "config without kind", config: "ipvs: {scheduler: rr}\n", wantErr: "not a KubeProxyConfiguration"},
+		{name: "config not YAML", config: header + "ipvs: [\n", wantErr: "config "},
+		{name: "unknown scheduler", args: []string{"--ipvs-scheduler=fastest"}, wantErr: `invalid IPVS scheduler "fastest"`},
+		{name: "unknown scheduler in file", config: header + "ipvs: {scheduler: fastest}\n", wantErr: `invalid IPVS scheduler "fastest"`},
+		{name: "bad cluster CIDR", args: []string{"--cluster-cidr=198.19.0.0/33"}, wantErr: `invalid cluster CIDR "198.19.0.0/33"`},
+		{name: "two CIDRs of one family", args: []string{"--cluster-cidr=198.19.0.0/16,198.18.0.0/16"}, wantErr: "at most one CIDR per IP family"},
+		{name: "bad node IP", args: []string{"--node-ip=198.18.128.300"}, wantErr: `invalid node IP "198.18.128.300"`},
+		{name: "bad bind address", args: []string{"--bind-address=node-a"}, wantErr: `invalid bind address "node-a"`},
+		{name: "bad nodeport address", args: []string{"--nodeport-addresses=secondary"}, wantErr: `invalid nodeport address "secondary"`},
+		{name: "unknown detect-local-mode", args: []string{"--detect-local-mode=Magic"}, wantErr: `invalid detect-local-mode "Magic"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := configArgs(t, tc.file, tc.config, tc.args)
+			cfg, _, err := complete(t, args...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Complete error = %v, want one containing %q", err, tc.wantErr)
+			}
+			if cfg != nil {
+				t.Errorf("Complete returned a config with an error: %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestSetFields(t *testing.T) {
+	cfg, warnings, err := LoadFile("testdata/kubeadm-config.conf", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"clientConnection.kubeconfig", "bindAddress", "mode", "clusterCIDR"}
+	if diff := cmp.Diff(want, SetFields(cfg)); diff != "" {
+		t.Errorf("SetFields (-want +got):\n%s", diff)
+	}
+	if len(warnings) != len(want) {
+		t.Errorf("with nothing supported, got warnings %q, want one per set field", warnings)
+	}
+}
