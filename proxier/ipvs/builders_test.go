@@ -3,6 +3,8 @@ package ipvs
 import (
 	"net/netip"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -46,3 +48,6 @@ func makeService(vs model.VirtualServer, reals ...model.RealServer) *model.Servi
 	s.SortReals()
 	return s
 }
+
+// cmpAddrs lets go-cmp compare values holding netip.Addr.
+var cmpAddrs = cmpopts.EquateComparable(netip.Addr{})

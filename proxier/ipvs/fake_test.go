@@ -275,7 +275,7 @@ func TestFakeStats(t *testing.T) {
 		rs4a.RSKey: {ActiveConns: 3, InactiveConns: 4},
 		rs4b.RSKey: {},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {
 		t.Errorf("RealServerStats mismatch (-want +got):\n%s", diff)
 	}
 	if got, err := f.RealServerStats(vs6.VSKey); err != nil || len(got) != 0 {
