@@ -1,0 +1,79 @@
+// Command ipvs-proxy replaces kube-proxy (IPVS mode) on a Kubernetes node.
+//
+//	ipvs-proxy plan -f FILE...   print, offline, the IPVS state a node must have
+//	ipvs-proxy [flags]           the daemon (not implemented yet, issue 5)
+//
+// This package only parses the command line, reads inputs, calls the pure
+// core (proxier.Build) and writes results; run returns an exit code, and
+// os.Exit is called in main alone, so every command runs in-process in tests.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed: unreadable input, no node
+	exitUsage   = 2 // the command line is wrong
+)
+
+// streams are a command's standard input, output and error.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, s streams) int
+}
+
+// commands are the subcommands, in the order usage lists them.
+var commands = []command{
+	{name: "plan", summary: "print the IPVS state a node must have, from Kubernetes objects in files", run: runPlan},
+}
+
+// run dispatches to a subcommand and returns the exit code.
+func run(args []string, s streams) int {
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
+		// The daemon will be the default command (issue 5).
+		fmt.Fprintln(s.err, "ipvs-proxy: the daemon is not implemented yet; see `ipvs-proxy plan --help`")
+		usage(s.err)
+		return exitUsage
+	}
+	if isHelp(args[0]) {
+		usage(s.out)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(args[1:], s)
+		}
+	}
+	fmt.Fprintf(s.err, "ipvs-proxy: unknown command %q\n", args[0])
+	usage(s.err)
+	return exitUsage
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help"
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: ipvs-proxy COMMAND [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'ipvs-proxy COMMAND --help' for a command's flags.")
+}
