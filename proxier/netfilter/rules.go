@@ -1,0 +1,171 @@
+package netfilter
+
+import (
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+)
+
+// buildChains returns one family's chains with their fixed rules. Nothing in
+// here depends on the intent: services only change set elements.
+func buildChains(f family) []Chain {
+	svc := func(addr loader) []loader { return []loader{addr, l4proto(), thDport()} }
+	ctSvc := []loader{ctOriginal(expr.CtKeyDST, f), l4proto(), ctOriginal(expr.CtKeyPROTODST, f)}
+	return []Chain{
+		{Name: chainFirewall, Rules: []Rule{{
+			Comment: "drop sources outside loadBalancerSourceRanges",
+			Exprs: join(ctStateNew(),
+				lookup(setFirewallPorts, false, svc(daddr(f))...),
+				lookup(setFirewallAllow, true, append(svc(daddr(f)), saddr(f))...),
+				counter(), verdict(expr.VerdictDrop, "")),
+		}}},
+		{
+			Name:  chainFirewallPre,
+			Hook:  &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookPrerouting, Priority: priorityFirewall},
+			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}},
+		},
+		{
+			// Node-originated traffic skips prerouting (kubernetes#119656).
+			Name:  chainFirewallOut,
+			Hook:  &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookOutput, Priority: priorityFirewall},
+			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}},
+		},
+		{
+			Name: chainFilterInput,
+			Hook: &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookInput, Priority: priorityFilterIn},
+			Rules: []Rule{{
+				Comment: "reject new connections to unused ports of service addresses",
+				Exprs: join(ctStateNew(),
+					lookup(setServiceIPs, false, daddr(f)),
+					lookup(setRejectProtos, false, l4proto()),
+					lookup(setServicePorts, true, svc(daddr(f))...),
+					counter(), reject(f)),
+			}, {
+				Comment: "accept node ports (only ends this chain: see package doc)",
+				Exprs:   join(lookup(setNodePorts, false, l4proto(), thDport()), counter(), verdict(expr.VerdictAccept, "")),
+			}},
+		},
+		{
+			Name:  chainNATPost,
+			Hook:  &Hook{Type: nftables.ChainTypeNAT, Hook: *nftables.ChainHookPostrouting, Priority: priorityNATSource},
+			Rules: masqueradeRules(f, ctSvc),
+		},
+	}
+}
+
+// masqueradeRules match, after IPVS rewrote the destination, on the
+// connection's original destination (the service address and port), which
+// conntrack keeps because IPVS runs with net.ipv4.vs.conntrack=1. kube-proxy
+// sets a mark in nat PREROUTING/OUTPUT instead; the original tuple needs no
+// mark bit shared with other software.
+func masqueradeRules(f family, ctSvc []loader) []Rule {
+	return []Rule{{
+		Comment: "hairpin: an endpoint reaching itself through a service",
+		Exprs:   join(lookup(setHairpin, false, daddr(f), l4proto(), thDport(), saddr(f)), counter(), masq()),
+	}, {
+		Comment: "masquerade-all cluster IPs; external ports without externalTrafficPolicy Local",
+		Exprs:   join(lookup(setMasqPorts, false, ctSvc...), counter(), masq()),
+	}, {
+		Comment: "cluster IPs from sources outside the cluster",
+		Exprs: join(lookup(setClusterPorts, false, ctSvc...),
+			lookup(setLocalCIDRs, true, ctOriginal(expr.CtKeySRC, f)),
+			counter(), masq()),
+	}, {
+		Comment: "node-originated traffic whose source is a service address",
+		Exprs: join(lookup(setServiceIPs, false, ctOriginal(expr.CtKeySRC, f)),
+			lookup(setServicePorts, false, ctSvc...),
+			counter(), masq()),
+	}}
+}
+
+// Registers: NFT_REG_1 for scratch values, NFT_REG32_00 onwards for
+// concatenated keys (each field padded to 32 bits).
+const (
+	regScratch = 1
+	reg32First = 8
+)
+
+// loader loads one key field into a register.
+type loader struct {
+	size int // bytes before padding
+	load func(reg uint32) expr.Any
+}
+
+func daddr(f family) loader { return payloadNet(f.daddr, f.addrLen) }
+func saddr(f family) loader { return payloadNet(f.saddr, f.addrLen) }
+
+func payloadNet(offset uint32, size int) loader {
+	return loader{size: size, load: func(reg uint32) expr.Any {
+		return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(size)}
+	}}
+}
+
+// thDport loads the destination port of TCP, UDP or SCTP: all three carry
+// it at offset 2 of the transport header.
+func thDport() loader {
+	return loader{size: 2, load: func(reg uint32) expr.Any {
+		return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+	}}
+}
+
+func l4proto() loader {
+	return loader{size: 1, load: func(reg uint32) expr.Any {
+		return &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}
+	}}
+}
+
+// ctOriginal loads a field of the connection's original-direction tuple.
+// In an ip or ip6 table NFT_CT_SRC/DST are 4 or 16 bytes.
+func ctOriginal(key expr.CtKey, f family) loader {
+	size := 2
+	if key == expr.CtKeySRC || key == expr.CtKeyDST {
+		size = f.addrLen
+	}
+	return loader{size: size, load: func(reg uint32) expr.Any {
+		return &expr.Ct{Key: key, Register: reg, Direction: 0} // IP_CT_DIR_ORIGINAL
+	}}
+}
+
+// lookup loads the fields into consecutive registers and matches the
+// concatenation against a named set (not in it when invert).
+func lookup(set string, invert bool, fields ...loader) []expr.Any {
+	var out []expr.Any
+	reg := uint32(reg32First)
+	for _, l := range fields {
+		out = append(out, l.load(reg))
+		reg += uint32((l.size + 3) / 4)
+	}
+	return append(out, &expr.Lookup{SourceRegister: reg32First, SetName: set, Invert: invert})
+}
+
+// ctStateNew matches the first packet of a connection.
+func ctStateNew() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: regScratch},
+		&expr.Bitwise{
+			SourceRegister: regScratch, DestRegister: regScratch, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4),
+		},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: regScratch, Data: make([]byte, 4)},
+	}
+}
+
+func counter() []expr.Any { return []expr.Any{&expr.Counter{}} }
+
+func masq() []expr.Any { return []expr.Any{&expr.Masq{FullyRandom: true}} }
+
+func reject(f family) []expr.Any {
+	return []expr.Any{&expr.Reject{Type: f.rejectType, Code: f.rejectCode}}
+}
+
+func verdict(kind expr.VerdictKind, chain string) []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: kind, Chain: chain}}
+}
+
+func join(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
