@@ -66,4 +66,3 @@ func benchBuildDiff(b *testing.B, n, m int) {
 	}
 	b.ReportMetric(float64(plan.Len()), "ops")
 }
-
