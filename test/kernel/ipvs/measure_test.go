@@ -1,0 +1,55 @@
+//go:build vmtest
+
+package ipvs_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// TestMeasureOpsPerSecond prints how many IPVS writes per second go through
+// moby/ipvs, one request per netlink round trip. It prints figures and
+// asserts only that the writes succeed: timing depends on the machine.
+func TestMeasureOpsPerSecond(t *testing.T) {
+	reset(t)
+	const n = 2000
+	vss := make([]model.VirtualServer, n)
+	for i := range vss {
+		vss[i] = makeVS("198.18.32.0", 80)
+		vss[i].Addr = nthAddr("198.18.32.0", i)
+	}
+	reals := make([]model.RealServer, n)
+	a := netip.MustParseAddr("198.18.64.0")
+	for i := range reals {
+		reals[i] = model.RealServer{RSKey: model.RSKey{Addr: a, Port: 8080}, Weight: 1}
+		a = a.Next()
+	}
+	target := vss[0].VSKey
+	steps := []struct {
+		name string
+		op   func(i int) error
+	}{
+		{"add virtual server", func(i int) error { return kernel.AddVirtualServer(vss[i]) }},
+		{"add real server", func(i int) error { return kernel.AddRealServer(target, reals[i]) }},
+		{"update real server", func(i int) error {
+			r := reals[i]
+			r.Weight = 0
+			return kernel.UpdateRealServer(target, r)
+		}},
+		{"delete real server", func(i int) error { return kernel.DeleteRealServer(target, reals[i].RSKey) }},
+		{"delete virtual server", func(i int) error { return kernel.DeleteVirtualServer(vss[i].VSKey) }},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		for i := range n {
+			if err := s.op(i); err != nil {
+				t.Fatalf("%s #%d: %v", s.name, i, err)
+			}
+		}
+		d := time.Since(start)
+		t.Logf("One request per round trip: %-22s %6d ops in %8s = %8.0f ops/s", s.name, n, d.Round(time.Millisecond), float64(n)/d.Seconds())
+	}
+}

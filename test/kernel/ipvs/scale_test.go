@@ -1,0 +1,151 @@
+//go:build vmtest
+
+package ipvs_test
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// nthAddr returns the address i places after base.
+func nthAddr(base string, i int) netip.Addr {
+	a := netip.MustParseAddr(base)
+	for range i {
+		a = a.Next()
+	}
+	return a
+}
+
+// TestDumpTenThousandReals lists one virtual server with 10,000 real
+// servers: the destination dump spans many netlink messages.
+func TestDumpTenThousandReals(t *testing.T) {
+	reset(t)
+	const n = 10000
+	vs := makeVS("198.18.0.10", 80)
+	if err := kernel.AddVirtualServer(vs); err != nil {
+		t.Fatal(err)
+	}
+	want := &model.Service{VirtualServer: vs}
+	start := time.Now()
+	a := netip.MustParseAddr("198.18.64.0")
+	for i := range n {
+		rs := model.RealServer{RSKey: model.RSKey{Addr: a, Port: 8080}, Weight: int32(i % 2)}
+		if err := kernel.AddRealServer(vs.VSKey, rs); err != nil {
+			t.Fatalf("AddRealServer #%d: %v", i, err)
+		}
+		want.Reals = append(want.Reals, rs)
+		a = a.Next()
+	}
+	added := time.Since(start)
+	start = time.Now()
+	checkTable(t, want)
+	t.Logf("Added %d real servers in %s; listed them in %s", n, added, time.Since(start))
+
+	start = time.Now()
+	st, err := kernel.RealServerStats(vs.VSKey)
+	if err != nil || len(st) != n {
+		t.Fatalf("RealServerStats: %d entries, %v; want %d", len(st), err, n)
+	}
+	t.Logf("Read the counters of %d real servers in %s", n, time.Since(start))
+}
+
+// TestDumpManyServices lists 3,000 virtual servers of both families with two
+// real servers each: the service dump spans many messages too.
+func TestDumpManyServices(t *testing.T) {
+	reset(t)
+	want := addServices(t, kernel, 3000)
+	start := time.Now()
+	checkTable(t, want...)
+	t.Logf("Listed %d services (one service dump, %d destination dumps) in %s", len(want), len(want), time.Since(start))
+}
+
+// addServices adds n virtual servers (alternately IPv4 and IPv6) with two
+// real servers each and returns them.
+func addServices(t *testing.T, k ipvs.Interface, n int) []*model.Service {
+	t.Helper()
+	var out []*model.Service
+	for i := range n {
+		base, rbase := "198.18.32.0", "198.18.128.0"
+		if i%2 == 1 {
+			base, rbase = "fd00::a:0", "fd00::b:0"
+		}
+		vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr(base, i/2), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
+		if err := k.AddVirtualServer(vs); err != nil {
+			t.Fatalf("AddVirtualServer(%s): %v", vs.VSKey, err)
+		}
+		s := &model.Service{VirtualServer: vs}
+		for j := range 2 {
+			rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr(rbase, j), Port: 8080}, Weight: 1}
+			if err := k.AddRealServer(vs.VSKey, rs); err != nil {
+				t.Fatalf("AddRealServer: %v", err)
+			}
+			s.Reals = append(s.Reals, rs)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestListDuringConcurrentChanges lists while another netlink socket (a
+// second Kernel, standing for another program) adds and deletes virtual
+// servers. IPVS dumps resume by position and do not flag interruptions, so
+// a concurrent change can shift entries; every list must still succeed
+// (retried on a duplicate) and never return a duplicate.
+func TestListDuringConcurrentChanges(t *testing.T) {
+	reset(t)
+	stable := addServices(t, kernel, 1000)
+	other, err := ipvs.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var churn int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; !stop.Load(); i++ {
+			vs := makeVS("198.18.200.0", uint16(1+i%500))
+			if err := other.AddVirtualServer(vs); err != nil && !errors.Is(err, ipvs.ErrExists) {
+				t.Errorf("concurrent AddVirtualServer: %v", err)
+				return
+			}
+			if err := other.DeleteVirtualServer(vs.VSKey); err != nil {
+				t.Errorf("concurrent DeleteVirtualServer: %v", err)
+				return
+			}
+			churn++
+		}
+	}()
+	lists, missing := 0, 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); lists++ {
+		got, err := kernel.ListServices()
+		if err != nil {
+			t.Fatalf("ListServices during churn: %v", err)
+		}
+		seen := map[model.VSKey]bool{}
+		for _, s := range got {
+			if seen[s.VSKey] {
+				t.Fatalf("duplicate %s in one list", s.VSKey)
+			}
+			seen[s.VSKey] = true
+		}
+		for _, s := range stable {
+			if !seen[s.VSKey] {
+				missing++
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("Listed %d times during %d concurrent add+delete pairs; stable services missed by a list: %d", lists, churn, missing)
+}
