@@ -1,0 +1,90 @@
+package addr
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// DefaultInterface is the dummy interface's default name, the one
+// kube-proxy's IPVS mode uses, so that its addresses are adopted in place.
+const DefaultInterface = "kube-ipvs0"
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrInterfaceNotFound: the dummy interface does not exist.
+	ErrInterfaceNotFound = errors.New("dummy interface not found")
+	// ErrNotDummy: a link with the configured name exists but is not a
+	// dummy interface; it is never modified nor deleted.
+	ErrNotDummy = errors.New("link is not a dummy interface")
+)
+
+// Interface manages the dummy interface and its addresses.
+type Interface interface {
+	// EnsureInterface creates the dummy interface if it is missing (down,
+	// NOARP). On an existing dummy it sets NOARP if it was cleared and
+	// changes nothing else. A link of another type with the same name
+	// returns ErrNotDummy.
+	EnsureInterface() error
+	// DeleteInterface deletes the dummy interface and with it every bound
+	// address. A missing interface is not an error; a link of another type
+	// returns ErrNotDummy.
+	DeleteInterface() error
+	// List returns the addresses bound to the dummy interface, sorted,
+	// without link-local addresses. A missing interface returns
+	// ErrInterfaceNotFound.
+	List() ([]netip.Addr, error)
+	// Bind adds the address as /32 (IPv4) or /128 (IPv6). An address
+	// already bound is not an error. A missing interface returns
+	// ErrInterfaceNotFound.
+	Bind(netip.Addr) error
+	// Unbind removes the address. An address not bound, or a missing
+	// interface, is not an error.
+	Unbind(netip.Addr) error
+	// NodeAddresses returns the node's addresses on which NodePorts listen,
+	// sorted: the addresses of every link but the dummy interface, filtered
+	// by the --nodeport-addresses values (see ParseNodePortAddresses), never
+	// loopback or link-local. Invalid values return an error.
+	NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error)
+}
+
+// Config configures the real Interface and the Fake.
+type Config struct {
+	// Name is the dummy interface's name; "" means DefaultInterface.
+	Name string
+	// PrimaryIPs are the node's primary addresses (from the Node object),
+	// which the --nodeport-addresses keyword "primary" selects.
+	PrimaryIPs []netip.Addr
+	// NetNSPath, when set, makes the real Interface work in that network
+	// namespace (a /proc/PID/ns/net or /run/netns/NAME path) instead of the
+	// caller's. Tests use it.
+	NetNSPath string
+}
+
+func (c Config) name() string {
+	if c.Name == "" {
+		return DefaultInterface
+	}
+	return c.Name
+}
+
+// canonical checks that a can be bound as a service address and returns it
+// in the form the kernel reports (IPv4-mapped IPv6 becomes IPv4).
+func canonical(a netip.Addr) (netip.Addr, error) {
+	a = a.Unmap()
+	switch {
+	case !a.IsValid():
+		return a, errors.New("invalid address")
+	case a.Zone() != "":
+		return a, fmt.Errorf("address %s has a zone", a)
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
+		return a, fmt.Errorf("address %s cannot be a service address", a)
+	}
+	return a, nil
+}
+
+// listable reports whether an address found on the dummy interface is one
+// the engine may own (link-local addresses are the kernel's).
+func listable(a netip.Addr) bool {
+	return a.IsValid() && !a.IsLinkLocalUnicast() && !a.IsMulticast()
+}

@@ -1,0 +1,274 @@
+package addr
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Counts are the kernel calls a fake has served since it was created or
+// last reset, so tests can prove that a no-op sync writes nothing.
+type Counts struct {
+	// Reads: List, NodeAddresses, and EnsureInterface on a correct
+	// interface. Writes: Bind, Unbind, DeleteInterface, and EnsureInterface
+	// when it creates or repairs the interface.
+	Reads, Writes int
+}
+
+// Fake is an in-memory Interface: one dummy interface with its addresses,
+// and the node's addresses on its other links. It starts without the dummy
+// interface. It is safe for concurrent use.
+type Fake struct {
+	mu      sync.Mutex
+	name    string
+	primary []netip.Addr
+	exists  bool
+	arp     bool // ARP enabled (NOARP cleared) on the dummy
+	notDum  bool // a non-dummy link holds the name
+	bound   map[netip.Addr]bool
+	host    []netip.Addr
+	errs    map[[2]string]error
+	counts  Counts
+}
+
+var _ Interface = (*Fake)(nil)
+
+// NewFake returns a fake for the configured interface name and primary IPs.
+func NewFake(cfg Config) *Fake {
+	return &Fake{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs),
+		bound: map[netip.Addr]bool{}, errs: map[[2]string]error{}}
+}
+
+// SeedInterface creates the dummy interface with the given addresses, as
+// kube-proxy or a previous run left it; it is not counted.
+func (f *Fake) SeedInterface(addrs ...netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exists, f.notDum = true, false
+	for _, a := range addrs {
+		f.bound[a.Unmap()] = true
+	}
+}
+
+// SeedForeignLink makes a link of another type hold the interface's name.
+func (f *Fake) SeedForeignLink() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exists, f.notDum = false, true
+	clear(f.bound)
+}
+
+// SeedARP clears NOARP on the dummy interface, as an administrator could.
+func (f *Fake) SeedARP() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.arp = true
+}
+
+// RemoveInterface deletes the dummy interface behind the code's back, as
+// an administrator could; it is not counted.
+func (f *Fake) RemoveInterface() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exists = false
+	clear(f.bound)
+}
+
+// SetHostAddresses sets the node's addresses on links other than the dummy
+// interface (what NodeAddresses filters).
+func (f *Fake) SetHostAddresses(addrs ...netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.host = slices.Clone(addrs)
+}
+
+// InjectError makes every call of method (an Interface method name) fail
+// with err; arg selects the address for Bind and Unbind ("" matches every
+// call). A nil err removes the injection. Failed calls change nothing and
+// are still counted.
+func (f *Fake) InjectError(method, arg string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := [2]string{method, arg}
+	if err == nil {
+		delete(f.errs, k)
+		return
+	}
+	f.errs[k] = err
+}
+
+// call counts one call and returns its injected error. f.mu is held.
+func (f *Fake) call(method, arg string, write bool) error {
+	if write {
+		f.counts.Writes++
+	} else {
+		f.counts.Reads++
+	}
+	if err := f.errs[[2]string{method, arg}]; err != nil {
+		return err
+	}
+	return f.errs[[2]string{method, ""}]
+}
+
+// EnsureInterface implements Interface.
+func (f *Fake) EnsureInterface() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.notDum {
+		f.counts.Reads++
+		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
+	}
+	write := !f.exists || f.arp
+	if err := f.call("EnsureInterface", "", write); err != nil {
+		return err
+	}
+	f.exists, f.arp = true, false
+	return nil
+}
+
+// DeleteInterface implements Interface.
+func (f *Fake) DeleteInterface() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.notDum {
+		f.counts.Reads++
+		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
+	}
+	if !f.exists {
+		f.counts.Reads++
+		return nil
+	}
+	if err := f.call("DeleteInterface", "", true); err != nil {
+		return err
+	}
+	f.exists, f.arp = false, false
+	clear(f.bound)
+	return nil
+}
+
+// List implements Interface.
+func (f *Fake) List() ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("List", "", false); err != nil {
+		return nil, err
+	}
+	if err := f.missing(); err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for a := range f.bound {
+		if listable(a) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// missing returns the error for a dummy interface that is not there.
+func (f *Fake) missing() error {
+	if f.notDum {
+		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
+	}
+	if !f.exists {
+		return fmt.Errorf("%s: %w", f.name, ErrInterfaceNotFound)
+	}
+	return nil
+}
+
+// Bind implements Interface.
+func (f *Fake) Bind(a netip.Addr) error {
+	a, err := canonical(a)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Bind", a.String(), true); err != nil {
+		return err
+	}
+	if err := f.missing(); err != nil {
+		return err
+	}
+	f.bound[a] = true
+	return nil
+}
+
+// Unbind implements Interface.
+func (f *Fake) Unbind(a netip.Addr) error {
+	a = a.Unmap()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("Unbind", a.String(), true); err != nil {
+		return err
+	}
+	if f.notDum {
+		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
+	}
+	delete(f.bound, a)
+	return nil
+}
+
+// NodeAddresses implements Interface.
+func (f *Fake) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error) {
+	sel, err := ParseNodePortAddresses(nodePortAddresses, f.primary)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("NodeAddresses", "", false); err != nil {
+		return nil, err
+	}
+	return sel.Select(f.host), nil
+}
+
+// Counts returns the calls served so far.
+func (f *Fake) Counts() Counts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts
+}
+
+// ResetCounts sets the call counters to zero.
+func (f *Fake) ResetCounts() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts = Counts{}
+}
+
+// Dump returns the interface and its bound addresses, sorted:
+//
+//	interface kube-ipvs0 dummy noarp
+//	10.96.0.1
+//	fd00:96::1
+//
+// or "interface kube-ipvs0 absent" (or "foreign" for a non-dummy link).
+func (f *Fake) Dump() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	switch {
+	case f.notDum:
+		fmt.Fprintf(&b, "interface %s foreign\n", f.name)
+	case !f.exists:
+		fmt.Fprintf(&b, "interface %s absent\n", f.name)
+	case f.arp:
+		fmt.Fprintf(&b, "interface %s dummy arp\n", f.name)
+	default:
+		fmt.Fprintf(&b, "interface %s dummy noarp\n", f.name)
+	}
+	addrs := make([]netip.Addr, 0, len(f.bound))
+	for a := range f.bound {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	for _, a := range addrs {
+		b.WriteString(a.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

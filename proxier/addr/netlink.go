@@ -1,0 +1,276 @@
+//go:build linux
+
+package addr
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// dumpRetries bounds how often a dump interrupted by concurrent changes is
+// repeated.
+const dumpRetries = 3
+
+// Netlink is the real Interface, speaking rtnetlink.
+type Netlink struct {
+	name    string
+	primary []netip.Addr
+	h       *netlink.Handle
+
+	mu    sync.Mutex
+	index int // the dummy's ifindex, 0 when not looked up yet
+}
+
+var _ Interface = (*Netlink)(nil)
+
+// New returns the real Interface. Close it when done.
+func New(cfg Config) (*Netlink, error) {
+	ns := netns.None()
+	if cfg.NetNSPath != "" {
+		var err error
+		if ns, err = netns.GetFromPath(cfg.NetNSPath); err != nil {
+			return nil, fmt.Errorf("opening network namespace %s: %w", cfg.NetNSPath, err)
+		}
+		defer ns.Close()
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
+	}
+	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h}, nil
+}
+
+// Close releases the netlink socket.
+func (n *Netlink) Close() { n.h.Close() }
+
+// lookup finds the dummy link by name and caches its index.
+func (n *Netlink) lookup() (netlink.Link, error) {
+	link, err := n.h.LinkByName(n.name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
+			n.setIndex(0)
+			return nil, fmt.Errorf("%s: %w", n.name, ErrInterfaceNotFound)
+		}
+		return nil, fmt.Errorf("looking up %s: %w", n.name, err)
+	}
+	if link.Type() != "dummy" {
+		return nil, fmt.Errorf("%s is a %s link: %w", n.name, link.Type(), ErrNotDummy)
+	}
+	n.setIndex(link.Attrs().Index)
+	return link, nil
+}
+
+func (n *Netlink) setIndex(i int) {
+	n.mu.Lock()
+	n.index = i
+	n.mu.Unlock()
+}
+
+// withLink runs op on the dummy link, looked up once and then by cached
+// index. If the kernel says the index is gone (someone deleted or recreated
+// the interface), the name is looked up again and op retried once.
+func (n *Netlink) withLink(op func(netlink.Link) error) error {
+	n.mu.Lock()
+	idx := n.index
+	n.mu.Unlock()
+	if idx != 0 {
+		err := op(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: n.name}})
+		if !errors.Is(err, unix.ENODEV) {
+			return err
+		}
+	}
+	link, err := n.lookup()
+	if err != nil {
+		return err
+	}
+	return op(link)
+}
+
+// EnsureInterface implements Interface.
+func (n *Netlink) EnsureInterface() error {
+	link, err := n.lookup()
+	switch {
+	case errors.Is(err, ErrInterfaceNotFound):
+		// The dummy driver creates the link down and with NOARP set.
+		d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: n.name}}
+		if err := n.h.LinkAdd(d); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("creating dummy interface %s: %w", n.name, err)
+		}
+		link, err = n.lookup()
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if link.Attrs().RawFlags&unix.IFF_NOARP == 0 {
+		if err := n.h.LinkSetARPOff(link); err != nil {
+			return fmt.Errorf("setting NOARP on %s: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
+// DeleteInterface implements Interface.
+func (n *Netlink) DeleteInterface() error {
+	link, err := n.lookup()
+	if errors.Is(err, ErrInterfaceNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := n.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("deleting %s: %w", n.name, err)
+	}
+	n.setIndex(0)
+	return nil
+}
+
+// List implements Interface.
+func (n *Netlink) List() ([]netip.Addr, error) {
+	var addrs []netlink.Addr
+	err := n.withLink(func(link netlink.Link) error {
+		var err error
+		addrs, err = n.addrList(link)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if ip := fromNet(a.IP); listable(ip) {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
+}
+
+// addrList dumps the addresses of one link (nil: all links), retrying
+// interrupted dumps.
+func (n *Netlink) addrList(link netlink.Link) ([]netlink.Addr, error) {
+	var err error
+	for range dumpRetries {
+		var addrs []netlink.Addr
+		addrs, err = n.h.AddrList(link, netlink.FAMILY_ALL)
+		if err == nil {
+			return addrs, nil
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("listing addresses: %w", err)
+}
+
+// Bind implements Interface.
+func (n *Netlink) Bind(a netip.Addr) error {
+	a, err := canonical(a)
+	if err != nil {
+		return fmt.Errorf("binding %s to %s: %w", a, n.name, err)
+	}
+	err = n.withLink(func(link netlink.Link) error {
+		return n.h.AddrAdd(link, hostAddr(a))
+	})
+	if err == nil || errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if errors.Is(err, ErrInterfaceNotFound) || errors.Is(err, ErrNotDummy) {
+		return err
+	}
+	return fmt.Errorf("binding %s to %s: %w", a, n.name, err)
+}
+
+// Unbind implements Interface.
+func (n *Netlink) Unbind(a netip.Addr) error {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return fmt.Errorf("unbinding from %s: invalid address", n.name)
+	}
+	err := n.withLink(func(link netlink.Link) error {
+		err := n.h.AddrDel(link, hostAddr(a))
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			// Not bound as a host address; it may be bound with another
+			// prefix length (by someone else), which the kernel needs to
+			// match before deleting.
+			return n.unbindAnyPrefix(link, a)
+		}
+		return err
+	})
+	switch {
+	case err == nil, errors.Is(err, ErrInterfaceNotFound), errors.Is(err, unix.EADDRNOTAVAIL),
+		errors.Is(err, unix.ENXIO):
+		return nil
+	case errors.Is(err, ErrNotDummy):
+		return err
+	}
+	return fmt.Errorf("unbinding %s from %s: %w", a, n.name, err)
+}
+
+// unbindAnyPrefix deletes a with whatever prefix length it is bound with.
+func (n *Netlink) unbindAnyPrefix(link netlink.Link, a netip.Addr) error {
+	addrs, err := n.addrList(link)
+	if err != nil {
+		return err
+	}
+	for _, x := range addrs {
+		if fromNet(x.IP) == a {
+			return n.h.AddrDel(link, &x)
+		}
+	}
+	return nil
+}
+
+// NodeAddresses implements Interface.
+func (n *Netlink) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error) {
+	sel, err := ParseNodePortAddresses(nodePortAddresses, n.primary)
+	if err != nil {
+		return nil, err
+	}
+	dummy := 0
+	if link, err := n.lookup(); err == nil {
+		dummy = link.Attrs().Index
+	} else if !errors.Is(err, ErrInterfaceNotFound) && !errors.Is(err, ErrNotDummy) {
+		return nil, err
+	}
+	all, err := n.addrList(nil)
+	if err != nil {
+		return nil, err
+	}
+	var host []netip.Addr
+	for _, a := range all {
+		if a.LinkIndex == dummy || a.Flags&unix.IFA_F_DADFAILED != 0 {
+			continue
+		}
+		host = append(host, fromNet(a.IP))
+	}
+	return sel.Select(host), nil
+}
+
+// hostAddr is a as a /32 or /128 netlink address. IPv6 addresses skip
+// duplicate address detection and get no prefix route (see the package
+// documentation).
+func hostAddr(a netip.Addr) *netlink.Addr {
+	bits := a.BitLen()
+	na := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, bits)}}
+	if a.Is6() {
+		na.Flags = unix.IFA_F_NODAD | unix.IFA_F_NOPREFIXROUTE
+	}
+	return na
+}
+
+func fromNet(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
