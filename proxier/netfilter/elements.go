@@ -74,7 +74,7 @@ func buildSets(n *model.Netfilter, f family) []Set {
 		add(setNodePorts, Element{Key: concat(protoBytes(np.Proto), portBytes(np.Port))})
 	}
 	for _, p := range []model.Protocol{model.TCP, model.UDP, model.SCTP} {
-		add(setRejectProtos, Element{Key: protoBytes(p)})
+		add(setRejectProtos, Element{Key: []byte{byte(p)}}) // single fields are not padded
 	}
 
 	out := make([]Set, 0, len(sets))

@@ -1,6 +1,7 @@
 package netfilter
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/google/nftables"
@@ -68,6 +69,9 @@ type Hook struct {
 	Type     nftables.ChainType
 	Hook     nftables.ChainHook
 	Priority int32
+	// Policy is always accept in our chains: a drop policy would drop
+	// every packet of the hook, services or not.
+	Policy nftables.ChainPolicy
 }
 
 // Rule is one rule: its expressions and a comment shown by `nft list`.
@@ -214,5 +218,5 @@ func familyName(f nftables.TableFamily) string {
 	case nftables.TableFamilyINet:
 		return "inet"
 	}
-	return "family-" + string(rune('0'+f))
+	return fmt.Sprintf("family-%d", f)
 }

@@ -21,18 +21,18 @@ func buildChains(f family) []Chain {
 		}}},
 		{
 			Name:  chainFirewallPre,
-			Hook:  &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookPrerouting, Priority: priorityFirewall},
+			Hook:  baseChain(nftables.ChainTypeFilter, *nftables.ChainHookPrerouting, priorityFirewall),
 			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}},
 		},
 		{
 			// Node-originated traffic skips prerouting (kubernetes#119656).
 			Name:  chainFirewallOut,
-			Hook:  &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookOutput, Priority: priorityFirewall},
+			Hook:  baseChain(nftables.ChainTypeFilter, *nftables.ChainHookOutput, priorityFirewall),
 			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}},
 		},
 		{
 			Name: chainFilterInput,
-			Hook: &Hook{Type: nftables.ChainTypeFilter, Hook: *nftables.ChainHookInput, Priority: priorityFilterIn},
+			Hook: baseChain(nftables.ChainTypeFilter, *nftables.ChainHookInput, priorityFilterIn),
 			Rules: []Rule{{
 				Comment: "reject new connections to unused ports of service addresses",
 				Exprs: join(ctStateNew(),
@@ -47,7 +47,7 @@ func buildChains(f family) []Chain {
 		},
 		{
 			Name:  chainNATPost,
-			Hook:  &Hook{Type: nftables.ChainTypeNAT, Hook: *nftables.ChainHookPostrouting, Priority: priorityNATSource},
+			Hook:  baseChain(nftables.ChainTypeNAT, *nftables.ChainHookPostrouting, priorityNATSource),
 			Rules: masqueradeRules(f, ctSvc),
 		},
 	}
@@ -76,6 +76,10 @@ func masqueradeRules(f family, ctSvc []loader) []Rule {
 			lookup(setServicePorts, false, ctSvc...),
 			counter(), masq()),
 	}}
+}
+
+func baseChain(t nftables.ChainType, hook nftables.ChainHook, priority int32) *Hook {
+	return &Hook{Type: t, Hook: hook, Priority: priority, Policy: nftables.ChainPolicyAccept}
 }
 
 // Registers: NFT_REG_1 for scratch values, NFT_REG32_00 onwards for

@@ -1,0 +1,100 @@
+// Package netfilter programs the part of a Service that IPVS cannot express:
+// masquerading, loadBalancerSourceRanges, rejecting unused ports on service
+// addresses and accepting node ports. It is the only package that imports
+// an nftables library.
+//
+// # Data flow
+//
+//	model.Netfilter ─► Translate (pure) ─► Program ─► Kernel.Apply ─► one netlink batch
+//	                                          ▲                          │
+//	                   Verify: String() == String() ◄── Kernel.Read ◄────┘
+//
+// Translate turns the intent into a Program: our tables with their sets,
+// chains and rules as plain values, printable in nft syntax (String). The
+// rules are a fixed list (9 per table); services only add set elements, so
+// the rule count does not grow with the number of services. Apply sends the
+// whole program in ONE transaction that first deletes our tables and then
+// re-creates them, so packets see either the old or the new ruleset, never a
+// mix, and nothing of a failed sync is left behind. Verify reads the tables
+// back (Read) and compares their rendering with the intent's, which gives
+// the engine drift detection on full reconciles; there is no Current()
+// returning a model.Netfilter, because the sets do not record the service
+// kind of every port. The engine keeps the last applied intent and
+// re-applies when Verify reports ErrDrift (or simply on every full
+// reconcile: Apply is idempotent).
+//
+// # Tables
+//
+// One table per address family, `table ip ipvs-proxy` and `table ip6
+// ipvs-proxy`, each present only when the intent has an address of that
+// family. Not one `inet` table: the conntrack expression of the library
+// (github.com/google/nftables v0.3.0) sends a direction only for the
+// generic NFT_CT_SRC/DST keys, whose length in an inet table is always 16
+// bytes, while in an ip/ip6 table it is exactly the address length.
+//
+// Chains (priorities relative to IPVS's hooks: LOCAL_IN 98/99 and LOCAL_OUT
+// -99/-98, see net/netfilter/ipvs/ip_vs_core.c):
+//
+//   - firewall-prerouting and firewall-output (filter, priority -110) jump
+//     to firewall, which drops new connections to a load-balancer port with
+//     loadBalancerSourceRanges from sources outside them. The output hook
+//     covers node-originated traffic (kubernetes#119656): a node process
+//     connecting to a load-balancer address bound on the dummy interface
+//     gets that address as its source, so it is dropped unless a range
+//     covers it. kube-proxy allows node access when a range contains a node
+//     IP; proxier.Build can express that by adding the load-balancer
+//     address itself to the port's SourceRanges.
+//   - filter-input (filter, priority -10) rejects, with ICMP port
+//     unreachable, new TCP/UDP/SCTP connections to a cluster, external or
+//     load-balancer address on a port no service uses (kubernetes#72236:
+//     host daemons listening on 0.0.0.0 must not be reachable through
+//     service addresses). It runs before IPVS (LOCAL_IN 99), which takes
+//     the ports in use. ICMP (ping) to service addresses still works.
+//   - nat-postrouting (nat, priority 100) masquerades. IPVS NAT rewrites
+//     the destination in LOCAL_IN/LOCAL_OUT and sends the packet out
+//     through LOCAL_OUT and POSTROUTING; with net.ipv4.vs.conntrack=1 the
+//     connection keeps its conntrack entry, whose original tuple still holds
+//     the service address and port. So where kube-proxy's IPVS mode marks
+//     packets in nat PREROUTING/OUTPUT (KUBE-MARK-MASQ, 0x4000, matched by
+//     ipsets KUBE-CLUSTER-IP, KUBE-EXTERNAL-IP, KUBE-LOAD-BALANCER,
+//     KUBE-NODE-PORT-*) and masquerades marked packets in POSTROUTING, we
+//     match `ct original ip daddr . meta l4proto . ct original proto-dst`
+//     against sets in POSTROUTING: no mark bit shared with other software,
+//     one chain. Masqueraded are: hairpin connections (daddr . port . saddr
+//     of a local endpoint reaching itself, like KUBE-LOOP-BACK), every
+//     cluster-IP connection with MasqueradeAll, cluster-IP connections from
+//     sources outside LocalCIDRs (per family; none when a family has no
+//     local CIDR), external, load-balancer and node ports unless
+//     externalTrafficPolicy is Local (Local wins over MasqueradeAll, as in
+//     kube-proxy), and connections whose source is a service address
+//     (node-originated traffic, kube-proxy's "src,dst" rule).
+//
+// # Node ports and the host firewall: what nftables cannot do
+//
+// filter-input accepts node-port traffic (proto . port in node-ports), but
+// in nftables an accept ends only the base chain that says it: the packet
+// still traverses every other base chain of the hook, in any table, and a
+// drop there (an `inet filter` table with policy drop, firewalld, ufw,
+// iptables-nft's INPUT policy DROP) is final. kube-proxy's iptables and
+// IPVS modes insert jumps into the host's own INPUT/FORWARD chains; we never
+// edit tables we do not own, so node ports (and, for IPVS replies from
+// remote endpoints, FORWARD of established connections) must be allowed by
+// the host's firewall. The accept rule's counter still shows node-port
+// traffic reaching the node. kube-proxy's nftables mode has the same
+// limitation.
+//
+// # Library choice
+//
+// github.com/google/nftables (v0.3.0) speaks nf_tables netlink directly, so
+// the daemon stays one static binary (CGO_ENABLED=0) that needs no `nft`
+// executable on the node, and a batch is built from typed values rather than
+// text. sigs.k8s.io/knftables has a better fake and nft syntax, but it runs
+// the `nft` CLI for every transaction. The costs of google/nftables are
+// handled here: set elements are sent in chunks below netlink's 64 KiB
+// attribute limit, the socket's send buffer is raised (SO_SNDBUFFORCE) so a
+// batch of tens of thousands of elements fits in one sendmsg, and lookups
+// carry the batch-local set ID.
+//
+// Fake is the in-memory Interface for the engine's tests: it stores the last
+// applied intent, dumps it canonically and injects errors.
+package netfilter

@@ -1,0 +1,224 @@
+package netfilter
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Method names an Interface method, for the Fake's error injection and call
+// counters.
+type Method string
+
+// Interface methods.
+const (
+	MethodProbe   Method = "Probe"
+	MethodApply   Method = "Apply"
+	MethodVerify  Method = "Verify"
+	MethodCleanup Method = "Cleanup"
+)
+
+// Fake is an in-memory Interface: it keeps the last applied intent, as the
+// kernel keeps our tables. It is safe for concurrent use.
+type Fake struct {
+	mu sync.Mutex
+	// applied is the intent in "the kernel"; nil when no table exists.
+	applied *model.Netfilter
+	errs    map[Method][]error
+	calls   map[Method]int
+}
+
+// NewFake returns a Fake with no tables.
+func NewFake() *Fake {
+	return &Fake{errs: map[Method][]error{}, calls: map[Method]int{}}
+}
+
+// FailNext makes the next call of the method return err without changing
+// anything; several calls queue several errors.
+func (f *Fake) FailNext(m Method, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs[m] = append(f.errs[m], err)
+}
+
+// Calls returns how many times the method was called, failed calls included.
+func (f *Fake) Calls(m Method) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[m]
+}
+
+// call counts a call and pops an injected error. f.mu must be held.
+func (f *Fake) call(m Method) error {
+	f.calls[m]++
+	if q := f.errs[m]; len(q) > 0 {
+		f.errs[m] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// Probe implements Interface.
+func (f *Fake) Probe() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.call(MethodProbe)
+}
+
+// Apply implements Interface: it stores a copy of the sorted intent, or
+// removes "the tables" for an empty intent, as Kernel does.
+func (f *Fake) Apply(n *model.Netfilter) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(MethodApply); err != nil {
+		return err
+	}
+	c := cloneIntent(n)
+	c.Sort()
+	f.applied = c
+	if len(Translate(c, DefaultTableName).Tables) == 0 {
+		f.applied = nil
+	}
+	return nil
+}
+
+// Verify implements Interface by comparing the rendered programs, as
+// Kernel compares the rendered kernel tables.
+func (f *Fake) Verify(n *model.Netfilter) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(MethodVerify); err != nil {
+		return err
+	}
+	var have *Program = &Program{}
+	if f.applied != nil {
+		have = Translate(f.applied, DefaultTableName)
+	}
+	want := Translate(sorted(n), DefaultTableName)
+	return compare(want.String(), have.String())
+}
+
+// Cleanup implements Interface.
+func (f *Fake) Cleanup() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(MethodCleanup); err != nil {
+		return err
+	}
+	f.applied = nil
+	return nil
+}
+
+// Tamper changes the stored intent as if someone edited our tables behind
+// our back (an empty table when none exists), so that Verify sees drift.
+func (f *Fake) Tamper(change func(*model.Netfilter)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		f.applied = &model.Netfilter{}
+	}
+	change(f.applied)
+	f.applied.Sort()
+}
+
+// Applied returns a copy of the intent in "the kernel", or nil when no
+// table exists.
+func (f *Fake) Applied() *model.Netfilter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		return nil
+	}
+	return cloneIntent(f.applied)
+}
+
+// Dump returns the canonical dump of the stored intent, one fact per line
+// (model.Netfilter.Lines), or "" when no table exists.
+func (f *Fake) Dump() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		return ""
+	}
+	return strings.Join(f.applied.Lines(), "\n") + "\n"
+}
+
+// sorted returns a sorted copy, leaving the caller's intent untouched.
+func sorted(n *model.Netfilter) *model.Netfilter {
+	c := cloneIntent(n)
+	c.Sort()
+	return c
+}
+
+func cloneIntent(n *model.Netfilter) *model.Netfilter {
+	c := &model.Netfilter{
+		MasqueradeAll: n.MasqueradeAll,
+		LocalCIDRs:    slices.Clone(n.LocalCIDRs),
+		Ports:         slices.Clone(n.Ports),
+		NodePorts:     slices.Clone(n.NodePorts),
+		Hairpin:       slices.Clone(n.Hairpin),
+	}
+	for i := range c.Ports {
+		c.Ports[i].SourceRanges = slices.Clone(c.Ports[i].SourceRanges)
+	}
+	return c
+}
+
+// compare returns nil when the rendered programs are equal, else ErrDrift
+// with the lines that differ.
+func compare(want, have string) error {
+	if want == have {
+		return nil
+	}
+	return fmt.Errorf("%w:\n%s", ErrDrift, lineDiff(want, have))
+}
+
+// lineDiff lists the lines only in want (-) and only in have (+), at most
+// 20 of each: enough to see what drifted without printing a whole table.
+func lineDiff(want, have string) string {
+	// Lines are qualified by their table and set or chain, so that an
+	// element moved from one set to another shows.
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		var table, block string
+		for _, l := range strings.Split(s, "\n") {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "table "):
+				table, block = strings.TrimSuffix(l, " {"), ""
+				continue
+			case strings.HasPrefix(l, "set "), strings.HasPrefix(l, "chain "):
+				block = strings.TrimSuffix(l, " {")
+			case l == "" || l == "}" || l == "elements = {":
+				continue
+			}
+			m[table+" "+block+": "+strings.TrimSuffix(l, ",")]++
+		}
+		return m
+	}
+	w, h := count(want), count(have)
+	var missing, extra []string
+	for l, n := range w {
+		if h[l] < n {
+			missing = append(missing, "- "+l)
+		}
+	}
+	for l, n := range h {
+		if w[l] < n {
+			extra = append(extra, "+ "+l)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	return strings.Join(append(clip(missing), clip(extra)...), "\n")
+}
+
+func clip(lines []string) []string {
+	if len(lines) > 20 {
+		return append(lines[:20:20], fmt.Sprintf("  ... %d more", len(lines)-20))
+	}
+	return lines
+}

@@ -1,0 +1,42 @@
+package netfilter
+
+import (
+	"errors"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Interface programs the netfilter intent into the kernel. Kernel is the
+// real implementation, Fake the in-memory one.
+type Interface interface {
+	// Probe checks that nftables can hold our program: it submits a
+	// complete sample program (every set type, expression and chain type
+	// this package uses) in a transaction that ends by deleting it, so
+	// nothing stays behind. It returns an error wrapping ErrUnavailable,
+	// naming what failed, when the kernel refuses.
+	Probe() error
+	// Apply replaces the whole content of our tables with the intent's
+	// program in one netlink transaction: afterwards either all of it is in
+	// place or nothing changed. An empty intent removes our tables.
+	Apply(n *model.Netfilter) error
+	// Verify reads our tables back and returns an error wrapping ErrDrift,
+	// with a diff, when they differ from what Apply(n) writes. Missing
+	// tables are drift unless the intent is empty.
+	Verify(n *model.Netfilter) error
+	// Cleanup deletes our tables; missing tables are not an error.
+	Cleanup() error
+}
+
+var (
+	// ErrUnavailable is wrapped by Probe when nftables cannot hold our
+	// program (no nf_tables, missing expression modules, no permission).
+	ErrUnavailable = errors.New("nftables unavailable")
+	// ErrDrift is wrapped by Verify when the kernel's tables differ from
+	// the intent.
+	ErrDrift = errors.New("netfilter tables drifted from the intent")
+)
+
+var (
+	_ Interface = (*Kernel)(nil)
+	_ Interface = (*Fake)(nil)
+)

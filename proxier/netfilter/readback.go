@@ -1,0 +1,185 @@
+package netfilter
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Verify implements Interface. Our tables have a single writer (this
+// process), so a dump that races a change can only be interrupted by another
+// program writing into our tables: drift either way.
+func (k *Kernel) Verify(n *model.Netfilter) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	have, err := k.Read()
+	if err != nil {
+		return err
+	}
+	want := Translate(sorted(n), k.cfg.TableName)
+	return compare(want.String(), have.String())
+}
+
+// Read returns the content of our tables as the kernel has it, in the same
+// canonical form Translate produces, so the two render identically when
+// they agree.
+func (k *Kernel) Read() (*Program, error) {
+	c, err := k.conn(0)
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{}
+	for _, f := range families {
+		tables, err := c.ListTablesOfFamily(f.table)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s tables: %w", f.name, err)
+		}
+		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == k.cfg.TableName }) {
+			continue
+		}
+		t, err := readTable(c, &nftables.Table{Family: f.table, Name: k.cfg.TableName})
+		if err != nil {
+			return nil, fmt.Errorf("reading table %s %s: %w", f.name, k.cfg.TableName, err)
+		}
+		p.Tables = append(p.Tables, t)
+	}
+	return p, nil
+}
+
+func readTable(c *nftables.Conn, tbl *nftables.Table) (Table, error) {
+	t := Table{Family: tbl.Family, Name: tbl.Name}
+	sets, err := c.GetSets(tbl)
+	if err != nil {
+		return t, fmt.Errorf("listing sets: %w", err)
+	}
+	for _, ns := range sets {
+		s, err := readSet(c, ns)
+		if err != nil {
+			return t, fmt.Errorf("set %s: %w", ns.Name, err)
+		}
+		t.Sets = append(t.Sets, s)
+	}
+	slices.SortStableFunc(t.Sets, func(a, b Set) int { return setOrder(a.Name) - setOrder(b.Name) })
+	chains, err := c.ListChainsOfTableFamily(tbl.Family)
+	if err != nil {
+		return t, fmt.Errorf("listing chains: %w", err)
+	}
+	for _, nc := range chains {
+		if nc.Table.Name != tbl.Name {
+			continue
+		}
+		ch, err := readChain(c, tbl, nc)
+		if err != nil {
+			return t, fmt.Errorf("chain %s: %w", nc.Name, err)
+		}
+		t.Chains = append(t.Chains, ch)
+	}
+	slices.SortStableFunc(t.Chains, func(a, b Chain) int { return chainOrder(a.Name) - chainOrder(b.Name) })
+	return t, nil
+}
+
+// chainOrder is the order Translate lists chains in; others go last.
+func chainOrder(name string) int {
+	i := slices.Index([]string{chainFirewall, chainFirewallPre, chainFirewallOut, chainFilterInput, chainNATPost}, name)
+	if i < 0 {
+		return 1 << 20
+	}
+	return i
+}
+
+func readSet(c *nftables.Conn, ns *nftables.Set) (Set, error) {
+	s := Set{Name: ns.Name, Interval: ns.Interval}
+	for _, name := range strings.Split(ns.KeyType.Name, " . ") {
+		s.Fields = append(s.Fields, fieldByName(name))
+	}
+	elems, err := c.GetSetElements(ns)
+	if err != nil {
+		return s, err
+	}
+	switch {
+	case !s.Interval:
+		for _, e := range elems {
+			s.Elements = append(s.Elements, Element{Key: e.Key})
+		}
+	case len(s.Fields) > 1:
+		for _, e := range elems {
+			end := e.KeyEnd
+			if len(end) == 0 {
+				end = e.Key
+			}
+			s.Elements = append(s.Elements, Element{Key: e.Key, KeyEnd: end})
+		}
+	default:
+		s.Elements = rangesFromIntervals(elems)
+	}
+	s.Elements = canonicalElements(s.Elements)
+	return s, nil
+}
+
+func fieldByName(name string) Field {
+	for f := FieldIPv4; f <= FieldPort; f++ {
+		if f.String() == name {
+			return f
+		}
+	}
+	return 0
+}
+
+// rangesFromIntervals turns the kernel's rbtree elements (a start, then an
+// "interval end" one past the range) back into inclusive ranges. A start
+// with no end runs to the top of the space.
+func rangesFromIntervals(elems []nftables.SetElement) []Element {
+	slices.SortStableFunc(elems, func(a, b nftables.SetElement) int { return bytes.Compare(a.Key, b.Key) })
+	var out []Element
+	for i := 0; i < len(elems); i++ {
+		e := elems[i]
+		if e.IntervalEnd {
+			continue // an end with no start: nothing of ours
+		}
+		end := bytes.Repeat([]byte{0xff}, len(e.Key))
+		if i+1 < len(elems) && elems[i+1].IntervalEnd {
+			end = decrement(elems[i+1].Key)
+			i++
+		}
+		out = append(out, Element{Key: e.Key, KeyEnd: end})
+	}
+	return out
+}
+
+// decrement returns b-1 as a big-endian number (b is never zero here: an
+// interval end follows its start).
+func decrement(b []byte) []byte {
+	out := slices.Clone(b)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]--
+		if out[i] != 0xff {
+			break
+		}
+	}
+	return out
+}
+
+func readChain(c *nftables.Conn, tbl *nftables.Table, nc *nftables.Chain) (Chain, error) {
+	ch := Chain{Name: nc.Name}
+	if nc.Hooknum != nil && nc.Priority != nil {
+		ch.Hook = &Hook{Type: nc.Type, Hook: *nc.Hooknum, Priority: int32(*nc.Priority), Policy: nftables.ChainPolicyAccept}
+		if nc.Policy != nil {
+			ch.Hook.Policy = *nc.Policy
+		}
+	}
+	rules, err := c.GetRules(tbl, nc)
+	if err != nil {
+		return ch, err
+	}
+	for _, r := range rules {
+		comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+		ch.Rules = append(ch.Rules, Rule{Comment: comment, Exprs: r.Exprs})
+	}
+	return ch, nil
+}
