@@ -1,0 +1,144 @@
+//go:build vmtest
+
+// Package conntrack_test runs the conntrack adapter (proxier/conntrack)
+// against a real kernel's connection-tracking table, in fresh network
+// namespaces. It needs root and nf_conntrack, nf_conntrack_netlink and
+// nftables NAT: run it in the VM harness (test/vm/gotest.sh
+// ./test/kernel/conntrack).
+//
+// Real flows are made by real UDP sockets through an nftables DNAT rule
+// (the same conntrack entries IPVS creates with net.ipv4.vs.conntrack=1:
+// original destination the service, reply source the endpoint). Addresses
+// are from 198.18.0.0/15 and fd00::/8 only.
+package conntrack_test
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "the conntrack kernel tests need root (run them in the VM: test/vm/gotest.sh ./test/kernel/conntrack)")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// adapter opens the real conntrack adapter in the namespace.
+func adapter(t *testing.T, n *netNS) *conntrack.Netlink {
+	t.Helper()
+	ct, err := conntrack.New(n.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ct.Close)
+	return ct
+}
+
+// dnat installs "udp to vip:port → dnat to ep" for locally generated
+// traffic, which also turns connection tracking on in the namespace.
+func dnat(t *testing.T, n *netNS, vip netip.Addr, port uint16, ep netip.AddrPort) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam, nfproto, off := nftables.TableFamilyIPv4, uint32(unix.NFPROTO_IPV4), uint32(16)
+	if vip.Is6() {
+		fam, nfproto, off = nftables.TableFamilyIPv6, unix.NFPROTO_IPV6, 24
+	}
+	tbl := c.AddTable(&nftables.Table{Family: fam, Name: "cttest"})
+	ch := c.AddChain(&nftables.Chain{Name: "out", Table: tbl, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	c.AddRule(&nftables.Rule{Table: tbl, Chain: ch, Exprs: []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(vip.BitLen() / 8)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip.AsSlice()},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+		&expr.Immediate{Register: 1, Data: ep.Addr().AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(ep.Port())},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: nfproto, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	}})
+	if err := c.Flush(); err != nil {
+		t.Fatalf("installing the DNAT rule: %v", err)
+	}
+}
+
+// echo serves UDP echo on ep inside the namespace until the test ends.
+func echo(t *testing.T, n *netNS, ep netip.AddrPort) {
+	t.Helper()
+	var conn *net.UDPConn
+	n.do(t, func() {
+		var err error
+		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ep)); err != nil {
+			t.Fatalf("listening on %s: %v", ep, err)
+		}
+	})
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			k, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = conn.WriteToUDPAddrPort(buf[:k], from)
+		}
+	}()
+}
+
+// roundTrip sends one datagram from client to service inside the namespace
+// and waits for the echo, which must come back from the service address
+// (the reply was un-DNATed by conntrack).
+func roundTrip(t *testing.T, n *netNS, client, service netip.AddrPort) {
+	t.Helper()
+	var conn *net.UDPConn
+	n.do(t, func() {
+		var err error
+		conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(service))
+		if err != nil {
+			t.Fatalf("dialing %s from %s: %v", service, client, err)
+		}
+	})
+	defer conn.Close()
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatalf("sending to %s: %v", service, err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	k, err := conn.Read(buf)
+	if err != nil || string(buf[:k]) != "ping" {
+		t.Fatalf("echo from %s: %q, %v", service, buf[:k], err)
+	}
+}
+
+// udpEntries lists the UDP entries, failing the test on error.
+func udpEntries(t *testing.T, ct conntrack.Interface) map[string]bool {
+	t.Helper()
+	es, err := ct.List(model.UDP)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	out := map[string]bool{}
+	for _, e := range es {
+		out[e.String()] = true
+	}
+	return out
+}
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
