@@ -79,7 +79,9 @@ func TestStaleFiltersOnKernel(t *testing.T) {
 	if len(listed) != len(all) {
 		t.Fatalf("List() returned %d entries, want %d", len(listed), len(all))
 	}
-	key := func(a netip.AddrPort) model.VSKey { return model.VSKey{Addr: a.Addr(), Port: a.Port(), Proto: model.UDP} }
+	key := func(a netip.AddrPort) model.VSKey {
+		return model.VSKey{Addr: a.Addr(), Port: a.Port(), Proto: model.UDP}
+	}
 	serving := map[model.VSKey][]netip.Addr{
 		key(dns4):     {live4.Addr()},
 		key(dns6):     {live6.Addr()},
