@@ -5,139 +5,32 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Object builders with mutators, so each test case states only what matters.
+// Short names for the object builders of package k8stest.
 
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// makeService returns a ClusterIP service 198.18.0.10 with one port
-// "http" 80/TCP, then applies the mutators.
-func makeService(ns, name string, mut ...func(*v1.Service)) *v1.Service {
-	s := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(epoch)},
-		Spec: v1.ServiceSpec{
-			Type:       v1.ServiceTypeClusterIP,
-			ClusterIP:  "198.18.0.10",
-			ClusterIPs: []string{"198.18.0.10"},
-			Ports:      []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}},
-		},
-	}
-	for _, m := range mut {
-		m(s)
-	}
-	return s
-}
-
-func clusterIPs(ips ...string) func(*v1.Service) {
-	return func(s *v1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = ips[0], ips }
-}
-
-func nodePort(port int32) func(*v1.Service) {
-	return func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeNodePort; s.Spec.Ports[0].NodePort = port }
-}
-
-func loadBalancer(nodePort int32, ips ...string) func(*v1.Service) {
-	return func(s *v1.Service) {
-		s.Spec.Type = v1.ServiceTypeLoadBalancer
-		s.Spec.Ports[0].NodePort = nodePort
-		for _, ip := range ips {
-			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, v1.LoadBalancerIngress{IP: ip})
-		}
-	}
-}
-
-func annotate(kv ...string) func(*v1.Service) {
-	return func(s *v1.Service) {
-		if s.Annotations == nil {
-			s.Annotations = map[string]string{}
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			s.Annotations[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-func externalLocal(s *v1.Service) {
-	s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
-}
-func internalLocal(s *v1.Service) {
-	s.Spec.InternalTrafficPolicy = ptr.To(v1.ServiceInternalTrafficPolicyLocal)
-}
-
-// makeSlice returns an IPv4 slice of service ns/svc with port "http" 8080/TCP
-// and the given endpoints.
-func makeSlice(ns, svc, name string, eps []discovery.Endpoint, mut ...func(*discovery.EndpointSlice)) *discovery.EndpointSlice {
-	sl := &discovery.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{discovery.LabelServiceName: svc}},
-		AddressType: discovery.AddressTypeIPv4,
-		Ports:       []discovery.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(v1.ProtocolTCP)}},
-		Endpoints:   eps,
-	}
-	if len(eps) > 0 && strings.Contains(eps[0].Addresses[0], ":") {
-		sl.AddressType = discovery.AddressTypeIPv6
-	}
-	for _, m := range mut {
-		m(sl)
-	}
-	return sl
-}
-
-// ep returns a ready endpoint on node-b (remote) with the mutators applied.
-func ep(ip string, mut ...func(*discovery.Endpoint)) discovery.Endpoint {
-	e := discovery.Endpoint{Addresses: []string{ip}, NodeName: ptr.To("node-b"),
-		Conditions: discovery.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}}
-	for _, m := range mut {
-		m(&e)
-	}
-	return e
-}
-
-func onNode(n string) func(*discovery.Endpoint) {
-	return func(e *discovery.Endpoint) { e.NodeName = ptr.To(n) }
-}
-
-// terminating marks an endpoint terminating; serving says whether it still
-// passes its readiness probe.
-func terminating(serving bool) func(*discovery.Endpoint) {
-	return func(e *discovery.Endpoint) {
-		e.Conditions = discovery.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(serving), Terminating: ptr.To(true)}
-	}
-}
-
-func notReady(e *discovery.Endpoint) {
-	e.Conditions = discovery.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(false)}
-}
-
-func zoneHint(z ...string) func(*discovery.Endpoint) {
-	return func(e *discovery.Endpoint) {
-		if e.Hints == nil {
-			e.Hints = &discovery.EndpointHints{}
-		}
-		for _, n := range z {
-			e.Hints.ForZones = append(e.Hints.ForZones, discovery.ForZone{Name: n})
-		}
-	}
-}
-
-func nodeHint(n ...string) func(*discovery.Endpoint) {
-	return func(e *discovery.Endpoint) {
-		if e.Hints == nil {
-			e.Hints = &discovery.EndpointHints{}
-		}
-		for _, x := range n {
-			e.Hints.ForNodes = append(e.Hints.ForNodes, discovery.ForNode{Name: x})
-		}
-	}
-}
+var (
+	epoch         = k8stest.Epoch
+	makeService   = k8stest.Service
+	clusterIPs    = k8stest.ClusterIPs
+	nodePort      = k8stest.NodePort
+	loadBalancer  = k8stest.LoadBalancer
+	annotate      = k8stest.Annotate
+	externalLocal = k8stest.ExternalLocal
+	internalLocal = k8stest.InternalLocal
+	makeSlice     = k8stest.Slice
+	ep            = k8stest.Endpoint
+	onNode        = k8stest.OnNode
+	terminating   = k8stest.Terminating
+	notReady      = k8stest.NotReady
+	zoneHint      = k8stest.ZoneHint
+	nodeHint      = k8stest.NodeHint
+)
 
 // testNode is node-a in zone-a with one address per family.
 func testNode() Node {

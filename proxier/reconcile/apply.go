@@ -1,0 +1,272 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// goneReal is a real server deleted without a drain; UDP ones get their
+// conntrack entries flushed once the deletion succeeded.
+type goneReal struct {
+	vs model.VSKey
+	rs model.RSKey
+}
+
+func appendGone(out []goneReal, k model.VSKey, rs []model.RSKey) []goneReal {
+	for _, r := range rs {
+		out = append(out, goneReal{vs: k, rs: r})
+	}
+	return out
+}
+
+// addressOps appends bind/unbind operations for the touched addresses.
+func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr) []model.Op {
+	want := map[netip.Addr]struct{}{}
+	have := map[netip.Addr]struct{}{}
+	for _, a := range addrs {
+		if e.desired.addrs[a] > 0 {
+			want[a] = struct{}{}
+		}
+		if _, ok := e.applied.Addresses[a]; ok {
+			have[a] = struct{}{}
+			if e.cfg.Owner.excluded(a) {
+				want[a] = struct{}{}
+			}
+		}
+	}
+	return proxier.DiffAddresses(ops, want, have)
+}
+
+// execute applies operations in plan order, then the netfilter intent when
+// it changed, then conntrack cleanup. A failed call never aborts the sync:
+// the failure is counted, logged once and retried with backoff; the
+// operations that depend on it (real servers of a virtual server that could
+// not be added) wait for that retry.
+func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, res *Result) {
+	logger := klog.FromContext(ctx)
+	proxier.SortOps(ops)
+	udpRevived := e.udpRevived(ops)
+	blocked := map[model.VSKey]bool{}
+	var firstErr error
+	for _, op := range ops {
+		k := op.VS.VSKey
+		if isIPVSOp(op.Kind) && blocked[k] {
+			continue
+		}
+		res.Writes++
+		logger.V(5).Info("Applying kernel operation", "op", op.String())
+		if err := e.do(op); err != nil {
+			res.Failures++
+			e.metrics.KernelError(op.Kind.String())
+			if firstErr == nil {
+				firstErr = err
+			}
+			logger.V(2).Info("Kernel operation failed; will retry", "op", op.String(), "err", err)
+			if op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress {
+				e.retry.failAddr(op.Addr, e.clock.Now())
+			} else {
+				e.retry.failKey(k, e.clock.Now())
+				blocked[k] = true
+			}
+			continue
+		}
+		e.record(op)
+	}
+	e.succeeded(ops, blocked)
+	e.applyNetfilter(res, &firstErr)
+	e.flushConntrack(ctx, gone, udpRevived, blocked)
+	if firstErr != nil {
+		logger.Error(firstErr, "Kernel operations failed; retrying with backoff", "failed", res.Failures, "writes", res.Writes)
+	}
+	res.RetryAfter = e.retry.next(e.clock.Now())
+}
+
+func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != model.OpUnbindAddress }
+
+// do performs one operation, treating "already exists" and "not found"
+// idempotently: an add of an existing object becomes an update and an
+// update of a missing object becomes an add.
+func (e *Engine) do(op model.Op) error {
+	v := e.cfg.IPVS
+	k := op.VS.VSKey
+	switch op.Kind {
+	case model.OpAddVirtualServer:
+		if err := v.AddVirtualServer(op.VS); errors.Is(err, ipvs.ErrExists) {
+			return v.UpdateVirtualServer(op.VS)
+		} else {
+			return err
+		}
+	case model.OpUpdateVirtualServer:
+		if err := v.UpdateVirtualServer(op.VS); errors.Is(err, ipvs.ErrNotFound) {
+			return v.AddVirtualServer(op.VS)
+		} else {
+			return err
+		}
+	case model.OpDeleteVirtualServer:
+		return v.DeleteVirtualServer(k)
+	case model.OpAddRealServer:
+		if err := v.AddRealServer(k, op.RS); errors.Is(err, ipvs.ErrExists) {
+			return v.UpdateRealServer(k, op.RS)
+		} else {
+			return err
+		}
+	case model.OpUpdateRealServer:
+		if err := v.UpdateRealServer(k, op.RS); errors.Is(err, ipvs.ErrNotFound) {
+			return v.AddRealServer(k, op.RS)
+		} else {
+			return err
+		}
+	case model.OpDeleteRealServer:
+		return v.DeleteRealServer(k, op.RS.RSKey)
+	case model.OpBindAddress:
+		return e.cfg.Addresses.Bind(op.Addr)
+	case model.OpUnbindAddress:
+		return e.cfg.Addresses.Unbind(op.Addr)
+	}
+	return nil
+}
+
+// record updates the applied state after a successful operation.
+func (e *Engine) record(op model.Op) {
+	k := op.VS.VSKey
+	a := e.applied
+	switch op.Kind {
+	case model.OpAddVirtualServer, model.OpUpdateVirtualServer:
+		if s := a.Services[k]; s != nil {
+			s.VirtualServer = op.VS
+		} else {
+			a.Services[k] = &model.Service{VirtualServer: op.VS}
+		}
+	case model.OpDeleteVirtualServer:
+		delete(a.Services, k)
+	case model.OpAddRealServer, model.OpUpdateRealServer:
+		if s := a.Services[k]; s != nil {
+			setReal(s, op.RS)
+		}
+	case model.OpDeleteRealServer:
+		if s := a.Services[k]; s != nil {
+			deleteReal(s, op.RS.RSKey)
+		}
+	case model.OpBindAddress:
+		a.Addresses[op.Addr] = struct{}{}
+	case model.OpUnbindAddress:
+		delete(a.Addresses, op.Addr)
+	}
+}
+
+// succeeded clears the retry state of everything that went through.
+func (e *Engine) succeeded(ops []model.Op, blocked map[model.VSKey]bool) {
+	for _, op := range ops {
+		switch {
+		case op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress:
+			e.retry.succeedAddr(op.Addr)
+		case !blocked[op.VS.VSKey]:
+			e.retry.succeedKey(op.VS.VSKey)
+		}
+	}
+}
+
+// applyNetfilter applies the netfilter intent when it changed or a previous
+// attempt failed: one transaction for the whole program.
+func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
+	if !e.desired.nfDirty && e.nfApplied {
+		return
+	}
+	nf := e.desired.netfilter(&e.cfg.Build)
+	if e.nfApplied && nf.Equal(&e.applied.Netfilter) {
+		return
+	}
+	res.Writes++
+	if err := e.cfg.Netfilter.Apply(&nf); err != nil {
+		res.Failures++
+		e.metrics.KernelError("netfilter")
+		e.nfApplied = false
+		e.desired.nfDirty = true
+		e.retry.failNetfilter(e.clock.Now())
+		if *firstErr == nil {
+			*firstErr = err
+		}
+		return
+	}
+	e.retry.succeedNetfilter()
+	e.nfApplied = true
+	e.applied.Netfilter = nf
+}
+
+// udpRevived lists the UDP virtual servers that get their first usable real
+// server in this plan: conntrack entries created while they had none would
+// keep blackholing those clients (kube-proxy clears them the same way).
+func (e *Engine) udpRevived(ops []model.Op) []model.VSKey {
+	var out []model.VSKey
+	for _, op := range ops {
+		k := op.VS.VSKey
+		if k.Proto != model.UDP || op.RS.Weight == 0 || (op.Kind != model.OpAddRealServer && op.Kind != model.OpUpdateRealServer) {
+			continue
+		}
+		if len(out) > 0 && out[len(out)-1] == k {
+			continue
+		}
+		if !hasUsable(e.applied, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func hasUsable(st *model.State, k model.VSKey) bool {
+	rs, _ := st.Route(k)
+	return len(rs) > 0
+}
+
+// flushConntrack deletes the UDP conntrack entries of real servers deleted
+// without a drain and of UDP services that just got a usable backend.
+func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []model.VSKey, blocked map[model.VSKey]bool) {
+	var filters []conntrack.Filter
+	for _, g := range gone {
+		if g.vs.Proto == model.UDP && !blocked[g.vs] {
+			filters = append(filters, conntrack.ForEndpoint(g.vs.Proto, g.vs.Addr, g.vs.Port, netip.AddrPortFrom(g.rs.Addr, g.rs.Port)))
+		}
+	}
+	for _, k := range revived {
+		if !blocked[k] {
+			filters = append(filters, conntrack.ForService(k.Proto, k.Addr, k.Port))
+		}
+	}
+	if len(filters) == 0 {
+		return
+	}
+	if n, err := e.cfg.Conntrack.Clear(filters...); err != nil {
+		e.metrics.KernelError("conntrack")
+		klog.FromContext(ctx).Error(err, "Failed to clear stale UDP conntrack entries", "filters", len(filters), "cleared", n)
+	} else {
+		klog.FromContext(ctx).V(4).Info("Cleared stale UDP conntrack entries", "filters", len(filters), "cleared", n)
+	}
+}
+
+func setReal(s *model.Service, r model.RealServer) {
+	for i := range s.Reals {
+		if s.Reals[i].RSKey == r.RSKey {
+			s.Reals[i] = r
+			return
+		}
+	}
+	s.Reals = append(s.Reals, r)
+	s.SortReals()
+}
+
+func deleteReal(s *model.Service, k model.RSKey) {
+	for i := range s.Reals {
+		if s.Reals[i].RSKey == k {
+			s.Reals = append(s.Reals[:i], s.Reals[i+1:]...)
+			return
+		}
+	}
+}

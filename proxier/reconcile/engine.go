@@ -1,0 +1,172 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Source gives the engine the current Kubernetes objects. The tracker's
+// store implements it; lookups must cost O(one service), not O(all).
+type Source interface {
+	Service(name types.NamespacedName) *v1.Service
+	EndpointSlices(name types.NamespacedName) []*discovery.EndpointSlice
+	ServiceNames() []types.NamespacedName
+}
+
+// Addresses is what the engine needs from the address adapter.
+type Addresses interface {
+	// List returns the addresses bound on the dummy interface.
+	List() ([]netip.Addr, error)
+	// Bind binds an address; an already bound one is not an error.
+	Bind(a netip.Addr) error
+	// Unbind unbinds an address; a missing one is not an error.
+	Unbind(a netip.Addr) error
+}
+
+// Netfilter is what the engine needs from the netfilter adapter.
+type Netfilter interface {
+	// Apply replaces the whole netfilter program in one transaction.
+	Apply(n *model.Netfilter) error
+}
+
+// Conntrack is what the engine needs from the conntrack adapter.
+type Conntrack interface {
+	Clear(filters ...conntrack.Filter) (int, error)
+}
+
+// Config configures an Engine. IPVS, Addresses, Netfilter and Conntrack are
+// required; Clock and Metrics default to the real clock and no metrics.
+type Config struct {
+	Build proxier.Config
+	// Owner decides which kernel objects are ours; see Owner.
+	Owner Owner
+	// DrainTimeout bounds how long a real server whose endpoint vanished
+	// without terminating is kept at weight 0.
+	DrainTimeout time.Duration
+	IPVS         ipvs.Interface
+	Addresses    Addresses
+	Netfilter    Netfilter
+	Conntrack    Conntrack
+	Clock        clock.PassiveClock
+	Metrics      Metrics
+}
+
+// DefaultDrainTimeout is the default --drain-timeout. It is short on
+// purpose: it only applies to endpoints that vanished without terminating
+// (crashed pods, dead nodes), whose connections would otherwise hang until
+// TCP gives up (about 15 minutes). A graceful shutdown is bounded by the
+// pod's own grace period instead (its endpoint stays terminating at weight
+// 0 with no timer).
+const DefaultDrainTimeout = 10 * time.Second
+
+// Engine keeps the kernel equal to the desired state. It is not safe for
+// concurrent use: the runner calls it from one goroutine.
+type Engine struct {
+	cfg     Config
+	clock   clock.PassiveClock
+	metrics Metrics
+	node    proxier.Node
+	src     Source
+
+	desired *desiredIndex
+	applied *model.State // what we believe the kernel holds (ours only)
+	drains  drains
+	retry   *retries
+	// nfApplied is false until the netfilter intent was applied and
+	// whenever applying it failed.
+	nfApplied bool
+	// started is set after the first full reconcile (adoption).
+	started bool
+}
+
+// New returns an engine reading objects from src for the given node.
+func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
+	if cfg.IPVS == nil || cfg.Addresses == nil || cfg.Netfilter == nil || cfg.Conntrack == nil {
+		return nil, fmt.Errorf("reconcile engine needs IPVS, Addresses, Netfilter and Conntrack adapters")
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	e := &Engine{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, node: node, src: src,
+		desired: newDesiredIndex(), applied: model.NewState(), drains: drains{}, retry: newRetries()}
+	if e.clock == nil {
+		e.clock = clock.RealClock{}
+	}
+	if e.metrics == nil {
+		e.metrics = NopMetrics{}
+	}
+	return e, nil
+}
+
+// SetNode changes the node (labels, addresses); the next sync must be full.
+func (e *Engine) SetNode(n proxier.Node) { e.node = n }
+
+// Result reports what one sync did.
+type Result struct {
+	// Writes counts the kernel writes attempted.
+	Writes int
+	// Failures counts the writes that failed; they are retried.
+	Failures int
+	// RetryAfter is when failed work is due again (0: nothing to retry).
+	RetryAfter time.Duration
+	// Problems are defects found in the services rebuilt by this sync.
+	Problems []proxier.Problem
+}
+
+// Healthy reports whether the kernel is believed equal to the desired state
+// (no failure waiting for a retry).
+func (e *Engine) Healthy() bool { return e.retry.empty() && e.nfApplied }
+
+// Draining returns how many real servers are draining.
+func (e *Engine) Draining() int { return e.drains.count() }
+
+// rebuild recomputes one service's fragment from the source.
+func (e *Engine) rebuild(name types.NamespacedName) ([]model.VSKey, []netip.Addr, []proxier.Problem) {
+	svc := e.src.Service(name)
+	var frag *proxier.ServiceState
+	var problems []proxier.Problem
+	if svc != nil {
+		frag, problems = proxier.BuildService(svc, e.src.EndpointSlices(name), e.node, e.cfg.Build)
+	}
+	keys, addrs, conflicts := e.desired.set(name, frag)
+	return keys, addrs, append(problems, conflicts...)
+}
+
+// Sync applies the changes of the named services incrementally: only their
+// virtual servers are rebuilt, diffed and written, plus whatever failed
+// before and is due for a retry. Its cost does not grow with the number of
+// unchanged services. The first call must be Full.
+func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Result {
+	if !e.started {
+		return e.Full(ctx)
+	}
+	var res Result
+	keys, addrs := e.retry.due(e.clock.Now())
+	for _, name := range changed {
+		k, a, p := e.rebuild(name)
+		keys, addrs = append(keys, k...), append(addrs, a...)
+		res.Problems = append(res.Problems, p...)
+	}
+	var ops []model.Op
+	var gone []goneReal
+	for _, k := range uniqueKeys(keys) {
+		want, have := e.desired.vs[k], e.applied.Services[k]
+		gone = appendGone(gone, k, e.decideRemovals(k, want, have, false))
+		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
+	}
+	ops = e.addressOps(ops, addrs)
+	e.execute(ctx, ops, gone, &res)
+	return res
+}

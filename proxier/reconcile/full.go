@@ -1,0 +1,208 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Owner decides which kernel objects belong to this proxy. We own the
+// virtual servers on addresses bound to our dummy interface, those on node
+// addresses with a port in the node-port range, and whatever the desired
+// state names; never anything inside ExcludeCIDRs (--ipvs-exclude-cidrs).
+// Others' virtual servers (keepalived, a local load balancer) are never
+// touched.
+type Owner struct {
+	ExcludeCIDRs []netip.Prefix
+	// NodePortMin and NodePortMax bound the node-port range (default
+	// 30000-32767, the API server's default --service-node-port-range).
+	NodePortMin, NodePortMax uint16
+}
+
+func (o *Owner) excluded(a netip.Addr) bool {
+	for _, p := range o.ExcludeCIDRs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Owner) nodePortRange() (uint16, uint16) {
+	if o.NodePortMin == 0 && o.NodePortMax == 0 {
+		return 30000, 32767
+	}
+	return o.NodePortMin, o.NodePortMax
+}
+
+// owns reports whether a virtual server is ours, given the addresses bound
+// on our dummy interface and the node's node-port addresses.
+func (o *Owner) owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []netip.Addr, desired bool) bool {
+	if o.excluded(k.Addr) {
+		return false
+	}
+	if desired {
+		return true
+	}
+	if _, ok := bound[k.Addr]; ok {
+		return true
+	}
+	lo, hi := o.nodePortRange()
+	return k.Port >= lo && k.Port <= hi && slices.Contains(nodeIPs, k.Addr)
+}
+
+// observe reads the kernel: one dump of virtual servers with their real
+// servers and one listing of the dummy interface's addresses, filtered to
+// what we own.
+func (e *Engine) observe() (*model.State, error) {
+	addrs, err := e.cfg.Addresses.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing dummy interface addresses: %w", err)
+	}
+	svcs, err := e.cfg.IPVS.ListServices()
+	if err != nil {
+		return nil, fmt.Errorf("listing IPVS services: %w", err)
+	}
+	st := model.NewState()
+	for _, a := range addrs {
+		if !e.cfg.Owner.excluded(a) {
+			st.Addresses[a] = struct{}{}
+		}
+	}
+	nodeIPs := e.node.NodePortIPs
+	if nodeIPs == nil {
+		nodeIPs = e.node.IPs
+	}
+	for _, s := range svcs {
+		_, desired := e.desired.vs[s.VSKey]
+		if e.cfg.Owner.owns(s.VSKey, st.Addresses, nodeIPs, desired) {
+			st.Services[s.VSKey] = s
+		}
+	}
+	return st, nil
+}
+
+// rebuildAll recomputes every service's fragment: at start and after the
+// node changed. Fragments of services that no longer exist are dropped.
+func (e *Engine) rebuildAll() []proxier.Problem {
+	var problems []proxier.Problem
+	names := e.src.ServiceNames()
+	present := make(map[types.NamespacedName]bool, len(names))
+	for _, name := range names {
+		present[name] = true
+		_, _, p := e.rebuild(name)
+		problems = append(problems, p...)
+	}
+	for name := range e.desired.frags {
+		if !present[name] {
+			e.desired.set(name, nil)
+		}
+	}
+	return problems
+}
+
+// Full reconciles everything: it lists the kernel, diffs it against the
+// whole desired state, repairs drift (someone ran ipvsadm -C, a destination
+// vanished) and removes what we own but no longer want. The first call
+// adopts the existing state without flushing: when the kernel already
+// matches, it writes nothing. rebuild recomputes every service first (at
+// start and after the node changed).
+func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
+	logger := klog.FromContext(ctx)
+	var res Result
+	adopting := !e.started
+	if adopting || len(rebuild) > 0 && rebuild[0] {
+		res.Problems = e.rebuildAll()
+	}
+	observed, err := e.observe()
+	if err != nil {
+		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
+		e.metrics.KernelError("list")
+		res.Failures++
+		res.RetryAfter = e.retry.failGlobal(e.clock.Now())
+		return res
+	}
+	e.retry.succeedGlobal()
+	e.applied = observed
+	var ops []model.Op
+	var gone []goneReal
+	for _, k := range unionKeys(e.desired.vs, observed.Services) {
+		want, have := e.desired.vs[k], observed.Services[k]
+		gone = appendGone(gone, k, e.decideRemovals(k, want, have, adopting))
+		e.forgetVanishedDrains(k, have)
+		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
+	}
+	ops = proxier.DiffAddresses(ops, e.wantedAddresses(observed.Addresses), observed.Addresses)
+	if !e.nfApplied {
+		e.desired.nfDirty = true
+	}
+	e.started = true
+	e.execute(ctx, ops, gone, &res)
+	if adopting {
+		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
+			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
+	}
+	return res
+}
+
+// wantedAddresses is the desired address set, plus bound addresses inside
+// the exclude CIDRs, which are never unbound.
+func (e *Engine) wantedAddresses(bound map[netip.Addr]struct{}) map[netip.Addr]struct{} {
+	want := e.desired.addressSet()
+	for a := range bound {
+		if e.cfg.Owner.excluded(a) {
+			want[a] = struct{}{}
+		}
+	}
+	return want
+}
+
+// forgetVanishedDrains ends drains whose real server is no longer in the
+// kernel (someone deleted it, or the virtual server went away).
+func (e *Engine) forgetVanishedDrains(k model.VSKey, have *model.Service) {
+	for rs := range e.drains[k] {
+		if have == nil {
+			e.finishDrain(k, rs, DrainGone)
+			continue
+		}
+		if _, ok := have.Real(rs); !ok {
+			e.finishDrain(k, rs, DrainGone)
+		}
+	}
+}
+
+func unionKeys(a, b map[model.VSKey]*model.Service) []model.VSKey {
+	keys := make([]model.VSKey, 0, len(a)+len(b)/8)
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+func uniqueKeys(keys []model.VSKey) []model.VSKey {
+	slices.SortFunc(keys, compareKeys)
+	return slices.Compact(keys)
+}
+
+func compareKeys(a, b model.VSKey) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
+}

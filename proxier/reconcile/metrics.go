@@ -1,0 +1,20 @@
+package reconcile
+
+// Metrics receives what the engine does, for the daemon's Prometheus
+// metrics. Implementations must be cheap: they are called on the hot path.
+type Metrics interface {
+	// KernelError counts one failed kernel operation by kind.
+	KernelError(op string)
+	// DrainStarted counts a real server put to weight 0 to drain.
+	DrainStarted()
+	// DrainFinished counts a drain that ended, or a deletion that skipped
+	// the drain, by reason.
+	DrainFinished(reason string)
+}
+
+// NopMetrics discards everything.
+type NopMetrics struct{}
+
+func (NopMetrics) KernelError(string)   {}
+func (NopMetrics) DrainStarted()        {}
+func (NopMetrics) DrainFinished(string) {}
