@@ -82,7 +82,9 @@ func Annotate(kv ...string) func(*v1.Service) {
 }
 
 // ExternalLocal sets externalTrafficPolicy Local.
-func ExternalLocal(s *v1.Service) { s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal }
+func ExternalLocal(s *v1.Service) {
+	s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+}
 
 // InternalLocal sets internalTrafficPolicy Local.
 func InternalLocal(s *v1.Service) {
@@ -123,7 +125,9 @@ func Endpoint(ip string, mut ...func(*discovery.Endpoint)) discovery.Endpoint {
 }
 
 // OnNode puts the endpoint on a node.
-func OnNode(n string) func(*discovery.Endpoint) { return func(e *discovery.Endpoint) { e.NodeName = new(n) } }
+func OnNode(n string) func(*discovery.Endpoint) {
+	return func(e *discovery.Endpoint) { e.NodeName = new(n) }
+}
 
 // Terminating marks the endpoint terminating; serving says whether it still
 // passes its readiness probe.
