@@ -39,6 +39,9 @@ type Addresses interface {
 type Netfilter interface {
 	// Apply replaces the whole netfilter program in one transaction.
 	Apply(n *model.Netfilter) error
+	// Verify reads the program back and returns an error when it differs
+	// from what Apply(n) writes (drift), without writing.
+	Verify(n *model.Netfilter) error
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.

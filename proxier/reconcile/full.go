@@ -130,6 +130,7 @@ func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
 		return res
 	}
 	e.retry.succeedGlobal()
+	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
 	e.applied = observed
 	var ops []model.Op
 	var gone []goneReal
@@ -140,6 +141,12 @@ func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
 		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
 	}
 	ops = proxier.DiffAddresses(ops, e.wantedAddresses(observed.Addresses), observed.Addresses)
+	if e.nfApplied {
+		if err := e.cfg.Netfilter.Verify(&e.applied.Netfilter); err != nil {
+			logger.Info("Netfilter program drifted; reapplying", "err", err)
+			e.nfApplied = false
+		}
+	}
 	if !e.nfApplied {
 		e.desired.nfDirty = true
 	}

@@ -1,0 +1,166 @@
+package reconcile
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+var (
+	ep          = k8stest.Endpoint
+	terminating = k8stest.Terminating
+)
+
+func TestFirstFullProgramsEverything(t *testing.T) {
+	r := newRig(t)
+	r.web(ep("198.18.10.1"), ep("198.18.10.2"))
+	r.src.put(k8stest.Service("ns", "api", k8stest.ClusterIPs("198.18.0.11"), k8stest.NodePort(30080)),
+		k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{ep("198.18.10.3")}))
+	r.full()
+	r.expectKernel(
+		"-A -t 198.18.0.10:80 -s rr",
+		"-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1",
+		"-a -t 198.18.0.10:80 -r 198.18.10.2:8080 -m -w 1",
+		"-A -t 198.18.0.11:80 -s rr",
+		"-a -t 198.18.0.11:80 -r 198.18.10.3:8080 -m -w 1",
+		"-A -t 198.18.1.1:30080 -s rr",
+		"-a -t 198.18.1.1:30080 -r 198.18.10.3:8080 -m -w 1",
+	)
+	if got := r.addr.Dump(); !contains(got, "198.18.0.10") || !contains(got, "198.18.0.11") {
+		t.Errorf("addresses not bound:\n%s", got)
+	}
+	if !r.eng.Healthy() {
+		t.Error("engine not healthy after a clean full reconcile")
+	}
+}
+
+func TestNoOpFullReconcileWritesNothing(t *testing.T) {
+	r := newRig(t)
+	r.web(ep("198.18.10.1"), ep("198.18.10.2", terminating(true)))
+	r.full()
+	r.resetCounts()
+	nfBefore := r.writes()
+	res := r.full()
+	if res.Writes != 0 || r.writes() != nfBefore {
+		t.Errorf("no-op full reconcile wrote: result %d writes, fakes %d", res.Writes, r.writes()-nfBefore)
+	}
+	if c := r.ipvs.Calls(); c[ipvs.CallListServices] != 1 {
+		t.Errorf("full reconcile dumped the services %d times, want 1", c[ipvs.CallListServices])
+	}
+}
+
+// TestIncrementalSyncTouchesOnlyTheChangedService: one endpoint change among
+// many services costs exactly its own writes and no kernel reads.
+func TestIncrementalSyncTouchesOnlyTheChangedService(t *testing.T) {
+	r := newRig(t)
+	for i := range 200 {
+		ip := netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}).String()
+		r.src.put(k8stest.Service("ns", fmt.Sprint("svc-", i), k8stest.ClusterIPs(ip)),
+			k8stest.Slice("ns", fmt.Sprint("svc-", i), "s", []discovery.Endpoint{ep("198.18.10.1"), ep("198.18.10.2")}))
+	}
+	r.full()
+	r.resetCounts()
+	nf := r.nf.Calls("Apply")
+	name := r.src.put(k8stest.Service("ns", "svc-7", k8stest.ClusterIPs("198.18.0.8")),
+		k8stest.Slice("ns", "svc-7", "s", []discovery.Endpoint{ep("198.18.10.1"), ep("198.18.10.3")}))
+	res := r.sync(name)
+	calls := r.ipvs.Calls()
+	// 198.18.10.2 was ready and vanished without terminating: it drains at
+	// weight 0 (one update) while 198.18.10.3 is added (one add).
+	if res.Writes != 2 || calls[ipvs.CallAddRealServer] != 1 || calls[ipvs.CallUpdateRealServer] != 1 {
+		t.Errorf("writes %d, calls %v; want one add and one weight update", res.Writes, calls)
+	}
+	if calls[ipvs.CallListServices] != 0 || r.addr.Counts().Reads != 0 || r.nf.Calls("Apply") != nf {
+		t.Errorf("incremental sync read the kernel or rewrote netfilter: %v, addr %+v", calls, r.addr.Counts())
+	}
+	r.expectRoute("tcp 198.18.0.8:80", "198.18.10.1:8080", "198.18.10.3:8080")
+	r.expectRoute("tcp 198.18.0.9:80", "198.18.10.1:8080", "198.18.10.2:8080")
+}
+
+func TestServiceAddedAndDeletedIncrementally(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	name := r.web(ep("198.18.10.1"))
+	r.sync(name)
+	r.expectRoute("tcp 198.18.0.10:80", "198.18.10.1:8080")
+	if !contains(r.addr.Dump(), "198.18.0.10") {
+		t.Errorf("address not bound:\n%s", r.addr.Dump())
+	}
+	r.src.remove(name)
+	r.sync(name)
+	r.expectKernel()
+	if contains(r.addr.Dump(), "198.18.0.10") {
+		t.Errorf("address still bound:\n%s", r.addr.Dump())
+	}
+	if nf := r.eng.applied.Netfilter; len(nf.Ports) != 0 {
+		t.Errorf("netfilter still has ports: %v", nf.Lines())
+	}
+}
+
+func TestDriftRepairedByFullReconcile(t *testing.T) {
+	r := newRig(t)
+	r.web(ep("198.18.10.1"), ep("198.18.10.2"))
+	r.full()
+	// Someone deletes a destination and adds a stray one on our address.
+	must(t, r.ipvs.DeleteRealServer(key(t, "tcp 198.18.0.10:80"), rsKey("198.18.10.2:8080")))
+	must(t, r.ipvs.AddVirtualServer(model.VirtualServer{VSKey: key(t, "udp 198.18.0.10:99"), Scheduler: "rr"}))
+	r.full()
+	r.expectKernel(
+		"-A -t 198.18.0.10:80 -s rr",
+		"-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1",
+		"-a -t 198.18.0.10:80 -r 198.18.10.2:8080 -m -w 1",
+	)
+	// ipvsadm -C: everything is restored.
+	for _, s := range r.kernel().Services {
+		must(t, r.ipvs.DeleteVirtualServer(s.VSKey))
+	}
+	r.full()
+	r.expectRoute("tcp 198.18.0.10:80", "198.18.10.1:8080", "198.18.10.2:8080")
+}
+
+func TestForeignAndExcludedVirtualServersUntouched(t *testing.T) {
+	r := newRig(t)
+	r.owner = Owner{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.200.0/24")}}
+	r.restart()
+	foreign := []*model.Service{
+		{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.50.1:80"), Scheduler: "wlc"}},  // keepalived
+		{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.1.1:8443"), Scheduler: "rr"}},  // node IP, not a node port
+		{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.200.5:80"), Scheduler: "rr"}},  // excluded, even if bound
+		{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.1.1:30999"), Scheduler: "rr"}}, // stale node port: ours
+		{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.0.99:80"), Scheduler: "rr"}},   // stale, bound: ours
+	}
+	r.ipvs.Seed(foreign...)
+	r.addr.SeedInterface(netip.MustParseAddr("198.18.200.5"), netip.MustParseAddr("198.18.0.99"))
+	r.web(ep("198.18.10.1"))
+	r.full()
+	k := r.kernel()
+	for _, want := range []string{"tcp 198.18.50.1:80", "tcp 198.18.1.1:8443", "tcp 198.18.200.5:80", "tcp 198.18.0.10:80"} {
+		if _, ok := k.Services[key(t, want)]; !ok {
+			t.Errorf("%s was removed", want)
+		}
+	}
+	for _, gone := range []string{"tcp 198.18.1.1:30999", "tcp 198.18.0.99:80"} {
+		if _, ok := k.Services[key(t, gone)]; ok {
+			t.Errorf("stale %s was kept", gone)
+		}
+	}
+	if d := r.addr.Dump(); !contains(d, "198.18.200.5") || contains(d, "198.18.0.99") {
+		t.Errorf("addresses:\n%s", d)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
