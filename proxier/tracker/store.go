@@ -1,0 +1,167 @@
+package tracker
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Store holds the current Services, EndpointSlices and Node as the Tracker
+// last saw them. It is safe for concurrent use. Lookups cost O(slices of
+// one service), never O(all objects), so an incremental sync does not grow
+// with the number of unchanged services. Returned objects are shared and
+// must not be modified.
+type Store struct {
+	mu       sync.RWMutex
+	services map[types.NamespacedName]*v1.Service
+	// names caches the sorted service names; nil after a service was added
+	// or removed.
+	names []types.NamespacedName
+	// slices holds every slice by its own namespace/name, including slices
+	// without a service-name label (so a label added later is a move from
+	// "no service").
+	slices map[types.NamespacedName]*discovery.EndpointSlice
+	// byService indexes labelled slices by service, then by slice name.
+	byService map[types.NamespacedName]map[string]*discovery.EndpointSlice
+	node      *v1.Node
+}
+
+func newStore() *Store {
+	return &Store{
+		services:  make(map[types.NamespacedName]*v1.Service),
+		slices:    make(map[types.NamespacedName]*discovery.EndpointSlice),
+		byService: make(map[types.NamespacedName]map[string]*discovery.EndpointSlice),
+	}
+}
+
+// Service returns the named Service, or nil when it does not exist.
+func (s *Store) Service(name types.NamespacedName) *v1.Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.services[name]
+}
+
+// EndpointSlices returns the slices labelled for the named service, sorted
+// by slice name; nil when there are none. The slice is the caller's.
+func (s *Store) EndpointSlices(name types.NamespacedName) []*discovery.EndpointSlice {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	idx := s.byService[name]
+	if len(idx) == 0 {
+		return nil
+	}
+	out := make([]*discovery.EndpointSlice, 0, len(idx))
+	for _, sl := range idx {
+		out = append(out, sl)
+	}
+	slices.SortFunc(out, func(a, b *discovery.EndpointSlice) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// ServiceNames returns the names of all Services, sorted by namespace then
+// name. The slice is the caller's.
+func (s *Store) ServiceNames() []types.NamespacedName {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names = make([]types.NamespacedName, 0, len(s.services))
+		for name := range s.services {
+			s.names = append(s.names, name)
+		}
+		slices.SortFunc(s.names, compareNames)
+	}
+	return slices.Clone(s.names)
+}
+
+// Node returns the Node, or nil before it was seen or after it was deleted.
+func (s *Store) Node() *v1.Node {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.node
+}
+
+// setService stores svc (nil deletes) under name and returns what was there.
+func (s *Store) setService(name types.NamespacedName, svc *v1.Service) *v1.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, existed := s.services[name]
+	if svc == nil {
+		delete(s.services, name)
+	} else {
+		s.services[name] = svc
+	}
+	if existed != (svc != nil) {
+		s.names = nil
+	}
+	return old
+}
+
+// setSlice stores sl (nil deletes) under key, moves it in the per-service
+// index when its service-name label changed, and returns what was there.
+func (s *Store) setSlice(key types.NamespacedName, sl *discovery.EndpointSlice) *discovery.EndpointSlice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.slices[key]
+	if svc, ok := serviceOf(old); ok {
+		idx := s.byService[svc]
+		delete(idx, key.Name)
+		if len(idx) == 0 {
+			delete(s.byService, svc)
+		}
+	}
+	if sl == nil {
+		delete(s.slices, key)
+		return old
+	}
+	s.slices[key] = sl
+	if svc, ok := serviceOf(sl); ok {
+		idx := s.byService[svc]
+		if idx == nil {
+			idx = make(map[string]*discovery.EndpointSlice)
+			s.byService[svc] = idx
+		}
+		idx[key.Name] = sl
+	}
+	return old
+}
+
+// slice returns the stored slice named key, or nil.
+func (s *Store) slice(key types.NamespacedName) *discovery.EndpointSlice {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.slices[key]
+}
+
+// setNode stores n (nil deletes) and returns the previous Node.
+func (s *Store) setNode(n *v1.Node) *v1.Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.node
+	s.node = n
+	return old
+}
+
+// serviceOf returns the service a slice belongs to, from its
+// kubernetes.io/service-name label; false for nil or unlabelled slices.
+func serviceOf(sl *discovery.EndpointSlice) (types.NamespacedName, bool) {
+	if sl == nil {
+		return types.NamespacedName{}, false
+	}
+	name := sl.Labels[discovery.LabelServiceName]
+	if name == "" {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: sl.Namespace, Name: name}, true
+}
+
+// compareNames orders service names by namespace, then name.
+func compareNames(a, b types.NamespacedName) int {
+	if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Name, b.Name)
+}
