@@ -163,9 +163,10 @@ func TestPlanSemantics(t *testing.T) {
 			name: "node-c has no IPv6 and no local ingress pod",
 			args: []string{"--hostname-override", "node-c"},
 			want: []string{
-				"-A -t 198.18.200.10:80 -s rr",                      // eTP Local without local endpoints: no real servers
-				"-A -t 198.18.40.19:80 -s rr",                       // iTP Local without local endpoints
-				"-a -t 198.18.40.21:80 -r 198.19.2.23:8080 -m -w 1", // no node hint for node-c: all
+				"-A -t 198.18.200.10:80 -s rr",                          // eTP Local without local endpoints: no real servers
+				"-A -t 198.18.40.19:80 -s rr",                           // iTP Local without local endpoints
+				"-a -t 198.18.40.21:80 -r 198.19.2.23:8080 -m -w 1",     // no node hint for node-c: all
+				"-a -u 198.18.128.13:30514 -r 198.19.3.23:5514 -m -w 1", // eTP Local, only local endpoint terminating: fallback
 			},
 			notWant: []string{"fd00:", "-a -t 198.18.200.10:80 -r", "-a -t 198.18.128.13:30080 -r"},
 		},
