@@ -54,7 +54,9 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 	logger := klog.FromContext(ctx)
 	proxier.SortOps(ops)
 	udpRevived := e.udpRevived(ops)
-	blocked := map[model.VSKey]bool{}
+	// failed: some operation of the virtual server failed (retry it);
+	// blocked: the virtual server itself failed, so its real servers wait.
+	failed, blocked := map[model.VSKey]bool{}, map[model.VSKey]bool{}
 	var firstErr error
 	for _, op := range ops {
 		k := op.VS.VSKey
@@ -74,15 +76,18 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 				e.retry.failAddr(op.Addr, e.clock.Now())
 			} else {
 				e.retry.failKey(k, e.clock.Now())
-				blocked[k] = true
+				failed[k] = true
+				if op.Kind == model.OpAddVirtualServer || op.Kind == model.OpUpdateVirtualServer {
+					blocked[k] = true
+				}
 			}
 			continue
 		}
 		e.record(op)
 	}
-	e.succeeded(ops, blocked)
+	e.succeeded(ops, failed)
 	e.applyNetfilter(res, &firstErr)
-	e.flushConntrack(ctx, gone, udpRevived, blocked)
+	e.flushConntrack(ctx, gone, udpRevived, failed)
 	if firstErr != nil {
 		logger.Error(firstErr, "Kernel operations failed; retrying with backoff", "failed", res.Failures, "writes", res.Writes)
 	}
@@ -163,12 +168,12 @@ func (e *Engine) record(op model.Op) {
 }
 
 // succeeded clears the retry state of everything that went through.
-func (e *Engine) succeeded(ops []model.Op, blocked map[model.VSKey]bool) {
+func (e *Engine) succeeded(ops []model.Op, failed map[model.VSKey]bool) {
 	for _, op := range ops {
 		switch {
 		case op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress:
 			e.retry.succeedAddr(op.Addr)
-		case !blocked[op.VS.VSKey]:
+		case !failed[op.VS.VSKey]:
 			e.retry.succeedKey(op.VS.VSKey)
 		}
 	}
@@ -228,15 +233,15 @@ func hasUsable(st *model.State, k model.VSKey) bool {
 
 // flushConntrack deletes the UDP conntrack entries of real servers deleted
 // without a drain and of UDP services that just got a usable backend.
-func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []model.VSKey, blocked map[model.VSKey]bool) {
+func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []model.VSKey, failed map[model.VSKey]bool) {
 	var filters []conntrack.Filter
 	for _, g := range gone {
-		if g.vs.Proto == model.UDP && !blocked[g.vs] {
+		if g.vs.Proto == model.UDP && !failed[g.vs] {
 			filters = append(filters, conntrack.ForEndpoint(g.vs.Proto, g.vs.Addr, g.vs.Port, netip.AddrPortFrom(g.rs.Addr, g.rs.Port)))
 		}
 	}
 	for _, k := range revived {
-		if !blocked[k] {
+		if !failed[k] {
 			filters = append(filters, conntrack.ForService(k.Proto, k.Addr, k.Port))
 		}
 	}

@@ -141,15 +141,7 @@ func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
 		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
 	}
 	ops = proxier.DiffAddresses(ops, e.wantedAddresses(observed.Addresses), observed.Addresses)
-	if e.nfApplied {
-		if err := e.cfg.Netfilter.Verify(&e.applied.Netfilter); err != nil {
-			logger.Info("Netfilter program drifted; reapplying", "err", err)
-			e.nfApplied = false
-		}
-	}
-	if !e.nfApplied {
-		e.desired.nfDirty = true
-	}
+	e.checkNetfilter(logger)
 	e.started = true
 	e.execute(ctx, ops, gone, &res)
 	if adopting {
@@ -157,6 +149,28 @@ func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
 	}
 	return res
+}
+
+// checkNetfilter reads the netfilter program back (no writes): drift from
+// what we applied makes the sync reapply it; at start, a program that
+// already matches the desired intent (a restart) is adopted as applied.
+func (e *Engine) checkNetfilter(logger klog.Logger) {
+	if e.nfApplied {
+		if err := e.cfg.Netfilter.Verify(&e.applied.Netfilter); err != nil {
+			logger.Info("Netfilter program drifted; reapplying", "err", err)
+			e.nfApplied = false
+		}
+	}
+	if e.nfApplied {
+		return
+	}
+	nf := e.desired.netfilter(&e.cfg.Build)
+	if err := e.cfg.Netfilter.Verify(&nf); err == nil {
+		e.nfApplied = true
+		e.applied.Netfilter = nf
+		return
+	}
+	e.desired.nfDirty = true
 }
 
 // wantedAddresses is the desired address set, plus bound addresses inside

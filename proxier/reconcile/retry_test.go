@@ -1,0 +1,114 @@
+package reconcile
+
+import (
+	"errors"
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+)
+
+var errKernel = errors.New("injected: no buffer space available")
+
+// A failed call never aborts the sync: other services are still written,
+// the failure is retried with backoff and health waits for it.
+func TestRetryAfterInjectedFailuresConverges(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	r.ipvs.InjectError(ipvs.CallAddRealServer, key(t, webVS), errKernel)
+	web := r.web(ep("198.18.10.1"), ep("198.18.10.2"))
+	api := r.src.put(k8stest.Service("ns", "api", k8stest.ClusterIPs("198.18.0.11")),
+		k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{ep("198.18.10.3")}))
+	res := r.sync(web, api)
+	if res.Failures != 2 || res.RetryAfter <= 0 || r.eng.Healthy() {
+		t.Fatalf("result %+v healthy %v: want 2 failures, a retry delay and unhealthy", res, r.eng.Healthy())
+	}
+	r.expectRoute("tcp 198.18.0.11:80", "198.18.10.3:8080")
+	// Still failing: the retry backs off further.
+	r.advance(res.RetryAfter)
+	res2 := r.sync()
+	if res2.Failures == 0 || res2.RetryAfter <= res.RetryAfter {
+		t.Errorf("second attempt %+v: want failures and a longer backoff than %v", res2, res.RetryAfter)
+	}
+	r.ipvs.ClearErrors()
+	// Not due yet: nothing is retried.
+	if res3 := r.sync(); res3.Writes != 0 {
+		t.Errorf("retried before the backoff passed: %+v", res3)
+	}
+	r.advance(res2.RetryAfter)
+	res4 := r.sync()
+	if res4.Failures != 0 || res4.RetryAfter != 0 || !r.eng.Healthy() {
+		t.Errorf("result %+v healthy %v: want convergence", res4, r.eng.Healthy())
+	}
+	r.expectRoute(webVS, "198.18.10.1:8080", "198.18.10.2:8080")
+}
+
+func TestRetryVirtualServerFailureBlocksItsRealServers(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	r.ipvs.InjectError(ipvs.CallAddVirtualServer, key(t, webVS), errKernel)
+	res := r.sync(r.web(ep("198.18.10.1")))
+	if c := r.ipvs.Calls(); c[ipvs.CallAddRealServer] != 0 {
+		t.Errorf("real servers attempted on a virtual server that failed: %v", c)
+	}
+	r.ipvs.ClearErrors()
+	r.advance(res.RetryAfter)
+	r.sync()
+	r.expectRoute(webVS, "198.18.10.1:8080")
+}
+
+func TestRetryNetfilterFailure(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	r.nf.FailNext(netfilter.MethodApply, errKernel)
+	res := r.sync(r.web(ep("198.18.10.1")))
+	if res.Failures != 1 || r.eng.Healthy() {
+		t.Fatalf("result %+v: want the netfilter failure counted", res)
+	}
+	r.advance(res.RetryAfter)
+	r.sync()
+	if !r.eng.Healthy() || len(r.eng.applied.Netfilter.Ports) != 1 {
+		t.Errorf("netfilter not retried: healthy %v, applied %v", r.eng.Healthy(), r.eng.applied.Netfilter.Lines())
+	}
+}
+
+func TestRetryFailedKernelReadWritesNothing(t *testing.T) {
+	r := newRig(t)
+	r.web(ep("198.18.10.1"))
+	r.ipvs.InjectError(ipvs.CallListServices, model.VSKey{}, errKernel)
+	res := r.eng.Full(r.ctx)
+	if res.Writes != 0 || res.RetryAfter <= 0 || r.eng.Healthy() {
+		t.Fatalf("result %+v: a failed read must write nothing and retry", res)
+	}
+	r.ipvs.ClearErrors()
+	r.full()
+	r.expectRoute(webVS, "198.18.10.1:8080")
+}
+
+// "Already exists" and "not found" are idempotent: state someone else
+// changed under us is still converged.
+func TestIdempotentErrors(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	// The virtual server appears behind our back before we add it.
+	must(t, r.ipvs.AddVirtualServer(model.VirtualServer{VSKey: key(t, webVS), Scheduler: "wlc"}))
+	res := r.sync(r.web(ep("198.18.10.1")))
+	if res.Failures != 0 {
+		t.Fatalf("exists treated as failure: %+v", res)
+	}
+	r.expectKernel("-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1")
+	// It vanishes before we update it.
+	must(t, r.ipvs.DeleteVirtualServer(key(t, webVS)))
+	res = r.sync(r.src.put(k8stest.Service("ns", "web", k8stest.Annotate("ipvs-proxy.io/scheduler", "lc")),
+		k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep("198.18.10.1")})))
+	if res.Failures != 0 {
+		t.Fatalf("not-found treated as failure: %+v", res)
+	}
+	r.expectKernel("-A -t 198.18.0.10:80 -s lc")
+	r.full() // the full reconcile restores the real server the update path could not know about
+	r.expectKernel("-A -t 198.18.0.10:80 -s lc", "-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1")
+}
