@@ -95,6 +95,19 @@
 // batch of tens of thousands of elements fits in one sendmsg, and lookups
 // carry the batch-local set ID.
 //
+//
+// Two defects of the library are worked around. Its ct expression sends the
+// conntrack direction only for the generic NFT_CT_SRC/DST keys, while nft
+// (1.0.6) aborts with an assertion when listing a rule that uses them: the
+// rules use the family keys NFT_CT_SRC_IP/DST_IP(6), which the batch gets by
+// being marshalled through a capture connection and patched before it is
+// sent (transact.go). And its GetRules cannot decode the direction the
+// kernel returns (a u8 read as a u32), so rules are dumped here
+// (rulesdump.go). With that, `nft list ruleset` prints our tables; nft 1.0.6
+// cannot parse `ct original proto-dst` inside a concatenation, though, so a
+// listing saved with our tables in it does not load back with `nft -f`
+// (nothing needs to: Apply rebuilds them).
+//
 // Fake is the in-memory Interface for the engine's tests: it stores the last
 // applied intent, dumps it canonically and injects errors.
 package netfilter

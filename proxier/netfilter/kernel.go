@@ -53,9 +53,14 @@ func New(cfg Config) *Kernel {
 
 // Apply implements Interface.
 func (k *Kernel) Apply(n *model.Netfilter) error {
+	return k.ApplyProgram(Translate(sorted(n), k.cfg.TableName))
+}
+
+// ApplyProgram replaces our tables with an already translated program, in
+// one transaction, as Apply does. Its tables must carry our table name.
+func (k *Kernel) ApplyProgram(p *Program) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := Translate(sorted(n), k.cfg.TableName)
 	start := time.Now()
 	size, err := k.replace(p, k.cfg.TableName, false)
 	if err != nil {
@@ -99,40 +104,38 @@ func (k *Kernel) Probe() error {
 // program and, for a probe, deletes it again. It returns the batch size.
 func (k *Kernel) replace(p *Program, name string, probe bool) (int, error) {
 	size := batchSize(p)
-	c, err := k.conn(size)
-	if err != nil {
-		return 0, err
-	}
-	for _, f := range families {
-		t := &nftables.Table{Family: f.table, Name: name}
-		c.AddTable(t)
-		c.DelTable(t)
-	}
-	for _, t := range p.Tables {
-		if err := addTable(c, t); err != nil {
-			return 0, err
+	return size, transaction(k.cfg.NetNS, size, func(c *nftables.Conn) error {
+		for _, f := range families {
+			t := &nftables.Table{Family: f.table, Name: name}
+			c.AddTable(t)
+			c.DelTable(t)
 		}
-	}
-	if probe {
 		for _, t := range p.Tables {
-			c.DelTable(&nftables.Table{Family: t.Family, Name: t.Name})
+			if err := addTable(c, t); err != nil {
+				return err
+			}
 		}
-	}
-	return size, c.Flush()
+		if probe {
+			for _, t := range p.Tables {
+				c.DelTable(&nftables.Table{Family: t.Family, Name: t.Name})
+			}
+		}
+		return nil
+	})
 }
 
-// conn opens a connection whose socket can send a batch of size bytes: the
-// kernel refuses a netlink message larger than the socket's send buffer, and
-// the default (net.core.wmem_default) is about 200 KiB.
-func (k *Kernel) conn(size int) (*nftables.Conn, error) {
-	opts := []nftables.ConnOption{nftables.WithSockOptions(sendBuffer(size))}
+// conn opens a library connection into the namespace, for reading.
+func (k *Kernel) conn() (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
 	if k.cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(k.cfg.NetNS))
 	}
 	return nftables.New(opts...)
 }
 
-// sendBuffer raises the socket's send buffer to size bytes. It needs
+// sendBuffer raises the socket's send buffer to size bytes: the kernel
+// refuses a netlink message larger than the socket's send buffer, and the
+// default (net.core.wmem_default) is about 200 KiB. It needs
 // CAP_NET_ADMIN past net.core.wmem_max (SO_SNDBUFFORCE), which programming
 // nftables needs anyway; without it SO_SNDBUF does what it can.
 func sendBuffer(size int) nftables.SockOption {
@@ -276,19 +279,27 @@ func kernelElements(s *Set) []nftables.SetElement {
 	return out
 }
 
-// bindSets copies the expressions, giving each lookup the batch-local ID of
-// its set, which the kernel needs to find a set created in the same batch.
+// bindSets copies the expressions for the library: each lookup gets the
+// batch-local ID of its set, which the kernel needs to find a set created
+// in the same batch, and ct address keys get their generic stand-in (see
+// transaction).
 func bindSets(exprs []expr.Any, sets map[string]*nftables.Set) []expr.Any {
 	out := make([]expr.Any, len(exprs))
 	for i, e := range exprs {
-		if l, ok := e.(*expr.Lookup); ok {
-			bound := *l
-			if s := sets[l.SetName]; s != nil {
+		switch e := e.(type) {
+		case *expr.Lookup:
+			bound := *e
+			if s := sets[e.SetName]; s != nil {
 				bound.SetID = s.ID
 			}
-			e = &bound
+			out[i] = &bound
+		case *expr.Ct:
+			ct := *e
+			ct.Key = marshalCtKey(e.Key)
+			out[i] = &ct
+		default:
+			out[i] = e
 		}
-		out[i] = e
 	}
 	return out
 }

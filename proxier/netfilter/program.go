@@ -120,18 +120,22 @@ type family struct {
 	// rejectType and rejectCode make ICMP(v6) port unreachable.
 	rejectType uint32
 	rejectCode uint8
-	is         func(netip.Addr) bool
+	// ctSrc and ctDst load the connection's addresses.
+	ctSrc, ctDst expr.CtKey
+	is           func(netip.Addr) bool
 }
 
 var families = []family{
 	{
 		table: nftables.TableFamilyIPv4, addr: FieldIPv4, addrLen: 4, name: "ip",
 		saddr: 12, daddr: 16, rejectType: rejectICMPUnreach, rejectCode: icmpPortUnreach,
+		ctSrc: ctKeySrcIP, ctDst: ctKeyDstIP,
 		is: func(a netip.Addr) bool { return a.Is4() },
 	},
 	{
 		table: nftables.TableFamilyIPv6, addr: FieldIPv6, addrLen: 16, name: "ip6",
 		saddr: 8, daddr: 24, rejectType: rejectICMPUnreach, rejectCode: icmp6PortUnreach,
+		ctSrc: ctKeySrcIP6, ctDst: ctKeyDstIP6,
 		is: func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() },
 	},
 }

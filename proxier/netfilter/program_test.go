@@ -82,16 +82,16 @@ func TestTranslateRuleCountConstant(t *testing.T) {
 		}
 		counts := p.ElementCount()
 		want := map[string]int{
-			"ip/service-ips":     services * 3, // cluster IP, external IP, load balancer
-			"ip/service-ports":   services * 3,
-			"ip/masq-ports":      services * 3, // external, load balancer, node port
-			"ip/cluster-ports":   services,
-			"ip/firewall-ports":  services,
-			"ip/firewall-allow":  services,
-			"ip/hairpin":         services,
-			"ip/node-ports":      services,
-			"ip/local-cidrs":     1,
-			"ip/reject-protos":   3,
+			"ip/service-ips":    services * 3, // cluster IP, external IP, load balancer
+			"ip/service-ports":  services * 3,
+			"ip/masq-ports":     services * 3, // external, load balancer, node port
+			"ip/cluster-ports":  services,
+			"ip/firewall-ports": services,
+			"ip/firewall-allow": services,
+			"ip/hairpin":        services,
+			"ip/node-ports":     services,
+			"ip/local-cidrs":    1,
+			"ip/reject-protos":  3,
 		}
 		if diff := cmp.Diff(want, counts); diff != "" {
 			t.Errorf("services=%d: element counts (-want +got):\n%s", services, diff)

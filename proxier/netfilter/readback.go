@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/userdata"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
@@ -30,7 +29,7 @@ func (k *Kernel) Verify(n *model.Netfilter) error {
 // canonical form Translate produces, so the two render identically when
 // they agree.
 func (k *Kernel) Read() (*Program, error) {
-	c, err := k.conn(0)
+	c, err := k.conn()
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +42,7 @@ func (k *Kernel) Read() (*Program, error) {
 		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == k.cfg.TableName }) {
 			continue
 		}
-		t, err := readTable(c, &nftables.Table{Family: f.table, Name: k.cfg.TableName})
+		t, err := readTable(c, k.cfg.NetNS, &nftables.Table{Family: f.table, Name: k.cfg.TableName})
 		if err != nil {
 			return nil, fmt.Errorf("reading table %s %s: %w", f.name, k.cfg.TableName, err)
 		}
@@ -52,7 +51,7 @@ func (k *Kernel) Read() (*Program, error) {
 	return p, nil
 }
 
-func readTable(c *nftables.Conn, tbl *nftables.Table) (Table, error) {
+func readTable(c *nftables.Conn, netNS int, tbl *nftables.Table) (Table, error) {
 	t := Table{Family: tbl.Family, Name: tbl.Name}
 	sets, err := c.GetSets(tbl)
 	if err != nil {
@@ -74,7 +73,7 @@ func readTable(c *nftables.Conn, tbl *nftables.Table) (Table, error) {
 		if nc.Table.Name != tbl.Name {
 			continue
 		}
-		ch, err := readChain(c, tbl, nc)
+		ch, err := readChain(netNS, tbl, nc)
 		if err != nil {
 			return t, fmt.Errorf("chain %s: %w", nc.Name, err)
 		}
@@ -165,7 +164,7 @@ func decrement(b []byte) []byte {
 	return out
 }
 
-func readChain(c *nftables.Conn, tbl *nftables.Table, nc *nftables.Chain) (Chain, error) {
+func readChain(netNS int, tbl *nftables.Table, nc *nftables.Chain) (Chain, error) {
 	ch := Chain{Name: nc.Name}
 	if nc.Hooknum != nil && nc.Priority != nil {
 		ch.Hook = &Hook{Type: nc.Type, Hook: *nc.Hooknum, Priority: int32(*nc.Priority), Policy: nftables.ChainPolicyAccept}
@@ -173,13 +172,10 @@ func readChain(c *nftables.Conn, tbl *nftables.Table, nc *nftables.Chain) (Chain
 			ch.Hook.Policy = *nc.Policy
 		}
 	}
-	rules, err := c.GetRules(tbl, nc)
+	rules, err := dumpRules(netNS, tbl, nc.Name)
 	if err != nil {
 		return ch, err
 	}
-	for _, r := range rules {
-		comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-		ch.Rules = append(ch.Rules, Rule{Comment: comment, Exprs: r.Exprs})
-	}
+	ch.Rules = rules
 	return ch, nil
 }

@@ -265,9 +265,9 @@ func loadName(fam nftables.TableFamily, e expr.Any) string {
 		switch e.Key {
 		case expr.CtKeySTATE:
 			return "ct state"
-		case expr.CtKeySRC:
+		case f.ctSrc:
 			return fmt.Sprintf("ct %s %s saddr", dir, f.name)
-		case expr.CtKeyDST:
+		case f.ctDst:
 			return fmt.Sprintf("ct %s %s daddr", dir, f.name)
 		case expr.CtKeyPROTODST:
 			return fmt.Sprintf("ct %s proto-dst", dir)
@@ -316,6 +316,8 @@ func statementName(fam nftables.TableFamily, e expr.Any) string {
 	switch e := e.(type) {
 	case *expr.Counter:
 		return "counter"
+	case *unknownExpr:
+		return "expression " + e.name
 	case *expr.Verdict:
 		return verdictName(e)
 	case *expr.Masq:

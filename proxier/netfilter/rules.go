@@ -10,7 +10,7 @@ import (
 // here depends on the intent: services only change set elements.
 func buildChains(f family) []Chain {
 	svc := func(addr loader) []loader { return []loader{addr, l4proto(), thDport()} }
-	ctSvc := []loader{ctOriginal(expr.CtKeyDST, f), l4proto(), ctOriginal(expr.CtKeyPROTODST, f)}
+	ctSvc := []loader{ctOriginal(ctDst, f), l4proto(), ctOriginal(expr.CtKeyPROTODST, f)}
 	return []Chain{
 		{Name: chainFirewall, Rules: []Rule{{
 			Comment: "drop sources outside loadBalancerSourceRanges",
@@ -68,11 +68,11 @@ func masqueradeRules(f family, ctSvc []loader) []Rule {
 	}, {
 		Comment: "cluster IPs from sources outside the cluster",
 		Exprs: join(lookup(setClusterPorts, false, ctSvc...),
-			lookup(setLocalCIDRs, true, ctOriginal(expr.CtKeySRC, f)),
+			lookup(setLocalCIDRs, true, ctOriginal(ctSrc, f)),
 			counter(), masq()),
 	}, {
 		Comment: "node-originated traffic whose source is a service address",
-		Exprs: join(lookup(setServiceIPs, false, ctOriginal(expr.CtKeySRC, f)),
+		Exprs: join(lookup(setServiceIPs, false, ctOriginal(ctSrc, f)),
 			lookup(setServicePorts, false, ctSvc...),
 			counter(), masq()),
 	}}
@@ -118,17 +118,26 @@ func l4proto() loader {
 	}}
 }
 
-// ctOriginal loads a field of the connection's original-direction tuple.
-// In an ip or ip6 table NFT_CT_SRC/DST are 4 or 16 bytes.
+// ctOriginal loads a field of the connection's original-direction tuple:
+// ctSrc or ctDst for the family's address, expr.CtKeyPROTODST for the port.
 func ctOriginal(key expr.CtKey, f family) loader {
 	size := 2
-	if key == expr.CtKeySRC || key == expr.CtKeyDST {
-		size = f.addrLen
+	switch key {
+	case ctSrc:
+		key, size = f.ctSrc, f.addrLen
+	case ctDst:
+		key, size = f.ctDst, f.addrLen
 	}
 	return loader{size: size, load: func(reg uint32) expr.Any {
 		return &expr.Ct{Key: key, Register: reg, Direction: 0} // IP_CT_DIR_ORIGINAL
 	}}
 }
+
+// Stand-ins for the family's ct address keys in ctOriginal.
+const (
+	ctSrc = expr.CtKeySRC
+	ctDst = expr.CtKeyDST
+)
 
 // lookup loads the fields into consecutive registers and matches the
 // concatenation against a named set (not in it when invert).

@@ -1,0 +1,279 @@
+//go:build vmtest
+
+package netfilter_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// netNS is a fresh network namespace owned by one test.
+type netNS struct {
+	name string
+	h    netns.NsHandle
+	// path opens the namespace (what moby/ipvs takes).
+	path string
+	nl   *netlink.Handle
+}
+
+// newNetNS creates a namespace with lo up, closed when the test ends.
+func newNetNS(t *testing.T, name string) *netNS {
+	t.Helper()
+	h := func() netns.NsHandle {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			t.Fatalf("netns.Get: %v", err)
+		}
+		defer orig.Close()
+		h, err := netns.New()
+		if err != nil {
+			runtime.UnlockOSThread()
+			t.Fatalf("netns.New: %v", err)
+		}
+		if err := netns.Set(orig); err != nil {
+			// The thread is stuck in the new namespace: keep it locked so
+			// that it dies with this goroutine.
+			t.Fatalf("restoring the network namespace: %v", err)
+		}
+		runtime.UnlockOSThread()
+		return h
+	}()
+	n := &netNS{name: name, h: h, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatalf("netlink handle in namespace: %v", err)
+	}
+	n.nl = nl
+	t.Cleanup(func() { nl.Close(); h.Close() })
+	n.up(t, "lo")
+	return n
+}
+
+func (n *netNS) up(t *testing.T, name string) netlink.Link {
+	t.Helper()
+	l, err := n.nl.LinkByName(name)
+	if err != nil {
+		t.Fatalf("%s: link %s: %v", n.name, name, err)
+	}
+	if err := n.nl.LinkSetUp(l); err != nil {
+		t.Fatalf("%s: setting %s up: %v", n.name, name, err)
+	}
+	return l
+}
+
+// do runs fn on a thread inside the namespace; sockets it opens stay there.
+func (n *netNS) do(t *testing.T, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	if err := netns.Set(n.h); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			t.Fatalf("restoring the network namespace: %v", err)
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
+}
+
+// sysctl writes /proc/sys/<key> inside the namespace.
+func (n *netNS) sysctl(t *testing.T, key, value string) {
+	t.Helper()
+	n.do(t, func() {
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			t.Fatalf("%s: sysctl %s=%s: %v", n.name, key, value, err)
+		}
+	})
+}
+
+// addAddrs adds addresses (as prefixes) to a link.
+func (n *netNS) addAddrs(t *testing.T, link string, prefixes ...string) {
+	t.Helper()
+	l, err := n.nl.LinkByName(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range prefixes {
+		a, err := netlink.ParseAddr(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.IP.To4() == nil {
+			a.Flags = syscall.IFA_F_NODAD // usable at once
+		}
+		if err := n.nl.AddrAdd(l, a); err != nil {
+			t.Fatalf("%s: adding %s to %s: %v", n.name, p, link, err)
+		}
+	}
+}
+
+// addDummy creates a dummy interface holding service addresses, as
+// kube-ipvs0 does.
+func (n *netNS) addDummy(t *testing.T, name string, addrs ...string) {
+	t.Helper()
+	if err := n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		t.Fatalf("%s: adding dummy %s: %v", n.name, name, err)
+	}
+	n.up(t, name)
+	n.addAddrs(t, name, addrs...)
+}
+
+// connect links two namespaces with a veth pair: a gets aAddrs on aName, b
+// gets bAddrs on bName and default routes through a's first addresses of
+// each family (gateways).
+func connect(t *testing.T, a *netNS, aName string, aAddrs []string, b *netNS, bName string, bAddrs []string) {
+	t.Helper()
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: aName},
+		PeerName:      bName,
+		PeerNamespace: netlink.NsFd(int(b.h)),
+	}
+	if err := a.nl.LinkAdd(veth); err != nil {
+		t.Fatalf("adding veth %s/%s: %v", aName, bName, err)
+	}
+	a.up(t, aName)
+	bl := b.up(t, bName)
+	a.addAddrs(t, aName, aAddrs...)
+	b.addAddrs(t, bName, bAddrs...)
+	seen := map[bool]bool{}
+	for _, p := range aAddrs {
+		gw := netip.MustParsePrefix(p).Addr()
+		if seen[gw.Is4()] {
+			continue
+		}
+		seen[gw.Is4()] = true
+		r := &netlink.Route{LinkIndex: bl.Attrs().Index, Gw: gw.AsSlice()}
+		if err := b.nl.RouteAdd(r); err != nil {
+			t.Fatalf("%s: default route via %s: %v", b.name, gw, err)
+		}
+	}
+}
+
+// serveTCP accepts connections on every address of the namespace at port
+// and writes each client the address it sees, as "seen ADDR".
+func (n *netNS) serveTCP(t *testing.T, port uint16) {
+	t.Helper()
+	var ln net.Listener
+	n.do(t, func() {
+		var err error
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			t.Fatalf("%s: listening on %d: %v", n.name, port, err)
+		}
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ap := netip.MustParseAddrPort(c.RemoteAddr().String())
+			fmt.Fprintf(c, "seen %s\n", ap.Addr().Unmap())
+			c.Close()
+		}
+	}()
+}
+
+// serveUDP answers every datagram on port with "seen ADDR".
+func (n *netNS) serveUDP(t *testing.T, port uint16) {
+	t.Helper()
+	var pc net.PacketConn
+	n.do(t, func() {
+		var err error
+		pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			t.Fatalf("%s: listening on udp %d: %v", n.name, port, err)
+		}
+	})
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			ap := netip.MustParseAddrPort(from.String())
+			fmt.Fprintf(writerTo{pc, from}, "seen %s\n", ap.Addr().Unmap())
+		}
+	}()
+}
+
+type writerTo struct {
+	pc net.PacketConn
+	to net.Addr
+}
+
+func (w writerTo) Write(b []byte) (int, error) { return w.pc.WriteTo(b, w.to) }
+
+// Outcomes of a connection attempt.
+const (
+	refused = "refused"
+	timeout = "timeout"
+)
+
+// dial connects from the namespace to proto dst and returns "seen ADDR"
+// (the source address the server saw), "refused" or "timeout".
+func (n *netNS) dial(t *testing.T, proto, dst string) string {
+	t.Helper()
+	var out string
+	n.do(t, func() {
+		c, err := net.DialTimeout(proto, dst, time.Second)
+		if err != nil {
+			out = outcome(t, err)
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if proto == "udp" {
+			if _, err := c.Write([]byte("hello\n")); err != nil {
+				out = outcome(t, err)
+				return
+			}
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			out = outcome(t, err)
+			return
+		}
+		out = strings.TrimSpace(line)
+	})
+	return out
+}
+
+func outcome(t *testing.T, err error) string {
+	t.Helper()
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return refused
+	case errors.As(err, &ne) && ne.Timeout():
+		return timeout
+	}
+	t.Fatalf("unexpected dial error: %v", err)
+	return ""
+}
