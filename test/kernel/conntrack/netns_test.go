@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netNS is a fresh network namespace owned by one test: its conntrack table
@@ -48,7 +49,7 @@ func newNetNS(t *testing.T) *netNS {
 		return h
 	}()
 	n := &netNS{h: h, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
-	nl, err := netlink.NewHandleAt(h)
+	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 	if err != nil {
 		t.Fatalf("netlink handle in namespace: %v", err)
 	}

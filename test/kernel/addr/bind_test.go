@@ -1,0 +1,201 @@
+//go:build vmtest
+
+package addr_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+)
+
+// TestBindListUnbind checks binding both families (twice), what the kernel
+// then holds (host prefixes, IPv6 without DAD, local routes in the local
+// table and no route in the main table), and unbinding.
+func TestBindListUnbind(t *testing.T) {
+	n := newNetNS(t)
+	a := ensured(t, n)
+	v4, v4b, v6 := ip("198.18.40.10"), ip("198.18.40.1"), ip("fd00:40::10")
+	for _, x := range []netip.Addr{v6, v4, v4b, v4} {
+		if err := a.Bind(x); err != nil {
+			t.Fatalf("Bind(%s): %v", x, err)
+		}
+	}
+	if got, want := list(t, a), []netip.Addr{v4b, v4, v6}; !equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+
+	dummy := n.link(t, addr.DefaultInterface)
+	kaddrs, err := n.nl.AddrList(dummy, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kaddrs {
+		ones, bits := k.Mask.Size()
+		if ones != bits {
+			t.Errorf("%s bound as /%d, want a host prefix", k.IP, ones)
+		}
+		if k.IP.To4() == nil {
+			if k.Flags&unix.IFA_F_NODAD == 0 || k.Flags&unix.IFA_F_TENTATIVE != 0 {
+				t.Errorf("%s flags %#x: want NODAD and not tentative", k.IP, k.Flags)
+			}
+		}
+	}
+	for _, x := range []netip.Addr{v4, v6} {
+		local, main := routesTo(t, n, x)
+		if local != 1 {
+			t.Errorf("%s: %d local routes in the local table, want 1", x, local)
+		}
+		if main != 0 {
+			t.Errorf("%s: %d routes in the main table, want none", x, main)
+		}
+	}
+
+	if err := a.Unbind(v4); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unbind(v4); err != nil {
+		t.Errorf("Unbind of an unbound address = %v, want nil", err)
+	}
+	if err := a.Unbind(v6); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := list(t, a), []netip.Addr{v4b}; !equal(got, want) {
+		t.Errorf("List after Unbind = %v, want %v", got, want)
+	}
+	if local, _ := routesTo(t, n, v4); local != 0 {
+		t.Errorf("local route to %s left after Unbind", v4)
+	}
+}
+
+// routesTo counts the local-table local routes and the main-table routes
+// whose destination is exactly x.
+func routesTo(t *testing.T, n *netNS, x netip.Addr) (local, main int) {
+	t.Helper()
+	fam := netlink.FAMILY_V4
+	if x.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	for _, table := range []int{unix.RT_TABLE_LOCAL, unix.RT_TABLE_MAIN} {
+		routes, err := n.nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue
+			}
+			ones, bits := r.Dst.Mask.Size()
+			d, _ := netip.AddrFromSlice(r.Dst.IP)
+			if d.Unmap() != x || ones != bits {
+				continue
+			}
+			if table == unix.RT_TABLE_LOCAL && r.Type == unix.RTN_LOCAL {
+				local++
+			} else if table == unix.RT_TABLE_MAIN {
+				main++
+			}
+		}
+	}
+	return local, main
+}
+
+// TestBoundAddressIsLocal proves what the dummy is for: with the interface
+// down, a bound address is local, for both families (a socket binds to it
+// and receives what is sent to it).
+func TestBoundAddressIsLocal(t *testing.T) {
+	n := newNetNS(t)
+	a := ensured(t, n)
+	for _, x := range []netip.Addr{ip("198.18.40.10"), ip("fd00:40::10")} {
+		if err := a.Bind(x); err != nil {
+			t.Fatal(err)
+		}
+		n.do(t, func() {
+			srv, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(x, 9999)))
+			if err != nil {
+				t.Fatalf("binding a socket to %s: %v", x, err)
+			}
+			defer srv.Close()
+			cli, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(x, 9999)))
+			if err != nil {
+				t.Fatalf("dialing %s: %v", x, err)
+			}
+			defer cli.Close()
+			if _, err := cli.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			_ = srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, 8)
+			if k, err := srv.Read(buf); err != nil || string(buf[:k]) != "hi" {
+				t.Errorf("receiving on %s: %q, %v", x, buf[:k], err)
+			}
+		})
+	}
+	if n.link(t, addr.DefaultInterface).Attrs().Flags&net.FlagUp != 0 {
+		t.Error("interface came up")
+	}
+}
+
+// TestUnbindOtherPrefix checks an address someone bound with a subnet
+// prefix is listed and can be unbound.
+func TestUnbindOtherPrefix(t *testing.T) {
+	n := newNetNS(t)
+	a := ensured(t, n)
+	n.addAddr(t, addr.DefaultInterface, "198.18.41.5/24")
+	n.addAddr(t, addr.DefaultInterface, "fd00:41::5/64")
+	if got, want := list(t, a), []netip.Addr{ip("198.18.41.5"), ip("fd00:41::5")}; !equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	for _, x := range []netip.Addr{ip("198.18.41.5"), ip("fd00:41::5")} {
+		if err := a.Unbind(x); err != nil {
+			t.Errorf("Unbind(%s): %v", x, err)
+		}
+	}
+	if got := list(t, a); len(got) != 0 {
+		t.Errorf("List after Unbind = %v, want empty", got)
+	}
+}
+
+// TestBindMany binds and unbinds a few thousand addresses and reports the
+// rate (one netlink request per address).
+func TestBindMany(t *testing.T) {
+	n := newNetNS(t)
+	a := ensured(t, n)
+	const count = 2000
+	addrs := make([]netip.Addr, count)
+	x := ip("198.18.128.0")
+	for i := range addrs {
+		addrs[i] = x
+		x = x.Next()
+	}
+	start := time.Now()
+	for _, x := range addrs {
+		if err := a.Bind(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bindTook := time.Since(start)
+	start = time.Now()
+	got := list(t, a)
+	listTook := time.Since(start)
+	if !equal(got, addrs) {
+		t.Fatalf("List returned %d addresses, want %d", len(got), count)
+	}
+	start = time.Now()
+	for _, x := range addrs {
+		if err := a.Unbind(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unbindTook := time.Since(start)
+	if got := list(t, a); len(got) != 0 {
+		t.Errorf("%d addresses left", len(got))
+	}
+	t.Logf("bind %d: %v (%.0f/s); list: %v; unbind: %v (%.0f/s)", count, bindTook,
+		count/bindTook.Seconds(), listTook, unbindTook, count/unbindTook.Seconds())
+}
