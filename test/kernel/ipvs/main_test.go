@@ -15,6 +15,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // cmpAddrs lets go-cmp compare values holding netip.Addr.
-var cmpAddrs = cmpopts.EquateComparable(netip.Addr{})
+var cmpAddrs = cmp.Options{cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty()}
 
 // reset deletes every virtual server, so a test starts from an empty table,
 // and again when the test ends.
