@@ -1,0 +1,36 @@
+// Package runner decides when the reconcile engine syncs; the engine
+// decides how.
+//
+// Data flows one way:
+//
+//	informers ─► tracker (coalesces, notify) ─► Runner.Trigger ─┐
+//	periodic full reconcile (FullInterval) ────────────────────┤
+//	retry after a partly failed sync (retryAfter) ────────────┤─► one goroutine:
+//	drain polling (PollInterval) ──────────────────────────────┘    sync(ctx, full) or Poll(ctx)
+//
+// Everything runs in the goroutine that called Run, so the sync function
+// and the poll hook never touch the kernel concurrently. Triggers are
+// coalesced: any number of them while a sync runs or during MinInterval
+// after it give one sync. The rules:
+//
+//   - The first sync after Run is full (restart adoption lists the kernel).
+//   - At least MinInterval passes between the end of one sync and the start
+//     of the next, whatever asked for it (kube-proxy's runner measures the
+//     same way, so a slow sync still leaves the node a breather).
+//   - A full sync runs FullInterval after the end of the previous full one,
+//     or sooner on TriggerFull. A full sync also covers pending triggers.
+//   - When sync returns retryAfter > 0 (some kernel calls failed and the
+//     engine requeued their services), sync runs again retryAfter later
+//     (but not before MinInterval), trigger or not. The engine owns the
+//     backoff: it chooses retryAfter.
+//   - Poll runs every PollInterval, between syncs; it is not limited by
+//     MinInterval.
+//
+// The Runner does not know whether the informers have synced: the daemon
+// calls Run after the tracker reports Synced, and the engine refuses to
+// apply before that (see package tracker).
+//
+// The model is kube-proxy's pkg/proxy/runner BoundedFrequencyRunner, with
+// full/incremental syncs, an engine-chosen retry delay and a poll hook
+// added.
+package runner

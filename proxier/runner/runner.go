@@ -1,0 +1,163 @@
+package runner
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// Defaults for zero Config fields: kube-proxy's --ipvs-min-sync-period and
+// --ipvs-sync-period defaults, and our --drain-poll-interval.
+const (
+	DefaultMinInterval  = time.Second
+	DefaultFullInterval = 30 * time.Second
+	DefaultPollInterval = 2 * time.Second
+)
+
+// Config configures a Runner. Zero durations take the defaults above; a
+// FullInterval shorter than MinInterval is raised to MinInterval.
+type Config struct {
+	// MinInterval is the least time between the end of a sync and the start
+	// of the next (--ipvs-min-sync-period).
+	MinInterval time.Duration
+	// FullInterval is the time between full reconciles (--ipvs-sync-period).
+	FullInterval time.Duration
+	// PollInterval is the time between calls of Poll (--drain-poll-interval).
+	PollInterval time.Duration
+	// Poll, when set, is called every PollInterval in the sync goroutine
+	// (the engine polls draining real servers' connection counts).
+	Poll func(ctx context.Context)
+	// Clock defaults to the real clock; tests pass a fake one.
+	Clock clock.WithTicker
+}
+
+// SyncFunc brings the kernel to the desired state: everything when full is
+// true, else the pending changes. It returns how long to wait before
+// trying again when some of its work failed, or 0 when all succeeded.
+type SyncFunc func(ctx context.Context, full bool) (retryAfter time.Duration)
+
+// Runner calls a SyncFunc when needed; see the package doc for the rules.
+type Runner struct {
+	cfg  Config
+	sync SyncFunc
+
+	mu sync.Mutex
+	// trigger and triggerFull are requests not yet seen by the loop; wake
+	// holds a token exactly when one of them is set (both change under mu),
+	// so the loop never wakes for a request it already took.
+	trigger, triggerFull bool
+	wake                 chan struct{}
+	// blocked is true while the loop waits; tests use it to know the loop
+	// has handled everything they did.
+	blocked bool
+}
+
+// New returns a Runner that calls sync; start it with Run.
+func New(cfg Config, sync SyncFunc) *Runner {
+	if cfg.MinInterval <= 0 {
+		cfg.MinInterval = DefaultMinInterval
+	}
+	if cfg.FullInterval <= 0 {
+		cfg.FullInterval = DefaultFullInterval
+	}
+	cfg.FullInterval = max(cfg.FullInterval, cfg.MinInterval)
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	return &Runner{cfg: cfg, sync: sync, wake: make(chan struct{}, 1)}
+}
+
+// Trigger asks for an incremental sync as soon as MinInterval allows. It
+// never blocks; requests coalesce until the loop takes them.
+func (r *Runner) Trigger() { r.request(false) }
+
+// TriggerFull asks for a full sync as soon as MinInterval allows. It never
+// blocks.
+func (r *Runner) TriggerFull() { r.request(true) }
+
+func (r *Runner) request(full bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trigger = true
+	r.triggerFull = r.triggerFull || full
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run calls sync and Poll as the package doc describes until ctx is done.
+// It returns after the sync or poll in progress, if any, has returned.
+func (r *Runner) Run(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	clk := r.cfg.Clock
+	s := schedule{due: true, dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval)}
+	for ctx.Err() == nil {
+		r.takeRequests(&s)
+		now := clk.Now()
+		s.expire(now)
+		switch {
+		case s.syncReady(now, r.cfg.MinInterval):
+			r.runSync(ctx, &s)
+		case r.cfg.Poll != nil && !now.Before(s.nextPoll):
+			r.cfg.Poll(ctx)
+			s.nextPoll = clk.Now().Add(r.cfg.PollInterval)
+		default:
+			r.wait(ctx, s.nextWake(r.cfg, now))
+		}
+	}
+	logger.V(2).Info("Stopped sync runner")
+}
+
+// takeRequests moves pending Trigger/TriggerFull requests into s.
+func (r *Runner) takeRequests(s *schedule) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.due = s.due || r.trigger
+	s.dueFull = s.dueFull || r.triggerFull
+	r.trigger, r.triggerFull = false, false
+	select {
+	case <-r.wake:
+	default:
+	}
+}
+
+// runSync calls sync and records when the next ones are due.
+func (r *Runner) runSync(ctx context.Context, s *schedule) {
+	full := s.dueFull
+	retry := r.sync(ctx, full)
+	end := r.cfg.Clock.Now()
+	s.synced(end, full, retry, r.cfg.FullInterval)
+	if retry > 0 {
+		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "full", full)
+	}
+}
+
+// wait blocks until deadline, a request or ctx is done. It does not block
+// when a request arrived since takeRequests.
+func (r *Runner) wait(ctx context.Context, deadline time.Time) {
+	r.mu.Lock()
+	if r.trigger {
+		r.mu.Unlock()
+		return
+	}
+	timer := r.cfg.Clock.NewTimer(deadline.Sub(r.cfg.Clock.Now()))
+	r.blocked = true
+	r.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-timer.C():
+	}
+	timer.Stop()
+	r.mu.Lock()
+	r.blocked = false
+	r.mu.Unlock()
+}

@@ -1,0 +1,246 @@
+package runner
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const ms = time.Millisecond
+
+// cfg is a Config with short, distinct intervals.
+var cfg = Config{MinInterval: time.Second, FullInterval: 30 * time.Second, PollInterval: 2 * time.Second}
+
+func expectSyncs(t *testing.T, h *harness, want ...call) {
+	t.Helper()
+	if diff := cmp.Diff(want, h.takeSyncs()); diff != "" {
+		t.Errorf("syncs mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestFirstSyncIsFull(t *testing.T) {
+	h := start(t, cfg, false)
+	expectSyncs(t, h, call{0, true})
+	// Nothing asked: nothing runs before the periodic full.
+	h.stepTo(29*time.Second, time.Second)
+	expectSyncs(t, h)
+}
+
+func TestCoalescing(t *testing.T) {
+	h := start(t, cfg, false)
+	h.takeSyncs()
+	h.step(5 * time.Second)
+
+	h.trigger(10)
+	expectSyncs(t, h, call{5 * time.Second, false})
+
+	// Ten triggers during a sync give one more sync, MinInterval later.
+	h.mu.Lock()
+	h.during = func() {
+		for range 10 {
+			h.r.Trigger()
+		}
+	}
+	h.mu.Unlock()
+	h.step(5 * time.Second)
+	h.trigger(1)
+	expectSyncs(t, h, call{10 * time.Second, false})
+	h.step(time.Second)
+	expectSyncs(t, h, call{11 * time.Second, false})
+	h.step(5 * time.Second)
+	expectSyncs(t, h)
+}
+
+func TestMinInterval(t *testing.T) {
+	h := start(t, cfg, false)
+	h.takeSyncs()
+
+	// Triggered right after the first sync: waits for MinInterval.
+	h.trigger(1)
+	h.step(999 * ms)
+	h.trigger(3)
+	expectSyncs(t, h)
+	h.step(1 * ms)
+	expectSyncs(t, h, call{time.Second, false})
+
+	// Triggered half-way: runs MinInterval after the previous sync.
+	h.step(500 * ms)
+	h.trigger(1)
+	expectSyncs(t, h)
+	h.step(500 * ms)
+	expectSyncs(t, h, call{2 * time.Second, false})
+
+	// Triggered long after: runs at once.
+	h.step(10 * time.Second)
+	h.trigger(1)
+	expectSyncs(t, h, call{12 * time.Second, false})
+}
+
+// TestMinIntervalFromSyncEnd shows MinInterval counts from the end of a
+// slow sync, not its start.
+func TestMinIntervalFromSyncEnd(t *testing.T) {
+	h := start(t, cfg, false)
+	h.takeSyncs()
+	h.step(5 * time.Second)
+	h.mu.Lock()
+	h.during = func() { h.clk.Step(3 * time.Second) } // the sync takes 3s
+	h.mu.Unlock()
+	h.trigger(1)
+	expectSyncs(t, h, call{5 * time.Second, false})
+	h.trigger(1) // at 8s, when the slow sync ended
+	h.step(999 * ms)
+	expectSyncs(t, h)
+	h.step(1 * ms)
+	expectSyncs(t, h, call{9 * time.Second, false})
+}
+
+func TestPeriodicFull(t *testing.T) {
+	h := start(t, cfg, false)
+	h.takeSyncs()
+
+	// Incremental syncs do not move the periodic full one.
+	h.step(10 * time.Second)
+	h.trigger(1)
+	h.stepTo(30*time.Second-ms, time.Second)
+	expectSyncs(t, h, call{10 * time.Second, false})
+	h.step(ms)
+	expectSyncs(t, h, call{30 * time.Second, true})
+
+	// A pending trigger is folded into the full sync.
+	h.step(29 * time.Second)
+	h.trigger(1)
+	expectSyncs(t, h, call{59 * time.Second, false})
+	h.trigger(1)
+	h.step(time.Second)
+	expectSyncs(t, h, call{60 * time.Second, true})
+
+	// TriggerFull restarts the period.
+	h.step(10 * time.Second)
+	h.r.TriggerFull()
+	h.settle()
+	expectSyncs(t, h, call{70 * time.Second, true})
+	h.stepTo(100*time.Second-ms, time.Second)
+	expectSyncs(t, h)
+	h.step(ms)
+	expectSyncs(t, h, call{100 * time.Second, true})
+}
+
+func TestRetryAfter(t *testing.T) {
+	h := start(t, cfg, false)
+	h.takeSyncs()
+
+	h.step(10 * time.Second)
+	h.mu.Lock()
+	h.retries = []time.Duration{5 * time.Second, 200 * ms, 0}
+	h.mu.Unlock()
+	h.trigger(1)
+	expectSyncs(t, h, call{10 * time.Second, false})
+
+	// Retried after 5s without a trigger.
+	h.step(5*time.Second - ms)
+	expectSyncs(t, h)
+	h.step(ms)
+	expectSyncs(t, h, call{15 * time.Second, false})
+
+	// A retry shorter than MinInterval still waits for MinInterval.
+	h.step(200 * ms)
+	expectSyncs(t, h)
+	h.step(800 * ms)
+	expectSyncs(t, h, call{16 * time.Second, false})
+
+	// The sync succeeded: no more retries.
+	h.stepTo(29*time.Second, time.Second)
+	expectSyncs(t, h)
+}
+
+// TestRetryAfterFullSync shows a failed full sync is retried incrementally
+// (the engine requeued what failed) and does not delay the next full one.
+func TestRetryAfterFullSync(t *testing.T) {
+	h := start(t, cfg, false)
+	h.mu.Lock()
+	h.retries = []time.Duration{3 * time.Second}
+	h.mu.Unlock()
+	h.stepTo(30*time.Second, time.Second)
+	expectSyncs(t, h, call{0, true}, call{30 * time.Second, true})
+	h.step(3 * time.Second)
+	expectSyncs(t, h, call{33 * time.Second, false})
+	h.stepTo(60*time.Second, time.Second)
+	expectSyncs(t, h, call{60 * time.Second, true})
+}
+
+func TestPollCadence(t *testing.T) {
+	h := start(t, cfg, true)
+	h.stepTo(10*time.Second, 500*ms)
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second}
+	if diff := cmp.Diff(want, h.takePolls()); diff != "" {
+		t.Errorf("polls mismatch (-want +got):\n%s", diff)
+	}
+	// Syncs do not shift the poll cadence, nor are they delayed by it.
+	h.step(time.Second)
+	h.trigger(1)
+	h.stepTo(14*time.Second, 500*ms)
+	expectSyncs(t, h, call{0, true}, call{11 * time.Second, false})
+	want = []time.Duration{12 * time.Second, 14 * time.Second}
+	if diff := cmp.Diff(want, h.takePolls()); diff != "" {
+		t.Errorf("polls mismatch (-want +got):\n%s", diff)
+	}
+	// A poll overdue because the clock jumped runs once, then keeps the
+	// cadence from there.
+	h.step(7 * time.Second)
+	h.step(2 * time.Second)
+	want = []time.Duration{21 * time.Second, 23 * time.Second}
+	if diff := cmp.Diff(want, h.takePolls()); diff != "" {
+		t.Errorf("polls after a jump mismatch (-want +got):\n%s", diff)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.overlap {
+		t.Error("poll ran during a sync")
+	}
+}
+
+func TestNoPollWithoutHook(t *testing.T) {
+	h := start(t, cfg, false)
+	h.stepTo(10*time.Second, 500*ms)
+	if got := h.takePolls(); len(got) != 0 {
+		t.Errorf("polls without a Poll hook: %v", got)
+	}
+}
+
+func TestCancelStops(t *testing.T) {
+	h := start(t, cfg, true)
+	h.stop()
+	// Nothing runs after Run returned, whatever happens.
+	h.takeSyncs()
+	h.takePolls()
+	h.r.Trigger()
+	h.clk.Step(time.Minute)
+	if s, p := h.takeSyncs(), h.takePolls(); len(s)+len(p) != 0 {
+		t.Errorf("after cancel: syncs %v, polls %v", s, p)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cases := []struct {
+		name string
+		in   Config
+		want [3]time.Duration
+	}{
+		{name: "zero", in: Config{}, want: [3]time.Duration{time.Second, 30 * time.Second, 2 * time.Second}},
+		{name: "negative", in: Config{MinInterval: -1, FullInterval: -1, PollInterval: -1}, want: [3]time.Duration{time.Second, 30 * time.Second, 2 * time.Second}},
+		{name: "full below min is raised", in: Config{MinInterval: 10 * time.Second, FullInterval: 5 * time.Second, PollInterval: time.Second}, want: [3]time.Duration{10 * time.Second, 10 * time.Second, time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(tc.in, nil)
+			got := [3]time.Duration{r.cfg.MinInterval, r.cfg.FullInterval, r.cfg.PollInterval}
+			if got != tc.want {
+				t.Errorf("intervals = %v, want %v", got, tc.want)
+			}
+			if r.cfg.Clock == nil {
+				t.Error("Clock not defaulted")
+			}
+		})
+	}
+}
