@@ -26,9 +26,10 @@
 //   - Poll runs every PollInterval, between syncs; it is not limited by
 //     MinInterval.
 //
-// The Runner does not know whether the informers have synced: the daemon
-// calls Run after the tracker reports Synced, and the engine refuses to
-// apply before that (see package tracker).
+// Nothing runs before Config.Ready (the daemon passes tracker.Synced)
+// first reports true: a sync on partial data would delete live virtual
+// servers. The tracker notifies when the last initial list is in, so the
+// first, full, sync starts at once.
 //
 // The model is kube-proxy's pkg/proxy/runner BoundedFrequencyRunner, with
 // full/incremental syncs, an engine-chosen retry delay and a poll hook

@@ -30,6 +30,12 @@ type Config struct {
 	// Poll, when set, is called every PollInterval in the sync goroutine
 	// (the engine polls draining real servers' connection counts).
 	Poll func(ctx context.Context)
+	// Ready, when set, gates everything: until it first returns true no
+	// sync or poll runs, and the first sync after it does is the full one.
+	// It is checked on every Trigger and every MinInterval; once true it is
+	// not asked again. The daemon passes tracker.Synced, so a Run started
+	// before the informers have listed everything cannot sync partial data.
+	Ready func() bool
 	// Clock defaults to the real clock; tests pass a fake one.
 	Clock clock.WithTicker
 }
@@ -95,8 +101,11 @@ func (r *Runner) request(full bool) {
 // Run calls sync and Poll as the package doc describes until ctx is done.
 // It returns after the sync or poll in progress, if any, has returned.
 func (r *Runner) Run(ctx context.Context) {
-	logger := klog.FromContext(ctx)
+	defer klog.FromContext(ctx).V(2).Info("Stopped sync runner")
 	clk := r.cfg.Clock
+	if !r.waitReady(ctx) {
+		return
+	}
 	s := schedule{due: true, dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval)}
 	for ctx.Err() == nil {
 		r.takeRequests(&s)
@@ -112,7 +121,24 @@ func (r *Runner) Run(ctx context.Context) {
 			r.wait(ctx, s.nextWake(r.cfg, now))
 		}
 	}
-	logger.V(2).Info("Stopped sync runner")
+}
+
+// waitReady returns when Config.Ready reports true (true) or ctx is done
+// (false). Requests made meanwhile are dropped: the first sync is full.
+func (r *Runner) waitReady(ctx context.Context) bool {
+	if r.cfg.Ready == nil {
+		return true
+	}
+	logger := klog.FromContext(ctx)
+	for ctx.Err() == nil {
+		r.takeRequests(&schedule{})
+		if r.cfg.Ready() {
+			return true
+		}
+		logger.V(4).Info("Deferred the first sync until the initial lists are loaded")
+		r.wait(ctx, r.cfg.Clock.Now().Add(r.cfg.MinInterval))
+	}
+	return false
 }
 
 // takeRequests moves pending Trigger/TriggerFull requests into s.

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,6 +220,37 @@ func TestCancelStops(t *testing.T) {
 	if s, p := h.takeSyncs(), h.takePolls(); len(s)+len(p) != 0 {
 		t.Errorf("after cancel: syncs %v, polls %v", s, p)
 	}
+}
+
+func TestReadyGatesEverything(t *testing.T) {
+	var ready atomic.Bool
+	c := cfg
+	c.Ready = ready.Load
+	h := start(t, c, true)
+	h.trigger(3)
+	h.r.TriggerFull()
+	h.settle()
+	h.stepTo(5*time.Second, 500*ms)
+	expectSyncs(t, h)
+	if p := h.takePolls(); len(p) != 0 {
+		t.Errorf("polls before ready: %v", p)
+	}
+	// The tracker's notify on the last SetSynced starts the first, full, sync.
+	ready.Store(true)
+	h.trigger(1)
+	expectSyncs(t, h, call{5 * time.Second, true})
+	h.stepTo(8*time.Second, 500*ms)
+	if diff := cmp.Diff([]time.Duration{7 * time.Second}, h.takePolls()); diff != "" {
+		t.Errorf("polls mismatch (-want +got):\n%s", diff)
+	}
+	// Without a trigger, readiness is noticed within MinInterval.
+	var later atomic.Bool
+	c.Ready = later.Load
+	h2 := start(t, c, false)
+	h2.step(3 * time.Second)
+	later.Store(true)
+	h2.step(time.Second)
+	expectSyncs(t, h2, call{4 * time.Second, true})
 }
 
 func TestDefaults(t *testing.T) {
