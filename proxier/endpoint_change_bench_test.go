@@ -60,7 +60,7 @@ func benchEndpointChange(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	tr.Take()
-	if res := eng.Full(ctx); res.Failures > 0 {
+	if res := eng.Full(ctx, nil, false); res.Failures > 0 {
 		b.Fatal("initial sync failed")
 	}
 	fake.ResetCalls()

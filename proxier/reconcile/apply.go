@@ -53,6 +53,10 @@ func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr) []model.Op {
 func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, res *Result) {
 	logger := klog.FromContext(ctx)
 	proxier.SortOps(ops)
+	if e.cfg.DryRun {
+		e.dryRun(logger, ops)
+		return
+	}
 	udpRevived := e.udpRevived(ops)
 	// failed: some operation of the virtual server failed (retry it);
 	// blocked: the virtual server itself failed, so its real servers wait.
@@ -273,5 +277,24 @@ func deleteReal(s *model.Service, k model.RSKey) {
 			s.Reals = append(s.Reals[:i], s.Reals[i+1:]...)
 			return
 		}
+	}
+}
+
+// dryRun logs the plan and records it as applied, touching nothing.
+func (e *Engine) dryRun(logger klog.Logger, ops []model.Op) {
+	plan := &model.Plan{Ops: ops}
+	if e.desired.nfDirty || !e.nfApplied {
+		nf := e.desired.netfilter(&e.cfg.Build)
+		if !e.nfApplied || !nf.Equal(&e.applied.Netfilter) {
+			plan.Netfilter = &nf
+			e.applied.Netfilter = nf
+		}
+		e.nfApplied = true
+	}
+	for _, op := range ops {
+		e.record(op)
+	}
+	if !plan.Empty() {
+		logger.Info("Dry run: would apply plan", "writes", plan.Len(), "plan", plan.String())
 	}
 }

@@ -64,6 +64,9 @@ type Config struct {
 	Conntrack    Conntrack
 	Clock        clock.PassiveClock
 	Metrics      Metrics
+	// DryRun logs every operation instead of performing it (the kernel is
+	// still read); the engine then believes the operations succeeded.
+	DryRun bool
 }
 
 // DefaultDrainTimeout is the default --drain-timeout. It is short on
@@ -153,7 +156,7 @@ func (e *Engine) rebuild(name types.NamespacedName) ([]model.VSKey, []netip.Addr
 // unchanged services. The first call must be Full.
 func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Result {
 	if !e.started {
-		return e.Full(ctx)
+		return e.Full(ctx, nil, true)
 	}
 	var res Result
 	keys, addrs := e.retry.due(e.clock.Now())

@@ -164,3 +164,19 @@ func must(t *testing.T, err error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestDryRunWritesNothing(t *testing.T) {
+	r := newRig(t)
+	eng, err := New(Config{DryRun: true, IPVS: r.ipvs, Addresses: r.addr, Netfilter: r.nf, Conntrack: r.ct, Clock: r.clock}, r.src, r.node)
+	must(t, err)
+	r.eng = eng
+	r.web(ep("198.18.10.1"))
+	res := r.eng.Full(r.ctx, nil, false)
+	if res.Writes != 0 || r.writes() != 0 {
+		t.Errorf("dry run wrote: result %+v, fakes %d", res, r.writes())
+	}
+	r.expectKernel()
+	if _, ok := r.eng.applied.Services[key(t, webVS)]; !ok {
+		t.Error("dry run did not record the plan as applied")
+	}
+}

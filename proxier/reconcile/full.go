@@ -112,14 +112,20 @@ func (e *Engine) rebuildAll() []proxier.Problem {
 // whole desired state, repairs drift (someone ran ipvsadm -C, a destination
 // vanished) and removes what we own but no longer want. The first call
 // adopts the existing state without flushing: when the kernel already
-// matches, it writes nothing. rebuild recomputes every service first (at
-// start and after the node changed).
-func (e *Engine) Full(ctx context.Context, rebuild ...bool) Result {
+// matches, it writes nothing. The changed services are rebuilt first;
+// rebuildAll recomputes every service (after the node changed), as the first
+// call always does.
+func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebuildAll bool) Result {
 	logger := klog.FromContext(ctx)
 	var res Result
 	adopting := !e.started
-	if adopting || len(rebuild) > 0 && rebuild[0] {
+	if adopting || rebuildAll {
 		res.Problems = e.rebuildAll()
+	} else {
+		for _, name := range changed {
+			_, _, p := e.rebuild(name)
+			res.Problems = append(res.Problems, p...)
+		}
 	}
 	observed, err := e.observe()
 	if err != nil {

@@ -80,7 +80,7 @@ func TestRetryFailedKernelReadWritesNothing(t *testing.T) {
 	r := newRig(t)
 	r.web(ep("198.18.10.1"))
 	r.ipvs.InjectError(ipvs.CallListServices, model.VSKey{}, errKernel)
-	res := r.eng.Full(r.ctx)
+	res := r.eng.Full(r.ctx, nil, false)
 	if res.Writes != 0 || res.RetryAfter <= 0 || r.eng.Healthy() {
 		t.Fatalf("result %+v: a failed read must write nothing and retry", res)
 	}

@@ -99,7 +99,7 @@ func (r *rig) restart() {
 // full runs a full reconcile and fails on kernel errors.
 func (r *rig) full() Result {
 	r.t.Helper()
-	res := r.eng.Full(r.ctx)
+	res := r.eng.Full(r.ctx, nil, false)
 	if res.Failures > 0 {
 		r.t.Fatalf("full reconcile had %d failures", res.Failures)
 	}
