@@ -21,6 +21,7 @@ const (
 	CallUpdateRealServer    Call = "UpdateRealServer"
 	CallDeleteRealServer    Call = "DeleteRealServer"
 	CallRealServerStats     Call = "RealServerStats"
+	CallApplyBatch          Call = "ApplyBatch"
 	CallTimeouts            Call = "Timeouts"
 	CallSetTimeouts         Call = "SetTimeouts"
 )

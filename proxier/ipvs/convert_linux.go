@@ -11,14 +11,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Netmasks the kernel expects for a non-firewall-mark service: a /32 mask
-// for IPv4, a prefix length for IPv6 (the kernel rejects 0 and values over
-// 128 for IPv6).
-const (
-	netmaskIPv4 uint32 = 0xffffffff
-	netmaskIPv6 uint32 = 128
-)
-
 // family returns the address family of an address.
 func family(a netip.Addr) uint16 {
 	if a.Is4() {

@@ -198,3 +198,37 @@ func checkFakeVirtualServer(c Call, vs model.VirtualServer) error {
 	}
 	return nil
 }
+
+// ApplyBatch implements Interface by making the single call of each
+// operation, so the counters show one call per operation (plus one
+// ApplyBatch call). An error injected for CallApplyBatch fails every
+// operation without applying any.
+func (f *Fake) ApplyBatch(ops []model.Op) []error {
+	f.mu.Lock()
+	err := f.begin(CallApplyBatch, model.VSKey{}, model.RSKey{})
+	f.mu.Unlock()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		switch op.Kind {
+		case model.OpAddVirtualServer:
+			errs[i] = f.AddVirtualServer(op.VS)
+		case model.OpUpdateVirtualServer:
+			errs[i] = f.UpdateVirtualServer(op.VS)
+		case model.OpDeleteVirtualServer:
+			errs[i] = f.DeleteVirtualServer(op.VS.VSKey)
+		case model.OpAddRealServer:
+			errs[i] = f.AddRealServer(op.VS.VSKey, op.RS)
+		case model.OpUpdateRealServer:
+			errs[i] = f.UpdateRealServer(op.VS.VSKey, op.RS)
+		case model.OpDeleteRealServer:
+			errs[i] = f.DeleteRealServer(op.VS.VSKey, op.RS.RSKey)
+		default:
+			errs[i] = validateOp(op)
+		}
+	}
+	return errs
+}

@@ -340,3 +340,47 @@ func TestFakeConcurrent(t *testing.T) {
 		t.Errorf("AddRealServer calls = %d, want 400", got)
 	}
 }
+
+func TestFakeApplyBatch(t *testing.T) {
+	f := NewFake()
+	f.Seed(makeService(vs4, rs4a))
+	ops := []model.Op{
+		{Kind: model.OpAddVirtualServer, VS: vs6},
+		{Kind: model.OpAddRealServer, VS: vs6, RS: rs6},
+		{Kind: model.OpAddRealServer, VS: vs4, RS: rs4a}, // exists
+		{Kind: model.OpBindAddress, Addr: vs4.Addr},      // not IPVS
+		{Kind: model.OpUpdateRealServer, VS: vs4, RS: makeRS("198.18.1.1", 8080, 0)},
+		{Kind: model.OpDeleteRealServer, VS: vs4, RS: rs4b}, // missing: nil
+	}
+	errs := f.ApplyBatch(ops)
+	want := []error{nil, nil, ErrExists, ErrInvalid, nil, nil}
+	for i := range ops {
+		if (want[i] == nil && errs[i] != nil) || !errors.Is(errs[i], want[i]) {
+			t.Errorf("op %d (%s): err = %v, want %v", i, ops[i].Kind, errs[i], want[i])
+		}
+	}
+	wantDump := `-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.1:8080 -m -w 0
+-A -u [fd00::10]:53 -s rr
+-a -u [fd00::10]:53 -r [fd00::1:1]:5353 -m -w 1
+`
+	if diff := cmp.Diff(wantDump, f.Dump()); diff != "" {
+		t.Errorf("Dump() mismatch (-want +got):\n%s", diff)
+	}
+	wantCalls := map[Call]int{CallApplyBatch: 1, CallAddVirtualServer: 1, CallAddRealServer: 2,
+		CallUpdateRealServer: 1, CallDeleteRealServer: 1}
+	if diff := cmp.Diff(wantCalls, f.Calls()); diff != "" {
+		t.Errorf("Calls() mismatch (-want +got):\n%s", diff)
+	}
+
+	f.InjectError(CallApplyBatch, model.VSKey{}, errors.New("down"))
+	before := f.Dump()
+	for i, err := range f.ApplyBatch(ops[:2]) {
+		if err == nil {
+			t.Errorf("op %d succeeded despite the injected error", i)
+		}
+	}
+	if f.Dump() != before {
+		t.Error("a failed batch changed the table")
+	}
+}

@@ -70,6 +70,14 @@ type Interface interface {
 	// server has no real servers: the map is empty and the error nil.
 	RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error)
 
+	// ApplyBatch performs IPVS plan operations (the six virtual and real
+	// server kinds of model.OpKind) in order and returns one error per
+	// operation, nil for success, each as the matching single call would
+	// return it. A failure does not stop the operations after it. Kernel
+	// sends many operations per netlink write; other kinds fail with
+	// ErrInvalid.
+	ApplyBatch(ops []model.Op) []error
+
 	// Timeouts returns the IPVS connection timeouts.
 	Timeouts() (Timeouts, error)
 	// SetTimeouts sets the IPVS connection timeouts; a zero field keeps the

@@ -25,6 +25,8 @@ type Kernel struct {
 	handle *mobyipvs.Handle
 	// procPath is the file whose presence shows IPVS in this namespace.
 	procPath string
+	// batch is the socket of ApplyBatch, opened on first use.
+	batch *batchWriter
 }
 
 // New opens a generic netlink socket for IPVS. It succeeds even when the
@@ -42,6 +44,10 @@ func (k *Kernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.handle.Close()
+	if k.batch != nil {
+		k.batch.close()
+		k.batch = nil
+	}
 	return nil
 }
 
