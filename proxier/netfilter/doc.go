@@ -95,7 +95,6 @@
 // batch of tens of thousands of elements fits in one sendmsg, and lookups
 // carry the batch-local set ID.
 //
-//
 // Two defects of the library are worked around. Its ct expression sends the
 // conntrack direction only for the generic NFT_CT_SRC/DST keys, while nft
 // (1.0.6) aborts with an assertion when listing a rule that uses them: the

@@ -58,10 +58,17 @@ func transaction(netNS, size int, build func(c *nftables.Conn) error) error {
 	return send(netNS, size, batch)
 }
 
-// send writes the batch in one sendmsg and waits for the kernel's answer to
-// every message that asked for one. The first error the kernel reports is
-// returned; the transaction is then aborted as a whole.
+// send writes the batch in one sendmsg and waits for the kernel's answer.
+// Only the last message asks for an acknowledgement: one per message
+// overflows the socket's receive buffer on large batches (ENOBUFS), and the
+// kernel reports failed messages whether asked or not. nfnetlink processes
+// a batch inside sendmsg, so replies are queued in order: an error for a
+// failed message comes before the final acknowledgement. The first error
+// is returned; the kernel has then aborted the transaction as a whole.
 func send(netNS, size int, batch []netlink.Message) error {
+	if len(batch) < 3 {
+		return nil // batch begin and end only
+	}
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netNS})
 	if err != nil {
 		return err
@@ -70,28 +77,31 @@ func send(netNS, size int, batch []netlink.Message) error {
 	if err := sendBuffer(size)(c); err != nil {
 		return fmt.Errorf("raising the socket's send buffer to %d bytes: %w", size, err)
 	}
-	acks := 0
 	for i := range batch {
 		// Let the real socket number the messages.
 		batch[i].Header.Length, batch[i].Header.PID = 0, 0
-		if batch[i].Header.Flags&netlink.Acknowledge != 0 {
-			acks++
-		}
+		batch[i].Header.Flags &^= netlink.Acknowledge
 	}
+	last := len(batch) - 2 // the message before batch end
+	batch[last].Header.Flags |= netlink.Acknowledge
 	if err := c.SetReadDeadline(time.Now().Add(2 * time.Minute)); err != nil {
 		return err
 	}
-	if _, err := c.SendMessages(batch); err != nil {
+	sent, err := c.SendMessages(batch)
+	if err != nil {
 		return err
 	}
-	for acks > 0 {
+	for {
 		replies, err := c.Receive()
 		if err != nil {
 			return err
 		}
-		acks -= len(replies)
+		for _, r := range replies {
+			if r.Header.Type == netlink.Error && r.Header.Sequence == sent[last].Header.Sequence {
+				return nil
+			}
+		}
 	}
-	return nil
 }
 
 // marshalCtKey is the generic key the library is given for an address key,
