@@ -30,6 +30,12 @@ type ServiceState struct {
 	Ports     []model.ServicePort
 	NodePorts []model.NodePort
 	Hairpin   []model.Endpoint
+	// HealthCheckNodePort is set for externalTrafficPolicy Local services
+	// with a healthCheckNodePort: load balancers probe it to learn whether
+	// this node has LocalReadyEndpoints (counted over all ports, as
+	// kube-proxy counts them).
+	HealthCheckNodePort uint16
+	LocalReadyEndpoints int
 }
 
 // Build turns Kubernetes objects into the exact state the node's kernel must

@@ -191,3 +191,19 @@ func TestBuildHairpinAndNetfilter(t *testing.T) {
 		},
 	}})
 }
+
+func TestBuildHealthCheckNodePort(t *testing.T) {
+	svc := makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal, func(s *v1.Service) {
+		s.Spec.HealthCheckNodePort = 32000
+	})
+	sl := slice("web", ep("198.18.10.1", onNode("node-a")), ep("198.18.10.2"),
+		ep("198.18.10.3", onNode("node-a"), terminating(true)))
+	st, problems := BuildService(svc, sl, testNode(), Config{})
+	if st.HealthCheckNodePort != 32000 || st.LocalReadyEndpoints != 1 || len(problems) != 0 {
+		t.Errorf("health check %d with %d local ready endpoints (%v), want 32000 with 1", st.HealthCheckNodePort, st.LocalReadyEndpoints, problems)
+	}
+	cluster, _ := BuildService(makeService("ns", "web", loadBalancer(30080), func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 }), sl, testNode(), Config{})
+	if cluster.HealthCheckNodePort != 0 {
+		t.Errorf("externalTrafficPolicy Cluster got a health check port")
+	}
+}

@@ -59,6 +59,13 @@ func (p *portBuilder) build(clusterIPs, externalIPs, lbIPs []netip.Addr, sourceR
 	}
 	p.addNodePorts(families, externalLocal)
 	p.addHairpin(families)
+	if p.st.HealthCheckNodePort != 0 {
+		for f := range p.famEps {
+			if families[f] {
+				p.st.LocalReadyEndpoints += len(p.famSel[f].localReady(p.famEps[f]))
+			}
+		}
+	}
 }
 
 // addNodePorts adds a virtual server per node-port address of a family the

@@ -66,6 +66,7 @@ func (b *serviceBuilder) build() {
 		return
 	}
 	tmpl := b.virtualServerTemplate()
+	b.healthCheckNodePort()
 	externalIPs := b.parseIPs("externalIPs", b.svc.Spec.ExternalIPs)
 	lbIPs := b.loadBalancerIPs()
 	sourceRanges := b.sourceRanges()
@@ -168,4 +169,19 @@ func (b *serviceBuilder) finish() {
 	})
 	slices.SortFunc(b.st.Addresses, netip.Addr.Compare)
 	b.st.Addresses = slices.Compact(b.st.Addresses)
+}
+
+// healthCheckNodePort records the health-check node port of an
+// externalTrafficPolicy Local NodePort or LoadBalancer service.
+func (b *serviceBuilder) healthCheckNodePort() {
+	spec := &b.svc.Spec
+	if spec.ExternalTrafficPolicy != v1.ServiceExternalTrafficPolicyLocal || spec.HealthCheckNodePort == 0 ||
+		(spec.Type != v1.ServiceTypeNodePort && spec.Type != v1.ServiceTypeLoadBalancer) {
+		return
+	}
+	if spec.HealthCheckNodePort < 0 || spec.HealthCheckNodePort > 65535 {
+		b.problem("healthCheckNodePort %d out of range; no health check served", spec.HealthCheckNodePort)
+		return
+	}
+	b.st.HealthCheckNodePort = uint16(spec.HealthCheckNodePort)
 }

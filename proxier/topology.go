@@ -123,3 +123,16 @@ func realServers(eps []endpoint, selected []int, localOnly bool, node *Node, v4 
 	}
 	return out
 }
+
+// localReady returns the local selection's ready endpoints (the local
+// selection may hold serving-terminating ones as a fallback; those do not
+// make a node healthy for its load balancer).
+func (s selection) localReady(eps []endpoint) []int {
+	var out []int
+	for _, i := range s.local {
+		if eps[i].ready {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -27,6 +27,17 @@ type desiredIndex struct {
 	// nfDirty is set when the netfilter intent changed since netfilter()
 	// was last called.
 	nfDirty bool
+	// health holds the services with a health-check node port; healthDirty
+	// is set when it changed since HealthChecks was last called.
+	health      map[types.NamespacedName]HealthCheck
+	healthDirty bool
+}
+
+// HealthCheck is the health-check node port of an externalTrafficPolicy
+// Local service and its number of ready endpoints on this node.
+type HealthCheck struct {
+	Port           uint16
+	LocalEndpoints int
 }
 
 type counted[T any] struct {
@@ -43,6 +54,7 @@ func newDesiredIndex() *desiredIndex {
 		ports:  map[string]counted[model.ServicePort]{},
 		nports: map[model.NodePort]int{},
 		hair:   map[model.Endpoint]int{},
+		health: map[types.NamespacedName]HealthCheck{},
 	}
 }
 
@@ -89,7 +101,24 @@ func (d *desiredIndex) set(name types.NamespacedName, frag *proxier.ServiceState
 	for _, k := range keys {
 		d.refreshWinner(k)
 	}
+	d.setHealth(name, frag)
 	return keys, addrs, problems
+}
+
+func (d *desiredIndex) setHealth(name types.NamespacedName, frag *proxier.ServiceState) {
+	old, had := d.health[name]
+	if frag == nil || frag.HealthCheckNodePort == 0 {
+		if had {
+			delete(d.health, name)
+			d.healthDirty = true
+		}
+		return
+	}
+	hc := HealthCheck{Port: frag.HealthCheckNodePort, LocalEndpoints: frag.LocalReadyEndpoints}
+	if !had || old != hc {
+		d.health[name] = hc
+		d.healthDirty = true
+	}
 }
 
 func (d *desiredIndex) claim(k model.VSKey, name types.NamespacedName) {

@@ -134,7 +134,7 @@ func (e *Engine) decideRemovals(k model.VSKey, want, have *model.Service, adopti
 		case k.Proto == model.UDP:
 			e.metrics.DrainFinished(string(DrainUDP))
 			gone = append(gone, r.RSKey)
-		case r.Weight == 0 && !adopting:
+		case r.Weight == 0 && !adopting || e.cfg.NoNotReadyDrain:
 			e.metrics.DrainFinished(string(DrainGone))
 			gone = append(gone, r.RSKey)
 		default:

@@ -197,3 +197,15 @@ func TestAdoptsKubeProxyState(t *testing.T) {
 		t.Errorf("adoption wrote: %d writes (ipvs %v)", res.Writes, r.ipvs.Calls())
 	}
 }
+
+func TestNoNotReadyDrainDeletesAtOnce(t *testing.T) {
+	r := newRig(t)
+	eng, err := New(Config{NoNotReadyDrain: true, IPVS: r.ipvs, Addresses: r.addr, Netfilter: r.nf, Conntrack: r.ct, Clock: r.clock}, r.src, r.node)
+	must(t, err)
+	r.eng = eng
+	r.full()
+	r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.2")))
+	r.setConns("198.18.10.2:8080", 4, 0)
+	r.sync(r.web(ep("198.18.10.1")))
+	r.expectKernel("-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1")
+}

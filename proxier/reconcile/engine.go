@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -58,12 +59,16 @@ type Config struct {
 	// DrainTimeout bounds how long a real server whose endpoint vanished
 	// without terminating is kept at weight 0.
 	DrainTimeout time.Duration
-	IPVS         ipvs.Interface
-	Addresses    Addresses
-	Netfilter    Netfilter
-	Conntrack    Conntrack
-	Clock        clock.PassiveClock
-	Metrics      Metrics
+	// NoNotReadyDrain deletes real servers whose endpoint vanished or
+	// turned not-ready without terminating at once, instead of draining them
+	// (feature gate NotReadyDrain off).
+	NoNotReadyDrain bool
+	IPVS            ipvs.Interface
+	Addresses       Addresses
+	Netfilter       Netfilter
+	Conntrack       Conntrack
+	Clock           clock.PassiveClock
+	Metrics         Metrics
 	// DryRun logs every operation instead of performing it (the kernel is
 	// still read); the engine then believes the operations succeeded.
 	DryRun bool
@@ -116,8 +121,33 @@ func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
 	return e, nil
 }
 
-// SetNode changes the node (labels, addresses); the next sync must be full.
+// SetNode changes the node (labels, addresses); the next Full must rebuild
+// everything.
 func (e *Engine) SetNode(n proxier.Node) { e.node = n }
+
+// SetSource changes where objects are read from (before the first sync).
+func (e *Engine) SetSource(src Source) { e.src = src }
+
+// HealthChecks returns the services' health-check node ports and local
+// ready endpoint counts, and whether they changed since the last call (only
+// then is the map filled, so the caller resyncs its health servers cheaply).
+func (e *Engine) HealthChecks() (map[types.NamespacedName]HealthCheck, bool) {
+	if !e.desired.healthDirty {
+		return nil, false
+	}
+	e.desired.healthDirty = false
+	return maps.Clone(e.desired.health), true
+}
+
+// Stats returns the number of virtual and real servers believed programmed
+// and of draining real servers. It walks the applied state: call it after
+// full reconciles, not on the incremental path.
+func (e *Engine) Stats() (virtualServers, realServers, draining int) {
+	for _, s := range e.applied.Services {
+		realServers += len(s.Reals)
+	}
+	return len(e.applied.Services), realServers, e.drains.count()
+}
 
 // Result reports what one sync did.
 type Result struct {

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
@@ -178,5 +180,26 @@ func TestDryRunWritesNothing(t *testing.T) {
 	r.expectKernel()
 	if _, ok := r.eng.applied.Services[key(t, webVS)]; !ok {
 		t.Error("dry run did not record the plan as applied")
+	}
+}
+
+func TestHealthChecksReportedOnChange(t *testing.T) {
+	r := newRig(t)
+	local := func(eps ...discovery.Endpoint) types.NamespacedName {
+		return r.src.put(k8stest.Service("ns", "lb", k8stest.LoadBalancer(30080, "198.18.5.5"), k8stest.ExternalLocal,
+			func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 }), k8stest.Slice("ns", "lb", "lb-1", eps))
+	}
+	name := local(ep("198.18.10.1", k8stest.OnNode("node-a")))
+	r.full()
+	hc, changed := r.eng.HealthChecks()
+	if !changed || hc[name] != (HealthCheck{Port: 32000, LocalEndpoints: 1}) {
+		t.Fatalf("health checks %v changed %v", hc, changed)
+	}
+	if _, changed := r.eng.HealthChecks(); changed {
+		t.Error("reported a change twice")
+	}
+	r.sync(local(ep("198.18.10.2")))
+	if hc, changed := r.eng.HealthChecks(); !changed || hc[name].LocalEndpoints != 0 {
+		t.Errorf("after the local endpoint left: %v %v", hc, changed)
 	}
 }
