@@ -1,0 +1,208 @@
+// Package daemon runs ipvs-proxy on a node: it wires the informers, the
+// change tracker, the sync runner, the reconcile engine, the kernel
+// adapters, the health servers and the metrics together.
+//
+//	informers ─► tracker ─► runner ─► sync ─► reconcile.Engine ─► adapters ─► kernel
+//	                │                   │
+//	                └► health (queued)  └► health (updated), metrics, events
+//
+// Nothing is applied before Services, EndpointSlices and the Node have been
+// listed. On start the engine adopts the kernel as it is; on SIGTERM the
+// health servers answer 503 for the lame-duck period and the daemon exits
+// leaving every rule in place, so a restart never disturbs traffic.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/runner"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
+)
+
+// Config is what the daemon needs, already validated (cmd/ipvs-proxy maps
+// its flags and configuration file onto it).
+type Config struct {
+	// NodeName is this node's name (--hostname-override or the hostname).
+	NodeName string
+	// Proxier configures Build (scheduler, masquerading, proxy name, gates).
+	Proxier proxier.Config
+	// Node turns the Node object into what Build needs (its addresses,
+	// --node-ip, --bind-address); the daemon then sets NodePortIPs from the
+	// node's interfaces filtered by NodePortAddresses.
+	Node              func(*v1.Node) (proxier.Node, error)
+	NodePortAddresses []string
+	// Owner says which kernel objects are ours (--ipvs-exclude-cidrs,
+	// --nodeport-range).
+	Owner reconcile.Owner
+	// SyncPeriod, MinSyncPeriod: --ipvs-sync-period, --ipvs-min-sync-period.
+	SyncPeriod, MinSyncPeriod time.Duration
+	// DrainTimeout, DrainPollInterval: --drain-timeout, --drain-poll-interval.
+	DrainTimeout, DrainPollInterval time.Duration
+	// NoNotReadyDrain deletes vanished endpoints at once (gate NotReadyDrain off).
+	NoNotReadyDrain bool
+	// LameDuck is how long health answers 503 after SIGTERM before exit.
+	LameDuck time.Duration
+	// HealthzBindAddress and MetricsBindAddress are host:port ("" disables).
+	HealthzBindAddress, MetricsBindAddress string
+	// StrictARP sets arp_ignore=1 and arp_announce=2 (--ipvs-strict-arp).
+	StrictARP bool
+	// Timeouts are the IPVS connection timeouts (0 keeps the system value).
+	Timeouts ipvs.Timeouts
+	// DryRun logs every plan and never writes to the kernel.
+	DryRun bool
+}
+
+// Adapters are the kernel adapters; tests pass the fakes.
+type Adapters struct {
+	IPVS      ipvs.Interface
+	Addresses addr.Interface
+	Netfilter netfilter.Interface
+	Sysctl    sysctl.Interface
+	Conntrack conntrack.Interface
+}
+
+// Deps are the daemon's collaborators. Client and Adapters are required.
+type Deps struct {
+	Client   kubernetes.Interface
+	Adapters Adapters
+	Clock    clock.WithTicker
+	Metrics  *metrics.Metrics
+}
+
+// daemon is one running proxy.
+type daemon struct {
+	cfg     Config
+	deps    Deps
+	clock   clock.WithTicker
+	metrics *metrics.Metrics
+	tracker *tracker.Tracker
+	runner  *runner.Runner
+	engine  *reconcile.Engine
+	health  *health
+	events  *problemEvents
+	node    proxier.Node
+	nodeOK  bool
+}
+
+// Run runs the daemon until ctx is done, then goes lame duck for
+// cfg.LameDuck and returns, leaving the kernel as it is.
+func Run(ctx context.Context, cfg Config, deps Deps) error {
+	if deps.Client == nil || deps.Adapters.IPVS == nil || deps.Adapters.Addresses == nil ||
+		deps.Adapters.Netfilter == nil || deps.Adapters.Conntrack == nil {
+		return errors.New("daemon needs a Kubernetes client and every kernel adapter")
+	}
+	d := &daemon{cfg: cfg, deps: deps, clock: deps.Clock, metrics: deps.Metrics}
+	if d.clock == nil {
+		d.clock = clock.RealClock{}
+	}
+	if d.metrics == nil {
+		d.metrics = metrics.New()
+	}
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "node", cfg.NodeName)
+	ctx = klog.NewContext(ctx, logger)
+	if err := d.prepareKernel(ctx); err != nil {
+		return err
+	}
+	engine, err := reconcile.New(reconcile.Config{Build: cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
+		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, Addresses: deps.Adapters.Addresses,
+		Netfilter: deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
+		Metrics: d.metrics, DryRun: cfg.DryRun}, nil, proxier.Node{Name: cfg.NodeName})
+	if err != nil {
+		return err
+	}
+	d.engine = engine
+	d.tracker = tracker.New(d.queued)
+	d.engine.SetSource(d.tracker.Store())
+	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cfg.SyncPeriod,
+		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock}, d.sync)
+	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
+		return err
+	}
+	d.events = newProblemEvents(ctx, deps.Client, cfg.NodeName, d.metrics)
+	defer d.events.stop()
+	return d.run(ctx)
+}
+
+// run starts the servers, informers and the runner, and waits for ctx.
+func (d *daemon) run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	d.health.start(runCtx)
+	if err := serveMetrics(runCtx, d.cfg.MetricsBindAddress, d.metrics); err != nil {
+		return err
+	}
+	if err := d.startInformers(runCtx); err != nil {
+		return err
+	}
+	go d.runner.Run(runCtx)
+	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "minSyncPeriod", d.cfg.MinSyncPeriod,
+		"drainTimeout", d.cfg.DrainTimeout)
+	<-ctx.Done()
+	logger.Info("Stopping: lame duck, health answers 503", "duration", d.cfg.LameDuck)
+	d.health.lameDuck()
+	select {
+	case <-d.clock.After(d.cfg.LameDuck):
+	case <-runCtx.Done():
+	}
+	logger.Info("Stopped; kernel rules left in place")
+	return nil
+}
+
+// queued is the tracker's notify hook: something became pending.
+func (d *daemon) queued() {
+	d.metrics.Queued(d.clock.Now())
+	if d.health != nil {
+		d.health.queued()
+	}
+	if d.runner != nil {
+		d.runner.Trigger()
+	}
+}
+
+// refreshNode recomputes the node from the Node object and the interfaces.
+func (d *daemon) refreshNode(ctx context.Context) error {
+	obj := d.tracker.Store().Node()
+	if obj == nil {
+		return fmt.Errorf("node %q not found", d.cfg.NodeName)
+	}
+	n, err := d.cfg.Node(obj)
+	if err != nil {
+		return err
+	}
+	n.Name = d.cfg.NodeName
+	ips, err := d.deps.Adapters.Addresses.NodeAddresses(d.cfg.NodePortAddresses)
+	if err != nil {
+		return fmt.Errorf("listing node addresses for node ports: %w", err)
+	}
+	n.NodePortIPs = nonNil(ips)
+	d.node, d.nodeOK = n, true
+	d.engine.SetNode(n)
+	d.health.syncNode(obj)
+	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "nodePortIPs", n.NodePortIPs)
+	return nil
+}
+
+func nonNil(a []netip.Addr) []netip.Addr {
+	if a == nil {
+		return []netip.Addr{}
+	}
+	return a
+}

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
+)
+
+// labelSelector is kube-proxy's: skip other proxies' services and the
+// slices of headless services; with --service-proxy-name, take exactly the
+// services (and slices) carrying that name.
+func labelSelector(proxyName string) (labels.Selector, error) {
+	op, values := selection.DoesNotExist, []string(nil)
+	if proxyName != "" {
+		op, values = selection.Equals, []string{proxyName}
+	}
+	byName, err := labels.NewRequirement(proxier.LabelServiceProxyName, op, values)
+	if err != nil {
+		return nil, err
+	}
+	noHeadless, err := labels.NewRequirement(v1.IsHeadlessService, selection.DoesNotExist, nil)
+	if err != nil {
+		return nil, err
+	}
+	return labels.NewSelector().Add(*byName, *noHeadless), nil
+}
+
+// stripManagedFields drops what the proxy never reads, to keep the
+// informer caches small at 10k+ services.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// startInformers starts the Service, EndpointSlice and (this) Node
+// informers without periodic resync, feeds the tracker, and marks each kind
+// synced once listed. client-go's reflectors re-list with exponential
+// backoff and jitter after an API-server outage; meanwhile the kernel is
+// left as it is.
+func (d *daemon) startInformers(ctx context.Context) error {
+	sel, err := labelSelector(d.cfg.Proxier.ServiceProxyName)
+	if err != nil {
+		return fmt.Errorf("building the label selector: %w", err)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }),
+		informers.WithTransform(stripManagedFields))
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.NodeName).String()
+		}), informers.WithTransform(stripManagedFields))
+	t := d.tracker
+	kinds := []struct {
+		kind tracker.Kind
+		inf  cache.SharedIndexInformer
+		on   func(prev, cur any)
+	}{
+		{tracker.Services, factory.Core().V1().Services().Informer(), func(p, c any) { t.OnService(as[v1.Service](p), as[v1.Service](c)) }},
+		{tracker.EndpointSlices, factory.Discovery().V1().EndpointSlices().Informer(), func(p, c any) {
+			t.OnEndpointSlice(as[discovery.EndpointSlice](p), as[discovery.EndpointSlice](c))
+		}},
+		{tracker.Node, nodeFactory.Core().V1().Nodes().Informer(), func(p, c any) { t.OnNode(as[v1.Node](p), as[v1.Node](c)) }},
+	}
+	for _, k := range kinds {
+		on := k.on
+		if _, err := k.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { on(nil, obj) },
+			UpdateFunc: func(old, cur any) { on(old, cur) },
+			DeleteFunc: func(obj any) { on(obj, nil) },
+		}); err != nil {
+			return err
+		}
+	}
+	factory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
+	for _, k := range kinds {
+		go func() {
+			if cache.WaitForCacheSync(ctx.Done(), k.inf.HasSynced) {
+				klog.FromContext(ctx).V(2).Info("Informer synced", "kind", k.kind.String())
+				t.SetSynced(k.kind)
+			}
+		}()
+	}
+	return nil
+}
+
+// as converts an informer object, unwrapping deleted-final-state tombstones;
+// nil stays nil.
+func as[T any](obj any) *T {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	v, _ := obj.(*T)
+	return v
+}

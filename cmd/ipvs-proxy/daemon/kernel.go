@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
+)
+
+// prepareKernel proves IPVS and nftables work, creates the dummy interface,
+// applies the required sysctls and the IPVS timeouts. It flushes nothing:
+// existing state is adopted by the first full reconcile. In a dry run it
+// only probes.
+func (d *daemon) prepareKernel(ctx context.Context) error {
+	a := d.deps.Adapters
+	if err := a.IPVS.Probe(); err != nil {
+		return fmt.Errorf("IPVS is not usable: %w", err)
+	}
+	if err := a.Netfilter.Probe(); err != nil {
+		return fmt.Errorf("nftables is not usable: %w", err)
+	}
+	if d.cfg.DryRun {
+		return nil
+	}
+	if err := a.Addresses.EnsureInterface(); err != nil {
+		return fmt.Errorf("creating the dummy interface: %w", err)
+	}
+	d.ensureSysctls(ctx)
+	if d.cfg.Timeouts != (ipvs.Timeouts{}) {
+		if err := a.IPVS.SetTimeouts(d.cfg.Timeouts); err != nil {
+			return fmt.Errorf("setting IPVS timeouts: %w", err)
+		}
+	}
+	return nil
+}
+
+// ensureSysctls applies the required sysctls and counts drift; it runs at
+// start and on every full reconcile. Failures are logged, not fatal: a
+// read-only /proc/sys must not take the data plane down.
+func (d *daemon) ensureSysctls(ctx context.Context) {
+	s := d.deps.Adapters.Sysctl
+	if s == nil || d.cfg.DryRun {
+		return
+	}
+	logger := klog.FromContext(ctx)
+	kernel, err := sysctl.RunningKernel(s)
+	if err != nil {
+		logger.V(2).Info("Could not read the kernel version; version-dependent sysctls left alone", "err", err)
+	}
+	bridge, _ := sysctl.BridgePresent(s)
+	opts := sysctl.Options{Kernel: kernel, IPv6: d.hasIPv6(), StrictARP: d.cfg.StrictARP, Bridge: bridge}
+	drifted, err := sysctl.Ensure(s, sysctl.Required(opts))
+	for _, dr := range drifted {
+		d.metrics.SysctlDrift(dr.Name)
+		logger.Info("Reset a drifted sysctl", "name", dr.Name, "found", dr.Got, "want", dr.Want)
+	}
+	if err != nil {
+		logger.Error(err, "Failed to apply required sysctls")
+	}
+}
+
+// hasIPv6 reports whether the node proxies IPv6 (known after the Node was
+// read; before that, IPv6 forwarding is left for the next full reconcile).
+func (d *daemon) hasIPv6() bool {
+	for _, ip := range d.node.IPs {
+		if ip.Is6() {
+			return true
+		}
+	}
+	return false
+}
