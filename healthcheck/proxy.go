@@ -90,7 +90,7 @@ func NewProxyServer(cfg ProxyConfig) *ProxyServer {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = MetricsFuncs{}
+		cfg.Metrics = noMetrics{}
 	}
 	// The node is eligible until a node event says otherwise, so that a
 	// proxy starting before its node informer has synced is not failed.

@@ -29,14 +29,14 @@ func (s *ProxyServer) serveHealthz(w http.ResponseWriter, _ *http.Request) {
 	h.NodeEligible = &eligible
 	h.LameDuck = lameDuck
 	status := answer(h.Healthy && eligible && !lameDuck, &h)
-	s.cfg.Metrics.HealthzServed(codeLabel(status))
+	s.cfg.Metrics.HealthzRequest(status)
 	writeJSON(w, status, mustMarshal(h))
 }
 
 func (s *ProxyServer) serveLivez(w http.ResponseWriter, _ *http.Request) {
 	h := s.Health()
 	status := answer(h.Healthy, &h)
-	s.cfg.Metrics.LivezServed(codeLabel(status))
+	s.cfg.Metrics.LivezRequest(status)
 	writeJSON(w, status, mustMarshal(h))
 }
 

@@ -154,7 +154,7 @@ func TestTimeline(t *testing.T) {
 			t.Errorf("%s: /livez body (-want +got):\n%s", step.name, diff)
 		}
 	}
-	want := map[string]int{"200": 7, "503": 2}
+	want := map[int]int{200: 7, 503: 2}
 	if diff := cmp.Diff(want, r.metrics.Healthz()); diff != "" {
 		t.Errorf("healthz counts (-want +got):\n%s", diff)
 	}

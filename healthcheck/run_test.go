@@ -7,9 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 var client = &http.Client{Timeout: 5 * time.Second}
@@ -87,8 +91,8 @@ func TestRun(t *testing.T) {
 	if !refused(addr) {
 		t.Errorf("%s still accepts connections after Run returned", addr)
 	}
-	want := map[string]int{"200": 1, "503": 1}
-	if got := r.metrics.Healthz(); got["200"] != want["200"] || got["503"] != want["503"] {
+	want := map[int]int{200: 1, 503: 1}
+	if got := r.metrics.Healthz(); got[200] != want[200] || got[503] != want[503] {
 		t.Errorf("healthz counts = %v, want %v", got, want)
 	}
 }
@@ -114,5 +118,50 @@ func TestRunBindAddress(t *testing.T) {
 	r = newRig(func(c *ProxyConfig) { c.BindAddress = "127.0.0.1:0" })
 	if err := r.server.Run(ctx); err != nil {
 		t.Errorf("Run with a cancelled context = %v, want nil", err)
+	}
+}
+
+// TestConcurrentUse runs the daemon's calls beside HTTP answers, for -race.
+func TestConcurrentUse(t *testing.T) {
+	r := newRig()
+	services := NewServiceServers(ServiceConfig{Addresses: []string{"127.0.0.1"}, Proxy: r.server})
+	port := freePorts(t, 1)[0]
+	srv := httptest.NewServer(r.server.Handler())
+	defer srv.Close()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 50 {
+			r.server.QueuedUpdate()
+			r.server.SyncNode(makeNode())
+			r.server.Updated()
+			services.SyncEndpoints(map[types.NamespacedName]int{web: i})
+			if err := services.SyncServices(map[types.NamespacedName]uint16{web: port}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for range 50 {
+			for _, path := range []string{"/healthz", "/livez"} {
+				resp, err := client.Get(srv.URL + path)
+				if err != nil {
+					t.Error(err) // not Fatal: this is not the test goroutine
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+				}
+			}
+		}
+	})
+	wg.Wait()
+	if err := services.SyncServices(nil); err != nil {
+		t.Error(err)
+	}
+	if got := r.metrics.Healthz()[200] + r.metrics.Livez()[200]; got != 100 {
+		t.Errorf("counted %d answers, want 100", got)
 	}
 }
