@@ -10,11 +10,12 @@
 //
 //	tracker has pending changes ─► ProxyServer.QueuedUpdate ─┐
 //	sync completed, nothing failed ─► ProxyServer.Updated ───┤
-//	node informer ─► ProxyServer.SyncNode ───────────────────┤─► /healthz, /livez
-//	SIGTERM ─► ProxyServer.StartLameDuck ────────────────────┤
-//	                                                         └─► ProxyState
-//	Build: eTP Local services ─► ServiceServers.SyncServices ─┐     │
-//	local ready endpoints ─► ServiceServers.SyncEndpoints ────┴─────┴─► :healthCheckNodePort
+//	node informer ─► ProxyServer.SyncNode ───────────────────┼─► /healthz, /livez
+//	SIGTERM ─► ProxyServer.StartLameDuck ────────────────────┘
+//	                                  │ IsHealthy, LameDuck (ProxyState)
+//	                                  ▼
+//	eTP Local services ─► ServiceServers.SyncServices ─────┬─► one server per
+//	local ready endpoints ─► ServiceServers.SyncEndpoints ─┘   healthCheckNodePort
 //
 // The rules (kube-proxy's, except the lame duck):
 //
