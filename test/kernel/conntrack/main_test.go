@@ -79,6 +79,31 @@ func dnat(t *testing.T, n *netNS, vip netip.Addr, port uint16, ep netip.AddrPort
 	}
 }
 
+// track turns connection tracking on in the namespace, as any node's
+// netfilter ruleset (ours masquerades) does: a "ct state" match makes the
+// kernel register its conntrack hooks there. IPVS alone does not.
+func track(t *testing.T, n *netNS) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "cttrack"})
+	policy := nftables.ChainPolicyAccept
+	for _, hook := range []*nftables.ChainHook{nftables.ChainHookOutput, nftables.ChainHookPrerouting} {
+		ch := c.AddChain(&nftables.Chain{Name: fmt.Sprintf("hook%d", *hook), Table: tbl,
+			Type: nftables.ChainTypeFilter, Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+		c.AddRule(&nftables.Rule{Table: tbl, Chain: ch, Exprs: []expr.Any{
+			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+			&expr.Counter{},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatalf("installing the conntrack rule: %v", err)
+	}
+}
+
 // echo serves UDP echo on ep inside the namespace until the test ends.
 func echo(t *testing.T, n *netNS, ep netip.AddrPort) {
 	t.Helper()
@@ -107,6 +132,16 @@ func echo(t *testing.T, n *netNS, ep netip.AddrPort) {
 // (the reply was un-DNATed by conntrack).
 func roundTrip(t *testing.T, n *netNS, client, service netip.AddrPort) {
 	t.Helper()
+	conn := dial(t, n, client, service)
+	defer conn.Close()
+	if err := ping(conn, 5*time.Second); err != nil {
+		t.Fatalf("echo from %s: %v", service, err)
+	}
+}
+
+// dial opens a UDP socket from client to service inside the namespace.
+func dial(t *testing.T, n *netNS, client, service netip.AddrPort) *net.UDPConn {
+	t.Helper()
 	var conn *net.UDPConn
 	n.do(t, func() {
 		var err error
@@ -115,15 +150,24 @@ func roundTrip(t *testing.T, n *netNS, client, service netip.AddrPort) {
 			t.Fatalf("dialing %s from %s: %v", service, client, err)
 		}
 	})
-	defer conn.Close()
+	return conn
+}
+
+// ping sends one datagram and waits up to timeout for its echo.
+func ping(conn *net.UDPConn, timeout time.Duration) error {
 	if _, err := conn.Write([]byte("ping")); err != nil {
-		t.Fatalf("sending to %s: %v", service, err)
+		return err
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
 	buf := make([]byte, 64)
-	k, err := conn.Read(buf)
-	if err != nil || string(buf[:k]) != "ping" {
-		t.Fatalf("echo from %s: %q, %v", service, buf[:k], err)
+	for {
+		k, err := conn.Read(buf)
+		if err != nil {
+			return err
+		}
+		if string(buf[:k]) == "ping" {
+			return nil
+		}
 	}
 }
 
