@@ -1,0 +1,130 @@
+//go:build integration
+
+package integration
+
+import (
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/test/apiserver"
+)
+
+// TestServiceLifecycleAndRollingUpdate: create, update and delete Services
+// and EndpointSlices through the API; the fake kernel converges, and a
+// rolling update of backends drains as the policy says.
+func TestServiceLifecycleAndRollingUpdate(t *testing.T) {
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c := newClient(t, p)
+	createNode(t, c)
+	createNamespace(t, c, "shop")
+	k, adapters := newKernel()
+	startDaemon(t, c, adapters)
+
+	svc := createService(t, c, k8stest.Service("shop", "web"))
+	vs := tcpKey(svc.Spec.ClusterIP, 80)
+	slice := func(eps ...discovery.Endpoint) *discovery.EndpointSlice {
+		return k8stest.Slice("shop", "web", "web-abc", eps)
+	}
+	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.2")))
+	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 1")
+
+	// Rolling update: a new pod becomes ready, the old one terminates...
+	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.2", terminating(true)), ep("198.18.10.3")))
+	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 0", "198.18.10.3:8080 1")
+	// ...and leaves its slice: its destination goes at once.
+	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.3")))
+	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 1")
+
+	// A backend that vanishes without terminating drains, then goes after
+	// the drain timeout even though its connections never close.
+	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.3", k8stest.NotReady)))
+	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 0")
+	if err := k.ipvs.SetStats(vs, rsKey("198.18.10.3:8080"), statsActive(3)); err != nil {
+		t.Fatal(err)
+	}
+	k.expectReals(t, vs, "198.18.10.1:8080 1")
+
+	// Updating the service (a scheduler annotation) updates the virtual server.
+	cur, err := c.CoreV1().Services("shop").Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Annotations = map[string]string{"ipvs-proxy.io/scheduler": "mh"}
+	if _, err := c.CoreV1().Services("shop").Update(t.Context(), cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "scheduler mh", func() (bool, string) {
+		svcs, _ := k.ipvs.ListServices()
+		for _, s := range svcs {
+			if s.VSKey == vs {
+				return s.Scheduler == "mh", k.ipvs.Dump()
+			}
+		}
+		return false, k.ipvs.Dump()
+	})
+
+	if err := c.CoreV1().Services("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.expectNoVS(t, vs)
+}
+
+// TestAPIServerRestartKeepsKernel: while the API server is down the kernel
+// is left exactly as it is; after it returns, new changes converge.
+func TestAPIServerRestartKeepsKernel(t *testing.T) {
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c := newClient(t, p)
+	createNode(t, c)
+	createNamespace(t, c, "shop")
+	k, adapters := newKernel()
+	startDaemon(t, c, adapters)
+	svc := createService(t, c, k8stest.Service("shop", "web"))
+	applySlice(t, c, k8stest.Slice("shop", "web", "web-abc", []discovery.Endpoint{ep("198.18.10.1")}))
+	k.expectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
+	before := k.ipvs.Dump() + k.addr.Dump()
+
+	if err := p.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // longer than a full sync period: reconciles run meanwhile
+	if after := k.ipvs.Dump() + k.addr.Dump(); after != before {
+		t.Fatalf("kernel changed while the API server was down:\n%s\nwas:\n%s", after, before)
+	}
+	if err := p.StartAPIServer(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	svc2 := createService(t, c, k8stest.Service("shop", "api"))
+	applySlice(t, c, k8stest.Slice("shop", "api", "api-abc", []discovery.Endpoint{ep("198.18.10.7")}))
+	k.expectReals(t, tcpKey(svc2.Spec.ClusterIP, 80), "198.18.10.7:8080 1")
+	k.expectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
+}
+
+// TestInvalidServiceGetsEventAndOthersWork: a service with a bad annotation
+// gets a Warning event and the default scheduler; other services are fine.
+func TestInvalidServiceGetsEvent(t *testing.T) {
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c := newClient(t, p)
+	createNode(t, c)
+	createNamespace(t, c, "shop")
+	k, adapters := newKernel()
+	startDaemon(t, c, adapters)
+	bad := createService(t, c, k8stest.Service("shop", "bad", k8stest.Annotate("ipvs-proxy.io/scheduler", "fastest")))
+	k.expectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
+	eventually(t, 20*time.Second, "a warning event on shop/bad", func() (bool, string) {
+		evs, err := c.CoreV1().Events("shop").List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "bad" && e.Type == v1.EventTypeWarning {
+				return true, ""
+			}
+		}
+		return false, "no event yet"
+	})
+}
