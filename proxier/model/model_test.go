@@ -1,0 +1,69 @@
+package model
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func vs(s string, port uint16, p Protocol) VSKey {
+	return VSKey{Addr: netip.MustParseAddr(s), Port: port, Proto: p}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{FormatVirtualServer("-A", VirtualServer{VSKey: vs("198.18.0.1", 80, TCP), Scheduler: "rr"}), "-A -t 198.18.0.1:80 -s rr"},
+		{FormatVirtualServer("-A", VirtualServer{VSKey: vs("fd00::1", 53, UDP), Scheduler: "sh", Flags: FlagPersistent | FlagSched1 | FlagSched2, Timeout: 60}),
+			"-A -u [fd00::1]:53 -s sh -p 60 -b sh-fallback,sh-port"},
+		{FormatVirtualServer("-E", VirtualServer{VSKey: vs("198.18.0.1", 3868, SCTP), Scheduler: "mh", Flags: FlagSched1}), "-E --sctp-service 198.18.0.1:3868 -s mh -b mh-fallback"},
+		{FormatRealServer("-a", vs("198.18.0.1", 80, TCP), RealServer{RSKey: RSKey{Addr: netip.MustParseAddr("198.18.10.1"), Port: 8080}, Weight: 0}),
+			"-a -t 198.18.0.1:80 -r 198.18.10.1:8080 -m -w 0"},
+		{Op{Kind: OpDeleteRealServer, VS: VirtualServer{VSKey: vs("198.18.0.1", 80, TCP)}, RS: RealServer{RSKey: RSKey{Addr: netip.MustParseAddr("198.18.10.1"), Port: 8080}}}.String(),
+			"-d -t 198.18.0.1:80 -r 198.18.10.1:8080"},
+		{Op{Kind: OpBindAddress, Addr: netip.MustParseAddr("fd00::10")}.String(), "addr add fd00::10/128"},
+		{Op{Kind: OpUnbindAddress, Addr: netip.MustParseAddr("198.18.0.10")}.String(), "addr del 198.18.0.10/32"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestRouteAndDraining(t *testing.T) {
+	st := NewState()
+	k := vs("198.18.0.1", 80, TCP)
+	st.Services[k] = &Service{VirtualServer: VirtualServer{VSKey: k, Scheduler: "rr"}, Reals: []RealServer{
+		{RSKey: RSKey{Addr: netip.MustParseAddr("198.18.10.1"), Port: 80}, Weight: 1},
+		{RSKey: RSKey{Addr: netip.MustParseAddr("198.18.10.2"), Port: 80}, Weight: 0},
+	}}
+	if got, ok := st.Route(k); !ok || len(got) != 1 || got[0].String() != "198.18.10.1:80" {
+		t.Errorf("Route = %v %v", got, ok)
+	}
+	if got := st.Draining(k); len(got) != 1 || got[0].String() != "198.18.10.2:80" {
+		t.Errorf("Draining = %v", got)
+	}
+	if _, ok := st.Route(vs("198.18.0.2", 80, TCP)); ok {
+		t.Error("Route found a virtual server that does not exist")
+	}
+	c := st.Clone()
+	c.Services[k].Reals[0].Weight = 5
+	if st.Services[k].Reals[0].Weight != 1 {
+		t.Error("Clone shares real servers")
+	}
+}
+
+func TestNetfilterSortEqual(t *testing.T) {
+	a := Netfilter{Ports: []ServicePort{{VSKey: vs("198.18.0.2", 80, TCP), Kind: KindClusterIP}, {VSKey: vs("198.18.0.1", 80, TCP), Kind: KindClusterIP},
+		{VSKey: vs("198.18.0.1", 80, TCP), Kind: KindClusterIP}}}
+	a.Sort()
+	if len(a.Ports) != 2 || a.Ports[0].Addr != netip.MustParseAddr("198.18.0.1") {
+		t.Errorf("Sort: %v", a.Lines())
+	}
+	b := a
+	b.MasqueradeAll = true
+	if a.Equal(&b) {
+		t.Error("Equal ignores MasqueradeAll")
+	}
+	if got := a.ServiceIPs(); len(got) != 2 {
+		t.Errorf("ServiceIPs = %v", got)
+	}
+}
