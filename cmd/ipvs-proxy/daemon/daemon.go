@@ -162,6 +162,7 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-d.clock.After(d.cfg.LameDuck):
 	case <-runCtx.Done():
 	}
+	d.health.stop()
 	logger.Info("Stopped; kernel rules left in place")
 	return nil
 }
@@ -181,6 +182,7 @@ func (d *daemon) queued() {
 func (d *daemon) refreshNode(ctx context.Context) error {
 	obj := d.tracker.Store().Node()
 	if obj == nil {
+		d.health.syncNode(nil) // deleted or never registered: not eligible
 		return fmt.Errorf("node %q not found", d.cfg.NodeName)
 	}
 	n, err := d.cfg.Node(obj)

@@ -79,3 +79,6 @@ func (h *health) syncServices(ctx context.Context, hc map[types.NamespacedName]r
 	}
 	h.services.SyncEndpoints(counts)
 }
+
+// stop closes every health-check node port.
+func (h *health) stop() { _ = h.services.SyncServices(nil) }
