@@ -1,17 +1,20 @@
 package options
 
 import (
-	"encoding/json"
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
-	"slices"
-	"sort"
-	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kubeproxy "k8s.io/kube-proxy/config/v1alpha1"
+	"sigs.k8s.io/yaml"
 )
 
 var (
@@ -28,138 +31,148 @@ func newConfigScheme() *runtime.Scheme {
 	return s
 }
 
-// LoadFile reads a KubeProxyConfiguration from the file at path; see Load.
-func LoadFile(path string, supported []string) (*kubeproxy.KubeProxyConfiguration, []string, error) {
+// File is a parsed configuration file: kube-proxy's configuration and
+// ipvs-proxy's own, each zero when its document is absent.
+type File struct {
+	KubeProxy kubeproxy.KubeProxyConfiguration
+	IPVSProxy IPVSProxyConfiguration
+}
+
+// LoadFile reads the configuration file at path; see Load.
+func LoadFile(path string, supported []string) (*File, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, warnings, err := Load(data, supported)
+	f, warnings, err := Load(data, supported)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return cfg, warnings, nil
+	return f, warnings, nil
 }
 
-// Load decodes one KubeProxyConfiguration document, YAML or JSON. Like
-// kube-proxy, it decodes strictly first and, when that fails only on unknown
-// or duplicate fields, warns about each and decodes leniently. Every field
-// set to a non-zero value whose JSON path is not in supported (nor below a
-// supported path) gets one warning. No defaults are applied: a zero field
-// means "not set".
-func Load(data []byte, supported []string) (*kubeproxy.KubeProxyConfiguration, []string, error) {
+// Load decodes a configuration file: a KubeProxyConfiguration document
+// (kubeproxy.config.k8s.io/v1alpha1), an IPVSProxyConfiguration document
+// (ipvs-proxy.io/v1alpha1), or both separated by "---", in any order. Every
+// field set to a non-zero value whose path is not in supported (nor below a
+// supported path) gets one warning; the paths of IPVSProxyConfiguration
+// fields start with "IPVSProxyConfiguration.". No defaults are applied: a
+// zero field means "not set".
+func Load(data []byte, supported []string) (*File, []string, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var f File
 	var warnings []string
-	obj, gvk, err := strictCodecs.UniversalDeserializer().Decode(data, nil, nil)
+	seen := map[string]bool{}
+	for _, doc := range docs {
+		var tm metav1.TypeMeta
+		_ = yaml.Unmarshal(doc, &tm) // a broken document fails in its decoder below
+		kind := "KubeProxyConfiguration"
+		if tm.Kind == IPVSProxyKind {
+			kind = IPVSProxyKind
+		}
+		if seen[kind] {
+			return nil, nil, fmt.Errorf("more than one %s document", kind)
+		}
+		seen[kind] = true
+		var w []string
+		if kind == IPVSProxyKind {
+			w, err = loadIPVSProxy(doc, &f.IPVSProxy, supported)
+		} else {
+			w, err = loadKubeProxy(doc, &f.KubeProxy, supported)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+	}
+	return &f, warnings, nil
+}
+
+// splitDocuments returns the YAML documents of data that hold anything but
+// comments. A file without any is not a configuration.
+func splitDocuments(data []byte) ([][]byte, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs [][]byte
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(doc, &m); err == nil && len(m) == 0 {
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("not a KubeProxyConfiguration (%s): empty file", kubeproxy.SchemeGroupVersion)
+	}
+	return docs, nil
+}
+
+// loadKubeProxy decodes one KubeProxyConfiguration document, YAML or JSON,
+// into cfg. Like kube-proxy, it decodes strictly first and, when that fails
+// only on unknown or duplicate fields, warns about each and decodes
+// leniently.
+func loadKubeProxy(doc []byte, cfg *kubeproxy.KubeProxyConfiguration, supported []string) ([]string, error) {
+	var warnings []string
+	obj, gvk, err := strictCodecs.UniversalDeserializer().Decode(doc, nil, nil)
 	if strict, ok := runtime.AsStrictDecodingError(err); ok {
 		for _, e := range strict.Errors() {
 			warnings = append(warnings, "config: "+e.Error()+"; ignored")
 		}
-		obj, gvk, err = lenientCodecs.UniversalDeserializer().Decode(data, nil, nil)
+		obj, gvk, err = lenientCodecs.UniversalDeserializer().Decode(doc, nil, nil)
 	}
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) || runtime.IsMissingKind(err) || runtime.IsMissingVersion(err) {
-			return nil, nil, fmt.Errorf("not a KubeProxyConfiguration (%s): %w", kubeproxy.SchemeGroupVersion, err)
+			return nil, fmt.Errorf("not a KubeProxyConfiguration (%s) or %s (%s): %w",
+				kubeproxy.SchemeGroupVersion, IPVSProxyKind, IPVSProxyAPIVersion, err)
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	cfg, ok := obj.(*kubeproxy.KubeProxyConfiguration)
+	decoded, ok := obj.(*kubeproxy.KubeProxyConfiguration)
 	if !ok {
-		return nil, nil, fmt.Errorf("got %s, want KubeProxyConfiguration", gvk)
+		return nil, fmt.Errorf("got %s, want KubeProxyConfiguration", gvk)
 	}
-	for _, path := range SetFields(cfg) {
-		if !isSupported(path, supported) {
-			warnings = append(warnings, fmt.Sprintf("config: field %s is not supported; ignored", path))
-		}
-	}
-	return cfg, warnings, nil
+	*cfg = *decoded
+	return append(warnings, unsupportedWarnings(SetFields(cfg), "", supported)...), nil
 }
 
-// isSupported reports whether path or one of its parents is in supported.
-func isSupported(path string, supported []string) bool {
-	for p := path; ; {
-		if slices.Contains(supported, p) {
-			return true
+// loadIPVSProxy decodes one IPVSProxyConfiguration document into cfg,
+// strictly first, then leniently with a warning when the document has
+// unknown fields.
+func loadIPVSProxy(doc []byte, cfg *IPVSProxyConfiguration, supported []string) ([]string, error) {
+	var warnings []string
+	if err := yaml.UnmarshalStrict(doc, cfg); err != nil {
+		*cfg = IPVSProxyConfiguration{}
+		if lenientErr := yaml.Unmarshal(doc, cfg); lenientErr != nil {
+			return nil, fmt.Errorf("%s: %w", IPVSProxyKind, lenientErr)
 		}
-		i := strings.LastIndexByte(p, '.')
-		if i < 0 {
-			return false
-		}
-		p = p[:i]
+		warnings = append(warnings, fmt.Sprintf("config: %s: %v; ignored", IPVSProxyKind, err))
 	}
+	if cfg.APIVersion != IPVSProxyAPIVersion {
+		return nil, fmt.Errorf("%s: apiVersion %q is not supported: want %s", IPVSProxyKind, cfg.APIVersion, IPVSProxyAPIVersion)
+	}
+	var set []string
+	walkSet(reflect.ValueOf(cfg).Elem(), "", &set)
+	return append(warnings, unsupportedWarnings(set, IPVSProxyKind+".", supported)...), nil
 }
 
-// SetFields returns the JSON paths ("ipvs.strictARP", "featureGates.Foo") of
-// the fields of cfg that hold a non-zero value, in declaration order.
-func SetFields(cfg *kubeproxy.KubeProxyConfiguration) []string {
-	var out []string
-	walkSet(reflect.ValueOf(cfg).Elem(), "", &out)
-	return out
-}
-
-var (
-	marshalerType = reflect.TypeFor[json.Marshaler]()
-	zeroerType    = reflect.TypeFor[interface{ IsZero() bool }]()
-)
-
-// walkSet appends to out the paths below v that hold a non-zero value.
-// Structs that marshal themselves (durations, quantities) are leaves.
-func walkSet(v reflect.Value, path string, out *[]string) {
-	switch {
-	case v.CanAddr() && v.Addr().Type().Implements(zeroerType):
-		if !v.Addr().Interface().(interface{ IsZero() bool }).IsZero() {
-			*out = append(*out, path)
-		}
-	case v.Kind() == reflect.Struct && !reflect.PointerTo(v.Type()).Implements(marshalerType):
-		walkStruct(v, path, out)
-	case v.Kind() == reflect.Map:
-		keys := make([]string, 0, v.Len())
-		for _, k := range v.MapKeys() {
-			keys = append(keys, fmt.Sprint(k.Interface()))
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			*out = append(*out, join(path, k))
-		}
-	case v.Kind() == reflect.Slice:
-		if v.Len() > 0 {
-			*out = append(*out, path)
-		}
-	default:
-		if !v.IsZero() {
-			*out = append(*out, path)
+// unsupportedWarnings returns one warning per path (after prefix) that is
+// not supported.
+func unsupportedWarnings(paths []string, prefix string, supported []string) []string {
+	var warnings []string
+	for _, p := range paths {
+		if !isSupported(prefix+p, supported) {
+			warnings = append(warnings, fmt.Sprintf("config: field %s%s is not supported; ignored", prefix, p))
 		}
 	}
+	return warnings
 }
 
-func walkStruct(v reflect.Value, path string, out *[]string) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" {
-			// Inlined: TypeMeta (apiVersion and kind, always set) is not a
-			// setting; other embedded structs share their parent's path.
-			if f.Name != "TypeMeta" {
-				walkSet(v.Field(i), path, out)
-			}
-			continue
-		}
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		walkSet(v.Field(i), join(path, name), out)
-	}
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}

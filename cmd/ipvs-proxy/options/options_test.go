@@ -146,10 +146,10 @@ func TestCompleteWarnings(t *testing.T) {
 			name:   "each unsupported field once",
 			config: header + "ipvs:\n  strictARP: true\n  excludeCIDRs: [198.18.0.0/24]\n  scheduler: rr\nfeatureGates: {A: true, B: false}\n",
 			want: []string{
-				"config: field featureGates.A is not supported; ignored",
-				"config: field featureGates.B is not supported; ignored",
 				"config: field ipvs.excludeCIDRs is not supported; ignored",
 				"config: field ipvs.strictARP is not supported; ignored",
+				"config: feature gate A is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
+				"config: feature gate B is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
 			},
 		},
 		{
@@ -223,7 +223,7 @@ func TestSetFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"clientConnection.kubeconfig", "bindAddress", "mode", "clusterCIDR"}
-	if diff := cmp.Diff(want, SetFields(cfg)); diff != "" {
+	if diff := cmp.Diff(want, SetFields(&cfg.KubeProxy)); diff != "" {
 		t.Errorf("SetFields (-want +got):\n%s", diff)
 	}
 	if len(warnings) != len(want) {

@@ -1,0 +1,100 @@
+package options
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults of the settings a configuration file leaves unset. Those of
+// kube-proxy's fields are kube-proxy's defaults, except
+// DefaultMinSyncPeriod.
+const (
+	// ModeIPVS is the only proxy mode ipvs-proxy implements.
+	ModeIPVS = "ipvs"
+
+	DefaultContentType = "application/vnd.kubernetes.protobuf"
+	DefaultQPS         = float32(5)
+	DefaultBurst       = int32(10)
+
+	DefaultHealthzPort        = "10256"
+	DefaultMetricsPort        = "10249"
+	DefaultHealthzBindAddress = "0.0.0.0:" + DefaultHealthzPort
+	DefaultMetricsBindAddress = "127.0.0.1:" + DefaultMetricsPort
+
+	DefaultSyncPeriod = 30 * time.Second
+	// DefaultMinSyncPeriod is 1s where kube-proxy's IPVS mode has 0: see the
+	// help of --ipvs-min-sync-period.
+	DefaultMinSyncPeriod = time.Second
+
+	DefaultDummyInterface = "kube-ipvs0"
+	// DefaultNodePortRange is kube-apiserver's default
+	// --service-node-port-range.
+	DefaultNodePortRange     = "30000-32767"
+	DefaultDrainTimeout      = 10 * time.Second
+	DefaultDrainPollInterval = 2 * time.Second
+	// DefaultLameDuck is long enough for a load balancer probing every few
+	// seconds to see at least one failed health check, and short enough to
+	// stay well inside Kubernetes' default 30s termination grace period and
+	// keep rollouts of the DaemonSet quick: while the process restarts the
+	// kernel keeps forwarding, so the lame duck only matters when the node
+	// itself goes away.
+	DefaultLameDuck = 5 * time.Second
+)
+
+// applyDefaults fills the fields s leaves unset. A zero field of the
+// KubeProxyConfiguration means "unset", as in kube-proxy: kubeadm writes
+// 0s and "" for every field it does not set.
+func applyDefaults(s *settings) {
+	kp := &s.kp
+	if kp.Mode == "" {
+		kp.Mode = ModeIPVS
+	}
+	if kp.BindAddress == "" {
+		kp.BindAddress = "0.0.0.0"
+	}
+	healthz, metrics := DefaultHealthzBindAddress, DefaultMetricsBindAddress
+	if ip, err := netip.ParseAddr(strings.TrimSpace(kp.BindAddress)); err == nil && ip.Is6() && !ip.Is4In6() {
+		healthz, metrics = "[::]:"+DefaultHealthzPort, "[::1]:"+DefaultMetricsPort
+	}
+	defaultString(&kp.HealthzBindAddress, healthz)
+	defaultString(&kp.MetricsBindAddress, metrics)
+	if s.own.DisableHealthz {
+		kp.HealthzBindAddress = ""
+	}
+	if s.own.DisableMetrics {
+		kp.MetricsBindAddress = ""
+	}
+	defaultString(&kp.ClientConnection.ContentType, DefaultContentType)
+	if kp.ClientConnection.QPS == 0 {
+		kp.ClientConnection.QPS = DefaultQPS
+	}
+	if kp.ClientConnection.Burst == 0 {
+		kp.ClientConnection.Burst = DefaultBurst
+	}
+	if kp.IPVS.SyncPeriod.Duration == 0 {
+		kp.IPVS.SyncPeriod.Duration = DefaultSyncPeriod
+	}
+	if kp.IPVS.MinSyncPeriod.Duration == 0 {
+		kp.IPVS.MinSyncPeriod.Duration = DefaultMinSyncPeriod
+	}
+	defaultString(&s.own.DummyInterface, DefaultDummyInterface)
+	defaultString(&s.own.NodePortRange, DefaultNodePortRange)
+	defaultDuration(&s.own.DrainTimeout, DefaultDrainTimeout)
+	defaultDuration(&s.own.DrainPollInterval, DefaultDrainPollInterval)
+	defaultDuration(&s.own.LameDuckDuration, DefaultLameDuck)
+}
+
+func defaultString(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func defaultDuration(p **metav1.Duration, def time.Duration) {
+	if *p == nil {
+		*p = &metav1.Duration{Duration: def}
+	}
+}

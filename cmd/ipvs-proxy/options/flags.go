@@ -1,0 +1,255 @@
+package options
+
+import (
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	cliflag "k8s.io/component-base/cli/flag"
+)
+
+// configFlag is a flag that mirrors a configuration field: a
+// KubeProxyConfiguration field, under kube-proxy's flag name, or one of
+// ipvs-proxy's own IPVSProxyConfiguration fields.
+type configFlag struct {
+	name     string
+	register func(fs *pflag.FlagSet, s *settings)
+	// override copies the flag's field from src (the flags) to dst (the
+	// configuration file with defaults applied).
+	override func(dst, src *settings)
+}
+
+// sharedFlags are registered by both `ipvs-proxy plan` (AddFlags) and the
+// daemon (AddDaemonFlags).
+var sharedFlags = []configFlag{
+	stringFlag("hostname-override", "", "The name of this node, matched against the Node object and endpoints' nodeName.",
+		func(s *settings) *string { return &s.kp.HostnameOverride }),
+	stringFlag("bind-address", "0.0.0.0", "Overrides the node's primary IP of its family (as kube-proxy's --bind-address); 0.0.0.0 and :: mean no override.",
+		func(s *settings) *string { return &s.kp.BindAddress }),
+	stringFlag("ipvs-scheduler", "", "The default IPVS scheduler: "+strings.Join(Schedulers, ", ")+" (default rr).",
+		func(s *settings) *string { return &s.kp.IPVS.Scheduler }),
+	boolFlag("masquerade-all", false, "Masquerade all traffic sent to service addresses.",
+		func(s *settings) *bool { return &s.kp.IPTables.MasqueradeAll }),
+	stringFlag("cluster-cidr", "", "The pod CIDRs, comma-separated (one per IP family); traffic to cluster IPs from elsewhere is masqueraded.",
+		func(s *settings) *string { return &s.kp.ClusterCIDR }),
+	stringFlag("detect-local-mode", "", "How cluster-local traffic is detected; only ClusterCIDR (the default) is supported.",
+		func(s *settings) *string { return (*string)(&s.kp.DetectLocalMode) }),
+	stringSliceFlag("nodeport-addresses", "CIDRs of the node addresses NodePorts listen on, or \"primary\" for the node's primary IPs (default all node IPs).",
+		func(s *settings) *[]string { return &s.kp.NodePortAddresses }),
+	stringSliceFlag("node-ip", "The node's addresses (repeatable or comma-separated); default: the Node's InternalIP addresses.",
+		func(s *settings) *[]string { return &s.own.NodeIPs }),
+	stringFlag("service-proxy-name", "", "Handle exactly the services whose label service.kubernetes.io/service-proxy-name has this value (default: only services without that label).",
+		func(s *settings) *string { return &s.own.ServiceProxyName }),
+	featureGatesFlag(),
+}
+
+// daemonFlags are registered by AddDaemonFlags only.
+var daemonFlags = []configFlag{
+	// Talking to the API server.
+	stringFlag("kubeconfig", "", "Path to a kubeconfig file with the API server's address and credentials (--master overrides the address); empty: the pod's in-cluster service account.",
+		func(s *settings) *string { return &s.kp.ClientConnection.Kubeconfig }),
+	stringFlag("master", "", "The API server's address, overriding the one in --kubeconfig.",
+		func(s *settings) *string { return &s.own.Master }),
+	stringFlag("kube-api-content-type", DefaultContentType, "Content type of requests sent to the API server.",
+		func(s *settings) *string { return &s.kp.ClientConnection.ContentType }),
+	float32Flag("kube-api-qps", DefaultQPS, "Queries per second to the API server (client-side rate limit, as kube-proxy's).",
+		func(s *settings) *float32 { return &s.kp.ClientConnection.QPS }),
+	int32Flag("kube-api-burst", DefaultBurst, "Queries allowed in a burst above --kube-api-qps.",
+		func(s *settings) *int32 { return &s.kp.ClientConnection.Burst }),
+
+	// Servers.
+	serverFlag("healthz-bind-address", DefaultHealthzBindAddress, "IP:port of the /healthz and /livez server (a bare IP gets port 10256; [::]:10256 is the default when --bind-address is IPv6). "+
+		"Given empty here, it disables the server; an empty healthzBindAddress in --config means the default, as in kube-proxy.",
+		func(s *settings) (*string, *bool) { return &s.kp.HealthzBindAddress, &s.own.DisableHealthz }),
+	serverFlag("metrics-bind-address", DefaultMetricsBindAddress, "IP:port of the /metrics server (a bare IP gets port 10249; [::1]:10249 is the default when --bind-address is IPv6; 0.0.0.0:10249 serves on all interfaces). "+
+		"Given empty here, it disables the server; an empty metricsBindAddress in --config means the default, as in kube-proxy.",
+		func(s *settings) (*string, *bool) { return &s.kp.MetricsBindAddress, &s.own.DisableMetrics }),
+
+	// The proxy.
+	stringFlag("proxy-mode", ModeIPVS, "The proxy mode. ipvs-proxy implements only ipvs; any other mode is an error.",
+		func(s *settings) *string { return (*string)(&s.kp.Mode) }),
+	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often a full sync runs: it lists the kernel's IPVS, address and netfilter state and repairs any drift. Must be greater than 0.",
+		func(s *settings) *time.Duration { return &s.kp.IPVS.SyncPeriod.Duration }),
+	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
+		"kube-proxy's IPVS mode defaults to 0 (one sync per Service or EndpointSlice event); ipvs-proxy defaults to 1s, like kube-proxy's iptables and nftables modes, "+
+		"because during rolling updates of large services per-event syncs cost CPU on every node while 1s bounds the added programming latency. "+
+		"0 syncs at every change; must not exceed --ipvs-sync-period.",
+		func(s *settings) *time.Duration { return &s.kp.IPVS.MinSyncPeriod.Duration }),
+	boolFlag("ipvs-strict-arp", false, "Set the arp_ignore=1 and arp_announce=2 sysctls so that the node does not answer ARP for service addresses bound to the dummy interface (needed by layer-2 load balancers).",
+		func(s *settings) *bool { return &s.kp.IPVS.StrictARP }),
+	stringSliceFlag("ipvs-exclude-cidrs", "CIDRs (comma-separated) of IPVS virtual servers that ipvs-proxy never changes or removes, even when it cleans up.",
+		func(s *settings) *[]string { return &s.kp.IPVS.ExcludeCIDRs }),
+	durationFlag("ipvs-tcp-timeout", 0, "Idle timeout of IPVS TCP connections; 0 keeps the system value.",
+		func(s *settings) *time.Duration { return &s.kp.IPVS.TCPTimeout.Duration }),
+	durationFlag("ipvs-tcpfin-timeout", 0, "Timeout of IPVS TCP connections after a FIN; 0 keeps the system value.",
+		func(s *settings) *time.Duration { return &s.kp.IPVS.TCPFinTimeout.Duration }),
+	durationFlag("ipvs-udp-timeout", 0, "Timeout of IPVS UDP entries; 0 keeps the system value.",
+		func(s *settings) *time.Duration { return &s.kp.IPVS.UDPTimeout.Duration }),
+
+	// ipvs-proxy's own settings (IPVSProxyConfiguration).
+	stringFlag("dummy-interface", DefaultDummyInterface, "The dummy interface service addresses are bound to. kube-proxy's IPVS mode uses kube-ipvs0; keeping that name lets ipvs-proxy adopt kube-proxy's addresses.",
+		func(s *settings) *string { return &s.own.DummyInterface }),
+	stringFlag("nodeport-range", DefaultNodePortRange, "The cluster's NodePort range (kube-apiserver's --service-node-port-range), LOW-HIGH or one port. "+
+		"IPVS virtual servers on node addresses with a port in this range are ipvs-proxy's to create, repair and remove; others on node addresses are left alone.",
+		func(s *settings) *string { return &s.own.NodePortRange }),
+	durationPtrFlag("drain-timeout", DefaultDrainTimeout, "How long an endpoint that vanished or turned not-ready without terminating (a crashed pod, a dead node) keeps draining at weight 0 before it is removed; "+
+		"without this bound its connections would hang for the ~15 minutes TCP takes to give up. Terminating endpoints are bounded by their pod's grace period instead. 0 removes such endpoints at once.",
+		func(s *settings) **metav1.Duration { return &s.own.DrainTimeout }),
+	durationPtrFlag("drain-poll-interval", DefaultDrainPollInterval, "How often draining real servers are checked for remaining connections. Must be greater than 0.",
+		func(s *settings) **metav1.Duration { return &s.own.DrainPollInterval }),
+	durationPtrFlag("lame-duck-duration", DefaultLameDuck, "After SIGTERM, how long /healthz and the health-check node ports answer 503 so that load balancers move away before the process exits (kernel rules stay in place). "+
+		"0 exits at once; keep it below the pod's terminationGracePeriodSeconds.",
+		func(s *settings) **metav1.Duration { return &s.own.LameDuckDuration }),
+	boolFlag("dry-run", false, "Run against the cluster and log every plan, but never change the kernel (to compare with kube-proxy before switching).",
+		func(s *settings) *bool { return &s.own.DryRun }),
+}
+
+// actionFlags are daemon flags that choose what the process does rather
+// than configure it; they are not part of any configuration file.
+func (o *Options) addActionFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.cleanup, "cleanup", false, "Remove the IPVS virtual servers, dummy-interface addresses and netfilter rules ipvs-proxy programs, then exit.")
+	fs.BoolVar(&o.cleanupKubeProxy, "cleanup-kube-proxy", false, "With --cleanup, also remove what kube-proxy's IPVS mode leaves behind (its iptables chains and ipsets).")
+	fs.BoolVar(&o.initOnly, "init-only", false, "Perform the initialization steps that need full root privileges (sysctls), then exit; run again with only CAP_NET_ADMIN.")
+	fs.StringVar(&o.writeConfigTo, "write-config-to", "", "Write the effective configuration to this file and exit: a KubeProxyConfiguration document, then an IPVSProxyConfiguration document with ipvs-proxy's own settings. --config reads it back.")
+}
+
+// ignoredFlag is a kube-proxy flag ipvs-proxy accepts, so that kube-proxy's
+// command lines keep working, and ignores with a warning.
+type ignoredFlag struct {
+	name     string
+	register func(fs *pflag.FlagSet, name, usage string)
+	// reason says why the flag does nothing here.
+	reason string
+}
+
+const (
+	conntrackReason = "ipvs-proxy does not tune conntrack; set the nf_conntrack sysctls on the node"
+	iptablesReason  = "it configures kube-proxy's iptables mode"
+)
+
+// ignoredFlags are kube-proxy's flags that have no meaning for ipvs-proxy.
+var ignoredFlags = []ignoredFlag{
+	{"config-sync-period", durationVar(15 * time.Minute), "ipvs-proxy's informers never resync periodically; the periodic full sync repairs the kernel instead"},
+	{"oom-score-adj", int32Var(-999), "ipvs-proxy does not change its OOM score; use the pod's priority and resources"},
+	{"conntrack-max-per-core", int32Var(32768), conntrackReason},
+	{"conntrack-min", int32Var(131072), conntrackReason},
+	{"conntrack-tcp-timeout-established", durationVar(24 * time.Hour), conntrackReason},
+	{"conntrack-tcp-timeout-close-wait", durationVar(time.Hour), conntrackReason},
+	{"conntrack-tcp-be-liberal", boolVar(false), conntrackReason},
+	{"conntrack-udp-timeout", durationVar(0), conntrackReason},
+	{"conntrack-udp-timeout-stream", durationVar(0), conntrackReason},
+	{"iptables-masquerade-bit", int32Var(14), "ipvs-proxy chooses its own masquerade mark"},
+	{"iptables-sync-period", durationVar(30 * time.Second), iptablesReason},
+	{"iptables-min-sync-period", durationVar(time.Second), iptablesReason},
+	{"iptables-localhost-nodeports", boolVar(true), iptablesReason},
+	{"pod-bridge-interface", stringVar(""), "only ClusterCIDR local-traffic detection is implemented"},
+	{"pod-interface-name-prefix", stringVar(""), "only ClusterCIDR local-traffic detection is implemented"},
+	{"profiling", boolVar(false), "ipvs-proxy serves no profiling endpoint"},
+	{"bind-address-hard-fail", boolVar(false), "failing to open the health or metrics server is always fatal"},
+	{"show-hidden-metrics-for-version", stringVar(""), "ipvs-proxy hides no metrics"},
+}
+
+func (f ignoredFlag) usage() string {
+	return "Accepted for compatibility with kube-proxy and ignored: " + f.reason + "."
+}
+
+func durationVar(def time.Duration) func(*pflag.FlagSet, string, string) {
+	return func(fs *pflag.FlagSet, name, usage string) { fs.Duration(name, def, usage) }
+}
+
+func int32Var(def int32) func(*pflag.FlagSet, string, string) {
+	return func(fs *pflag.FlagSet, name, usage string) { fs.Int32(name, def, usage) }
+}
+
+func boolVar(def bool) func(*pflag.FlagSet, string, string) {
+	return func(fs *pflag.FlagSet, name, usage string) { fs.Bool(name, def, usage) }
+}
+
+func stringVar(def string) func(*pflag.FlagSet, string, string) {
+	return func(fs *pflag.FlagSet, name, usage string) { fs.String(name, def, usage) }
+}
+
+// The constructors below build a configFlag from a flag's name, default,
+// help text and the field it sets.
+
+func stringFlag(name, def, usage string, field func(*settings) *string) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.StringVar(field(s), name, def, usage) },
+		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+func boolFlag(name string, def bool, usage string, field func(*settings) *bool) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.BoolVar(field(s), name, def, usage) },
+		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+func int32Flag(name string, def int32, usage string, field func(*settings) *int32) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.Int32Var(field(s), name, def, usage) },
+		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+func float32Flag(name string, def float32, usage string, field func(*settings) *float32) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.Float32Var(field(s), name, def, usage) },
+		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+func durationFlag(name string, def time.Duration, usage string, field func(*settings) *time.Duration) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.DurationVar(field(s), name, def, usage) },
+		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+// durationPtrFlag sets an optional duration, where nil means "not set" and
+// 0 is a value.
+func durationPtrFlag(name string, def time.Duration, usage string, field func(*settings) **metav1.Duration) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) {
+			*field(s) = &metav1.Duration{}
+			fs.DurationVar(&(*field(s)).Duration, name, def, usage)
+		},
+		func(dst, src *settings) { *field(dst) = &metav1.Duration{Duration: (*field(src)).Duration} }}
+}
+
+func stringSliceFlag(name, usage string, field func(*settings) *[]string) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) { fs.StringSliceVar(field(s), name, nil, usage) },
+		func(dst, src *settings) { *field(dst) = append([]string(nil), *field(src)...) }}
+}
+
+// serverFlag sets a server's bind address. Given empty on the command line
+// it disables the server, which disabled records: in a configuration file an
+// empty address means the default.
+func serverFlag(name, def, usage string, field func(*settings) (addr *string, disabled *bool)) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) {
+			addr, _ := field(s)
+			fs.StringVar(addr, name, def, usage)
+		},
+		func(dst, src *settings) {
+			dstAddr, disabled := field(dst)
+			srcAddr, _ := field(src)
+			*dstAddr = *srcAddr
+			*disabled = *srcAddr == ""
+		}}
+}
+
+// featureGatesFlag is --feature-gates. Its names are checked by Complete:
+// unknown ones are an error on the command line.
+func featureGatesFlag() configFlag {
+	usage := "Comma-separated Name=true|false pairs that turn ipvs-proxy's optional behaviours on or off. Gates:\n" +
+		strings.Join(newFeatureGate().KnownFeatures(), "\n")
+	return configFlag{"feature-gates",
+		func(fs *pflag.FlagSet, s *settings) { fs.Var(cliflag.NewMapStringBool(&s.kp.FeatureGates), "feature-gates", usage) },
+		func(dst, src *settings) {
+			if dst.kp.FeatureGates == nil {
+				dst.kp.FeatureGates = map[string]bool{}
+			}
+			for k, v := range src.kp.FeatureGates {
+				dst.kp.FeatureGates[k] = v
+			}
+		}}
+}

@@ -1,0 +1,251 @@
+package options
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// validate parses and checks the settings and fills the parsed fields of
+// c. flagGates are the gates given with --feature-gates. daemon makes a
+// proxy mode other than ipvs an error rather than a warning.
+func (c *Config) validate(flagGates map[string]bool, daemon bool) ([]string, error) {
+	var warnings []string
+	addWarnings := func(w []string, err error) error {
+		warnings = append(warnings, w...)
+		return err
+	}
+	errs := []error{
+		c.parseNodeIPs(),
+		c.checkScheduler(),
+		addWarnings(c.checkMode(daemon)),
+		c.parseBindAddress(),
+		c.parseClusterCIDRs(),
+	}
+	errs = append(errs,
+		addWarnings(c.parseDetectLocal()),
+		c.parseNodePortAddresses(),
+		addWarnings(c.resolveGates(flagGates)),
+		c.checkPeriods(),
+		c.parseExcludeCIDRs(),
+		c.parseServers(),
+		c.checkClient(),
+		c.parseOwn(),
+		c.checkActions(),
+	)
+	return warnings, errors.Join(errs...)
+}
+
+func (c *Config) parseNodeIPs() error {
+	c.ServiceProxyName = c.IPVSProxy.ServiceProxyName
+	var errs []error
+	for _, s := range c.IPVSProxy.NodeIPs {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("invalid node IP %q", s))
+			continue
+		}
+		c.NodeIPs = append(c.NodeIPs, ip.Unmap())
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) checkScheduler() error {
+	if s := c.KubeProxy.IPVS.Scheduler; s != "" && !slices.Contains(Schedulers, s) {
+		return fmt.Errorf("invalid IPVS scheduler %q: want one of %s", s, strings.Join(Schedulers, ", "))
+	}
+	return nil
+}
+
+// checkMode accepts the ipvs mode ("" means ipvs). Another mode is an error
+// for the daemon; plan, which only prints, warns and goes on.
+func (c *Config) checkMode(daemon bool) ([]string, error) {
+	m := string(c.KubeProxy.Mode)
+	c.KubeProxy.Mode = ModeIPVS
+	switch {
+	case m == "" || m == ModeIPVS:
+		return nil, nil
+	case daemon:
+		return nil, fmt.Errorf("unsupported proxy mode %q (--proxy-mode or mode in --config): ipvs-proxy implements only %q", m, ModeIPVS)
+	default:
+		return []string{fmt.Sprintf("config: mode %q ignored: ipvs-proxy always programs IPVS", m)}, nil
+	}
+}
+
+func (c *Config) parseBindAddress() error {
+	s := strings.TrimSpace(c.KubeProxy.BindAddress)
+	if s == "" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return fmt.Errorf("invalid bind address %q", s)
+	}
+	if !ip.IsUnspecified() {
+		c.BindIP = ip.Unmap()
+	}
+	return nil
+}
+
+func (c *Config) parseClusterCIDRs() error {
+	if strings.TrimSpace(c.KubeProxy.ClusterCIDR) == "" {
+		return nil
+	}
+	families := map[bool]bool{}
+	for _, s := range strings.Split(c.KubeProxy.ClusterCIDR, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("invalid cluster CIDR %q", s)
+		}
+		if families[p.Addr().Is4()] {
+			return fmt.Errorf("invalid cluster CIDR %q: at most one CIDR per IP family", c.KubeProxy.ClusterCIDR)
+		}
+		families[p.Addr().Is4()] = true
+		c.ClusterCIDRs = append(c.ClusterCIDRs, p.Masked())
+	}
+	return nil
+}
+
+// localModes are kube-proxy's detect-local modes; only ClusterCIDR is
+// implemented.
+var localModes = []string{"ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"}
+
+func (c *Config) parseDetectLocal() ([]string, error) {
+	switch m := string(c.KubeProxy.DetectLocalMode); {
+	case m == "" || m == "ClusterCIDR":
+		c.LocalCIDRs = slices.Clone(c.ClusterCIDRs)
+		return nil, nil
+	case slices.Contains(localModes, m):
+		return []string{fmt.Sprintf("config: detect-local-mode %s is not supported yet; traffic is not classified as cluster-local", m)}, nil
+	default:
+		return nil, fmt.Errorf("invalid detect-local-mode %q: want one of %s", m, strings.Join(localModes, ", "))
+	}
+}
+
+func (c *Config) parseNodePortAddresses() error {
+	for _, s := range c.KubeProxy.NodePortAddresses {
+		s = strings.TrimSpace(s)
+		if s == "primary" {
+			c.NodePortPrimary = true
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("invalid nodeport address %q: want a CIDR or \"primary\"", s)
+		}
+		c.NodePortCIDRs = append(c.NodePortCIDRs, p.Masked())
+	}
+	return nil
+}
+
+// resolveGates sets the feature gates: KubeProxy.FeatureGates holds those
+// of the file with flagGates (--feature-gates) laid over them.
+func (c *Config) resolveGates(flagGates map[string]bool) ([]string, error) {
+	fromFile := maps.Clone(c.KubeProxy.FeatureGates)
+	for name := range flagGates {
+		delete(fromFile, name)
+	}
+	fg, set, warnings, err := resolveGates(fromFile, flagGates)
+	if err != nil {
+		return warnings, err
+	}
+	c.FeatureGates, c.KubeProxy.FeatureGates = fg, set
+	c.NotReadyDrain = fg.Enabled(NotReadyDrain)
+	return warnings, nil
+}
+
+// checkPeriods checks kube-proxy's IPVS periods and timeouts.
+func (c *Config) checkPeriods() error {
+	ipvs := &c.KubeProxy.IPVS
+	errs := []error{
+		positive("--ipvs-sync-period (ipvs.syncPeriod)", ipvs.SyncPeriod.Duration),
+		positive("--ipvs-min-sync-period (ipvs.minSyncPeriod)", ipvs.MinSyncPeriod.Duration),
+		nonNegative("--ipvs-tcp-timeout (ipvs.tcpTimeout)", ipvs.TCPTimeout.Duration),
+		nonNegative("--ipvs-tcpfin-timeout (ipvs.tcpFinTimeout)", ipvs.TCPFinTimeout.Duration),
+		nonNegative("--ipvs-udp-timeout (ipvs.udpTimeout)", ipvs.UDPTimeout.Duration),
+	}
+	if ipvs.MinSyncPeriod.Duration > ipvs.SyncPeriod.Duration {
+		errs = append(errs, fmt.Errorf("invalid --ipvs-min-sync-period (ipvs.minSyncPeriod) %v: must not exceed --ipvs-sync-period (ipvs.syncPeriod) %v",
+			ipvs.MinSyncPeriod.Duration, ipvs.SyncPeriod.Duration))
+	}
+	return errors.Join(errs...)
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("invalid %s %v: must be greater than 0", name, d)
+	}
+	return nil
+}
+
+func nonNegative(name string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("invalid %s %v: must not be negative", name, d)
+	}
+	return nil
+}
+
+func (c *Config) parseExcludeCIDRs() error {
+	var errs []error
+	for _, s := range c.KubeProxy.IPVS.ExcludeCIDRs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("invalid --ipvs-exclude-cidrs (ipvs.excludeCIDRs) entry %q: want a CIDR", s))
+			continue
+		}
+		c.ExcludeCIDRs = append(c.ExcludeCIDRs, p.Masked())
+	}
+	return errors.Join(errs...)
+}
+
+// parseServers checks the health and metrics bind addresses and completes
+// a bare IP with the default port, as kube-proxy does.
+func (c *Config) parseServers() error {
+	var errs [2]error
+	c.KubeProxy.HealthzBindAddress, errs[0] = hostPort("--healthz-bind-address (healthzBindAddress)", c.KubeProxy.HealthzBindAddress, DefaultHealthzPort)
+	c.KubeProxy.MetricsBindAddress, errs[1] = hostPort("--metrics-bind-address (metricsBindAddress)", c.KubeProxy.MetricsBindAddress, DefaultMetricsPort)
+	return errors.Join(errs[:]...)
+}
+
+// hostPort returns addr as IP:port; "" (the server is disabled) stays "".
+func hostPort(name, addr, defaultPort string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return "", nil
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
+		return net.JoinHostPort(ip.String(), defaultPort), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, fmt.Errorf("invalid %s %q: want IP:port", name, addr)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return addr, fmt.Errorf("invalid %s %q: %q is not an IP address", name, addr, host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return addr, fmt.Errorf("invalid %s %q: port must be 1-65535", name, addr)
+	}
+	return addr, nil
+}
+
+func (c *Config) checkClient() error {
+	cc := &c.KubeProxy.ClientConnection
+	var errs []error
+	if cc.QPS < 0 {
+		errs = append(errs, fmt.Errorf("invalid --kube-api-qps (clientConnection.qps) %v: must not be negative", cc.QPS))
+	}
+	if cc.Burst < 0 {
+		errs = append(errs, fmt.Errorf("invalid --kube-api-burst (clientConnection.burst) %d: must not be negative", cc.Burst))
+	}
+	if strings.TrimSpace(cc.ContentType) == "" {
+		errs = append(errs, errors.New("invalid --kube-api-content-type (clientConnection.contentType): must not be empty"))
+	}
+	return errors.Join(errs...)
+}
