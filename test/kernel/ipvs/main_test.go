@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -61,7 +62,13 @@ func reset(t testing.TB) {
 		}
 	}
 	clear()
-	t.Cleanup(clear)
+	t.Cleanup(func() {
+		start := time.Now()
+		clear()
+		if d := time.Since(start); d > time.Second {
+			t.Logf("Deleted the test's virtual servers one by one in %s", d)
+		}
+	})
 }
 
 // list returns the kernel's table as sorted services, failing the test on
