@@ -26,10 +26,17 @@
 //     /128 route through the dummy appears in the main table.
 //   - The local route still makes the kernel answer ARP for a service address
 //     on any interface while net.ipv4.conf.all.arp_ignore is 0, and lets it use
-//     a service address as the source of ARP requests. Deleting the local route
-//     (as kube-router does) would stop IPVS from seeing the traffic; the cure is
-//     strict ARP (arp_ignore=1, arp_announce=2), which package sysctl applies
-//     when --ipvs-strict-arp is set (MetalLB L2 needs it).
+//     a service address as the source of ARP requests. Removing the local
+//     route would stop IPVS from seeing the traffic; the cure is strict ARP
+//     (arp_ignore=1, arp_announce=2), which package sysctl applies when
+//     --ipvs-strict-arp is set (MetalLB L2 needs it). test/kernel/addr shows
+//     both behaviours over a veth pair.
+//   - The local route's preferred source is the service address itself, so a
+//     host process connecting to a service uses it as source address.
+//     kube-router rewrites the route's source to the node IP
+//     (cloudnativelabs/kube-router#376); kube-proxy, and we, keep the kernel's
+//     route and rely on masquerading traffic that does not come from the
+//     cluster CIDR (the netfilter intent), so replies find their way back.
 //   - Link-local addresses on the dummy (fe80::/64 if someone brings it up)
 //     are never listed, so the engine never tries to unbind them
 //     (kubernetes#70113).
