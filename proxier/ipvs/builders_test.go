@@ -51,3 +51,12 @@ func makeService(vs model.VirtualServer, reals ...model.RealServer) *model.Servi
 
 // cmpAddrs lets go-cmp compare values holding netip.Addr.
 var cmpAddrs = cmpopts.EquateComparable(netip.Addr{})
+
+// opsForTest is a small valid plan: a virtual server and one real server.
+func opsForTest() []model.Op {
+	vs := makeVS("198.18.0.10", 80)
+	return []model.Op{
+		{Kind: model.OpAddVirtualServer, VS: vs},
+		{Kind: model.OpAddRealServer, VS: vs, RS: makeRS("198.18.1.1", 8080)},
+	}
+}
