@@ -6,7 +6,7 @@
 # Contract with run.sh (the host side), through the 9p share tagged "vmctl"
 # and mounted at /vm:
 #   /vm/cmd.sh   the command to run (environment, cwd, exec), written by run.sh
-#   /vm/mounts   extra 9p shares: "TAG GUESTDIR" per line
+#   /vm/mounts   9p shares to mount: "TAG GUESTDIR [ro]" per line
 #   /vm/options  "interactive" when the command gets the console as stdin
 #   /vm/rc       written here: the command's exit status
 #   /vm/boot     written here: guest uptime when the command started
@@ -44,13 +44,17 @@ done
 [ -z "$missing" ] || log "modules not loaded:$missing"
 
 # The control share, then the user's shares.
-p9opts=trans=virtio,version=9p2000.L,msize=512000,cache=none
+p9opts=trans=virtio,version=9p2000.L,msize=512000,cache=mmap
 mkdir -p /vm
 mount -t 9p -o "$p9opts" vmctl /vm || die "cannot mount the vmctl 9p share"
 if [ -s /vm/mounts ]; then
-	while read -r tag dir; do
+	while read -r tag dir ro; do
 		mkdir -p "$dir"
-		mount -t 9p -o "$p9opts" "$tag" "$dir" || die "cannot mount 9p share $tag on $dir"
+		# A read-only share cannot change under us: let the page cache keep
+		# it (exec'ing a binary from cache=none 9p takes seconds under TCG).
+		opts=$p9opts
+		[ -z "$ro" ] || opts="ro,${p9opts%,cache=*},cache=loose"
+		mount -t 9p -o "$opts" "$tag" "$dir" || die "cannot mount 9p share $tag on $dir"
 	done </vm/mounts
 fi
 
@@ -71,9 +75,10 @@ stty -F /dev/ttyS1 raw -echo 2>/dev/null
 cut -d' ' -f1 /proc/uptime >/vm/boot
 if grep -qx interactive /vm/options 2>/dev/null; then
 	stty -F /dev/ttyS1 sane 2>/dev/null
-	setsid sh -c 'exec sh /vm/cmd.sh </dev/ttyS1 >/dev/ttyS1 2>&1'
+	# util-linux setsid: a session with ttyS1 as its controlling terminal.
+	setsid --ctty --wait /usr/bin/dash /vm/cmd.sh </dev/ttyS1 >/dev/ttyS1 2>&1
 else
-	sh /vm/cmd.sh </dev/null >/dev/ttyS1 2>&1
+	/usr/bin/dash /vm/cmd.sh </dev/null >/dev/ttyS1 2>&1
 fi
 rc=$?
 # The command's last close of ttyS1 waited for the UART to drain; now hand

@@ -3,8 +3,11 @@
 # into OUT. Called by run.sh, which caches OUT by a hash of its inputs.
 #
 # Contents:
-#   - busybox (static) for the basic applets, and dash as /bin/sh so that a
-#     script's "ip" is iproute2's, not busybox's applet without netns/veth;
+#   - busybox (static) for the basic applets, but dash as /bin/sh and the real
+#     env, timeout, xargs, setsid, nsenter... Busybox runs its own applet
+#     whenever one has the name (its ash and the applets that exec commands
+#     ignore PATH for that), so `timeout 5 ip netns ...` under busybox would
+#     get busybox's ip, which has no netns or veth support;
 #   - dynamic debugging and comparison tools with the libraries ldd reports:
 #     ip, ss, ipvsadm, nft, conntrack, ipset, iptables(-nft/-legacy), tcpdump;
 #   - the kernel modules listed in modules.txt and their dependencies;
@@ -41,7 +44,9 @@ copy_dyn() {
 
 copy_dyn /usr/bin/dash /usr/sbin/ip /usr/bin/ss /usr/sbin/ipvsadm /usr/sbin/nft \
 	/usr/sbin/conntrack /usr/sbin/ipset /usr/bin/tcpdump \
-	/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi
+	/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi \
+	/usr/bin/env /usr/bin/timeout /usr/bin/nohup /usr/bin/nice /usr/bin/xargs /usr/sbin/chroot \
+	/usr/bin/setsid /usr/bin/nsenter /usr/bin/unshare
 ln -s dash "$R/usr/bin/sh"
 for x in iptables ip6tables; do
 	for s in "" -save -restore; do

@@ -204,10 +204,11 @@ write_control() {
 	: >"$RUN/mounts"
 	for m in "${MOUNTS[@]}"; do
 		IFS=: read -r host guest rest <<<"$m"
-		[[ -d $host && $guest == /* ]] || fail "--mount takes HOSTDIR:/GUESTDIR[:ro], got $m"
+		[[ -d $host && $guest == /* && ($rest == "" || $rest == ro) ]] ||
+			fail "--mount takes HOSTDIR:/GUESTDIR[:ro], got $m"
 		i=$((i + 1))
 		QEMU+=(-virtfs "local,path=$(cd "$host" && pwd),mount_tag=m$i,security_model=none,multidevs=remap${rest:+,readonly=on}")
-		echo "m$i $guest" >>"$RUN/mounts"
+		echo "m$i $guest${rest:+ ro}" >>"$RUN/mounts"
 	done
 	echo "share /share" >>"$RUN/mounts"
 	if ((INTERACTIVE)); then echo interactive >"$RUN/options"; fi
@@ -237,7 +238,7 @@ diagnose() {
 	if ((qrc == 124 || qrc == 137)); then
 		why="timed out after ${TIMEOUT}s (raise --timeout?)"
 	elif grep -q 'Kernel panic' "$RUN/console.log" 2>/dev/null; then
-		why="the guest kernel panicked"
+		why="the guest kernel panicked: $(grep -m1 -o 'Kernel panic.*' "$RUN/console.log")"
 	elif grep -q 'vm: FATAL' "$RUN/console.log" 2>/dev/null; then
 		why=$(grep -m1 'vm: FATAL' "$RUN/console.log")
 	else
