@@ -135,6 +135,14 @@ func (f *Fake) ResetCalls() {
 	clear(f.calls)
 }
 
+// Services returns the table as ListServices does, without counting a call
+// or applying faults: for assertions in tests.
+func (f *Fake) Services() []*model.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sorted()
+}
+
 // Dump returns the table in the canonical `ipvsadm -Sn` syntax: each virtual
 // server followed by its real servers, all sorted, one per line.
 func (f *Fake) Dump() string {

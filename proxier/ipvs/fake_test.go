@@ -202,8 +202,13 @@ func TestFakeListReturnsCopies(t *testing.T) {
 	list, _ := f.ListServices()
 	list[0].Reals[0].Weight = 7
 	list[0].Scheduler = "wrr"
+	other := f.Services()
+	other[0].Reals[0].Weight = 9
 	if got, want := f.Dump(), "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.1:8080 -m -w 1\n"; got != want {
 		t.Errorf("mutating a listed service changed the Fake:\n%s", got)
+	}
+	if diff := cmp.Diff(map[Call]int{CallListServices: 1}, f.Calls()); diff != "" {
+		t.Errorf("Services() counted a call (-want +got):\n%s", diff)
 	}
 }
 

@@ -52,7 +52,11 @@ func (k *Kernel) Close() error {
 }
 
 // ListServices implements Interface: one service dump, then one destination
-// dump per service.
+// dump per service. IPVS dumps resume by position between netlink messages
+// and never flag an interruption, so a change made by another program during
+// a dump can repeat an entry (detected, and the list retried) or skip one
+// (undetectable). A skipped entry makes the caller's next write to it fail
+// with ErrExists or succeed as a no-op, and the next full list sees it.
 func (k *Kernel) ListServices() ([]*model.Service, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
