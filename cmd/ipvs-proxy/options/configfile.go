@@ -175,4 +175,3 @@ func unsupportedWarnings(paths []string, prefix string, supported []string) []st
 	}
 	return warnings
 }
-

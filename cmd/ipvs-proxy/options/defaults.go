@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeproxy "k8s.io/kube-proxy/config/v1alpha1"
 )
 
 // Defaults of the settings a configuration file leaves unset. Those of
@@ -44,28 +45,19 @@ const (
 	DefaultLameDuck = 5 * time.Second
 )
 
-// applyDefaults fills the fields s leaves unset. A zero field of the
+// applyDefaults fills the fields s leaves unset, but for the servers' (see
+// applyServerDefaults). A zero field of the
 // KubeProxyConfiguration means "unset", as in kube-proxy: kubeadm writes
 // 0s and "" for every field it does not set.
 func applyDefaults(s *settings) {
 	kp := &s.kp
+	kp.TypeMeta = metav1.TypeMeta{APIVersion: kubeproxy.SchemeGroupVersion.String(), Kind: "KubeProxyConfiguration"}
+	s.own.TypeMeta = metav1.TypeMeta{APIVersion: IPVSProxyAPIVersion, Kind: IPVSProxyKind}
 	if kp.Mode == "" {
 		kp.Mode = ModeIPVS
 	}
 	if kp.BindAddress == "" {
 		kp.BindAddress = "0.0.0.0"
-	}
-	healthz, metrics := DefaultHealthzBindAddress, DefaultMetricsBindAddress
-	if ip, err := netip.ParseAddr(strings.TrimSpace(kp.BindAddress)); err == nil && ip.Is6() && !ip.Is4In6() {
-		healthz, metrics = "[::]:"+DefaultHealthzPort, "[::1]:"+DefaultMetricsPort
-	}
-	defaultString(&kp.HealthzBindAddress, healthz)
-	defaultString(&kp.MetricsBindAddress, metrics)
-	if s.own.DisableHealthz {
-		kp.HealthzBindAddress = ""
-	}
-	if s.own.DisableMetrics {
-		kp.MetricsBindAddress = ""
 	}
 	defaultString(&kp.ClientConnection.ContentType, DefaultContentType)
 	if kp.ClientConnection.QPS == 0 {
@@ -85,6 +77,29 @@ func applyDefaults(s *settings) {
 	defaultDuration(&s.own.DrainTimeout, DefaultDrainTimeout)
 	defaultDuration(&s.own.DrainPollInterval, DefaultDrainPollInterval)
 	defaultDuration(&s.own.LameDuckDuration, DefaultLameDuck)
+}
+
+// applyServerDefaults fills the health and metrics bind addresses left
+// unset once the flags are applied: their defaults depend on the final
+// bindAddress (IPv6 servers for an IPv6 bindAddress, as in kube-proxy), and
+// an address disabled by an empty flag or by the file's disableHealthz or
+// disableMetrics stays empty.
+func applyServerDefaults(s *settings) {
+	kp := &s.kp
+	healthz, metrics := DefaultHealthzBindAddress, DefaultMetricsBindAddress
+	if ip, err := netip.ParseAddr(strings.TrimSpace(kp.BindAddress)); err == nil && ip.Is6() && !ip.Is4In6() {
+		healthz, metrics = "[::]:"+DefaultHealthzPort, "[::1]:"+DefaultMetricsPort
+	}
+	if s.own.DisableHealthz {
+		kp.HealthzBindAddress = ""
+	} else {
+		defaultString(&kp.HealthzBindAddress, healthz)
+	}
+	if s.own.DisableMetrics {
+		kp.MetricsBindAddress = ""
+	} else {
+		defaultString(&kp.MetricsBindAddress, metrics)
+	}
 }
 
 func defaultString(p *string, def string) {

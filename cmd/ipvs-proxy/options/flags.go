@@ -74,7 +74,7 @@ var daemonFlags = []configFlag{
 	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
 		"kube-proxy's IPVS mode defaults to 0 (one sync per Service or EndpointSlice event); ipvs-proxy defaults to 1s, like kube-proxy's iptables and nftables modes, "+
 		"because during rolling updates of large services per-event syncs cost CPU on every node while 1s bounds the added programming latency. "+
-		"0 syncs at every change; must not exceed --ipvs-sync-period.",
+		"Must be greater than 0 (0s in --config means this default) and at most --ipvs-sync-period.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.MinSyncPeriod.Duration }),
 	boolFlag("ipvs-strict-arp", false, "Set the arp_ignore=1 and arp_announce=2 sysctls so that the node does not answer ARP for service addresses bound to the dummy interface (needed by layer-2 load balancers).",
 		func(s *settings) *bool { return &s.kp.IPVS.StrictARP }),
@@ -243,7 +243,9 @@ func featureGatesFlag() configFlag {
 	usage := "Comma-separated Name=true|false pairs that turn ipvs-proxy's optional behaviours on or off. Gates:\n" +
 		strings.Join(newFeatureGate().KnownFeatures(), "\n")
 	return configFlag{"feature-gates",
-		func(fs *pflag.FlagSet, s *settings) { fs.Var(cliflag.NewMapStringBool(&s.kp.FeatureGates), "feature-gates", usage) },
+		func(fs *pflag.FlagSet, s *settings) {
+			fs.Var(cliflag.NewMapStringBool(&s.kp.FeatureGates), "feature-gates", usage)
+		},
 		func(dst, src *settings) {
 			if dst.kp.FeatureGates == nil {
 				dst.kp.FeatureGates = map[string]bool{}

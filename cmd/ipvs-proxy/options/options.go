@@ -192,6 +192,7 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 			f.override(&s, &o.flags)
 		}
 	}
+	applyServerDefaults(&s)
 	for _, f := range ignoredFlags {
 		if fs.Changed(f.name) {
 			warnings = append(warnings, fmt.Sprintf("flag --%s is ignored: %s", f.name, f.reason))
