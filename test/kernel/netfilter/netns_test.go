@@ -17,6 +17,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netNS is a fresh network namespace owned by one test.
@@ -53,7 +54,7 @@ func newNetNS(t *testing.T, name string) *netNS {
 		return h
 	}()
 	n := &netNS{name: name, h: h, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
-	nl, err := netlink.NewHandleAt(h)
+	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink handle in namespace: %v", err)
 	}
