@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -154,7 +155,9 @@ func loadIPVSProxy(doc []byte, cfg *IPVSProxyConfiguration, supported []string) 
 		if lenientErr := yaml.Unmarshal(doc, cfg); lenientErr != nil {
 			return nil, fmt.Errorf("%s: %w", IPVSProxyKind, lenientErr)
 		}
-		warnings = append(warnings, fmt.Sprintf("config: %s: %v; ignored", IPVSProxyKind, err))
+		// sigs.k8s.io/yaml wraps encoding/json's message twice.
+		msg := strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: json: ")
+		warnings = append(warnings, fmt.Sprintf("config: %s: %s; ignored", IPVSProxyKind, msg))
 	}
 	if cfg.APIVersion != IPVSProxyAPIVersion {
 		return nil, fmt.Errorf("%s: apiVersion %q is not supported: want %s", IPVSProxyKind, cfg.APIVersion, IPVSProxyAPIVersion)

@@ -155,6 +155,10 @@ serviceProxyName: other
 			config: header + "ipvs: {syncPeriod: 1m, strictARP: true}\nhealthzBindAddress: 198.18.0.5:1234\n" + ownHeader + "drainTimeout: 1m\ndryRun: true\n",
 			args:   []string{"--ipvs-sync-period=2m", "--ipvs-strict-arp=false", "--healthz-bind-address=", "--drain-timeout=3s", "--dry-run=false"},
 			mutate: func(v *daemonView) { v.SyncPeriod, v.Healthz, v.DrainTimeout = 2*time.Minute, "", 3*time.Second }},
+		{name: "JSON file", config: `{"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration", "ipvs": {"syncPeriod": "1m"}}`,
+			mutate: func(v *daemonView) { v.SyncPeriod = time.Minute }},
+		{name: "own document first", config: ownHeader + "dummyInterface: lb0\n---\n" + header + "ipvs: {syncPeriod: 1m}\n",
+			mutate: func(v *daemonView) { v.SyncPeriod, v.DummyInterface = time.Minute, "lb0" }},
 		{name: "the file disables the servers", config: ownHeader + "disableHealthz: true\ndisableMetrics: true\n",
 			mutate: func(v *daemonView) { v.Healthz, v.Metrics = "", "" }},
 		{name: "a flag address enables a server the file disabled", config: ownHeader + "disableHealthz: true\n",
@@ -297,7 +301,7 @@ func TestDaemonWarnings(t *testing.T) {
 		{
 			name:   "unknown field of the own document",
 			config: ownHeader + "drainTimout: 5s\n",
-			want:   []string{`config: IPVSProxyConfiguration: error unmarshaling JSON: while decoding JSON: json: unknown field "drainTimout"; ignored`},
+			want:   []string{`config: IPVSProxyConfiguration: unknown field "drainTimout"; ignored`},
 		},
 	}
 	for _, tc := range tests {

@@ -51,7 +51,10 @@ func configArgs(t *testing.T, file, text string, args []string) []string {
 	return append([]string{"--config", file}, args...)
 }
 
-const header = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+const (
+	header    = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+	ownConfig = "apiVersion: ipvs-proxy.io/v1alpha1\nkind: IPVSProxyConfiguration\n"
+)
 
 func prefixes(ss ...string) []netip.Prefix {
 	var out []netip.Prefix
@@ -96,6 +99,11 @@ hostnameOverride: " Node-A "
 			args:     []string{"--ipvs-scheduler=lc", "--masquerade-all=false", "--hostname-override=node-c"},
 			want:     proxier.Config{Scheduler: "lc", LocalCIDRs: prefixes("198.19.0.0/16")},
 			wantHost: "node-c",
+		},
+		{
+			name: "own document: service proxy name",
+			file: ownConfig + "serviceProxyName: ipvs-proxy\n",
+			want: proxier.Config{ServiceProxyName: "ipvs-proxy"},
 		},
 		{
 			name: "cluster CIDR is masked",
@@ -150,6 +158,14 @@ func TestCompleteWarnings(t *testing.T) {
 				"config: field ipvs.strictARP is not supported; ignored",
 				"config: feature gate A is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
 				"config: feature gate B is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
+			},
+		},
+		{
+			name:   "own document: fields plan does not use",
+			config: ownConfig + "serviceProxyName: ipvs-proxy\nnodeIPs: [198.18.128.11]\ndrainTimeout: 1s\ndryRun: true\n",
+			want: []string{
+				"config: field IPVSProxyConfiguration.drainTimeout is not supported; ignored",
+				"config: field IPVSProxyConfiguration.dryRun is not supported; ignored",
 			},
 		},
 		{
