@@ -41,26 +41,36 @@ var errCaptured = errors.New("batch captured")
 // keys are swapped back in the marshalled messages, and the batch goes to
 // the kernel on a socket of our own, whose send buffer fits it.
 func transaction(netNS, size int, build func(c *nftables.Conn) error) error {
+	batch, err := marshal(build)
+	if err != nil {
+		return err
+	}
+	return send(netNS, size, batch)
+}
+
+// marshal returns the batch the build function makes, with the ct address
+// keys restored, ready to send.
+func marshal(build func(c *nftables.Conn) error) ([]netlink.Message, error) {
 	var batch []netlink.Message
 	capture, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
 		batch = append(batch, req...)
 		return nil, errCaptured
 	}))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := build(capture); err != nil {
-		return err
+		return nil, err
 	}
 	if err := capture.Flush(); err != nil && !errors.Is(err, errCaptured) {
-		return fmt.Errorf("marshalling the batch: %w", err)
+		return nil, fmt.Errorf("marshalling the batch: %w", err)
 	}
 	for i := range batch {
 		if err := restoreCtKeys(&batch[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return send(netNS, size, batch)
+	return batch, nil
 }
 
 // send writes the batch in one sendmsg and waits for the kernel's answer.

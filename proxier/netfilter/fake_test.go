@@ -1,0 +1,137 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+func TestFakeApplyVerifyCleanup(t *testing.T) {
+	f := NewFake()
+	n := flowIntent()
+	if err := f.Verify(n); !errors.Is(err, ErrDrift) {
+		t.Errorf("Verify before Apply = %v, want ErrDrift", err)
+	}
+	if err := f.Apply(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Verify(n); err != nil {
+		t.Errorf("Verify after Apply: %v", err)
+	}
+	// The fake keeps a copy: changing the caller's intent changes nothing.
+	n.Ports[0].SourceRanges = append(n.Ports[0].SourceRanges, netip.MustParsePrefix("198.18.0.0/16"))
+	if err := f.Verify(flowIntent()); err != nil {
+		t.Errorf("Verify after the caller changed its intent: %v", err)
+	}
+	f.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[1:] })
+	if err := f.Verify(flowIntent()); !errors.Is(err, ErrDrift) {
+		t.Errorf("Verify after Tamper = %v, want ErrDrift", err)
+	}
+	if err := f.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if f.Applied() != nil || f.Dump() != "" {
+		t.Errorf("after Cleanup: applied %v, dump %q; want nothing", f.Applied(), f.Dump())
+	}
+	if err := f.Verify(&model.Netfilter{}); err != nil {
+		t.Errorf("Verify(empty) after Cleanup: %v", err)
+	}
+}
+
+func TestFakeEmptyIntentRemovesTables(t *testing.T) {
+	f := NewFake()
+	if err := f.Apply(flowIntent()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply(&model.Netfilter{MasqueradeAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Applied() != nil {
+		t.Errorf("an intent without addresses left tables: %v", f.Dump())
+	}
+}
+
+func TestFakeErrorInjection(t *testing.T) {
+	f := NewFake()
+	boom := errors.New("boom")
+	f.FailNext(MethodApply, boom)
+	if err := f.Apply(flowIntent()); !errors.Is(err, boom) {
+		t.Fatalf("Apply = %v, want the injected error", err)
+	}
+	if f.Applied() != nil {
+		t.Errorf("a failed Apply changed the state: %s", f.Dump())
+	}
+	if err := f.Apply(flowIntent()); err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	f.FailNext(MethodCleanup, boom)
+	if err := f.Cleanup(); !errors.Is(err, boom) {
+		t.Fatalf("Cleanup = %v, want the injected error", err)
+	}
+	if f.Applied() == nil {
+		t.Errorf("a failed Cleanup removed the tables")
+	}
+	for m, want := range map[Method]int{MethodApply: 2, MethodCleanup: 1, MethodVerify: 0, MethodProbe: 0} {
+		if got := f.Calls(m); got != want {
+			t.Errorf("Calls(%s) = %d, want %d", m, got, want)
+		}
+	}
+}
+
+func TestFakeConcurrentUse(t *testing.T) {
+	f := NewFake()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				_ = f.Apply(flowIntent())
+				_ = f.Verify(flowIntent())
+				_ = f.Dump()
+				if i%2 == 0 {
+					_ = f.Cleanup()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := f.Calls(MethodApply); got != 160 {
+		t.Errorf("Calls(Apply) = %d, want 160", got)
+	}
+}
+
+func ExampleFake() {
+	f := NewFake()
+	n := &model.Netfilter{
+		LocalCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
+		Ports: []model.ServicePort{{
+			VSKey: model.VSKey{Addr: netip.MustParseAddr("198.18.6.1"), Port: 443, Proto: model.TCP},
+			Kind:  model.KindLoadBalancer, Local: true,
+			SourceRanges: []netip.Prefix{netip.MustParsePrefix("198.18.100.0/24")},
+		}},
+	}
+	_ = f.Apply(n)
+	fmt.Print(f.Dump())
+	fmt.Println(f.Verify(n) == nil, f.Calls(MethodApply))
+	// Output:
+	// masquerade-all false
+	// local-cidr 10.244.0.0/16
+	// port load-balancer tcp 198.18.6.1:443 local source-ranges 198.18.100.0/24
+	// true 1
+}
+
+func ExampleTranslate() {
+	n := &model.Netfilter{Ports: []model.ServicePort{{
+		VSKey: model.VSKey{Addr: netip.MustParseAddr("10.96.0.1"), Port: 443, Proto: model.TCP},
+		Kind:  model.KindClusterIP,
+	}}}
+	p := Translate(n, DefaultTableName)
+	counts := p.ElementCount()
+	fmt.Println(len(p.Tables), p.RuleCount(), counts["ip/service-ports"], counts["ip/cluster-ports"])
+	// Output: 1 9 1 0
+}

@@ -1,0 +1,118 @@
+package netfilter
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// flowIntent has one service of each kind, both families, with a local CIDR
+// per family, source ranges and a local endpoint.
+func flowIntent(mutators ...func(*model.Netfilter)) *model.Netfilter {
+	return makeIntent(append([]func(*model.Netfilter){
+		withLocalCIDRs("10.244.0.0/16", "fd00:10:244::/48"),
+		withPort(model.KindClusterIP, "tcp 10.96.0.10:53"),
+		withPort(model.KindClusterIP, "udp 10.96.0.10:53"),
+		withPort(model.KindClusterIP, "tcp [fd00:96::10]:53"),
+		withPort(model.KindExternalIP, "tcp 198.18.5.5:80"),
+		withPort(model.KindExternalIP, "tcp 198.18.5.6:80", local()),
+		withPort(model.KindLoadBalancer, "tcp 198.18.6.1:443", ranges("198.18.100.0/24")),
+		withPort(model.KindLoadBalancer, "tcp [fd00:6::1]:443", ranges("fd00:aa::/64")),
+		withPort(model.KindLoadBalancer, "tcp 198.18.6.2:443"),
+		withPort(model.KindNodePort, "tcp 198.18.0.10:30080"),
+		withPort(model.KindNodePort, "tcp 198.18.0.10:30081", local()),
+		withNodePort(model.TCP, 30080, false),
+		withNodePort(model.TCP, 30081, true),
+		withHairpin("tcp 10.244.1.7:8080"),
+	}, mutators...)...)
+}
+
+var (
+	prerouting  = *nftables.ChainHookPrerouting
+	input       = *nftables.ChainHookInput
+	output      = *nftables.ChainHookOutput
+	postrouting = *nftables.ChainHookPostrouting
+)
+
+// pkt builds a TCP packet "src -> dst:port" at a hook.
+func pkt(hook nftables.ChainHook, src, dst string, mutators ...func(*packet)) packet {
+	d := netip.MustParseAddrPort(dst)
+	p := packet{hook: hook, saddr: netip.MustParseAddr(src), daddr: d.Addr(), proto: model.TCP, dport: d.Port()}
+	for _, m := range mutators {
+		m(&p)
+	}
+	return p
+}
+
+func udp(p *packet)         { p.proto = model.UDP }
+func icmp(p *packet)        { p.proto = 1 }
+func established(p *packet) { p.state = expr.CtStateBitESTABLISHED }
+
+// natTo rewrites the destination as IPVS NAT does, keeping the service in
+// the conntrack original tuple: what nat-postrouting sees.
+func natTo(endpoint string) func(*packet) {
+	return func(p *packet) {
+		e := netip.MustParseAddrPort(endpoint)
+		p.origSrc, p.origDst, p.origDport = p.saddr, p.daddr, p.dport
+		p.daddr, p.dport = e.Addr(), e.Port()
+	}
+}
+
+func TestPacketFlows(t *testing.T) {
+	tests := []struct {
+		name   string
+		intent *model.Netfilter
+		packet packet
+		want   string
+	}{
+		// loadBalancerSourceRanges
+		{"lb from allowed range", flowIntent(), pkt(prerouting, "198.18.100.7", "198.18.6.1:443"), outAccept},
+		{"lb from elsewhere", flowIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.1:443"), outDrop},
+		{"lb from elsewhere, established", flowIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.1:443", established), outAccept},
+		{"lb without ranges", flowIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.2:443"), outAccept},
+		{"lb other port of the address", flowIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.1:80"), outAccept},
+		{"lb from the node (source is the lb address)", flowIntent(), pkt(output, "198.18.6.1", "198.18.6.1:443"), outDrop},
+		{"lb ipv6 from allowed range", flowIntent(), pkt(prerouting, "fd00:aa::9", "[fd00:6::1]:443"), outAccept},
+		{"lb ipv6 from elsewhere", flowIntent(), pkt(prerouting, "fd00:bb::9", "[fd00:6::1]:443"), outDrop},
+		// Unused ports of service addresses.
+		{"cluster ip used port", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:53"), outAccept},
+		{"cluster ip unused port", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:22"), outReject},
+		{"cluster ip unused udp port", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:5353", udp), outReject},
+		{"cluster ip port used by the other protocol", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:53", udp), outAccept},
+		{"cluster ip icmp", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:0", icmp), outAccept},
+		{"cluster ip unused port, established", flowIntent(), pkt(input, "10.244.1.7", "10.96.0.10:22", established), outAccept},
+		{"external ip unused port", flowIntent(), pkt(input, "198.18.2.2", "198.18.5.5:22"), outReject},
+		{"lb unused port", flowIntent(), pkt(input, "198.18.100.7", "198.18.6.2:80"), outReject},
+		{"node ip is not a service address", flowIntent(), pkt(input, "198.18.2.2", "198.18.0.10:22"), outAccept},
+		{"ipv6 cluster ip unused port", flowIntent(), pkt(input, "fd00:10:244::7", "[fd00:96::10]:22"), outReject},
+		{"node port accepted", flowIntent(), pkt(input, "198.18.2.2", "198.18.0.10:30080"), outAccept},
+		// Masquerading, after IPVS rewrote the destination.
+		{"cluster ip from a pod", flowIntent(), pkt(postrouting, "10.244.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outAccept},
+		{"cluster ip from outside", flowIntent(), pkt(postrouting, "198.18.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outMasquerade},
+		{"cluster ip from a pod, masquerade-all", flowIntent(masqueradeAll), pkt(postrouting, "10.244.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outMasquerade},
+		{"cluster ip from outside, no local cidrs", makeIntent(withPort(model.KindClusterIP, "tcp 10.96.0.10:53")), pkt(postrouting, "198.18.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outAccept},
+		{"cluster ip from its own address (node)", makeIntent(withPort(model.KindClusterIP, "tcp 10.96.0.10:53")), pkt(postrouting, "10.96.0.10", "10.96.0.10:53", natTo("10.244.1.7:53")), outMasquerade},
+		{"ipv6 cluster ip from outside", flowIntent(), pkt(postrouting, "fd00:bb::9", "[fd00:96::10]:53", natTo("[fd00:10:244::7]:53")), outMasquerade},
+		{"ipv6 cluster ip from a pod", flowIntent(), pkt(postrouting, "fd00:10:244::9", "[fd00:96::10]:53", natTo("[fd00:10:244::7]:53")), outAccept},
+		{"external ip, policy cluster", flowIntent(), pkt(postrouting, "10.244.2.2", "198.18.5.5:80", natTo("10.244.1.7:8080")), outMasquerade},
+		{"external ip, policy local", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.5.6:80", natTo("10.244.1.7:8080")), outAccept},
+		{"external ip, policy local, masquerade-all", flowIntent(masqueradeAll), pkt(postrouting, "198.18.2.2", "198.18.5.6:80", natTo("10.244.1.7:8080")), outAccept},
+		{"load balancer, policy cluster", flowIntent(), pkt(postrouting, "198.18.100.7", "198.18.6.1:443", natTo("10.244.1.7:8443")), outMasquerade},
+		{"node port, policy cluster", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.0.10:30080", natTo("10.244.1.7:8080")), outMasquerade},
+		{"node port, policy local", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.0.10:30081", natTo("10.244.1.7:8080")), outAccept},
+		{"hairpin", flowIntent(), pkt(postrouting, "10.244.1.7", "10.96.0.10:53", natTo("10.244.1.7:8080")), outMasquerade},
+		{"not hairpin: another endpoint port", flowIntent(), pkt(postrouting, "10.244.1.7", "10.96.0.10:53", natTo("10.244.1.7:53")), outAccept},
+		{"unrelated traffic", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.9.9:80"), outAccept},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := evaluate(Translate(tc.intent, DefaultTableName), tc.packet); got != tc.want {
+				t.Errorf("%+v: %s, want %s", tc.packet, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,134 @@
+package netfilter
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TestMarshalledRulesDecodeAsTranslated checks the write path without a
+// kernel: the batch's NEWRULE messages, decoded as a rule dump is, render
+// exactly as the program, and the ct expressions carry the family address
+// keys with a direction.
+func TestMarshalledRulesDecodeAsTranslated(t *testing.T) {
+	p := Translate(flowIntent(), DefaultTableName)
+	batch, err := marshal(func(c *nftables.Conn) error {
+		for _, tbl := range p.Tables {
+			if err := addTable(c, tbl); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	ctKeys := map[expr.CtKey]int{}
+	for _, m := range batch {
+		if m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE) {
+			continue
+		}
+		fam := nftables.TableFamily(m.Data[0])
+		r, err := decodeRule(byte(fam), m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.Exprs {
+			if ct, ok := e.(*expr.Ct); ok && ct.Key != expr.CtKeySTATE {
+				ctKeys[ct.Key]++
+				if !hasCtDirection(m.Data) {
+					t.Errorf("a ct %d expression has no direction", ct.Key)
+				}
+			}
+		}
+		got[familyName(fam)] = append(got[familyName(fam)], RenderExprs(fam, r.Exprs)+" comment "+r.Comment)
+	}
+	want := map[string][]string{}
+	for _, tbl := range p.Tables {
+		for _, c := range tbl.Chains {
+			for _, r := range c.Rules {
+				want[familyName(tbl.Family)] = append(want[familyName(tbl.Family)], RenderExprs(tbl.Family, r.Exprs)+" comment "+r.Comment)
+			}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decoded rules differ from the program (-want +got):\n%s", diff)
+	}
+	wantKeys := map[expr.CtKey]int{ctKeySrcIP: 2, ctKeyDstIP: 3, ctKeySrcIP6: 2, ctKeyDstIP6: 3}
+	for k, n := range wantKeys {
+		if ctKeys[k] != n {
+			t.Errorf("ct key %d appears %d times, want %d (all: %v)", k, ctKeys[k], n, ctKeys)
+		}
+	}
+}
+
+// hasCtDirection reports whether every ct expression in the message that
+// loads an address or port has a NFTA_CT_DIRECTION attribute.
+func hasCtDirection(data []byte) bool {
+	for _, exprs := range attrs(data[4:], unix.NFTA_RULE_EXPRESSIONS) {
+		for _, elem := range attrs(exprs, unix.NFTA_LIST_ELEM) {
+			if name := attrs(elem, unix.NFTA_EXPR_NAME); len(name) != 1 || string(name[0]) != "ct\x00" {
+				continue
+			}
+			for _, d := range attrs(elem, unix.NFTA_EXPR_DATA) {
+				if len(attrs(d, unix.NFTA_CT_KEY)) == 1 && len(attrs(d, unix.NFTA_CT_DREG)) == 1 &&
+					len(attrs(d, unix.NFTA_CT_DIRECTION)) == 0 && attrs(d, unix.NFTA_CT_KEY)[0][3] != byte(expr.CtKeySTATE) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// TestBatchChunksElements checks that a large set is split into element
+// messages that each fit a netlink attribute.
+func TestBatchChunksElements(t *testing.T) {
+	p := Translate(manyServices(20000), DefaultTableName)
+	batch, err := marshal(func(c *nftables.Conn) error { return addTable(c, p.Tables[0]) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	elems := 0
+	for _, m := range batch {
+		if m.Header.Type == netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWSETELEM) {
+			elems++
+			if len(m.Data) > 64<<10 {
+				t.Errorf("an element message has %d bytes, more than a netlink attribute holds", len(m.Data))
+			}
+		}
+	}
+	if elems < 10 {
+		t.Errorf("%d element messages for 20000 services, want them chunked", elems)
+	}
+	if size := batchSize(p); size < totalBytes(batch) {
+		t.Errorf("batchSize estimates %d bytes, the batch has %d", size, totalBytes(batch))
+	}
+}
+
+func totalBytes(batch []netlink.Message) int {
+	n := 0
+	for _, m := range batch {
+		n += 16 + len(m.Data)
+	}
+	return n
+}
+
+func TestIntervalElementsRoundTrip(t *testing.T) {
+	s := Set{Name: "s", Fields: []Field{FieldIPv4}, Interval: true}
+	for _, r := range prefixRanges(makeIntent(withLocalCIDRs("10.0.0.0/8", "192.168.0.0/16", "255.255.255.0/24")).LocalCIDRs, families[0]) {
+		s.Elements = append(s.Elements, Element{Key: r.from, KeyEnd: r.to})
+	}
+	kernel := kernelElements(&s)
+	if len(kernel) != 5 { // two closed ranges and one open at the top
+		t.Fatalf("%d kernel elements, want 5: %+v", len(kernel), kernel)
+	}
+	if diff := cmp.Diff(s.Elements, rangesFromIntervals(kernel)); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
