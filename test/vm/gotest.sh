@@ -85,6 +85,7 @@ t=\$(awk -v a="\$t0" -v b="\$(up)" 'BEGIN { printf "%.3fs", b - a }')
 if [ \$r = 0 ]; then printf 'ok  \t%s\t%s\n' '$ip' "\$t"; else printf 'FAIL\t%s\t%s\n' '$ip' "\$t"; rc=\$r; fi
 EOF
 done
+# shellcheck disable=SC2016 # $rc expands in the guest
 echo 'exit $rc' >>"$BIN/run.sh"
 
 exec_rc=0

@@ -35,6 +35,7 @@ hostname ipvs-vm
 
 # Modules: one modprobe for the whole list (each exec costs ~65 ms under TCG).
 # modules.txt order puts crc32c_generic first; see the comment there.
+# shellcheck disable=SC2046 # one module name per word
 modprobe -a $(cat /etc/vm-modules) 2>/dev/console
 missing=""
 for m in $(cat /etc/vm-modules); do

@@ -59,7 +59,8 @@ done
 xt=/usr/lib/x86_64-linux-gnu/xtables
 mkdir -p "$R$xt"
 cp -a "$xt"/. "$R$xt/"
-copy_dyn $(find "$xt" -name '*.so' -type f)
+mapfile -t xtlibs < <(find "$xt" -name '*.so' -type f)
+copy_dyn "${xtlibs[@]}"
 
 # busybox for everything else; never over a real binary copied above.
 cp /usr/bin/busybox "$R/usr/bin/busybox"

@@ -98,8 +98,9 @@ apt_update_once() {
 
 ensure_host_packages() {
 	local missing=() p
+	PKG_VERSIONS=$(dpkg-query -W -f='${Package} ${Version} ${Status}\n' "${HOST_PKGS[@]}" 2>/dev/null || true)
 	for p in "${HOST_PKGS[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+		grep -q "^$p .* install ok installed$" <<<"$PKG_VERSIONS" || missing+=("$p")
 	done
 	((${#missing[@]})) || return 0
 	[[ $EUID == 0 ]] || fail "missing Debian packages ${missing[*]}: run once as root to install them"
@@ -108,6 +109,7 @@ ensure_host_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
 		--no-install-recommends "${missing[@]}" >"$CACHE/apt.log" 2>&1 ||
 		{ tail -n 20 "$CACHE/apt.log" >&2; fail "apt-get install ${missing[*]} failed"; }
+	PKG_VERSIONS=$(dpkg-query -W -f='${Package} ${Version} ${Status}\n' "${HOST_PKGS[@]}")
 }
 
 # ensure_kernel sets KVER and KROOT: Debian's linux-image-amd64 kernel, unpacked
@@ -168,11 +170,11 @@ extract_vmlinux() {
 
 # ensure_initramfs sets INITRD, rebuilt whenever its inputs change.
 ensure_initramfs() {
-	local key p
+	local key
 	key=$({
 		echo "$KVER"
 		cat "$VM_DIR/initramfs.sh" "$VM_DIR/init.sh" "$VM_DIR/modules.txt"
-		for p in "${HOST_PKGS[@]}"; do dpkg-query -W -f='${Package} ${Version}\n' "$p"; done
+		echo "$PKG_VERSIONS"
 	} | sha256sum | cut -c1-16)
 	INITRD=$CACHE/initramfs-$key.img
 	[[ -s $INITRD ]] && return
@@ -214,6 +216,7 @@ write_control() {
 		# the same name never wins over a real binary.
 		if [[ $arg0 != */* ]]; then
 			echo "p=\$(command -v $(shq "$arg0")) || { echo 'vm: command not found: '$(shq "$arg0") >&2; exit 127; }"
+			# shellcheck disable=SC2016 # $p expands in the guest
 			printf 'exec "$p"'
 		else
 			printf 'exec %s' "$(shq "$arg0")"
@@ -241,6 +244,7 @@ build_qemu_args() {
 	local f
 	for f in "${HOSTFWDS[@]}"; do net+=",hostfwd=$f"; done
 	# KVM is not usable on this host (PVM-only /dev/kvm), hence TCG.
+	# shellcheck disable=SC2054 # commas belong to qemu's option values
 	QEMU=(qemu-system-x86_64 -nodefaults -no-reboot -accel tcg -cpu "${IPVS_VM_CPU:-qemu64}"
 		-smp "$SMP" -m "$MEM" -display none -vga none -monitor none
 		-kernel "$KERNEL" -initrd "$INITRD"
