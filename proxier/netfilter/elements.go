@@ -11,8 +11,41 @@ import (
 
 // buildSets computes every set of one family's table from the intent.
 func buildSets(n *model.Netfilter, f family) []Set {
+	sets := newSets(f)
+	local := localCIDRs(n, f)
+	sets.addPorts(n, f, len(local) > 0)
+	sets.addFirewall(n, f)
+	for _, r := range local {
+		sets.add(setLocalCIDRs, Element{Key: r.from, KeyEnd: r.to})
+	}
+	for _, e := range n.Hairpin {
+		if f.is(e.Addr) {
+			ep := addrBytes(e.Addr)
+			sets.add(setHairpin, Element{Key: concat(ep, protoBytes(e.Proto), portBytes(e.Port), ep)})
+		}
+	}
+	for _, np := range n.NodePorts {
+		sets.add(setNodePorts, Element{Key: concat(protoBytes(np.Proto), portBytes(np.Port))})
+	}
+	for _, p := range []model.Protocol{model.TCP, model.UDP, model.SCTP} {
+		sets.add(setRejectProtos, Element{Key: []byte{byte(p)}}) // single fields are not padded
+	}
+	out := make([]Set, 0, len(sets))
+	for name, s := range sets {
+		s.Name = name
+		s.Elements = canonicalElements(s.Elements)
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Set) int { return setOrder(a.Name) - setOrder(b.Name) })
+	return out
+}
+
+// setBuilder collects the elements of a table's sets, by name.
+type setBuilder map[string]*Set
+
+func newSets(f family) setBuilder {
 	svcKey := []Field{f.addr, FieldProto, FieldPort}
-	sets := map[string]*Set{
+	return setBuilder{
 		setServiceIPs:    {Fields: []Field{f.addr}},
 		setServicePorts:  {Fields: svcKey},
 		setMasqPorts:     {Fields: svcKey},
@@ -24,67 +57,54 @@ func buildSets(n *model.Netfilter, f family) []Set {
 		setNodePorts:     {Fields: []Field{FieldProto, FieldPort}},
 		setRejectProtos:  {Fields: []Field{FieldProto}},
 	}
-	add := func(name string, e Element) { sets[name].Elements = append(sets[name].Elements, e) }
+}
 
-	local := localCIDRs(n, f)
-	firewalled := map[model.VSKey][]netip.Prefix{}
+func (b setBuilder) add(name string, e Element) { b[name].Elements = append(b[name].Elements, e) }
+
+// addPorts fills the service and masquerade sets. Cluster ports are
+// masqueraded by source only when the family has local CIDRs.
+func (b setBuilder) addPorts(n *model.Netfilter, f family, detectLocal bool) {
 	for _, p := range n.Ports {
 		if !f.is(p.Addr) {
 			continue
 		}
 		key := portKey(p.VSKey)
 		if p.Kind != model.KindNodePort {
-			add(setServiceIPs, Element{Key: addrBytes(p.Addr)})
-			add(setServicePorts, Element{Key: key})
+			b.add(setServiceIPs, Element{Key: addrBytes(p.Addr)})
+			b.add(setServicePorts, Element{Key: key})
 		}
 		switch masquerade(p, n.MasqueradeAll) {
 		case masqAlways:
-			add(setMasqPorts, Element{Key: key})
+			b.add(setMasqPorts, Element{Key: key})
 		case masqIfNotLocal:
-			if len(local) > 0 {
-				add(setClusterPorts, Element{Key: key})
+			if detectLocal {
+				b.add(setClusterPorts, Element{Key: key})
 			}
 		}
-		if p.Kind == model.KindLoadBalancer {
+	}
+}
+
+// addFirewall fills the source-range sets. Ranges are merged per port: the
+// same load-balancer port may come from two services that claim it, and the
+// kernel refuses overlapping intervals.
+func (b setBuilder) addFirewall(n *model.Netfilter, f family) {
+	firewalled := map[model.VSKey][]netip.Prefix{}
+	for _, p := range n.Ports {
+		if p.Kind == model.KindLoadBalancer && f.is(p.Addr) {
 			firewalled[p.VSKey] = append(firewalled[p.VSKey], p.SourceRanges...)
 		}
 	}
 	for k, prefixes := range firewalled {
-		// Ranges are merged per key: the same load-balancer port may come
-		// from two services that claim it, and the kernel refuses
-		// overlapping intervals.
-		if ranges := sourceRanges(prefixes, f); len(ranges) > 0 {
-			key := portKey(k)
-			add(setFirewallPorts, Element{Key: key})
-			for _, r := range ranges {
-				add(setFirewallAllow, Element{Key: concat(key, r.from), KeyEnd: concat(key, r.to)})
-			}
+		ranges := sourceRanges(prefixes, f)
+		if len(ranges) == 0 {
+			continue
+		}
+		key := portKey(k)
+		b.add(setFirewallPorts, Element{Key: key})
+		for _, r := range ranges {
+			b.add(setFirewallAllow, Element{Key: concat(key, r.from), KeyEnd: concat(key, r.to)})
 		}
 	}
-	for _, r := range local {
-		add(setLocalCIDRs, Element{Key: r.from, KeyEnd: r.to})
-	}
-	for _, e := range n.Hairpin {
-		if f.is(e.Addr) {
-			ep := addrBytes(e.Addr)
-			add(setHairpin, Element{Key: concat(ep, protoBytes(e.Proto), portBytes(e.Port), ep)})
-		}
-	}
-	for _, np := range n.NodePorts {
-		add(setNodePorts, Element{Key: concat(protoBytes(np.Proto), portBytes(np.Port))})
-	}
-	for _, p := range []model.Protocol{model.TCP, model.UDP, model.SCTP} {
-		add(setRejectProtos, Element{Key: []byte{byte(p)}}) // single fields are not padded
-	}
-
-	out := make([]Set, 0, len(sets))
-	for name, s := range sets {
-		s.Name = name
-		s.Elements = canonicalElements(s.Elements)
-		out = append(out, *s)
-	}
-	slices.SortFunc(out, func(a, b Set) int { return setOrder(a.Name) - setOrder(b.Name) })
-	return out
 }
 
 // setOrder is the order sets are created and printed in.

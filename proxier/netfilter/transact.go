@@ -92,6 +92,9 @@ func send(netNS, size int, batch []netlink.Message) error {
 	if err := sendBuffer(size)(c); err != nil {
 		return fmt.Errorf("raising the socket's send buffer to %d bytes: %w", size, err)
 	}
+	// The kernel's explanation of an error (and the offset of the refused
+	// attribute), when it gives one; best effort.
+	_ = c.SetOption(netlink.ExtendedAcknowledge, true)
 	for i := range batch {
 		// Let the real socket number the messages.
 		batch[i].Header.Length, batch[i].Header.PID = 0, 0
