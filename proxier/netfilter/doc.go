@@ -27,10 +27,10 @@
 //
 // One table per address family, `table ip ipvs-proxy` and `table ip6
 // ipvs-proxy`, each present only when the intent has an address of that
-// family. Not one `inet` table: the conntrack expression of the library
-// (github.com/google/nftables v0.3.0) sends a direction only for the
-// generic NFT_CT_SRC/DST keys, whose length in an inet table is always 16
-// bytes, while in an ip/ip6 table it is exactly the address length.
+// family, rather than one `inet` table: every set is typed by family anyway,
+// rules need no `meta nfproto` guards, each table rejects with its own ICMP
+// (the family-independent ICMPX reject exists only in inet tables), and a
+// node without IPv6 services carries no ip6 table.
 //
 // Chains (priorities relative to IPVS's hooks: LOCAL_IN 98/99 and LOCAL_OUT
 // -99/-98, see net/netfilter/ipvs/ip_vs_core.c):
