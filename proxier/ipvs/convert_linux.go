@@ -1,23 +1,16 @@
 package ipvs
 
+// Conversion of model values to the moby/ipvs types of the single-call
+// write path. Reads do not go through moby/ipvs (see dump_linux.go).
+
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 
 	mobyipvs "github.com/moby/ipvs"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
-
-// family returns the address family of an address.
-func family(a netip.Addr) uint16 {
-	if a.Is4() {
-		return syscall.AF_INET
-	}
-	return syscall.AF_INET6
-}
 
 // netIP converts an address to the 4- or 16-byte form moby/ipvs sends.
 func netIP(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }
@@ -29,7 +22,7 @@ func keyService(k model.VSKey) *mobyipvs.Service {
 		Address:       netIP(k.Addr),
 		Protocol:      uint16(k.Proto),
 		Port:          k.Port,
-		AddressFamily: family(k.Addr),
+		AddressFamily: afOf(k.Addr),
 		Netmask:       netmaskIPv4,
 	}
 	if k.Addr.Is6() {
@@ -49,21 +42,6 @@ func toService(vs model.VirtualServer) *mobyipvs.Service {
 	return s
 }
 
-// fromService converts a dumped moby service to a virtual server. Flag bits
-// the kernel keeps for itself (hashed) are masked out.
-func fromService(s *mobyipvs.Service) (model.VirtualServer, error) {
-	addr, err := addrFrom(s.Address, s.AddressFamily)
-	if err != nil {
-		return model.VirtualServer{}, fmt.Errorf("virtual server %v:%d: %w", s.Address, s.Port, err)
-	}
-	return model.VirtualServer{
-		VSKey:     model.VSKey{Addr: addr, Port: s.Port, Proto: model.Protocol(s.Protocol)},
-		Scheduler: s.SchedName,
-		Flags:     model.SchedFlags(s.Flags) & knownFlags,
-		Timeout:   s.Timeout,
-	}, nil
-}
-
 // toDestination converts a real server to the moby destination that adds or
 // updates it: masquerading, no connection thresholds.
 func toDestination(rs model.RealServer) *mobyipvs.Destination {
@@ -72,7 +50,7 @@ func toDestination(rs model.RealServer) *mobyipvs.Destination {
 		Port:            rs.Port,
 		Weight:          int(rs.Weight),
 		ConnectionFlags: mobyipvs.ConnectionFlagMasq,
-		AddressFamily:   family(rs.Addr),
+		AddressFamily:   afOf(rs.Addr),
 	}
 }
 
@@ -80,27 +58,4 @@ func toDestination(rs model.RealServer) *mobyipvs.Destination {
 // delete request.
 func keyDestination(k model.RSKey) *mobyipvs.Destination {
 	return toDestination(model.RealServer{RSKey: k})
-}
-
-// fromDestination converts a dumped moby destination to a real server and
-// its connection counters.
-func fromDestination(d *mobyipvs.Destination) (model.RealServer, model.RealServerStats, error) {
-	addr, err := addrFrom(d.Address, d.AddressFamily)
-	if err != nil {
-		return model.RealServer{}, model.RealServerStats{}, fmt.Errorf("real server %v:%d: %w", d.Address, d.Port, err)
-	}
-	rs := model.RealServer{RSKey: model.RSKey{Addr: addr, Port: d.Port}, Weight: int32(d.Weight)}
-	st := model.RealServerStats{ActiveConns: uint32(d.ActiveConnections), InactiveConns: uint32(d.InactiveConnections)}
-	return rs, st, nil
-}
-
-// addrFrom converts a dumped address of the given family.
-func addrFrom(ip net.IP, fam uint16) (netip.Addr, error) {
-	switch {
-	case fam == syscall.AF_INET && len(ip) >= 4:
-		return netip.AddrFrom4([4]byte(ip[:4])), nil
-	case fam == syscall.AF_INET6 && len(ip) == 16:
-		return netip.AddrFrom16([16]byte(ip)), nil
-	}
-	return netip.Addr{}, fmt.Errorf("address %v of family %d: %w", ip, fam, ErrInvalid)
 }

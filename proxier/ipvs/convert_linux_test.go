@@ -48,50 +48,6 @@ func TestToService(t *testing.T) {
 			if diff := cmp.Diff(tc.want, *got); diff != "" {
 				t.Errorf("toService mismatch (-want +got):\n%s", diff)
 			}
-			back, err := fromService(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.vs, back, cmpAddrs); diff != "" {
-				t.Errorf("round trip mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestFromService(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      mobyipvs.Service
-		want    model.VirtualServer
-		wantErr bool
-	}{
-		{
-			name: "kernel-internal hashed bit is masked",
-			in: mobyipvs.Service{Address: net.IP{198, 18, 0, 10}, AddressFamily: syscall.AF_INET,
-				Protocol: syscall.IPPROTO_TCP, Port: 80, SchedName: "mh", Flags: 0x2 | 0x8},
-			want: makeVS("198.18.0.10", 80, withSched("mh", model.FlagSched1)),
-		},
-		{
-			name:    "unknown family",
-			in:      mobyipvs.Service{Address: net.IP{1, 2, 3, 4}, AddressFamily: 99},
-			wantErr: true,
-		},
-		{
-			name:    "short IPv6 address",
-			in:      mobyipvs.Service{Address: net.IP{1, 2, 3, 4}, AddressFamily: syscall.AF_INET6},
-			wantErr: true,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := fromService(&tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if diff := cmp.Diff(tc.want, got, cmpAddrs); diff != "" {
-				t.Errorf("fromService mismatch (-want +got):\n%s", diff)
-			}
 		})
 	}
 }
@@ -120,17 +76,6 @@ func TestDestinationConversion(t *testing.T) {
 			got := toDestination(tc.rs)
 			if diff := cmp.Diff(tc.want, *got); diff != "" {
 				t.Errorf("toDestination mismatch (-want +got):\n%s", diff)
-			}
-			got.ActiveConnections, got.InactiveConnections = 5, 6
-			back, st, err := fromDestination(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.rs, back, cmpAddrs); diff != "" {
-				t.Errorf("round trip mismatch (-want +got):\n%s", diff)
-			}
-			if st != (model.RealServerStats{ActiveConns: 5, InactiveConns: 6}) {
-				t.Errorf("stats = %+v", st)
 			}
 		})
 	}

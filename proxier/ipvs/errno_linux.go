@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/vishvananda/netlink/nl"
-
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// errNLDumpInterrupted is what netlink readers return for a reply carrying
-// NLM_F_DUMP_INTR.
-var errNLDumpInterrupted error = nl.ErrDumpInterrupted
+// errNLDumpInterrupted reports a dump answer flagged NLM_F_DUMP_INTR: the
+// kernel saw the table change during the dump. (IPVS does not flag its dumps
+// today; the check costs nothing and covers kernels that will.)
+var errNLDumpInterrupted = errors.New("dump interrupted (NLM_F_DUMP_INTR)")
 
 // vsError maps the kernel's reply to a virtual server request (see
 // ip_vs_genl_set_cmd in net/netfilter/ipvs/ip_vs_ctl.c):

@@ -220,34 +220,3 @@ func encodeOp(buf []byte, family uint16, flags uint16, seq uint32, op model.Op) 
 	}
 	return appendMessage(buf, family, flags, seq, cmd, ipvsGenlVer, payload)
 }
-
-// ack is the kernel's answer to one request: its sequence number and errno
-// (0 for success).
-type ack struct {
-	seq   uint32
-	errno int32
-}
-
-// parseAcks reads the NLMSG_ERROR messages of a receive buffer. Other
-// message types are skipped.
-func parseAcks(b []byte) ([]ack, error) {
-	var out []ack
-	for len(b) >= nlmsgHdrLen {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < nlmsgHdrLen || l > len(b) {
-			return out, fmt.Errorf("netlink message of length %d in %d bytes", l, len(b))
-		}
-		if binary.NativeEndian.Uint16(b[4:]) == nlmsgError {
-			if l < nlmsgHdrLen+4 {
-				return out, fmt.Errorf("short netlink error message (%d bytes)", l)
-			}
-			// The header carries the request's sequence number; the payload
-			// starts with the negated errno.
-			seq := binary.NativeEndian.Uint32(b[8:])
-			code := int32(binary.NativeEndian.Uint32(b[nlmsgHdrLen:]))
-			out = append(out, ack{seq: seq, errno: -code})
-		}
-		b = b[min(align4(l), len(b)):]
-	}
-	return out, nil
-}

@@ -156,12 +156,23 @@ func TestParseAcks(t *testing.T) {
 	}
 }
 
-func TestFindU16(t *testing.T) {
+func TestAttrMap(t *testing.T) {
 	b := attrs(nil).str(ctrlAttrName, "IPVS").u16(ctrlAttrFmID, 0x1c).u32(3, 1)
-	if got := findU16(b, ctrlAttrFmID); got != 0x1c {
-		t.Errorf("findU16 = %#x, want 0x1c", got)
+	b = b.put(4|0x8000, attrs(nil).u16(1, 7)) // NLA_F_NESTED is masked off
+	a, err := attrMap(b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := findU16(b, 9); got != 0 {
-		t.Errorf("findU16 of a missing attribute = %d", got)
+	if got, ok := attrU16(a, ctrlAttrFmID); !ok || got != 0x1c {
+		t.Errorf("family id = %#x, %v; want 0x1c", got, ok)
+	}
+	if _, ok := attrU32(a, 9); ok {
+		t.Error("a missing attribute was found")
+	}
+	if _, ok := a[4]; !ok {
+		t.Error("nested attribute not found by its type")
+	}
+	if _, err := attrMap([]byte{8, 0, 1, 0, 0}); err == nil {
+		t.Error("attribute longer than its buffer accepted")
 	}
 }

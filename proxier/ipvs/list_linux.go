@@ -1,0 +1,142 @@
+package ipvs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// maxDumpAttempts bounds the retries of a dump that changed under us.
+const maxDumpAttempts = 5
+
+// errInconsistent marks a dump that returned one object twice: IPVS dumps
+// resume by position between messages and do not set NLM_F_DUMP_INTR, so a
+// concurrent insert shows up as a duplicate (and a delete as a skip, which
+// nothing can detect).
+var errInconsistent = errors.New("dump returned an object twice")
+
+// interrupted reports whether a dump should be retried.
+func interrupted(err error) bool {
+	return errors.Is(err, errInconsistent) || errors.Is(err, syscall.EINTR) || errors.Is(err, errNLDumpInterrupted)
+}
+
+// dumper reads the kernel's tables, one dump per call.
+type dumper struct {
+	services func() ([]model.VirtualServer, error)
+	reals    func(model.VSKey) ([]model.RealServer, []model.RealServerStats, error)
+}
+
+// rawDumper dumps on the raw socket. The caller holds k.mu.
+func (k *Kernel) rawDumper() (dumper, error) {
+	if err := k.openSocket(); err != nil {
+		return dumper{}, err
+	}
+	return dumper{services: k.dumpServices, reals: k.dumpDests}, nil
+}
+
+// ListServices implements Interface: one service dump, then one destination
+// dump per service, on the raw socket. IPVS dumps resume by position between
+// netlink messages and never flag an interruption, so a change made by
+// another program during a dump can repeat an entry (detected, and the list
+// retried) or skip one (undetectable). A skipped entry makes the caller's
+// next write to it fail with ErrExists or succeed as a no-op, and the next
+// full list sees it.
+func (k *Kernel) ListServices() ([]*model.Service, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, err := k.rawDumper()
+	if err != nil {
+		return nil, err
+	}
+	return k.list(d)
+}
+
+func (k *Kernel) list(d dumper) ([]*model.Service, error) {
+	var lastErr error
+	for range maxDumpAttempts {
+		out, err := listOnce(d)
+		if err == nil {
+			return out, nil
+		}
+		if !interrupted(err) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("listing IPVS services after %d attempts: %w: %w", maxDumpAttempts, ErrDumpInterrupted, lastErr)
+}
+
+func listOnce(d dumper) ([]*model.Service, error) {
+	vss, err := d.services()
+	if err != nil {
+		return nil, fmt.Errorf("dumping IPVS services: %w", err)
+	}
+	out := make([]*model.Service, 0, len(vss))
+	seen := make(map[model.VSKey]bool, len(vss))
+	for _, vs := range vss {
+		if seen[vs.VSKey] {
+			return nil, fmt.Errorf("dumping IPVS services: %s: %w", vs.VSKey, errInconsistent)
+		}
+		seen[vs.VSKey] = true
+		svc := &model.Service{VirtualServer: vs}
+		if svc.Reals, _, err = realsOf(d, vs.VSKey, false); err != nil {
+			return nil, err
+		}
+		out = append(out, svc)
+	}
+	slices.SortFunc(out, func(a, b *model.Service) int { return compareKeys(a.VSKey, b.VSKey) })
+	return out, nil
+}
+
+// realsOf dumps the real servers of one virtual server, sorted, and their
+// counters when withStats is set.
+func realsOf(d dumper, vs model.VSKey, withStats bool) ([]model.RealServer, map[model.RSKey]model.RealServerStats, error) {
+	reals, st, err := d.reals(vs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dumping IPVS real servers of %s: %w", vs, err)
+	}
+	var stats map[model.RSKey]model.RealServerStats
+	if withStats {
+		stats = make(map[model.RSKey]model.RealServerStats, len(reals))
+		for i, r := range reals {
+			stats[r.RSKey] = st[i]
+		}
+	}
+	svc := model.Service{Reals: reals}
+	svc.SortReals()
+	for i := 1; i < len(reals); i++ {
+		if reals[i].RSKey == reals[i-1].RSKey {
+			return nil, nil, fmt.Errorf("dumping IPVS real servers of %s: %s: %w", vs, reals[i].RSKey, errInconsistent)
+		}
+	}
+	return reals, stats, nil
+}
+
+// RealServerStats implements Interface with one destination dump on the raw
+// socket.
+func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error) {
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, err := k.rawDumper()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range maxDumpAttempts {
+		_, stats, err := realsOf(d, vs, true)
+		if err == nil {
+			return stats, nil
+		}
+		if !interrupted(err) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("reading IPVS counters of %s: %w: %w", vs, ErrDumpInterrupted, lastErr)
+}
