@@ -117,38 +117,53 @@ ensure_host_packages() {
 # $CACHE/kernel/version until the cache is removed or IPVS_VM_KERNEL_PKG says
 # otherwise (e.g. IPVS_VM_KERNEL_PKG=linux-image-6.1.0-28-amd64).
 ensure_kernel() {
-	local pkg=${IPVS_VM_KERNEL_PKG:-}
+	local pkg=${IPVS_VM_KERNEL_PKG:-} pinned=1
 	mkdir -p "$CACHE/kernel"
 	if [[ -z $pkg && -s $CACHE/kernel/version ]]; then
 		pkg=linux-image-$(cat "$CACHE/kernel/version")
 	fi
 	if [[ -z $pkg ]]; then
-		apt_update_once
-		pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+		pinned=0
+		pkg=$(resolve_kernel)
+		[[ -n $pkg ]] || { apt_update_once; pkg=$(resolve_kernel); }
 		[[ -n $pkg ]] || fail "cannot resolve linux-image-amd64 to a kernel package"
 	fi
 	KVER=${pkg#linux-image-}
 	KROOT=$CACHE/kernel/$KVER
 	if [[ ! -e $KROOT/boot/vmlinuz-$KVER || ! -e $KROOT/lib/modules/$KVER/modules.dep ]]; then
-		local t0 dl
-		t0=$(now)
-		dl=$(mktemp -d "$CACHE/kernel/dl.XXXXXX")
-		say "downloading $pkg (apt-get download + dpkg -x; nothing is installed)"
-		if ! (cd "$dl" && apt-get download -qq "$pkg" >&2 2>/dev/null); then
+		if ! fetch_kernel "$pkg" quiet; then # stale apt lists: update once, retry
 			apt_update_once
-			(cd "$dl" && apt-get download -qq "$pkg" >&2) || fail "apt-get download $pkg failed"
+			((pinned)) || pkg=$(resolve_kernel)
+			fetch_kernel "$pkg" || fail "apt-get download $pkg failed"
 		fi
-		rm -rf "$KROOT"
-		dpkg -x "$dl"/*.deb "$KROOT.tmp"
-		rm -rf "$dl"
-		depmod -b "$KROOT.tmp" "$KVER" # the .deb ships no modules.dep
-		mv "$KROOT.tmp" "$KROOT"
-		say "kernel $KVER ready in $(since "$t0")s"
 	fi
 	echo "$KVER" >"$CACHE/kernel/version"
 	KERNEL=$KROOT/boot/vmlinuz-$KVER
 	[[ -s $KROOT/boot/vmlinux-$KVER ]] || extract_vmlinux || true
 	[[ ! -s $KROOT/boot/vmlinux-$KVER ]] || KERNEL=$KROOT/boot/vmlinux-$KVER
+}
+
+resolve_kernel() {
+	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+
+# fetch_kernel PKG [quiet] downloads and unpacks PKG into $KROOT (setting KVER
+# and KROOT); quiet hides apt's error, for a first try that may fail.
+fetch_kernel() {
+	local pkg=$1 t0 dl err=/dev/stderr
+	[[ -z ${2:-} ]] || err=/dev/null
+	KVER=${pkg#linux-image-}
+	KROOT=$CACHE/kernel/$KVER
+	t0=$(now)
+	dl=$(mktemp -d "$CACHE/kernel/dl.XXXXXX")
+	say "downloading $pkg (apt-get download + dpkg -x; nothing is installed)"
+	(cd "$dl" && apt-get download -qq "$pkg" >&2 2>"$err") || { rm -rf "$dl"; return 1; }
+	rm -rf "$KROOT" "$KROOT.tmp"
+	dpkg -x "$dl"/*.deb "$KROOT.tmp"
+	rm -rf "$dl"
+	depmod -b "$KROOT.tmp" "$KVER" # the .deb ships no modules.dep
+	mv "$KROOT.tmp" "$KROOT"
+	say "kernel $KVER ready in $(since "$t0")s"
 }
 
 # extract_vmlinux unpacks the ELF kernel from the bzImage. qemu boots it
