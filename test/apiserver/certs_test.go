@@ -121,6 +121,19 @@ func TestKubeconfigFile(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Kubeconfig mismatch (-want +got):\n%s", diff)
 	}
+
+	guest := filepath.Join(t.TempDir(), "guest.kubeconfig")
+	if err := user.WriteKubeconfig(guest, "https://198.19.0.2:6443"); err != nil {
+		t.Fatal(err)
+	}
+	cfg2, err := clientcmd.BuildConfigFromFlags("", guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg2.Host != "https://198.19.0.2:6443" || string(cfg2.CertData) != string(user.Config().CertData) {
+		t.Errorf("Guest kubeconfig: host %s, same certificate %v; want the given server and the user's certificate",
+			cfg2.Host, string(cfg2.CertData) == string(user.Config().CertData))
+	}
 }
 
 func get(t *testing.T, cfg *rest.Config, url string) string {

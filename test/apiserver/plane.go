@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // Options configures a plane. The zero value is a single-stack plane with the
@@ -99,6 +101,9 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 		return nil, err
 	}
 	if p.admin, err = p.NewUser(adminUser, mastersGroup); err != nil {
+		return nil, err
+	}
+	if err := p.waitSettled(ctx); err != nil {
 		return nil, err
 	}
 	if err := os.Symlink(p.admin.Kubeconfig, filepath.Join(dir, kubeconfigName)); err != nil {
@@ -221,6 +226,18 @@ func (p *Plane) stopAPIServerLocked() error {
 	return p.apiserver.stop(30 * time.Second)
 }
 
+// KillAPIServer kills the API server with SIGKILL, as a crash or an OOM kill
+// would: clients see their connections reset rather than closed. Start it
+// again with StartAPIServer.
+func (p *Plane) KillAPIServer() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.apiserver == nil {
+		return nil
+	}
+	return p.apiserver.stop(0)
+}
+
 // Restart stops the API server and starts it again; etcd and its data stay.
 func (p *Plane) Restart(ctx context.Context) error {
 	if err := p.StopAPIServer(); err != nil {
@@ -258,21 +275,51 @@ func (p *Plane) waitReady(ctx context.Context, proc *process, url string) error 
 	ctx, cancel := context.WithTimeoutCause(ctx, p.opts.StartTimeout,
 		fmt.Errorf("not ready after %v", p.opts.StartTimeout))
 	defer cancel()
-	return proc.waitReady(ctx, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
+	return proc.waitReady(ctx, func(ctx context.Context) error { return getOK(ctx, p.probe, url) })
+}
+
+// getOK returns nil when GET url answers 200.
+func getOK(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
+}
+
+// settledPaths are objects the API server creates shortly after /readyz. Tests
+// start once they exist, so a daemon under test sees a cluster that no longer
+// changes by itself (the default/kubernetes Service would otherwise appear in
+// the middle of a test).
+var settledPaths = []string{
+	"/api/v1/namespaces/kube-system",
+	"/api/v1/namespaces/default/services/kubernetes",
+}
+
+// waitSettled waits until every settledPath answers 200 to the admin.
+func (p *Plane) waitSettled(ctx context.Context) error {
+	client, err := rest.HTTPClientFor(p.admin.Config())
+	if err != nil {
+		return fmt.Errorf("building admin HTTP client: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
+	defer cancel()
+	for _, path := range settledPaths {
+		if err := p.apiserver.waitReady(ctx, func(ctx context.Context) error {
+			return getOK(ctx, client, p.url+path)
+		}); err != nil {
 			return err
 		}
-		resp, err := p.probe.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s answered %s", url, resp.Status)
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // URL is the API server's address, https://127.0.0.1:PORT.

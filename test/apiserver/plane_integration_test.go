@@ -63,6 +63,9 @@ func TestPlane(t *testing.T) {
 	if _, err := client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		t.Errorf("Listing Services with the API server stopped succeeded")
 	}
+	if _, ok, _ := seen.store.GetByKey(ns + "/web"); !ok {
+		t.Errorf("Informer store lost Service web while the API server was down")
+	}
 	if err := p.StartAPIServer(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +77,18 @@ func TestPlane(t *testing.T) {
 	if got := len(seen.store.List()); got < 2 {
 		t.Errorf("Service informer store holds %d Services after the restart, want web, after and kubernetes", got)
 	}
+
+	// A crash (SIGKILL, connections reset) is survived the same way.
+	kill := time.Now()
+	if err := p.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Timing: kill and start %v", time.Since(kill).Round(time.Millisecond))
+	create(ctx, t, client, node("node-2"))
+	seen.waitFor(t, "Node/node-2")
 
 	checkRBAC(ctx, t, p, client)
 	checkKubectl(ctx, t, p)

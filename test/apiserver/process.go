@@ -59,17 +59,20 @@ func (p *process) running() bool {
 	}
 }
 
-// stop sends SIGTERM, waits up to grace for the process to exit, then kills it.
+// stop sends SIGTERM, waits up to grace for the process to exit, then kills it
+// (at once when grace is 0).
 // It returns an error only when even SIGKILL did not end the process.
 func (p *process) stop(grace time.Duration) error {
 	if !p.running() {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
+	if grace > 0 {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			return nil
+		case <-time.After(grace):
+		}
 	}
 	_ = p.cmd.Process.Kill()
 	select {

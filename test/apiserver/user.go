@@ -26,10 +26,22 @@ type User struct {
 	// Kubeconfig is the path of a self-contained kubeconfig for this user.
 	Kubeconfig string
 	config     *rest.Config
+	cert       keyPair
+	caPEM      []byte
 }
 
 // Config returns a new rest.Config for the user, with QPS and Burst raised.
 func (u *User) Config() *rest.Config { return rest.CopyConfig(u.config) }
+
+// WriteKubeconfig writes a self-contained kubeconfig for the user that points
+// at server instead of the plane's loopback URL: a VM guest reaches the API
+// server through a forwarded address, which must be in Options.ExtraSANs.
+func (u *User) WriteKubeconfig(path, server string) error {
+	if err := clientcmd.WriteToFile(*kubeconfig(server, u.caPEM, u.Name, u.cert), path); err != nil {
+		return fmt.Errorf("writing kubeconfig of %q: %w", u.Name, err)
+	}
+	return nil
+}
 
 var (
 	userNameRE   = regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9_.:@]*$`)
@@ -52,14 +64,12 @@ func (p *Plane) NewUser(name string, groups ...string) (*User, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating users directory: %w", err)
 	}
-	path := filepath.Join(dir, fileName(name)+".kubeconfig")
-	if err := clientcmd.WriteToFile(*kubeconfig(p.url, p.caPEM, name, cert), path); err != nil {
-		return nil, fmt.Errorf("writing kubeconfig of %q: %w", name, err)
-	}
-	return &User{
+	u := &User{
 		Name:       name,
 		Groups:     append([]string(nil), groups...),
-		Kubeconfig: path,
+		Kubeconfig: filepath.Join(dir, fileName(name)+".kubeconfig"),
+		cert:       cert,
+		caPEM:      p.caPEM,
 		config: &rest.Config{
 			Host: p.url,
 			TLSClientConfig: rest.TLSClientConfig{
@@ -68,7 +78,11 @@ func (p *Plane) NewUser(name string, groups ...string) (*User, error) {
 			QPS:   clientQPS,
 			Burst: clientBurst,
 		},
-	}, nil
+	}
+	if err := u.WriteKubeconfig(u.Kubeconfig, p.url); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // Config returns a new rest.Config of the system:masters admin.
