@@ -35,7 +35,7 @@ func (k *Kernel) ApplyBatch(ops []model.Op) []error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.openSocket(); err != nil {
+	if err := k.sockReady(); err != nil {
 		for _, i := range idx {
 			errs[i] = err
 		}
@@ -51,18 +51,9 @@ func (k *Kernel) ApplyBatch(ops []model.Op) []error {
 	return errs
 }
 
-// openSocket opens the raw socket if it is not open. The caller holds k.mu.
-func (k *Kernel) openSocket() error {
-	if k.sock != nil {
-		return nil
-	}
-	s, err := openGenlSocket()
-	if err != nil {
-		return err
-	}
-	k.sock = s
-	return nil
-}
+// sockReady makes the raw socket ready: the IPVS family resolved. The
+// caller holds k.mu.
+func (k *Kernel) sockReady() error { return k.sock.ensureFamily() }
 
 // batchResult is the error of the j-th operation of a sent batch. Success
 // is not acknowledged (only the last request is), so when the answers were

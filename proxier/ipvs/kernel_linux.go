@@ -12,8 +12,7 @@ import (
 var _ Interface = (*Kernel)(nil)
 
 // Kernel is Interface on the running kernel's IPVS, in the network namespace
-// the process was in when New ran (the raw socket is opened on first use, in
-// the namespace of the calling thread: do not switch namespaces). It is safe
+// of the thread that called New (its sockets stay there). It is safe
 // for concurrent use: calls are serialised, because each socket reads its
 // replies in turn.
 type Kernel struct {
@@ -21,14 +20,13 @@ type Kernel struct {
 	handle *mobyipvs.Handle
 	// procPath is the file whose presence shows IPVS in this namespace.
 	procPath string
-	// sock is the raw socket of ApplyBatch and the dumps, opened on first
-	// use.
+	// sock is the raw socket of ApplyBatch and the dumps.
 	sock *genlSocket
 }
 
-// New opens a generic netlink socket for IPVS through moby/ipvs. It succeeds
-// even when the kernel has no IPVS (moby/ipvs does not check): call Probe
-// before use. moby/ipvs's New also runs `modprobe -va ip_vs` once per
+// New opens two generic netlink sockets, moby/ipvs's and the raw one of
+// dumps and batches. It succeeds even when the kernel has no IPVS (moby/ipvs
+// does not check): call Probe before use. moby/ipvs's New also runs `modprobe -va ip_vs` once per
 // process, which loads IPVS where that is permitted; nothing else in this
 // package runs a program.
 func New() (*Kernel, error) {
@@ -36,7 +34,12 @@ func New() (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening IPVS netlink socket: %w", err)
 	}
-	return &Kernel{handle: h, procPath: "/proc/net/ip_vs"}, nil
+	s, err := openGenlSocket()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Kernel{handle: h, sock: s, procPath: "/proc/net/ip_vs"}, nil
 }
 
 // Close releases the netlink sockets. The Kernel is unusable afterwards.
@@ -44,10 +47,7 @@ func (k *Kernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.handle.Close()
-	if k.sock != nil {
-		k.sock.close()
-		k.sock = nil
-	}
+	k.sock.close()
 	return nil
 }
 

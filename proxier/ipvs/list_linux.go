@@ -31,7 +31,7 @@ type dumper struct {
 
 // rawDumper dumps on the raw socket. The caller holds k.mu.
 func (k *Kernel) rawDumper() (dumper, error) {
-	if err := k.openSocket(); err != nil {
+	if err := k.sockReady(); err != nil {
 		return dumper{}, err
 	}
 	return dumper{services: k.dumpServices, reals: k.dumpDests}, nil

@@ -18,7 +18,7 @@ func (k *Kernel) Probe() error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.openSocket(); err != nil {
+	if err := k.sockReady(); err != nil {
 		return err
 	}
 	if _, err := k.getConfig(); err != nil {

@@ -31,7 +31,7 @@ func TestProbeWithoutIPVSFamily(t *testing.T) {
 		t.Skip("this kernel has IPVS")
 	}
 	// Get past the /proc check to reach the generic netlink family lookup.
-	k := &Kernel{procPath: "/proc/self/status"}
+	k := &Kernel{procPath: "/proc/self/status", sock: openTestSocket(t)}
 	if err := k.Probe(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "generic netlink family") {
 		t.Fatalf("Probe = %v, want ErrUnavailable from the family lookup", err)
 	}
@@ -63,7 +63,7 @@ func TestApplyBatchWithoutIPVS(t *testing.T) {
 	if hasIPVS() {
 		t.Skip("this kernel has IPVS")
 	}
-	k := &Kernel{}
+	k := &Kernel{sock: openTestSocket(t)}
 	ops := opsForTest()
 	errs := k.ApplyBatch(ops)
 	for i, err := range errs {
@@ -71,4 +71,16 @@ func TestApplyBatchWithoutIPVS(t *testing.T) {
 			t.Errorf("op %d: err = %v, want ErrUnavailable", i, err)
 		}
 	}
+}
+
+// openTestSocket opens the raw socket (no privilege needed) for a Kernel
+// built without New.
+func openTestSocket(t *testing.T) *genlSocket {
+	t.Helper()
+	s, err := openGenlSocket()
+	if err != nil {
+		t.Skipf("no generic netlink socket here: %v", err)
+	}
+	t.Cleanup(s.close)
+	return s
 }

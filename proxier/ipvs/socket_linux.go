@@ -21,8 +21,8 @@ type genlSocket struct {
 	rbuf   []byte
 }
 
-// openGenlSocket opens the socket and resolves the IPVS family; without
-// IPVS the error wraps ErrUnavailable.
+// openGenlSocket opens the socket in the calling thread's network
+// namespace. The IPVS family is resolved later, by ensureFamily.
 func openGenlSocket() (*genlSocket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
 	if err != nil {
@@ -52,6 +52,15 @@ func (s *genlSocket) setup() error {
 	tv := unix.Timeval{Sec: 5}
 	if err := unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fmt.Errorf("setting netlink receive timeout: %w", err)
+	}
+	return nil
+}
+
+// ensureFamily resolves the IPVS family id once; without IPVS the error
+// wraps ErrUnavailable and the next call tries again.
+func (s *genlSocket) ensureFamily() error {
+	if s.family != 0 {
+		return nil
 	}
 	fam, err := s.resolveFamily()
 	if err != nil {
