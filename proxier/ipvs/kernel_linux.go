@@ -22,6 +22,8 @@ type Kernel struct {
 	procPath string
 	// sock is the raw socket of ApplyBatch and the dumps.
 	sock *genlSocket
+	// mobyOK is set once a request through moby/ipvs got an answer.
+	mobyOK bool
 }
 
 // New opens two generic netlink sockets, moby/ipvs's and the raw one of
@@ -58,6 +60,9 @@ func (k *Kernel) AddVirtualServer(vs model.VirtualServer) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return vsError(CallAddVirtualServer, vs, k.handle.NewService(toService(vs)))
 }
 
@@ -68,6 +73,9 @@ func (k *Kernel) UpdateVirtualServer(vs model.VirtualServer) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return vsError(CallUpdateVirtualServer, vs, k.handle.UpdateService(toService(vs)))
 }
 
@@ -78,6 +86,9 @@ func (k *Kernel) DeleteVirtualServer(key model.VSKey) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return vsError(CallDeleteVirtualServer, model.VirtualServer{VSKey: key}, k.handle.DelService(keyService(key)))
 }
 
@@ -88,6 +99,9 @@ func (k *Kernel) AddRealServer(vs model.VSKey, rs model.RealServer) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return rsError(CallAddRealServer, vs, rs.RSKey, k.handle.NewDestination(keyService(vs), toDestination(rs)))
 }
 
@@ -98,6 +112,9 @@ func (k *Kernel) UpdateRealServer(vs model.VSKey, rs model.RealServer) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return rsError(CallUpdateRealServer, vs, rs.RSKey, k.handle.UpdateDestination(keyService(vs), toDestination(rs)))
 }
 
@@ -108,6 +125,9 @@ func (k *Kernel) DeleteRealServer(vs model.VSKey, rs model.RSKey) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	return rsError(CallDeleteRealServer, vs, rs, k.handle.DelDestination(keyService(vs), keyDestination(rs)))
 }
 
@@ -129,11 +149,26 @@ func (k *Kernel) SetTimeouts(t Timeouts) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
 	err := k.handle.SetConfig(&mobyipvs.Config{TimeoutTCP: t.TCP, TimeoutTCPFin: t.TCPFin, TimeoutUDP: t.UDP})
 	if err != nil {
 		return fmt.Errorf("setting IPVS timeouts: %w", err)
 	}
 	return nil
+}
+
+// mobyReady checks, once, that moby/ipvs talks to the IPVS family. Without
+// it, a handle made before IPVS was loaded sends writes to family 0, which
+// the kernel acknowledges as successes without doing anything. The caller
+// holds k.mu.
+func (k *Kernel) mobyReady() error {
+	if k.mobyOK {
+		return nil
+	}
+	_, err := k.getConfig()
+	return err
 }
 
 // getConfig reads the timeouts. moby/ipvs indexes the first reply without
@@ -150,5 +185,6 @@ func (k *Kernel) getConfig() (c *mobyipvs.Config, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading IPVS timeouts: %w", err)
 	}
+	k.mobyOK = true
 	return c, nil
 }

@@ -57,6 +57,15 @@ func TestGetConfigWithoutIPVS(t *testing.T) {
 	if err := k.Probe(); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Probe = %v, want ErrUnavailable", err)
 	}
+	// Writes must not reach family 0, where the kernel would acknowledge
+	// them as successes.
+	ops := opsForTest()
+	if err := k.AddVirtualServer(ops[0].VS); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("AddVirtualServer = %v, want ErrUnavailable", err)
+	}
+	if err := k.DeleteRealServer(ops[1].VS.VSKey, ops[1].RS.RSKey); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("DeleteRealServer = %v, want ErrUnavailable", err)
+	}
 }
 
 func TestApplyBatchWithoutIPVS(t *testing.T) {
