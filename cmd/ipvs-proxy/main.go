@@ -1,7 +1,7 @@
 // Command ipvs-proxy replaces kube-proxy (IPVS mode) on a Kubernetes node.
 //
+//	ipvs-proxy [flags]           the daemon, in place of kube-proxy --proxy-mode=ipvs
 //	ipvs-proxy plan -f FILE...   print, offline, the IPVS state a node must have
-//	ipvs-proxy [flags]           the daemon (not implemented yet, issue 5)
 //
 // This package only parses the command line, reads inputs, calls the pure
 // core (proxier.Build) and writes results; run returns an exit code, and
@@ -46,13 +46,10 @@ var commands = []command{
 
 // run dispatches to a subcommand and returns the exit code.
 func run(args []string, s streams) int {
-	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
-		// The daemon will be the default command (issue 5).
-		fmt.Fprintln(s.err, "ipvs-proxy: the daemon is not implemented yet; see `ipvs-proxy plan --help`")
-		usage(s.err)
-		return exitUsage
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return runDaemon(args, s)
 	}
-	if isHelp(args[0]) {
+	if args[0] == "help" {
 		usage(s.out)
 		return exitOK
 	}
@@ -66,12 +63,8 @@ func run(args []string, s streams) int {
 	return exitUsage
 }
 
-func isHelp(arg string) bool {
-	return arg == "help" || arg == "-h" || arg == "--help"
-}
-
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: ipvs-proxy COMMAND [flags]\n\nCommands:")
+	fmt.Fprintln(w, "Usage: ipvs-proxy [flags]           run the proxy (see 'ipvs-proxy --help')\n       ipvs-proxy COMMAND [flags]\n\nCommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -19,9 +20,10 @@ func TestRunExitCodes(t *testing.T) {
 		wantStdout string // substring
 		wantStderr string // substring
 	}{
-		{name: "no command: the daemon is not there yet", wantCode: exitUsage, wantStderr: "the daemon is not implemented yet"},
-		{name: "daemon flags", args: []string{"--kubeconfig=x"}, wantCode: exitUsage, wantStderr: "the daemon is not implemented yet"},
-		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStdout: "plan   print the IPVS state"},
+		{name: "daemon with another proxy mode", args: []string{"--proxy-mode=iptables"}, wantCode: exitUsage, wantStderr: "iptables"},
+		{name: "daemon with an unknown flag", args: []string{"--turbo"}, wantCode: exitUsage, wantStderr: "unknown flag: --turbo"},
+		{name: "daemon help lists kube-proxy's flags", args: []string{"--help"}, wantCode: exitOK, wantStdout: "--ipvs-min-sync-period"},
+		{name: "help", args: []string{"help"}, wantCode: exitOK, wantStdout: "plan   print the IPVS state"},
 		{name: "unknown command", args: []string{"apply"}, wantCode: exitUsage, wantStderr: `unknown command "apply"`},
 		{name: "plan help", args: []string{"plan", "-h"}, wantCode: exitOK, wantStdout: "--hostname-override"},
 		{name: "plan without -f", args: []string{"plan"}, wantCode: exitUsage, wantStderr: "no input: give at least one -f FILE"},
@@ -102,5 +104,22 @@ func TestSelectNode(t *testing.T) {
 				t.Errorf("got %v, want Node %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestWriteConfigTo(t *testing.T) {
+	path := t.TempDir() + "/config.yaml"
+	r := runCmd(t, "", "--write-config-to="+path, "--ipvs-scheduler=wlc", "--drain-timeout=7s")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: KubeProxyConfiguration", "scheduler: wlc", "kind: IPVSProxyConfiguration", "drainTimeout: 7s", "mode: ipvs"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("written config lacks %q:\n%s", want, data)
+		}
 	}
 }

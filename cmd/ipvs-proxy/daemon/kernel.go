@@ -7,6 +7,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
 )
 
@@ -71,4 +72,12 @@ func (d *daemon) hasIPv6() bool {
 		}
 	}
 	return false
+}
+
+// Init prepares the kernel as the daemon does at start (IPVS and nftables
+// probes, dummy interface, sysctls, IPVS timeouts) and returns: --init-only,
+// for an init container that runs with more privileges than the daemon.
+func Init(ctx context.Context, cfg Config, a Adapters) error {
+	d := &daemon{cfg: cfg, deps: Deps{Adapters: a}, metrics: metrics.New()}
+	return d.prepareKernel(ctx)
 }

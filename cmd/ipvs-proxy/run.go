@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
+)
+
+const daemonUsage = `Usage: ipvs-proxy [flags]
+       ipvs-proxy plan -f FILE [flags]   (print a node's IPVS state offline; see 'ipvs-proxy plan --help')
+
+Runs the proxy on this node in place of kube-proxy --proxy-mode=ipvs: it
+watches Services, EndpointSlices and this Node and programs IPVS, the
+addresses of the dummy interface and an nftables table of its own. Flags and
+--config files use kube-proxy's names.
+
+Flags:
+%s`
+
+// runDaemon runs the daemon (the default command) and returns the exit code.
+func runDaemon(args []string, s streams) int {
+	var o options.Options
+	fs := pflag.NewFlagSet("ipvs-proxy", pflag.ContinueOnError)
+	fs.SetOutput(s.err)
+	o.AddDaemonFlags(fs)
+	goflags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(goflags)
+	fs.AddGoFlagSet(goflags)
+	fs.Usage = func() { fmt.Fprintf(s.out, daemonUsage, fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(s.err, "ipvs-proxy: %v\nRun 'ipvs-proxy --help' for usage.\n", err)
+		return exitUsage
+	}
+	cfg, warnings, err := o.Complete(fs)
+	for _, w := range warnings {
+		klog.InfoS("Ignored an unsupported setting", "setting", w)
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "ipvs-proxy: %v\n", err)
+		return exitUsage
+	}
+	if cfg.WriteConfigTo != "" {
+		if err := options.WriteConfig(cfg, cfg.WriteConfigTo); err != nil {
+			fmt.Fprintf(s.err, "ipvs-proxy: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := daemonAction(ctx, cfg, len(warnings)); err != nil {
+		klog.ErrorS(err, "Failed")
+		return exitFailure
+	}
+	return exitOK
+}
+
+// daemonAction runs --cleanup, --init-only or the daemon itself.
+func daemonAction(ctx context.Context, cfg *options.Config, warnings int) error {
+	adapters, err := realAdapters(cfg)
+	if err != nil {
+		return err
+	}
+	owner := reconcile.Owner{ExcludeCIDRs: cfg.ExcludeCIDRs, NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax}
+	if cfg.Cleanup {
+		return daemon.Cleanup(ctx, adapters, owner, cfg.CleanupKubeProxy)
+	}
+	dcfg, err := daemonConfig(cfg, owner)
+	if err != nil {
+		return err
+	}
+	if cfg.InitOnly {
+		return daemon.Init(ctx, dcfg, adapters)
+	}
+	client, err := kubeClient(cfg)
+	if err != nil {
+		return err
+	}
+	deps := daemon.Deps{Client: client, Adapters: adapters}
+	return daemon.Run(ctx, dcfg, deps)
+}
+
+// daemonConfig maps the options onto the daemon's configuration.
+func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, error) {
+	name := cfg.HostnameOverride()
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return daemon.Config{}, fmt.Errorf("finding the node name (set --hostname-override): %w", err)
+		}
+		name = strings.ToLower(strings.TrimSpace(h))
+	}
+	kp := &cfg.KubeProxy
+	return daemon.Config{
+		NodeName: name,
+		Proxier:  cfg.Proxier(),
+		Node: func(n *v1.Node) (proxier.Node, error) {
+			node, warnings, err := cfg.Node(name, n)
+			for _, w := range warnings {
+				klog.InfoS("Node address warning", "warning", w)
+			}
+			return node, err
+		},
+		NodePortAddresses:  kp.NodePortAddresses,
+		Owner:              owner,
+		SyncPeriod:         kp.IPVS.SyncPeriod.Duration,
+		MinSyncPeriod:      kp.IPVS.MinSyncPeriod.Duration,
+		DrainTimeout:       cfg.DrainTimeout,
+		DrainPollInterval:  cfg.DrainPollInterval,
+		NoNotReadyDrain:    !cfg.NotReadyDrain,
+		LameDuck:           cfg.LameDuck,
+		HealthzBindAddress: kp.HealthzBindAddress,
+		MetricsBindAddress: kp.MetricsBindAddress,
+		StrictARP:          kp.IPVS.StrictARP,
+		Timeouts:           ipvs.Timeouts{TCP: kp.IPVS.TCPTimeout.Duration, TCPFin: kp.IPVS.TCPFinTimeout.Duration, UDP: kp.IPVS.UDPTimeout.Duration},
+		DryRun:             cfg.DryRun,
+	}, nil
+}
+
+// realAdapters opens the kernel adapters.
+func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
+	v, err := ipvs.New()
+	if err != nil {
+		return daemon.Adapters{}, err
+	}
+	a, err := addr.New(addr.Config{Name: cfg.DummyInterface, PrimaryIPs: cfg.NodeIPs})
+	if err != nil {
+		return daemon.Adapters{}, err
+	}
+	ct, err := conntrack.New("")
+	if err != nil {
+		return daemon.Adapters{}, err
+	}
+	ipv6 := false
+	for _, p := range cfg.ClusterCIDRs {
+		ipv6 = ipv6 || p.Addr().Is6()
+	}
+	nf := netfilter.New(netfilter.Config{IPv6: ipv6})
+	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: sysctl.New(), Conntrack: ct}, nil
+}
+
+// kubeClient builds the API client: --kubeconfig / --master, else the
+// in-cluster service account; protobuf by default, kube-proxy's QPS.
+func kubeClient(cfg *options.Config) (kubernetes.Interface, error) {
+	cc := cfg.KubeProxy.ClientConnection
+	var rc *rest.Config
+	var err error
+	if cc.Kubeconfig == "" && cfg.Master == "" {
+		rc, err = rest.InClusterConfig()
+	} else {
+		rc, err = clientcmd.BuildConfigFromFlags(cfg.Master, cc.Kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("building the API client configuration: %w", err)
+	}
+	rc.ContentType, rc.AcceptContentTypes = cc.ContentType, cc.AcceptContentTypes
+	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
+	rc.UserAgent = "ipvs-proxy"
+	return kubernetes.NewForConfig(rc)
+}
