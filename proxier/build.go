@@ -80,7 +80,12 @@ func Assemble(states []*ServiceState, cfg Config) (*model.State, []Problem) {
 		for _, a := range st.Addresses {
 			out.Addresses[a] = struct{}{}
 		}
-		out.Netfilter.Ports = append(out.Netfilter.Ports, st.Ports...)
+		// A port whose virtual server another service won is that service's.
+		for _, p := range st.Ports {
+			if owner[p.VSKey] == st.Name {
+				out.Netfilter.Ports = append(out.Netfilter.Ports, p)
+			}
+		}
 		out.Netfilter.NodePorts = append(out.Netfilter.NodePorts, st.NodePorts...)
 		out.Netfilter.Hairpin = append(out.Netfilter.Hairpin, st.Hairpin...)
 	}

@@ -78,6 +78,15 @@ func TestBuildBadInput(t *testing.T) {
 			expectRoute(t, st, "tcp 198.18.6.6:80", "198.18.10.1:8080")
 			expectRoute(t, st, "tcp 198.18.0.41:80", "198.18.10.2:8080")
 			expectProblems(t, p, "Service ns/newer: virtual server tcp 198.18.6.6:80 is already claimed by service ns/older")
+			n := 0
+			for _, sp := range st.Netfilter.Ports {
+				if sp.VSKey == vsKey(t, "tcp 198.18.6.6:80") {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d netfilter ports for the contested virtual server, want the winner's only", n)
+			}
 		},
 	}, {
 		name: "a bad affinity timeout uses the default",

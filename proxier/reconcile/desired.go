@@ -21,7 +21,7 @@ type desiredIndex struct {
 	claims map[model.VSKey][]types.NamespacedName // sorted, winner first
 	vs     map[model.VSKey]*model.Service         // the winners' virtual servers
 	addrs  map[netip.Addr]int
-	ports  map[string]counted[model.ServicePort]
+	ports  map[string]counted[model.ServicePort] // by owner and port
 	nports map[model.NodePort]int
 	hair   map[model.Endpoint]int
 	// nfDirty is set when the netfilter intent changed since netfilter()
@@ -41,8 +41,9 @@ type HealthCheck struct {
 }
 
 type counted[T any] struct {
-	v    T
-	refs int
+	v     T
+	owner types.NamespacedName
+	refs  int
 }
 
 func newDesiredIndex() *desiredIndex {
@@ -191,9 +192,9 @@ func (d *desiredIndex) addNetfilter(f *proxier.ServiceState, delta int) {
 	}
 	d.nfDirty = true
 	for _, p := range f.Ports {
-		k := portID(p)
+		k := f.Name.String() + " " + portID(p)
 		c := d.ports[k]
-		c.v, c.refs = p, c.refs+delta
+		c.v, c.owner, c.refs = p, f.Name, c.refs+delta
 		if c.refs > 0 {
 			d.ports[k] = c
 		} else {
@@ -235,7 +236,10 @@ func portID(p model.ServicePort) string {
 func (d *desiredIndex) netfilter(cfg *proxier.Config) model.Netfilter {
 	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: slices.Clone(cfg.LocalCIDRs)}
 	for _, c := range d.ports {
-		n.Ports = append(n.Ports, c.v)
+		// A port whose virtual server another service won is that service's.
+		if cl := d.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner {
+			n.Ports = append(n.Ports, c.v)
+		}
 	}
 	for k := range d.nports {
 		n.NodePorts = append(n.NodePorts, k)
