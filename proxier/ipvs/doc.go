@@ -17,9 +17,10 @@
 // operations in bulk. Single writes go through github.com/moby/ipvs.
 // Dumps and batches use a socket of our own (genl.go encodes, genl_parse.go
 // decodes, both pure and unit-tested): moby/ipvs cannot batch, and on the
-// test VM's kernel it managed 2,000-6,000 writes/s where the bare socket did
-// 12,000-40,000 one at a time and 16,000-80,000 batched, and it lists about
-// half as fast (see test/kernel/ipvs, TestMeasureOpsPerSecond).
+// test VM's emulated kernel it managed about 2,000-7,000 writes/s where the
+// bare socket did 8,000-44,000 one at a time and 16,000-190,000 batched; it
+// also lists about half as fast (test/kernel/ipvs, TestMeasureOpsPerSecond
+// and README.md there).
 //
 // Every method documents its error behaviour, which Kernel and Fake share so
 // that the engine can be tested on the Fake alone:
