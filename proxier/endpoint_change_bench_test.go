@@ -29,40 +29,56 @@ func BenchmarkEndpointChange(b *testing.B) {
 	}
 }
 
-func benchEndpointChange(b *testing.B, n int) {
+// engineFixture is an engine on the fakes, fed through a tracker with n
+// services of 10 endpoints each, after its first full sync.
+type engineFixture struct {
+	tr     *tracker.Tracker
+	slices []*discovery.EndpointSlice
+	ipvs   *ipvs.Fake
+	addrs  *addr.Fake
+	nf     *netfilter.Fake
+	eng    *reconcile.Engine
+}
+
+func newEngineFixture(b *testing.B, n int) *engineFixture {
 	ctx := klog.NewContext(context.Background(), klog.Background().V(1))
-	tr := tracker.New(nil)
-	slices := make([]*discovery.EndpointSlice, n)
+	fx := &engineFixture{tr: tracker.New(nil), slices: make([]*discovery.EndpointSlice, n), ipvs: ipvs.NewFake(),
+		addrs: addr.NewFake(addr.Config{}), nf: netfilter.NewFake()}
 	for i := range n {
 		name := fmt.Sprint("svc-", i)
 		ip := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String()
-		tr.OnService(nil, k8stest.Service("ns", name, k8stest.ClusterIPs(ip)))
+		fx.tr.OnService(nil, k8stest.Service("ns", name, k8stest.ClusterIPs(ip)))
 		eps := make([]discovery.Endpoint, 10)
 		for j := range eps {
 			k := i*10 + j
 			eps[j] = k8stest.Endpoint(netip.AddrFrom4([4]byte{198, 19, byte(k >> 8), byte(k)}).String())
 		}
-		slices[i] = k8stest.Slice("ns", name, name+"-1", eps)
-		tr.OnEndpointSlice(nil, slices[i])
+		fx.slices[i] = k8stest.Slice("ns", name, name+"-1", eps)
+		fx.tr.OnEndpointSlice(nil, fx.slices[i])
 	}
 	for _, k := range []tracker.Kind{tracker.Services, tracker.EndpointSlices, tracker.Node} {
-		tr.SetSynced(k)
+		fx.tr.SetSynced(k)
 	}
-	fake := ipvs.NewFake()
-	addrs := addr.NewFake(addr.Config{})
-	if err := addrs.EnsureInterface(); err != nil {
+	if err := fx.addrs.EnsureInterface(); err != nil {
 		b.Fatal(err)
 	}
-	nf := netfilter.NewFake()
 	node := proxier.Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("198.18.255.1")}}
-	eng, err := reconcile.New(reconcile.Config{IPVS: fake, Addresses: addrs, Netfilter: nf, Conntrack: conntrack.NewFake()}, tr.Store(), node)
+	eng, err := reconcile.New(reconcile.Config{IPVS: fx.ipvs, Addresses: fx.addrs, Netfilter: fx.nf, Conntrack: conntrack.NewFake()}, fx.tr.Store(), node)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr.Take()
+	fx.eng = eng
+	fx.tr.Take()
 	if res := eng.Full(ctx, nil, false); res.Failures > 0 {
 		b.Fatal("initial sync failed")
 	}
+	return fx
+}
+
+func benchEndpointChange(b *testing.B, n int) {
+	ctx := klog.NewContext(context.Background(), klog.Background().V(1))
+	fx := newEngineFixture(b, n)
+	tr, slices, fake, addrs, nf, eng := fx.tr, fx.slices, fx.ipvs, fx.addrs, fx.nf, fx.eng
 	fake.ResetCalls()
 	addrs.ResetCounts()
 	nfBefore := nf.Calls(netfilter.MethodApply)
@@ -93,4 +109,32 @@ func benchEndpointChange(b *testing.B, n int) {
 	}
 	calls += addrs.Counts().Reads + addrs.Counts().Writes + nf.Calls(netfilter.MethodApply) - nfBefore
 	b.ReportMetric(float64(calls)/float64(changes), "kernel-calls/change")
+}
+
+// BenchmarkNoOpFullReconcile measures a periodic full reconcile when nothing
+// changed: one dump of the kernel, a diff of everything, zero writes.
+func BenchmarkNoOpFullReconcile(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			ctx := klog.NewContext(context.Background(), klog.Background().V(1))
+			fx := newEngineFixture(b, n)
+			fx.ipvs.ResetCalls()
+			fx.addrs.ResetCounts()
+			nf := fx.nf.Calls(netfilter.MethodApply)
+			b.ReportAllocs()
+			b.ResetTimer()
+			runs := 0
+			for b.Loop() {
+				if res := fx.eng.Full(ctx, nil, false); res.Writes != 0 {
+					b.Fatalf("no-op full reconcile wrote %d times", res.Writes)
+				}
+				runs++
+			}
+			b.StopTimer()
+			writes := fx.ipvs.Writes() + fx.addrs.Counts().Writes + fx.nf.Calls(netfilter.MethodApply) - nf
+			dumps := fx.ipvs.Calls()[ipvs.CallListServices] + fx.addrs.Counts().Reads
+			b.ReportMetric(float64(writes)/float64(runs), "writes/op")
+			b.ReportMetric(float64(dumps)/float64(runs), "dumps/op")
+		})
+	}
 }
