@@ -9,7 +9,9 @@
 # dir) is compiled with `CGO_ENABLED=0 go test -c -tags vmtest`; all binaries
 # then run in ONE VM boot, each in its own package dir (the module root is the
 # guest's /share, read-write, so testdata/ and -update work). Short test flags
-# (-v, -run, -count...) are turned into the -test.* form a test binary takes.
+# (-v, -run, -count...) are turned into the -test.* form a test binary takes;
+# -test.timeout defaults to 20 s under run.sh's --timeout (300 s), so a hung
+# test dumps its goroutines instead of being killed with the VM.
 # Prints go test's "ok"/"FAIL" line per package; exits 0 if all passed, else
 # with the failing binary's status (or run.sh's 124/125 when the VM failed).
 set -euo pipefail
@@ -24,12 +26,13 @@ die() {
 }
 
 # run.sh options come first; those listed here take a value.
-RUN_OPTS=()
+RUN_OPTS=() VM_TIMEOUT=300
 while (($#)) && [[ $1 == -* ]]; do
 	case $1 in
 	--timeout | --mem | --smp | --apiserver | --hostfwd | --env | --mount)
 		(($# >= 2)) || die "$1 needs a value"
 		RUN_OPTS+=("$1" "$2")
+		[[ $1 != --timeout ]] || VM_TIMEOUT=$2
 		shift 2
 		;;
 	-v | --verbose) RUN_OPTS+=(--verbose); shift ;;
@@ -58,6 +61,12 @@ while (($#)); do
 	esac
 	shift
 done
+
+# Unless told otherwise, a hung test panics (printing every goroutine) before
+# run.sh kills the whole VM.
+if [[ " ${ARGS[*]} " != *" -test.timeout"* && $VM_TIMEOUT =~ ^[0-9]+$ ]] && ((VM_TIMEOUT > 40)); then
+	ARGS=("-test.timeout=$((VM_TIMEOUT - 20))s" "${ARGS[@]}")
+fi
 
 MODROOT=$(dirname "$(go env GOMOD)")
 [[ -f $MODROOT/go.mod ]] || die "not inside a Go module"
