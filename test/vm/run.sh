@@ -336,6 +336,7 @@ main() {
 	[[ -z $tail_pid ]] || { sleep 0.2; kill "$tail_pid" 2>/dev/null || true; }
 	((!INTERRUPTED)) || { say "interrupted: VM stopped"; exit 130; }
 	[[ -s $RUN/rc ]] || diagnose "$qrc"
+	grep -h '^vm: modules not loaded' "$RUN/console.log" >&2 || true
 	if ((VERBOSE)); then
 		say "guest uptime at command start $(cat "$RUN/boot" 2>/dev/null)s; VM ran $(since "$tb")s; total $(since "$t0")s"
 	fi
