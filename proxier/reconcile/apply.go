@@ -58,18 +58,14 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 		return
 	}
 	udpRevived := e.udpRevived(ops)
-	// failed: some operation of the virtual server failed (retry it);
-	// blocked: the virtual server itself failed, so its real servers wait.
-	failed, blocked := map[model.VSKey]bool{}, map[model.VSKey]bool{}
+	// failed: some operation of the virtual server failed (retry it).
+	failed := map[model.VSKey]bool{}
 	var firstErr error
-	for _, op := range ops {
-		k := op.VS.VSKey
-		if isIPVSOp(op.Kind) && blocked[k] {
-			continue
-		}
+	errs := e.perform(ops)
+	for i, op := range ops {
 		res.Writes++
-		logger.V(5).Info("Applying kernel operation", "op", op.String())
-		if err := e.do(op); err != nil {
+		logger.V(5).Info("Applied kernel operation", "op", op.String(), "err", errs[i])
+		if err := errs[i]; err != nil {
 			res.Failures++
 			e.metrics.KernelError(op.Kind.String())
 			if firstErr == nil {
@@ -79,11 +75,8 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			if op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress {
 				e.retry.failAddr(op.Addr, e.clock.Now())
 			} else {
-				e.retry.failKey(k, e.clock.Now())
-				failed[k] = true
-				if op.Kind == model.OpAddVirtualServer || op.Kind == model.OpUpdateVirtualServer {
-					blocked[k] = true
-				}
+				e.retry.failKey(op.VS.VSKey, e.clock.Now())
+				failed[op.VS.VSKey] = true
 			}
 			continue
 		}
@@ -100,47 +93,53 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 
 func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != model.OpUnbindAddress }
 
-// do performs one operation, treating "already exists" and "not found"
-// idempotently: an add of an existing object becomes an update and an
-// update of a missing object becomes an add.
-func (e *Engine) do(op model.Op) error {
-	v := e.cfg.IPVS
-	k := op.VS.VSKey
-	switch op.Kind {
-	case model.OpAddVirtualServer:
-		if err := v.AddVirtualServer(op.VS); errors.Is(err, ipvs.ErrExists) {
-			return v.UpdateVirtualServer(op.VS)
-		} else {
-			return err
+// perform applies sorted operations: IPVS runs of operations go to the
+// kernel as batches (many requests per netlink write), addresses one by
+// one, in plan order. "Already exists" and "not found" are idempotent: an
+// add of an existing object is retried as an update and an update of a
+// missing object as an add.
+func (e *Engine) perform(ops []model.Op) []error {
+	errs := make([]error, len(ops))
+	for i := 0; i < len(ops); {
+		j := i
+		for j < len(ops) && isIPVSOp(ops[j].Kind) {
+			j++
 		}
-	case model.OpUpdateVirtualServer:
-		if err := v.UpdateVirtualServer(op.VS); errors.Is(err, ipvs.ErrNotFound) {
-			return v.AddVirtualServer(op.VS)
-		} else {
-			return err
+		if j > i {
+			copy(errs[i:j], e.cfg.IPVS.ApplyBatch(ops[i:j]))
+			for k := i; k < j; k++ {
+				errs[k] = e.idempotent(ops[k], errs[k])
+			}
+			i = j
+			continue
 		}
-	case model.OpDeleteVirtualServer:
-		return v.DeleteVirtualServer(k)
-	case model.OpAddRealServer:
-		if err := v.AddRealServer(k, op.RS); errors.Is(err, ipvs.ErrExists) {
-			return v.UpdateRealServer(k, op.RS)
+		if ops[i].Kind == model.OpBindAddress {
+			errs[i] = e.cfg.Addresses.Bind(ops[i].Addr)
 		} else {
-			return err
+			errs[i] = e.cfg.Addresses.Unbind(ops[i].Addr)
 		}
-	case model.OpUpdateRealServer:
-		if err := v.UpdateRealServer(k, op.RS); errors.Is(err, ipvs.ErrNotFound) {
-			return v.AddRealServer(k, op.RS)
-		} else {
-			return err
-		}
-	case model.OpDeleteRealServer:
-		return v.DeleteRealServer(k, op.RS.RSKey)
-	case model.OpBindAddress:
-		return e.cfg.Addresses.Bind(op.Addr)
-	case model.OpUnbindAddress:
-		return e.cfg.Addresses.Unbind(op.Addr)
+		i++
 	}
-	return nil
+	return errs
+}
+
+// idempotent retries an add that met an existing object as an update, and
+// an update that met a missing object as an add.
+func (e *Engine) idempotent(op model.Op, err error) error {
+	v, k := e.cfg.IPVS, op.VS.VSKey
+	switch {
+	case err == nil:
+		return nil
+	case op.Kind == model.OpAddVirtualServer && errors.Is(err, ipvs.ErrExists):
+		return v.UpdateVirtualServer(op.VS)
+	case op.Kind == model.OpUpdateVirtualServer && errors.Is(err, ipvs.ErrNotFound):
+		return v.AddVirtualServer(op.VS)
+	case op.Kind == model.OpAddRealServer && errors.Is(err, ipvs.ErrExists):
+		return v.UpdateRealServer(k, op.RS)
+	case op.Kind == model.OpUpdateRealServer && errors.Is(err, ipvs.ErrNotFound):
+		return v.AddRealServer(k, op.RS)
+	}
+	return err
 }
 
 // record updates the applied state after a successful operation.

@@ -47,17 +47,21 @@ func TestRetryAfterInjectedFailuresConverges(t *testing.T) {
 	r.expectRoute(webVS, "198.18.10.1:8080", "198.18.10.2:8080")
 }
 
-func TestRetryVirtualServerFailureBlocksItsRealServers(t *testing.T) {
+func TestRetryFailedVirtualServerConvergesWithItsRealServers(t *testing.T) {
 	r := newRig(t)
 	r.full()
 	r.ipvs.InjectError(ipvs.CallAddVirtualServer, key(t, webVS), errKernel)
 	res := r.sync(r.web(ep("198.18.10.1")))
-	if c := r.ipvs.Calls(); c[ipvs.CallAddRealServer] != 0 {
-		t.Errorf("real servers attempted on a virtual server that failed: %v", c)
+	// The virtual server and, in the same batch, its real server fail.
+	if res.Failures != 2 || r.eng.Healthy() {
+		t.Fatalf("result %+v: want the virtual server and its real server failed", res)
 	}
+	r.expectKernel()
 	r.ipvs.ClearErrors()
 	r.advance(res.RetryAfter)
-	r.sync()
+	if res := r.sync(); res.Failures != 0 {
+		t.Fatalf("retry failed: %+v", res)
+	}
 	r.expectRoute(webVS, "198.18.10.1:8080")
 }
 
