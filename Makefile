@@ -1,15 +1,15 @@
 # ipvs-proxy build and test entry points. See README.md.
 GO        ?= go
 BIN       := bin
-PKG       := github.com/ipvs-proxy/ipvs-proxy
 LDFLAGS   := -s -w
-BENCHTIME ?= 1x
+BENCHTIME ?= 1s
+FUZZTIME  ?= 60s
 
-.PHONY: all build test lint bench fuzz clean
+.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test e2e demo clean
 
 all: lint build test
 
-## build: static daemon binary into bin/ipvs-proxy
+## build: static daemon binary bin/ipvs-proxy (CGO_ENABLED=0)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
@@ -22,15 +22,36 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./test/...
+	$(GO) vet -tags vmtest ./test/...
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxier/...
 
-## fuzz: run the Build fuzzer for FUZZTIME (default 60s)
-FUZZTIME ?= 60s
+## fuzz: run the Build fuzzer for FUZZTIME
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBuild -fuzztime $(FUZZTIME) ./proxier
+
+## k8s-bins: kube-apiserver, etcd, kubectl, kube-proxy v1.37.2 from Go modules (cached; ~5 min cold)
+k8s-bins:
+	test/apiserver/build.sh
+
+## integration: the daemon and the manifests against a real kube-apiserver (fake kernel)
+integration: k8s-bins
+	$(GO) test -tags integration -count=1 ./test/...
+
+## vm-smoke: the VM harness's own proof (qemu, Debian kernel with IPVS)
+vm-smoke:
+	test/vm/smoke.sh
+
+## kernel-test: every real-kernel adapter suite (IPVS, addr, sysctl, conntrack, netfilter) in the VM
+kernel-test:
+	test/vm/gotest.sh --timeout 1200 ./test/kernel/...
+
+## e2e: real traffic through the daemon in the VM against a real kube-apiserver
+e2e: k8s-bins
+	$(GO) test -tags e2e -count=1 -timeout 60m ./test/e2e/...
 
 clean:
 	rm -rf $(BIN)
