@@ -68,70 +68,108 @@ func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[t
 	return out, problems
 }
 
+// famEndpoints are one service port's endpoints, per IP family (index 0
+// IPv4, 1 IPv6): kube-proxy proxies each family on its own.
+type famEndpoints [2][]endpoint
+
 // collectEndpoints merges the slices of one service into endpoints per
-// service port. An address that appears in several slices is kept once,
-// preferring a ready copy (as kube-proxy's endpoint slice cache does).
-// Endpoints whose address is invalid or of the wrong family are reported and
-// skipped.
-func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey][]endpoint, []Problem) {
-	ordered := slices.Clone(slcs)
-	slices.SortFunc(ordered, func(a, b *discovery.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
-	out := map[portKey][]endpoint{}
-	seen := map[portKey]map[netip.AddrPort]int{}
+// service port and family. An address that appears in several slices is
+// kept once, preferring a ready copy (as kube-proxy's endpoint slice cache
+// does). Endpoints whose address is invalid or of the wrong family are
+// reported and skipped.
+func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoints, []Problem) {
+	ordered := slcs
+	if len(slcs) > 1 {
+		ordered = slices.Clone(slcs)
+		slices.SortFunc(ordered, func(a, b *discovery.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+	}
+	out := map[portKey]*famEndpoints{}
+	// Duplicates across slices are looked up in a map; within one slice
+	// they are rare and merged when real servers are built.
+	var seen map[portKey]map[netip.AddrPort]int
+	if len(ordered) > 1 {
+		seen = map[portKey]map[netip.AddrPort]int{}
+	}
 	var problems []Problem
 	for _, sl := range ordered {
+		fam := 0
+		if sl.AddressType == discovery.AddressTypeIPv6 {
+			fam = 1
+		}
+		first := firstPortKey(sl)
 		for _, p := range sl.Ports {
-			if p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
+			k, ok := slicePortKey(p)
+			if !ok {
 				continue
 			}
-			k := portKey{proto: v1.ProtocolTCP}
-			if p.Name != nil {
-				k.name = *p.Name
+			fe := out[k]
+			if fe == nil {
+				fe = &famEndpoints{}
+				out[k] = fe
 			}
-			if p.Protocol != nil {
-				k.proto = *p.Protocol
-			}
-			if seen[k] == nil {
-				seen[k] = map[netip.AddrPort]int{}
+			if fe[fam] == nil {
+				fe[fam] = make([]endpoint, 0, len(sl.Endpoints))
 			}
 			for i := range sl.Endpoints {
 				ep, err := readEndpoint(sl, &sl.Endpoints[i], uint16(*p.Port))
 				if err != nil {
-					if k == firstPortKey(sl) {
+					if k == first {
 						problems = append(problems, sliceProblem(sl, err.Error()))
 					}
 					continue
 				}
-				ap := netip.AddrPortFrom(ep.addr, ep.port)
-				if j, dup := seen[k][ap]; dup {
-					if ep.ready && !out[k][j].ready {
-						out[k][j] = ep
-					}
+				if seen != nil && mergeDuplicate(seen, k, fe, fam, ep) {
 					continue
 				}
-				seen[k][ap] = len(out[k])
-				out[k] = append(out[k], ep)
+				fe[fam] = append(fe[fam], ep)
 			}
 		}
 	}
 	return out, problems
 }
 
+// mergeDuplicate records ep in seen and reports whether it duplicates an
+// endpoint already collected (then a ready copy replaces a not-ready one).
+func mergeDuplicate(seen map[portKey]map[netip.AddrPort]int, k portKey, fe *famEndpoints, fam int, ep endpoint) bool {
+	m := seen[k]
+	if m == nil {
+		m = map[netip.AddrPort]int{}
+		seen[k] = m
+	}
+	ap := netip.AddrPortFrom(ep.addr, ep.port)
+	if j, dup := m[ap]; dup {
+		if ep.ready && !fe[fam][j].ready {
+			fe[fam][j] = ep
+		}
+		return true
+	}
+	m[ap] = len(fe[fam])
+	return false
+}
+
+// slicePortKey is the key of a slice port; ok is false for a port without a
+// valid number.
+func slicePortKey(p discovery.EndpointPort) (portKey, bool) {
+	if p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
+		return portKey{}, false
+	}
+	k := portKey{proto: v1.ProtocolTCP}
+	if p.Name != nil {
+		k.name = *p.Name
+	}
+	if p.Protocol != nil {
+		k.proto = *p.Protocol
+	}
+	return k, true
+}
+
 // firstPortKey is the key of a slice's first valid port: endpoint problems
 // are reported once per slice endpoint, not once per port.
 func firstPortKey(sl *discovery.EndpointSlice) portKey {
 	for _, p := range sl.Ports {
-		if p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
-			continue
+		if k, ok := slicePortKey(p); ok {
+			return k
 		}
-		k := portKey{proto: v1.ProtocolTCP}
-		if p.Name != nil {
-			k.name = *p.Name
-		}
-		if p.Protocol != nil {
-			k.proto = *p.Protocol
-		}
-		return k
 	}
 	return portKey{}
 }

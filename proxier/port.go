@@ -15,9 +15,8 @@ type portBuilder struct {
 	sp    *v1.ServicePort
 	proto model.Protocol
 	tmpl  model.VirtualServer
-	eps   []endpoint
 	// per family (index 0 IPv4, 1 IPv6): the endpoints and their selection.
-	famEps [2][]endpoint
+	famEps famEndpoints
 	famSel [2]selection
 }
 
@@ -35,9 +34,6 @@ func (p *portBuilder) build(clusterIPs, externalIPs, lbIPs []netip.Addr, sourceR
 	var families [2]bool
 	for _, a := range clusterIPs {
 		families[famIndex(a)] = true
-	}
-	for _, e := range p.eps {
-		p.famEps[famIndex(e.addr)] = append(p.famEps[famIndex(e.addr)], e)
 	}
 	for f := range p.famEps {
 		p.famSel[f] = categorize(p.famEps[f], p.node)
@@ -104,6 +100,7 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 	}
 	svc := &model.Service{VirtualServer: vs, Reals: realServers(p.famEps[f], sel, local, p.node, a.Is4())}
 	svc.SortReals()
+	svc.Reals = compactReals(svc.Reals)
 	p.st.Services = append(p.st.Services, svc)
 	if bind {
 		p.st.Addresses = append(p.st.Addresses, a)
@@ -137,6 +134,20 @@ func familyRanges(ranges []netip.Prefix, v4 bool) []netip.Prefix {
 		if r.Addr().Is4() == v4 {
 			out = append(out, r)
 		}
+	}
+	return out
+}
+
+// compactReals merges duplicate real servers of a sorted list (an address
+// listed twice in one slice), keeping the highest weight.
+func compactReals(rs []model.RealServer) []model.RealServer {
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].RSKey == r.RSKey {
+			out[n-1].Weight = max(out[n-1].Weight, r.Weight)
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }

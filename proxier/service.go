@@ -33,7 +33,7 @@ type serviceBuilder struct {
 	cfg      *Config
 	st       *ServiceState
 	problems []Problem
-	eps      map[portKey][]endpoint
+	eps      map[portKey]*famEndpoints
 }
 
 // BuildService builds the desired state one Service contributes, from the
@@ -70,22 +70,34 @@ func (b *serviceBuilder) build() {
 	externalIPs := b.parseIPs("externalIPs", b.svc.Spec.ExternalIPs)
 	lbIPs := b.loadBalancerIPs()
 	sourceRanges := b.sourceRanges()
-	seen := map[portKey]bool{}
+	seen := make(map[portNumber]bool, len(b.svc.Spec.Ports))
 	for i := range b.svc.Spec.Ports {
 		sp := &b.svc.Spec.Ports[i]
 		proto, ok := b.checkPort(i, sp, seen)
 		if !ok {
 			continue
 		}
-		pb := portBuilder{serviceBuilder: b, sp: sp, proto: proto, tmpl: tmpl,
-			eps: b.eps[portKey{name: sp.Name, proto: sp.Protocol}]}
+		pb := portBuilder{serviceBuilder: b, sp: sp, proto: proto, tmpl: tmpl}
+		key := portKey{name: sp.Name, proto: sp.Protocol}
+		if key.proto == "" {
+			key.proto = v1.ProtocolTCP
+		}
+		if fe := b.eps[key]; fe != nil {
+			pb.famEps = *fe
+		}
 		pb.build(clusterIPs, externalIPs, lbIPs, sourceRanges)
 	}
 }
 
 // checkPort validates one service port: a supported protocol, a port in
 // range, and not a duplicate of an earlier port.
-func (b *serviceBuilder) checkPort(i int, sp *v1.ServicePort, seen map[portKey]bool) (model.Protocol, bool) {
+// portNumber identifies a service port by number and protocol.
+type portNumber struct {
+	port  int32
+	proto model.Protocol
+}
+
+func (b *serviceBuilder) checkPort(i int, sp *v1.ServicePort, seen map[portNumber]bool) (model.Protocol, bool) {
 	proto, err := model.ParseProtocol(string(sp.Protocol))
 	if sp.Protocol == "" {
 		proto, err = model.TCP, nil
@@ -98,7 +110,7 @@ func (b *serviceBuilder) checkPort(i int, sp *v1.ServicePort, seen map[portKey]b
 		b.problem("port %d (%q): port %d out of range; skipped", i, sp.Name, sp.Port)
 		return 0, false
 	}
-	k := portKey{name: fmt.Sprint(sp.Port), proto: v1.Protocol(proto.String())}
+	k := portNumber{port: sp.Port, proto: proto}
 	if seen[k] {
 		b.problem("port %d (%q): duplicate port %d/%s; skipped", i, sp.Name, sp.Port, proto)
 		return 0, false
