@@ -79,3 +79,26 @@ func waitFor(t *testing.T, cond func() bool, state func() string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestNodePortAddressesFollowInterfaces: an address added to a node
+// interface gets node-port virtual servers at the next full reconcile.
+func TestNodePortAddressesFollowInterfaces(t *testing.T) {
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
+	svc := k8stest.Service("ns", "web", k8stest.NodePort(30080))
+	slice := k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")})
+	client := fake.NewClientset(node, svc, slice)
+	ipvsFake, addrFake := ipvs.NewFake(), addr.NewFake(addr.Config{})
+	addrFake.SetHostAddresses(netip.MustParseAddr("198.18.1.1"))
+	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 200 * time.Millisecond, MinSyncPeriod: 10 * time.Millisecond,
+		DrainPollInterval: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Deps{Client: client, Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
+			Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { return strings.Contains(ipvsFake.Dump(), "-A -t 198.18.1.1:30080") }, ipvsFake.Dump)
+	addrFake.SetHostAddresses(netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.2.1"))
+	waitFor(t, func() bool { return strings.Contains(ipvsFake.Dump(), "-A -t 198.18.2.1:30080") }, ipvsFake.Dump)
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -27,6 +28,11 @@ func (d *daemon) sync(ctx context.Context, full bool) time.Duration {
 			return nodeRetry
 		}
 		full, rebuildAll = true, true
+	}
+	if full && !rebuildAll && d.nodePortIPsChanged(ctx) {
+		if err := d.refreshNode(ctx); err == nil {
+			rebuildAll = true
+		}
 	}
 	start := d.clock.Now()
 	var res reconcile.Result
@@ -65,4 +71,16 @@ func (d *daemon) poll(ctx context.Context) {
 		klog.FromContext(ctx).V(2).Info("Ended drains", "writes", res.Writes, "failures", res.Failures,
 			"draining", d.engine.Draining())
 	}
+}
+
+// nodePortIPsChanged re-reads the node's interface addresses (on full
+// reconciles): an address added to or removed from an interface changes the
+// node-port virtual servers without any API event.
+func (d *daemon) nodePortIPsChanged(ctx context.Context) bool {
+	ips, err := d.deps.Adapters.Addresses.NodeAddresses(d.cfg.NodePortAddresses)
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("Could not list node addresses", "err", err)
+		return false
+	}
+	return !slices.Equal(nonNil(ips), d.node.NodePortIPs)
 }
