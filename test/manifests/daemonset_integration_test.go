@@ -1,0 +1,238 @@
+//go:build integration
+
+package manifests
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
+)
+
+// variant is one way of deploying: a kustomization and the ConfigMaps that
+// exist in the cluster besides its own.
+type variant struct {
+	name     string
+	dir      string
+	extraCMs func(*testing.T) []*v1.ConfigMap
+	// configVolume is the ConfigMap the daemon's config file comes from.
+	configVolume string
+}
+
+var variants = []variant{
+	{name: "base", dir: baseDir, extraCMs: func(*testing.T) []*v1.ConfigMap { return nil }, configVolume: "ipvs-proxy-"},
+	{name: "kubeadm", dir: kubeadmDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy"},
+}
+
+// TestDaemonSetShape checks the DaemonSet's scheduling, update, probe and
+// privilege settings on every variant.
+func TestDaemonSetShape(t *testing.T) {
+	for _, vr := range variants {
+		t.Run(vr.name, func(t *testing.T) {
+			r := render(t, vr.dir)
+			ds := one[*appsv1.DaemonSet](t, r)
+			spec := ds.Spec.Template.Spec
+			checkScheduling(t, ds)
+			main := container(t, spec.Containers, "ipvs-proxy")
+			init := container(t, spec.InitContainers, "init")
+			checkMainPrivileges(t, main)
+			if sc := init.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
+				t.Errorf("init container: want privileged (the only way to a writable /proc/sys), got %+v", sc)
+			}
+			for _, c := range []v1.Container{init, main} {
+				checkNodeName(t, c)
+				if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+					t.Errorf("%s: root filesystem not read-only", c.Name)
+				}
+			}
+			for _, v := range spec.Volumes {
+				if v.HostPath != nil {
+					t.Errorf("volume %q mounts host path %s; the daemon needs none", v.Name, v.HostPath.Path)
+				}
+			}
+			if q := main.Resources.Requests; q.Cpu().IsZero() || q.Memory().IsZero() {
+				t.Errorf("main container: want cpu and memory requests, got %v", q)
+			}
+			found := false
+			for _, v := range spec.Volumes {
+				found = found || v.ConfigMap != nil && len(v.ConfigMap.Name) >= len(vr.configVolume) && v.ConfigMap.Name[:len(vr.configVolume)] == vr.configVolume
+			}
+			if !found {
+				t.Errorf("no ConfigMap volume named %s*", vr.configVolume)
+			}
+		})
+	}
+}
+
+func checkScheduling(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	spec := ds.Spec.Template.Spec
+	if !spec.HostNetwork {
+		t.Error("hostNetwork is not set")
+	}
+	if spec.PriorityClassName != "system-node-critical" {
+		t.Errorf("priorityClassName = %q", spec.PriorityClassName)
+	}
+	if !slices.ContainsFunc(spec.Tolerations, func(tl v1.Toleration) bool {
+		return tl.Key == "" && tl.Operator == v1.TolerationOpExists && tl.Effect == ""
+	}) {
+		t.Errorf("no toleration of every taint in %+v", spec.Tolerations)
+	}
+	u := ds.Spec.UpdateStrategy
+	if u.Type != appsv1.RollingUpdateDaemonSetStrategyType || u.RollingUpdate == nil ||
+		u.RollingUpdate.MaxUnavailable.String() != "1" || u.RollingUpdate.MaxSurge.String() != "0" {
+		t.Errorf("updateStrategy = %+v, want RollingUpdate with maxUnavailable 1 and maxSurge 0", u)
+	}
+}
+
+func checkMainPrivileges(t *testing.T, c v1.Container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatal("main container has no securityContext")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Error("main container is privileged")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("main container allows privilege escalation")
+	}
+	want := &v1.Capabilities{Drop: []v1.Capability{"ALL"}, Add: []v1.Capability{"NET_ADMIN"}}
+	if diff := cmp.Diff(want, sc.Capabilities); diff != "" {
+		t.Errorf("main container capabilities (-want +got):\n%s", diff)
+	}
+}
+
+func checkNodeName(t *testing.T, c v1.Container) {
+	t.Helper()
+	if !slices.Contains(c.Args, "--hostname-override=$(NODE_NAME)") {
+		t.Errorf("%s: args %v do not pass the node name", c.Name, c.Args)
+	}
+	for _, e := range c.Env {
+		if e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName" {
+			return
+		}
+	}
+	t.Errorf("%s: NODE_NAME does not come from the downward API (spec.nodeName)", c.Name)
+}
+
+// TestDaemonArgsAndConfig parses each container's args and its config file
+// exactly as the daemon does (cmd/ipvs-proxy/options), so an unknown flag, an
+// invalid config field or a setting the daemon would ignore fails here. It
+// also ties the pod's numbers to the effective configuration: the probes hit
+// the healthz port, the grace period outlasts the lame duck.
+func TestDaemonArgsAndConfig(t *testing.T) {
+	for _, vr := range variants {
+		t.Run(vr.name, func(t *testing.T) {
+			r := render(t, vr.dir)
+			ds := one[*appsv1.DaemonSet](t, r)
+			spec := ds.Spec.Template.Spec
+			cms := append(configMaps(r), vr.extraCMs(t)...)
+
+			init := container(t, spec.InitContainers, "init")
+			initCfg := complete(t, podArgs(init, "node-a", podFiles(t, spec, init, cms)))
+			if !initCfg.InitOnly {
+				t.Error("the init container does not run --init-only")
+			}
+
+			main := container(t, spec.Containers, "ipvs-proxy")
+			cfg := complete(t, podArgs(main, "node-a", podFiles(t, spec, main, cms)))
+			if cfg.InitOnly || cfg.Cleanup || cfg.DryRun || cfg.WriteConfigTo != "" {
+				t.Errorf("the main container does not run the daemon: %+v", cfg)
+			}
+			if cfg.HostnameOverride() != "node-a" {
+				t.Errorf("node name = %q", cfg.HostnameOverride())
+			}
+			if diff := cmp.Diff(initCfg.IPVSProxy, cfg.IPVSProxy); diff != "" {
+				t.Errorf("init and main containers read different settings (-init +main):\n%s", diff)
+			}
+			checkProbes(t, main, cfg)
+			grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
+			if grace <= cfg.LameDuck+2*time.Second {
+				t.Errorf("terminationGracePeriodSeconds %v does not outlast the lame duck %v", grace, cfg.LameDuck)
+			}
+			if cfg.KubeProxy.Mode != options.ModeIPVS {
+				t.Errorf("mode = %q", cfg.KubeProxy.Mode)
+			}
+		})
+	}
+}
+
+// complete parses args with the daemon's flag set and completes the
+// configuration; any warning is a failure too.
+func complete(t *testing.T, args []string) *options.Config {
+	t.Helper()
+	var o options.Options
+	fs := pflag.NewFlagSet("ipvs-proxy", pflag.ContinueOnError)
+	o.AddDaemonFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("args %v: %v", args, err)
+	}
+	cfg, warnings, err := o.Complete(fs)
+	if err != nil {
+		t.Fatalf("args %v: %v", args, err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("args %v: warnings %q", args, warnings)
+	}
+	return cfg
+}
+
+func checkProbes(t *testing.T, c v1.Container, cfg *options.Config) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(cfg.KubeProxy.HealthzBindAddress)
+	if err != nil {
+		t.Fatalf("healthzBindAddress %q: %v", cfg.KubeProxy.HealthzBindAddress, err)
+	}
+	for _, p := range []struct {
+		name  string
+		probe *v1.Probe
+		path  string
+	}{{"liveness", c.LivenessProbe, "/livez"}, {"readiness", c.ReadinessProbe, "/healthz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("no HTTP %s probe", p.name)
+			continue
+		}
+		g := p.probe.HTTPGet
+		if g.Path != p.path || g.Port.String() != port {
+			t.Errorf("%s probe: %s on port %s, want %s on %s", p.name, g.Path, g.Port.String(), p.path, port)
+		}
+	}
+	if !slices.ContainsFunc(c.Ports, func(p v1.ContainerPort) bool { return strconv.Itoa(int(p.ContainerPort)) == port }) {
+		t.Errorf("the healthz port %s is not declared in %+v", port, c.Ports)
+	}
+}
+
+// TestClusterRoleIsExact pins the ClusterRole to what the daemon uses and
+// checks the binding gives it to the DaemonSet's service account.
+func TestClusterRoleIsExact(t *testing.T) {
+	r := render(t, baseDir)
+	role := one[*rbacv1.ClusterRole](t, r)
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services", "nodes"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	if diff := cmp.Diff(want, role.Rules); diff != "" {
+		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+	}
+	ds := one[*appsv1.DaemonSet](t, r)
+	sa := one[*v1.ServiceAccount](t, r)
+	b := one[*rbacv1.ClusterRoleBinding](t, r)
+	if ds.Spec.Template.Spec.ServiceAccountName != sa.Name || ds.Namespace != sa.Namespace {
+		t.Errorf("DaemonSet %s/%s runs as %q, the ServiceAccount is %s/%s", ds.Namespace, ds.Name, ds.Spec.Template.Spec.ServiceAccountName, sa.Namespace, sa.Name)
+	}
+	wantSubj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: sa.Namespace}}
+	if diff := cmp.Diff(wantSubj, b.Subjects); diff != "" || b.RoleRef.Name != role.Name || b.RoleRef.Kind != "ClusterRole" {
+		t.Errorf("ClusterRoleBinding %+v does not bind %s to %s: %s", b, role.Name, sa.Name, diff)
+	}
+}
