@@ -3,6 +3,7 @@
 package addr_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // then holds (host prefixes, IPv6 without DAD, local routes in the local
 // table and no route in the main table), and unbinding.
 func TestBindListUnbind(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := ensured(t, n)
 	v4, v4b, v6 := ip("198.18.40.10"), ip("198.18.40.1"), ip("fd00:40::10")
 	for _, x := range []netip.Addr{v6, v4, v4b, v4} {
@@ -30,8 +31,8 @@ func TestBindListUnbind(t *testing.T) {
 		t.Errorf("List = %v, want %v", got, want)
 	}
 
-	dummy := n.link(t, addr.DefaultInterface)
-	kaddrs, err := n.nl.AddrList(dummy, netlink.FAMILY_ALL)
+	dummy := n.Link(t, addr.DefaultInterface)
+	kaddrs, err := n.NL.AddrList(dummy, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +76,14 @@ func TestBindListUnbind(t *testing.T) {
 
 // routesTo counts the local-table local routes and the main-table routes
 // whose destination is exactly x.
-func routesTo(t *testing.T, n *netNS, x netip.Addr) (local, main int) {
+func routesTo(t *testing.T, n *netnstest.NetNS, x netip.Addr) (local, main int) {
 	t.Helper()
 	fam := netlink.FAMILY_V4
 	if x.Is6() {
 		fam = netlink.FAMILY_V6
 	}
 	for _, table := range []int{unix.RT_TABLE_LOCAL, unix.RT_TABLE_MAIN} {
-		routes, err := n.nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		routes, err := n.NL.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,13 +110,13 @@ func routesTo(t *testing.T, n *netNS, x netip.Addr) (local, main int) {
 // down, a bound address is local, for both families (a socket binds to it
 // and receives what is sent to it).
 func TestBoundAddressIsLocal(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := ensured(t, n)
 	for _, x := range []netip.Addr{ip("198.18.40.10"), ip("fd00:40::10")} {
 		if err := a.Bind(x); err != nil {
 			t.Fatal(err)
 		}
-		n.do(t, func() {
+		n.Do(t, func() {
 			srv, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(x, 9999)))
 			if err != nil {
 				t.Fatalf("binding a socket to %s: %v", x, err)
@@ -136,7 +137,7 @@ func TestBoundAddressIsLocal(t *testing.T) {
 			}
 		})
 	}
-	if n.link(t, addr.DefaultInterface).Attrs().Flags&net.FlagUp != 0 {
+	if n.Link(t, addr.DefaultInterface).Attrs().Flags&net.FlagUp != 0 {
 		t.Error("interface came up")
 	}
 }
@@ -144,10 +145,10 @@ func TestBoundAddressIsLocal(t *testing.T) {
 // TestUnbindOtherPrefix checks an address someone bound with a subnet
 // prefix is listed and can be unbound.
 func TestUnbindOtherPrefix(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := ensured(t, n)
-	n.addAddr(t, addr.DefaultInterface, "198.18.41.5/24")
-	n.addAddr(t, addr.DefaultInterface, "fd00:41::5/64")
+	n.AddAddr(t, addr.DefaultInterface, "198.18.41.5/24")
+	n.AddAddr(t, addr.DefaultInterface, "fd00:41::5/64")
 	if got, want := list(t, a), []netip.Addr{ip("198.18.41.5"), ip("fd00:41::5")}; !equal(got, want) {
 		t.Fatalf("List = %v, want %v", got, want)
 	}
@@ -164,7 +165,7 @@ func TestUnbindOtherPrefix(t *testing.T) {
 // TestBindMany binds and unbinds a few thousand addresses and reports the
 // rate (one netlink request per address).
 func TestBindMany(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := ensured(t, n)
 	const count = 2000
 	addrs := make([]netip.Addr, count)

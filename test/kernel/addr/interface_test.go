@@ -4,6 +4,7 @@ package addr_test
 
 import (
 	"errors"
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"testing"
@@ -18,12 +19,12 @@ import (
 // kube-ipvs0 (dummy, NOARP, down), that ensuring again is harmless, that a
 // cleared NOARP is restored without touching addresses, and deletion.
 func TestEnsureInterface(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := adapter(t, n)
 	if err := a.EnsureInterface(); err != nil {
 		t.Fatal(err)
 	}
-	l := n.link(t, addr.DefaultInterface)
+	l := n.Link(t, addr.DefaultInterface)
 	if l.Type() != "dummy" {
 		t.Errorf("type = %s, want dummy", l.Type())
 	}
@@ -40,13 +41,13 @@ func TestEnsureInterface(t *testing.T) {
 	if err := a.Bind(ip("198.18.40.10")); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.nl.LinkSetARPOn(l); err != nil {
+	if err := n.NL.LinkSetARPOn(l); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.EnsureInterface(); err != nil {
 		t.Fatal(err)
 	}
-	if n.link(t, addr.DefaultInterface).Attrs().RawFlags&unix.IFF_NOARP == 0 {
+	if n.Link(t, addr.DefaultInterface).Attrs().RawFlags&unix.IFF_NOARP == 0 {
 		t.Error("NOARP not restored")
 	}
 	if got := list(t, a); len(got) != 1 {
@@ -56,7 +57,7 @@ func TestEnsureInterface(t *testing.T) {
 	if err := a.DeleteInterface(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.nl.LinkByName(addr.DefaultInterface); err == nil {
+	if _, err := n.NL.LinkByName(addr.DefaultInterface); err == nil {
 		t.Error("interface still exists after DeleteInterface")
 	}
 	if err := a.DeleteInterface(); err != nil {
@@ -67,9 +68,9 @@ func TestEnsureInterface(t *testing.T) {
 // TestForeignLink checks a non-dummy link with our name is never changed
 // nor deleted.
 func TestForeignLink(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: addr.DefaultInterface}}
-	if err := n.nl.LinkAdd(br); err != nil {
+	if err := n.NL.LinkAdd(br); err != nil {
 		t.Fatal(err)
 	}
 	a := adapter(t, n)
@@ -82,7 +83,7 @@ func TestForeignLink(t *testing.T) {
 	if err := a.Bind(ip("198.18.40.10")); !errors.Is(err, addr.ErrNotDummy) {
 		t.Errorf("Bind = %v, want ErrNotDummy", err)
 	}
-	if l := n.link(t, addr.DefaultInterface); l.Type() != "bridge" {
+	if l := n.Link(t, addr.DefaultInterface); l.Type() != "bridge" {
 		t.Errorf("link type = %s, want the bridge untouched", l.Type())
 	}
 }
@@ -90,12 +91,12 @@ func TestForeignLink(t *testing.T) {
 // TestInterfaceDeletedBehindOurBack checks the adapter notices a deleted
 // and recreated interface (its cached index is stale).
 func TestInterfaceDeletedBehindOurBack(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	a := ensured(t, n)
 	if err := a.Bind(ip("198.18.40.10")); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.nl.LinkDel(n.link(t, addr.DefaultInterface)); err != nil {
+	if err := n.NL.LinkDel(n.Link(t, addr.DefaultInterface)); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Bind(ip("198.18.40.11")); !errors.Is(err, addr.ErrInterfaceNotFound) {
@@ -108,7 +109,7 @@ func TestInterfaceDeletedBehindOurBack(t *testing.T) {
 		t.Errorf("Unbind without interface = %v, want nil", err)
 	}
 	// Someone else recreates it (new ifindex) before we do.
-	if err := n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: addr.DefaultInterface}}); err != nil {
+	if err := n.NL.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: addr.DefaultInterface}}); err != nil {
 		t.Fatal(err)
 	}
 	// Bind without EnsureInterface: the stale index fails with ENODEV and

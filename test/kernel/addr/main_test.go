@@ -10,6 +10,7 @@ package addr_test
 
 import (
 	"fmt"
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net/netip"
 	"os"
 	"testing"
@@ -26,9 +27,9 @@ func TestMain(m *testing.M) {
 }
 
 // adapter opens the real adapter in the namespace for kube-ipvs0.
-func adapter(t *testing.T, n *netNS, mutators ...func(*addr.Config)) *addr.Netlink {
+func adapter(t *testing.T, n *netnstest.NetNS, mutators ...func(*addr.Config)) *addr.Netlink {
 	t.Helper()
-	cfg := addr.Config{NetNSPath: n.path}
+	cfg := addr.Config{NetNSPath: n.Path}
 	for _, m := range mutators {
 		m(&cfg)
 	}
@@ -41,7 +42,7 @@ func adapter(t *testing.T, n *netNS, mutators ...func(*addr.Config)) *addr.Netli
 }
 
 // ensured returns an adapter whose interface exists.
-func ensured(t *testing.T, n *netNS) *addr.Netlink {
+func ensured(t *testing.T, n *netnstest.NetNS) *addr.Netlink {
 	t.Helper()
 	a := adapter(t, n)
 	if err := a.EnsureInterface(); err != nil {

@@ -3,6 +3,7 @@
 package addr_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net/netip"
 	"testing"
 
@@ -15,14 +16,14 @@ import (
 // the dummy, without loopback and link-local ones, filtered by
 // --nodeport-addresses.
 func TestNodeAddresses(t *testing.T) {
-	n := newNetNS(t)
-	if err := n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "node0"}}); err != nil {
+	n := netnstest.New(t)
+	if err := n.NL.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "node0"}}); err != nil {
 		t.Fatal(err)
 	}
-	n.addAddr(t, "node0", "198.18.50.2/24")
-	n.addAddr(t, "node0", "198.18.51.2/24")
-	n.addAddr(t, "node0", "fd00:50::2/64")
-	n.setUp(t, "node0") // brings a fe80:: address, which must not show
+	n.AddAddr(t, "node0", "198.18.50.2/24")
+	n.AddAddr(t, "node0", "198.18.51.2/24")
+	n.AddAddr(t, "node0", "fd00:50::2/64")
+	n.SetUp(t, "node0") // brings a fe80:: address, which must not show
 	a := adapter(t, n, func(c *addr.Config) {
 		c.PrimaryIPs = []netip.Addr{ip("198.18.50.2"), ip("fd00:50::2")}
 	})

@@ -3,6 +3,7 @@
 package addr_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"testing"
@@ -19,25 +20,25 @@ import (
 // answers (every node would: the address is local); with the strict-ARP
 // settings applied by sysctl.Ensure it stays silent.
 func TestStrictARP(t *testing.T) {
-	nodeA, nodeB := newNetNS(t), newNetNS(t)
+	nodeA, nodeB := netnstest.New(t), netnstest.New(t)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "a0"}, PeerName: "b0",
-		PeerNamespace: netlink.NsFd(int(nodeB.h))}
-	if err := nodeA.nl.LinkAdd(veth); err != nil {
+		PeerNamespace: netlink.NsFd(int(nodeB.Handle))}
+	if err := nodeA.NL.LinkAdd(veth); err != nil {
 		t.Fatalf("creating veth: %v", err)
 	}
-	nodeA.addAddr(t, "a0", "198.18.60.1/24")
-	nodeB.addAddr(t, "b0", "198.18.60.2/24")
-	nodeA.setUp(t, "a0")
-	nodeB.setUp(t, "b0")
+	nodeA.AddAddr(t, "a0", "198.18.60.1/24")
+	nodeB.AddAddr(t, "b0", "198.18.60.2/24")
+	nodeA.SetUp(t, "a0")
+	nodeB.SetUp(t, "b0")
 	vip := ip("198.18.61.10")
 	a := ensured(t, nodeA)
 	if err := a.Bind(vip); err != nil {
 		t.Fatal(err)
 	}
 	// B believes the service range is on-link, so it ARPs for the address.
-	b0 := nodeB.link(t, "b0")
+	b0 := nodeB.Link(t, "b0")
 	_, dst, _ := net.ParseCIDR("198.18.61.0/24")
-	if err := nodeB.nl.RouteAdd(&netlink.Route{LinkIndex: b0.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+	if err := nodeB.NL.RouteAdd(&netlink.Route{LinkIndex: b0.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -45,7 +46,7 @@ func TestStrictARP(t *testing.T) {
 		t.Fatal("with the kernel's default arp_ignore=0, A did not answer ARP for its service address; the test setup is broken")
 	}
 
-	nodeA.do(t, func() {
+	nodeA.Do(t, func() {
 		settings := sysctl.Required(sysctl.Options{StrictARP: true})
 		var strict []sysctl.Setting
 		for _, s := range settings {
@@ -60,7 +61,7 @@ func TestStrictARP(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if err := nodeB.nl.NeighDel(&netlink.Neigh{LinkIndex: b0.Attrs().Index, IP: net.IP(vip.AsSlice())}); err != nil {
+	if err := nodeB.NL.NeighDel(&netlink.Neigh{LinkIndex: b0.Attrs().Index, IP: net.IP(vip.AsSlice())}); err != nil {
 		t.Fatalf("flushing B's neighbour entry: %v", err)
 	}
 	if arpAnswered(t, nodeB, b0, vip) {
@@ -74,9 +75,9 @@ func TestStrictARP(t *testing.T) {
 
 // arpAnswered sends a datagram from B to x, which makes B resolve x on
 // link, and reports whether a neighbour answered within two seconds.
-func arpAnswered(t *testing.T, b *netNS, link netlink.Link, x netip.Addr) bool {
+func arpAnswered(t *testing.T, b *netnstest.NetNS, link netlink.Link, x netip.Addr) bool {
 	t.Helper()
-	b.do(t, func() {
+	b.Do(t, func() {
 		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(x, 9)))
 		if err != nil {
 			t.Fatalf("dialing %s: %v", x, err)
@@ -86,7 +87,7 @@ func arpAnswered(t *testing.T, b *netNS, link netlink.Link, x netip.Addr) bool {
 	})
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		neighs, err := b.nl.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+		neighs, err := b.NL.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
 		if err != nil {
 			t.Fatal(err)
 		}

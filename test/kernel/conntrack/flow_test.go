@@ -3,6 +3,7 @@
 package conntrack_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net/netip"
 	"testing"
 
@@ -23,10 +24,10 @@ func TestRealFlows(t *testing.T) {
 	}
 	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
-			n := newNetNS(t)
+			n := netnstest.New(t)
 			client, vip1, vip2 := netip.MustParseAddr(fam.client), netip.MustParseAddr(fam.vip1), netip.MustParseAddr(fam.vip2)
 			backend := netip.MustParseAddr(fam.backend)
-			n.addLoopback(t, client, vip1, vip2, backend)
+			n.AddLoopback(t, client, vip1, vip2, backend)
 			ep1, ep2 := netip.AddrPortFrom(backend, 5353), netip.AddrPortFrom(backend, 5354)
 			dnat(t, n, vip1, 53, ep1)
 			dnat(t, n, vip2, 53, ep2)

@@ -3,6 +3,7 @@
 package conntrack_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net/netip"
 	"testing"
 	"time"
@@ -20,15 +21,15 @@ import (
 // whose original destination is the service and whose reply source is the
 // real server, and ForEndpoint deletes exactly it.
 func TestIPVSFlows(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	client, backend := netip.MustParseAddr("198.18.80.1"), netip.MustParseAddr("198.18.80.2")
 	vip := netip.MustParseAddr("198.18.81.10")
-	n.addLoopback(t, client, backend)
+	n.AddLoopback(t, client, backend)
 	track(t, n)
 	svc, rs := netip.AddrPortFrom(vip, 53), netip.AddrPortFrom(backend, 5353)
 
 	addrs := func() *addr.Netlink {
-		a, err := addr.New(addr.Config{NetNSPath: n.path})
+		a, err := addr.New(addr.Config{NetNSPath: n.Path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func TestIPVSFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kernel *ipvs.Kernel
-	n.do(t, func() {
+	n.Do(t, func() {
 		// Both the IPVS socket and /proc/sys/net belong to the thread's
 		// namespace.
 		drift, err := sysctl.Ensure(sysctl.New(), sysctl.Required(sysctl.Options{}))
@@ -113,13 +114,13 @@ func TestIPVSFlows(t *testing.T) {
 //     it (unless IPVS's own expiry got there first), and the flow's next
 //     packets get a fresh entry answered by ep2.
 func TestIPVSStaleFlow(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	client, ep1, ep2 := netip.MustParseAddr("198.18.82.1"), netip.MustParseAddr("198.18.82.2"), netip.MustParseAddr("198.18.82.3")
 	vip := netip.MustParseAddr("198.18.83.10")
-	n.addLoopback(t, client, ep1, ep2)
+	n.AddLoopback(t, client, ep1, ep2)
 	track(t, n)
 	svc := netip.AddrPortFrom(vip, 53)
-	a, err := addr.New(addr.Config{NetNSPath: n.path})
+	a, err := addr.New(addr.Config{NetNSPath: n.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestIPVSStaleFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kernel *ipvs.Kernel
-	n.do(t, func() {
+	n.Do(t, func() {
 		if _, err := sysctl.Ensure(sysctl.New(), sysctl.Required(sysctl.Options{})); err != nil {
 			t.Fatal(err)
 		}

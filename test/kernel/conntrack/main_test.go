@@ -14,6 +14,7 @@ package conntrack_test
 
 import (
 	"fmt"
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"os"
@@ -38,9 +39,9 @@ func TestMain(m *testing.M) {
 }
 
 // adapter opens the real conntrack adapter in the namespace.
-func adapter(t *testing.T, n *netNS) *conntrack.Netlink {
+func adapter(t *testing.T, n *netnstest.NetNS) *conntrack.Netlink {
 	t.Helper()
-	ct, err := conntrack.New(n.path)
+	ct, err := conntrack.New(n.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +51,9 @@ func adapter(t *testing.T, n *netNS) *conntrack.Netlink {
 
 // dnat installs "udp to vip:port → dnat to ep" for locally generated
 // traffic, which also turns connection tracking on in the namespace.
-func dnat(t *testing.T, n *netNS, vip netip.Addr, port uint16, ep netip.AddrPort) {
+func dnat(t *testing.T, n *netnstest.NetNS, vip netip.Addr, port uint16, ep netip.AddrPort) {
 	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(n.h)))
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.Handle)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +83,9 @@ func dnat(t *testing.T, n *netNS, vip netip.Addr, port uint16, ep netip.AddrPort
 // track turns connection tracking on in the namespace, as any node's
 // netfilter ruleset (ours masquerades) does: a "ct state" match makes the
 // kernel register its conntrack hooks there. IPVS alone does not.
-func track(t *testing.T, n *netNS) {
+func track(t *testing.T, n *netnstest.NetNS) {
 	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(n.h)))
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.Handle)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +106,10 @@ func track(t *testing.T, n *netNS) {
 }
 
 // echo serves UDP echo on ep inside the namespace until the test ends.
-func echo(t *testing.T, n *netNS, ep netip.AddrPort) {
+func echo(t *testing.T, n *netnstest.NetNS, ep netip.AddrPort) {
 	t.Helper()
 	var conn *net.UDPConn
-	n.do(t, func() {
+	n.Do(t, func() {
 		var err error
 		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ep)); err != nil {
 			t.Fatalf("listening on %s: %v", ep, err)
@@ -130,7 +131,7 @@ func echo(t *testing.T, n *netNS, ep netip.AddrPort) {
 // roundTrip sends one datagram from client to service inside the namespace
 // and waits for the echo, which must come back from the service address
 // (the reply was un-DNATed by conntrack).
-func roundTrip(t *testing.T, n *netNS, client, service netip.AddrPort) {
+func roundTrip(t *testing.T, n *netnstest.NetNS, client, service netip.AddrPort) {
 	t.Helper()
 	conn := dial(t, n, client, service)
 	defer conn.Close()
@@ -140,10 +141,10 @@ func roundTrip(t *testing.T, n *netNS, client, service netip.AddrPort) {
 }
 
 // dial opens a UDP socket from client to service inside the namespace.
-func dial(t *testing.T, n *netNS, client, service netip.AddrPort) *net.UDPConn {
+func dial(t *testing.T, n *netnstest.NetNS, client, service netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var conn *net.UDPConn
-	n.do(t, func() {
+	n.Do(t, func() {
 		var err error
 		conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(service))
 		if err != nil {

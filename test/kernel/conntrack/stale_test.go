@@ -3,6 +3,7 @@
 package conntrack_test
 
 import (
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 // create inserts entries through ctnetlink, as IPVS would have made them.
-func create(t *testing.T, n *netNS, entries []conntrack.Entry) {
+func create(t *testing.T, n *netnstest.NetNS, entries []conntrack.Entry) {
 	t.Helper()
 	tuple := func(tp conntrack.Tuple, proto model.Protocol) netlink.IPTuple {
 		return netlink.IPTuple{Protocol: uint8(proto),
@@ -30,7 +31,7 @@ func create(t *testing.T, n *netNS, entries []conntrack.Entry) {
 		}
 		f := &netlink.ConntrackFlow{FamilyType: uint8(fam), TimeOut: 600,
 			Forward: tuple(e.Orig, e.Proto), Reverse: tuple(e.Reply, e.Proto)}
-		if err := n.nl.ConntrackCreate(netlink.ConntrackTable, fam, f); err != nil {
+		if err := n.NL.ConntrackCreate(netlink.ConntrackTable, fam, f); err != nil {
 			t.Fatalf("creating %s: %v", e, err)
 		}
 	}
@@ -53,7 +54,7 @@ func entriesTo(client netip.Addr, firstPort uint16, count int, svc, ep netip.Add
 // and checks that exactly the stale entries went. It reports how long the
 // dump and deletion of a few thousand entries took.
 func TestStaleFiltersOnKernel(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	ct := adapter(t, n)
 	client4, client6 := netip.MustParseAddr("198.18.30.1"), netip.MustParseAddr("fd00:30::1")
 	dns4, dns6 := ap("198.18.31.10:53"), ap("[fd00:31::10]:53")
@@ -119,7 +120,7 @@ func TestStaleFiltersOnKernel(t *testing.T) {
 // TestClearRejects checks that no filter means no call and that a filter
 // selecting a whole protocol is refused before anything is deleted.
 func TestClearRejects(t *testing.T) {
-	n := newNetNS(t)
+	n := netnstest.New(t)
 	ct := adapter(t, n)
 	create(t, n, entriesTo(netip.MustParseAddr("198.18.30.1"), 10000, 3, ap("198.18.31.10:53"), ap("198.18.32.5:53")))
 	if deleted, err := ct.Clear(); deleted != 0 || err != nil {

@@ -1,6 +1,8 @@
-//go:build vmtest
-
-package addr_test
+// Package netnstest gives real-kernel tests a fresh network namespace each,
+// with a netlink handle inside it, so tests can build links, addresses and
+// flows without touching the VM's own namespace. The tests that use it run
+// in the VM of test/vm (build tag vmtest).
+package netnstest
 
 import (
 	"fmt"
@@ -14,18 +16,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// netNS is a fresh network namespace owned by one test: its conntrack table
+// NetNS is a fresh network namespace owned by one test: its conntrack table
 // starts empty and vanishes with it.
-type netNS struct {
-	h netns.NsHandle
-	// path opens the namespace (what the adapters' constructors take).
-	path string
-	// nl is an rtnetlink and ctnetlink handle inside the namespace.
-	nl *netlink.Handle
+type NetNS struct {
+	Handle netns.NsHandle
+	// Path opens the namespace (what the adapters' constructors take).
+	Path string
+	// NL is an rtnetlink and ctnetlink handle inside the namespace.
+	NL *netlink.Handle
 }
 
-// newNetNS creates a namespace with lo up, closed when the test ends.
-func newNetNS(t *testing.T) *netNS {
+// New creates a namespace with lo up, closed when the test ends.
+func New(t *testing.T) *NetNS {
 	t.Helper()
 	h := func() netns.NsHandle {
 		runtime.LockOSThread()
@@ -48,12 +50,12 @@ func newNetNS(t *testing.T) *netNS {
 		runtime.UnlockOSThread()
 		return h
 	}()
-	n := &netNS{h: h, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
+	n := &NetNS{Handle: h, Path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
 	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 	if err != nil {
 		t.Fatalf("netlink handle in namespace: %v", err)
 	}
-	n.nl = nl
+	n.NL = nl
 	t.Cleanup(func() { nl.Close(); h.Close() })
 	lo, err := nl.LinkByName("lo")
 	if err != nil {
@@ -65,8 +67,8 @@ func newNetNS(t *testing.T) *netNS {
 	return n
 }
 
-// do runs fn on a thread inside the namespace; sockets it opens stay there.
-func (n *netNS) do(t *testing.T, fn func()) {
+// Do runs fn on a thread inside the namespace; sockets it opens stay there.
+func (n *NetNS) Do(t *testing.T, fn func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := netns.Get()
@@ -75,7 +77,7 @@ func (n *netNS) do(t *testing.T, fn func()) {
 		t.Fatal(err)
 	}
 	defer orig.Close()
-	if err := netns.Set(n.h); err != nil {
+	if err := netns.Set(n.Handle); err != nil {
 		runtime.UnlockOSThread()
 		t.Fatal(err)
 	}
@@ -88,10 +90,10 @@ func (n *netNS) do(t *testing.T, fn func()) {
 	fn()
 }
 
-// addLoopback adds host addresses to lo.
-func (n *netNS) addLoopback(t *testing.T, addrs ...netip.Addr) {
+// AddLoopback adds host addresses to lo.
+func (n *NetNS) AddLoopback(t *testing.T, addrs ...netip.Addr) {
 	t.Helper()
-	lo, err := n.nl.LinkByName("lo")
+	lo, err := n.NL.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,16 +105,16 @@ func (n *netNS) addLoopback(t *testing.T, addrs ...netip.Addr) {
 		if a.IP.To4() == nil {
 			a.Flags = 0x02 // IFA_F_NODAD: usable at once
 		}
-		if err := n.nl.AddrAdd(lo, a); err != nil {
+		if err := n.NL.AddrAdd(lo, a); err != nil {
 			t.Fatalf("adding %s to lo: %v", a, err)
 		}
 	}
 }
 
-// addAddr adds prefix to the link named name, without DAD for IPv6.
-func (n *netNS) addAddr(t *testing.T, name, prefix string) {
+// AddAddr adds prefix to the link named name, without DAD for IPv6.
+func (n *NetNS) AddAddr(t *testing.T, name, prefix string) {
 	t.Helper()
-	link, err := n.nl.LinkByName(name)
+	link, err := n.NL.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,25 +125,25 @@ func (n *netNS) addAddr(t *testing.T, name, prefix string) {
 	if a.IP.To4() == nil {
 		a.Flags = 0x02 // IFA_F_NODAD
 	}
-	if err := n.nl.AddrAdd(link, a); err != nil {
+	if err := n.NL.AddrAdd(link, a); err != nil {
 		t.Fatalf("adding %s to %s: %v", prefix, name, err)
 	}
 }
 
-// link returns the link named name, failing the test if it is missing.
-func (n *netNS) link(t *testing.T, name string) netlink.Link {
+// Link returns the link named name, failing the test if it is missing.
+func (n *NetNS) Link(t *testing.T, name string) netlink.Link {
 	t.Helper()
-	l, err := n.nl.LinkByName(name)
+	l, err := n.NL.LinkByName(name)
 	if err != nil {
 		t.Fatalf("LinkByName(%s): %v", name, err)
 	}
 	return l
 }
 
-// setUp brings a link up.
-func (n *netNS) setUp(t *testing.T, name string) {
+// SetUp brings a link up.
+func (n *NetNS) SetUp(t *testing.T, name string) {
 	t.Helper()
-	if err := n.nl.LinkSetUp(n.link(t, name)); err != nil {
+	if err := n.NL.LinkSetUp(n.Link(t, name)); err != nil {
 		t.Fatal(err)
 	}
 }
