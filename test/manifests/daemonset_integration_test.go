@@ -26,11 +26,15 @@ type variant struct {
 	extraCMs func(*testing.T) []*v1.ConfigMap
 	// configVolume is the ConfigMap the daemon's config file comes from.
 	configVolume string
+	// handover variants run only on nodes carrying the handover label.
+	handover bool
 }
 
 var variants = []variant{
 	{name: "base", dir: baseDir, extraCMs: func(*testing.T) []*v1.ConfigMap { return nil }, configVolume: "ipvs-proxy-"},
 	{name: "kubeadm", dir: kubeadmDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy"},
+	{name: "handover", dir: handoverDir, extraCMs: func(*testing.T) []*v1.ConfigMap { return nil }, configVolume: "ipvs-proxy-", handover: true},
+	{name: "kubeadm-handover", dir: kubeadmHandoverDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy", handover: true},
 }
 
 // TestDaemonSetShape checks the DaemonSet's scheduling, update, probe and
@@ -42,6 +46,9 @@ func TestDaemonSetShape(t *testing.T) {
 			ds := one[*appsv1.DaemonSet](t, r)
 			spec := ds.Spec.Template.Spec
 			checkScheduling(t, ds)
+			if got := spec.NodeSelector[handoverLabel]; (got == "ipvs-proxy") != vr.handover {
+				t.Errorf("nodeSelector %s = %q, handover variant: %v", handoverLabel, got, vr.handover)
+			}
 			main := container(t, spec.Containers, "ipvs-proxy")
 			init := container(t, spec.InitContainers, "init")
 			checkMainPrivileges(t, main)

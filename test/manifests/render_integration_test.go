@@ -186,4 +186,3 @@ func kubeadmConfigMaps(t *testing.T) []*v1.ConfigMap {
 	}
 	return configMaps(rendered{objects: objs})
 }
-

@@ -1,0 +1,204 @@
+//go:build integration
+
+package manifests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ipvs-proxy/ipvs-proxy/test/apiserver"
+)
+
+const (
+	handoverDir        = "../../manifests/overlays/handover"
+	kubeadmHandoverDir = "../../manifests/overlays/kubeadm-handover"
+	kubeProxyPatch     = "../../manifests/components/handover/kube-proxy-patch.yaml"
+	handoverLabel      = "ipvs-proxy.io/proxy"
+)
+
+// plane starts an API server with kube-system present and returns it with
+// an admin client.
+func plane(t *testing.T) (*apiserver.Plane, kubernetes.Interface) {
+	t.Helper()
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c, err := kubernetes.NewForConfig(p.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metav1.NamespaceSystem}}
+	if _, err := c.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return p, c
+}
+
+// kubectlAdmin runs kubectl against the plane and returns its output.
+func kubectlAdmin(t *testing.T, p *apiserver.Plane, args ...string) string {
+	t.Helper()
+	out, err := p.Kubectl(t.Context(), args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// TestServerSideDryRun applies every kustomization with --dry-run=server, so
+// the real API server validates the objects (schemas, enums, the pod
+// security fields) without creating them. The kubeadm variants are applied
+// beside kubeadm's own kube-proxy objects, as on a real cluster.
+func TestServerSideDryRun(t *testing.T) {
+	p, _ := plane(t)
+	kubectlAdmin(t, p, "apply", "-f", kubeadmObjects)
+	for _, dir := range []string{baseDir, handoverDir, kubeadmDir, kubeadmHandoverDir} {
+		out := kubectlAdmin(t, p, "apply", "-k", dir, "--dry-run=server")
+		for _, want := range []string{"serviceaccount/ipvs-proxy", "clusterrole.rbac.authorization.k8s.io/ipvs-proxy",
+			"clusterrolebinding.rbac.authorization.k8s.io/ipvs-proxy", "daemonset.apps/ipvs-proxy"} {
+			if !strings.Contains(out, want+" created (server dry run)") {
+				t.Errorf("%s: %q not created:\n%s", dir, want, out)
+			}
+		}
+	}
+}
+
+// TestHandover applies the handover overlay and the kube-proxy patch for real
+// and checks that each node label selects exactly one of the two proxies: the
+// scheduling rules the DaemonSet controller acts on during the migration.
+func TestHandover(t *testing.T) {
+	p, c := plane(t)
+	kubectlAdmin(t, p, "apply", "-f", kubeadmObjects)
+	kubectlAdmin(t, p, "apply", "-k", kubeadmHandoverDir)
+	kubectlAdmin(t, p, "-n", "kube-system", "patch", "daemonset", "kube-proxy", "--patch-file", kubeProxyPatch)
+
+	ours := getDaemonSetSpec(t, c, "ipvs-proxy")
+	theirs := getDaemonSetSpec(t, c, "kube-proxy")
+	for _, tc := range []struct {
+		labels          map[string]string
+		ours, kubeProxy bool
+	}{
+		{map[string]string{"kubernetes.io/os": "linux"}, false, true},
+		{map[string]string{"kubernetes.io/os": "linux", handoverLabel: "ipvs-proxy"}, true, false},
+		{map[string]string{"kubernetes.io/os": "linux", handoverLabel: "kube-proxy"}, false, true},
+	} {
+		if got := runsOn(ours, tc.labels); got != tc.ours {
+			t.Errorf("ipvs-proxy on a node labelled %v: %v, want %v", tc.labels, got, tc.ours)
+		}
+		if got := runsOn(theirs, tc.labels); got != tc.kubeProxy {
+			t.Errorf("kube-proxy on a node labelled %v: %v, want %v", tc.labels, got, tc.kubeProxy)
+		}
+	}
+
+	// The end of the migration: the plain overlay drops the node selector.
+	kubectlAdmin(t, p, "apply", "-k", kubeadmDir)
+	if sel := getDaemonSetSpec(t, c, "ipvs-proxy").NodeSelector; !cmp.Equal(sel, map[string]string{"kubernetes.io/os": "linux"}) {
+		t.Errorf("after applying the kubeadm overlay, nodeSelector = %v", sel)
+	}
+	// Rolling back kube-proxy's DaemonSet: remove the affinity the patch added.
+	kubectlAdmin(t, p, "-n", "kube-system", "patch", "daemonset", "kube-proxy", "--type=json",
+		"-p", `[{"op":"remove","path":"/spec/template/spec/affinity"}]`)
+	if a := getDaemonSetSpec(t, c, "kube-proxy").Affinity; a != nil {
+		t.Errorf("kube-proxy affinity after rollback: %+v", a)
+	}
+}
+
+func getDaemonSetSpec(t *testing.T, c kubernetes.Interface, name string) v1.PodSpec {
+	t.Helper()
+	ds, err := c.AppsV1().DaemonSets("kube-system").Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds.Spec.Template.Spec
+}
+
+// runsOn evaluates a pod's nodeSelector and required node affinity
+// (matchExpressions with In and NotIn, the operators used here) against a
+// node's labels.
+func runsOn(spec v1.PodSpec, labels map[string]string) bool {
+	for k, v := range spec.NodeSelector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	if spec.Affinity == nil || spec.Affinity.NodeAffinity == nil ||
+		spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return true
+	}
+	for _, term := range spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		if termMatches(term, labels) {
+			return true
+		}
+	}
+	return false
+}
+
+func termMatches(term v1.NodeSelectorTerm, labels map[string]string) bool {
+	for _, e := range term.MatchExpressions {
+		v, has := labels[e.Key]
+		in := has && contains(e.Values, v)
+		switch e.Operator {
+		case v1.NodeSelectorOpIn:
+			if !in {
+				return false
+			}
+		case v1.NodeSelectorOpNotIn:
+			if in {
+				return false
+			}
+		default:
+			panic(fmt.Sprintf("operator %s not evaluated here", e.Operator))
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNoUnprivilegedWritableProcSys records why the init container is
+// privileged: the API server refuses the two pod settings that would give an
+// unprivileged container a writable /proc/sys in the host's network
+// namespace. procMount: Unmasked (no read-only /proc/sys) requires hostUsers:
+// false, and hostUsers: false forbids hostNetwork.
+func TestNoUnprivilegedWritableProcSys(t *testing.T) {
+	p, _ := plane(t)
+	r := render(t, baseDir)
+	for _, tc := range []struct {
+		name, patch, wantErr string
+	}{
+		{"unmasked procMount", `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ipvs-proxy","namespace":"kube-system"},"spec":{"template":{"spec":{"containers":[{"name":"ipvs-proxy","securityContext":{"procMount":"Unmasked"}}]}}}}`,
+			"`hostUsers` must be false to use `Unmasked`"},
+		{"user namespace", `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ipvs-proxy","namespace":"kube-system"},"spec":{"template":{"spec":{"hostUsers":false,"containers":[{"name":"ipvs-proxy","securityContext":{"procMount":"Unmasked"}}]}}}}`,
+			"hostNetwork: Forbidden: when `hostUsers` is false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(name, data string) {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("all.yaml", string(r.yaml))
+			write("patch.json", tc.patch)
+			write("kustomization.yaml", "resources: [all.yaml]\npatches:\n- path: patch.json\n")
+			out, err := p.Kubectl(context.Background(), "apply", "-k", dir, "--dry-run=server")
+			if err == nil || !strings.Contains(string(out), tc.wantErr) {
+				t.Fatalf("want the API server to refuse with %q; err %v, output:\n%s", tc.wantErr, err, out)
+			}
+		})
+	}
+}
