@@ -55,80 +55,44 @@ func (k *Kernel) Close() error {
 
 // AddVirtualServer implements Interface.
 func (k *Kernel) AddVirtualServer(vs model.VirtualServer) error {
-	if err := validateVirtualServer(vs); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return vsError(CallAddVirtualServer, vs, k.handle.NewService(toService(vs)))
+	return k.write(validateVirtualServer(vs), func() error {
+		return vsError(CallAddVirtualServer, vs, k.handle.NewService(toService(vs)))
+	})
 }
 
 // UpdateVirtualServer implements Interface.
 func (k *Kernel) UpdateVirtualServer(vs model.VirtualServer) error {
-	if err := validateVirtualServer(vs); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return vsError(CallUpdateVirtualServer, vs, k.handle.UpdateService(toService(vs)))
+	return k.write(validateVirtualServer(vs), func() error {
+		return vsError(CallUpdateVirtualServer, vs, k.handle.UpdateService(toService(vs)))
+	})
 }
 
 // DeleteVirtualServer implements Interface.
 func (k *Kernel) DeleteVirtualServer(key model.VSKey) error {
-	if err := validateKey(key); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return vsError(CallDeleteVirtualServer, model.VirtualServer{VSKey: key}, k.handle.DelService(keyService(key)))
+	return k.write(validateKey(key), func() error {
+		return vsError(CallDeleteVirtualServer, model.VirtualServer{VSKey: key}, k.handle.DelService(keyService(key)))
+	})
 }
 
 // AddRealServer implements Interface.
 func (k *Kernel) AddRealServer(vs model.VSKey, rs model.RealServer) error {
-	if err := validateWeight(vs, rs); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return rsError(CallAddRealServer, vs, rs.RSKey, k.handle.NewDestination(keyService(vs), toDestination(rs)))
+	return k.write(validateWeight(vs, rs), func() error {
+		return rsError(CallAddRealServer, vs, rs.RSKey, k.handle.NewDestination(keyService(vs), toDestination(rs)))
+	})
 }
 
 // UpdateRealServer implements Interface.
 func (k *Kernel) UpdateRealServer(vs model.VSKey, rs model.RealServer) error {
-	if err := validateWeight(vs, rs); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return rsError(CallUpdateRealServer, vs, rs.RSKey, k.handle.UpdateDestination(keyService(vs), toDestination(rs)))
+	return k.write(validateWeight(vs, rs), func() error {
+		return rsError(CallUpdateRealServer, vs, rs.RSKey, k.handle.UpdateDestination(keyService(vs), toDestination(rs)))
+	})
 }
 
 // DeleteRealServer implements Interface.
 func (k *Kernel) DeleteRealServer(vs model.VSKey, rs model.RSKey) error {
-	if err := validateRealServer(vs, rs); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := k.mobyReady(); err != nil {
-		return err
-	}
-	return rsError(CallDeleteRealServer, vs, rs, k.handle.DelDestination(keyService(vs), keyDestination(rs)))
+	return k.write(validateRealServer(vs, rs), func() error {
+		return rsError(CallDeleteRealServer, vs, rs, k.handle.DelDestination(keyService(vs), keyDestination(rs)))
+	})
 }
 
 // Timeouts implements Interface.
@@ -187,4 +151,19 @@ func (k *Kernel) getConfig() (c *mobyipvs.Config, err error) {
 	}
 	k.mobyOK = true
 	return c, nil
+}
+
+// write runs one moby/ipvs write: after validation, under the lock, and
+// only once moby's handle has proved that IPVS answers (a handle opened
+// without IPVS reports writes as successes).
+func (k *Kernel) write(invalid error, fn func() error) error {
+	if invalid != nil {
+		return invalid
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.mobyReady(); err != nil {
+		return err
+	}
+	return fn()
 }
