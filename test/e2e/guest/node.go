@@ -2,9 +2,13 @@ package guest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // nodeSysctls are what a node's network setup (kubelet, the CNI plugin)
@@ -20,11 +24,25 @@ var nodeSysctls = map[string]string{
 	"net.ipv6.conf.all.keep_addr_on_down": "1",
 }
 
-// PrepareNode sets the node's routing sysctls.
+// blackholes are the test ranges. The VM's default route leads to qemu's
+// user network, which answers connections it will not forward with a reset:
+// a packet for a backend whose veth is gone must vanish instead, as it would
+// on a real network when a node dies. Bound and connected addresses are more
+// specific and win over these routes.
+var blackholes = []string{"198.18.0.0/15", "fd00::/8"}
+
+// PrepareNode sets the node's routing sysctls and blackholes the test ranges.
 func PrepareNode() error {
 	for name, value := range nodeSysctls {
 		if err := WriteSysctl(name, value); err != nil {
 			return err
+		}
+	}
+	for _, cidr := range blackholes {
+		_, dst, _ := net.ParseCIDR(cidr)
+		r := &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE}
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("adding a blackhole route to %s: %w", cidr, err)
 		}
 	}
 	return nil

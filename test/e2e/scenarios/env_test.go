@@ -177,3 +177,22 @@ func with(m map[netip.Addr]int, more map[netip.Addr]int) map[netip.Addr]int {
 	}
 	return m
 }
+
+// holdTo opens connections from ns to addr until one reaches backend want,
+// and returns that one, open; the others are closed.
+func (e *env) holdTo(ns *guest.Netns, addr netip.AddrPort, want string) *guest.Conn {
+	e.t.Helper()
+	for i := 0; i < 20; i++ {
+		c, err := ns.Dial(addr)
+		e.must(err, "opening a connection to hold")
+		name, err := c.Ask(guest.DialTimeout)
+		e.must(err, "asking on a connection to hold")
+		if name == want {
+			e.t.Cleanup(func() { c.Close() })
+			return c
+		}
+		c.Close()
+	}
+	e.t.Fatalf("20 connections to %s never reached %s", addr, want)
+	return nil
+}
