@@ -57,6 +57,9 @@ func TestDaemonSetShape(t *testing.T) {
 			}
 			for _, c := range []v1.Container{init, main} {
 				checkNodeName(t, c)
+				if len(c.Command) > 0 {
+					t.Errorf("%s: command %q overrides the image's entrypoint", c.Name, c.Command)
+				}
 				if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
 					t.Errorf("%s: root filesystem not read-only", c.Name)
 				}
