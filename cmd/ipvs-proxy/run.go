@@ -23,6 +23,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/kubeproxy"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
@@ -161,7 +162,8 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 		ipv6 = ipv6 || p.Addr().Is6()
 	}
 	nf := netfilter.New(netfilter.Config{IPv6: ipv6})
-	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: sysctl.New(), Conntrack: ct}, nil
+	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: sysctl.New(), Conntrack: ct,
+		KubeProxy: kubeproxy.New(kubeproxy.Config{})}, nil
 }
 
 // kubeClient builds the API client: --kubeconfig / --master, else the

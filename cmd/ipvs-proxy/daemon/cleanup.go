@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/kubeproxy"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 )
 
@@ -17,8 +19,10 @@ import (
 // node-port range (never one inside the exclude CIDRs, never anyone else's),
 // the dummy interface with its addresses, and our nftables tables. The dummy
 // interface and its virtual servers are laid out as kube-proxy's IPVS mode
-// lays them out, so this also removes kube-proxy's IPVS state; its iptables
-// chains and ipsets are not ours to touch here and are reported.
+// lays them out, so this also removes kube-proxy's IPVS state. With
+// cleanupKubeProxy it then removes kube-proxy's iptables chains and ipsets
+// (a.KubeProxy), and logs what it had to leave: legacy iptables, with the
+// commands that remove it.
 func Cleanup(ctx context.Context, a Adapters, owner reconcile.Owner, cleanupKubeProxy bool) error {
 	logger := klog.FromContext(ctx)
 	var errs []error
@@ -58,9 +62,31 @@ func Cleanup(ctx context.Context, a Adapters, owner reconcile.Owner, cleanupKube
 	}
 	logger.Info("Cleaned up", "virtualServers", deleted, "addresses", len(bound))
 	if cleanupKubeProxy {
-		logger.Info("kube-proxy's IPVS virtual servers and kube-ipvs0 were removed with ours; its iptables chains (KUBE-*) and ipsets are left for `kube-proxy --cleanup`")
+		errs = append(errs, cleanupKubeProxyLeftovers(logger, a.KubeProxy))
 	}
 	return errors.Join(errs...)
+}
+
+// cleanupKubeProxyLeftovers removes kube-proxy's iptables chains and ipsets
+// and logs what it removed and what it left.
+func cleanupKubeProxyLeftovers(logger klog.Logger, kp kubeproxy.Interface) error {
+	if kp == nil {
+		logger.Info("Skipped kube-proxy's iptables chains and ipsets: no adapter")
+		return nil
+	}
+	r, err := kp.CleanupLeftovers()
+	logger.Info("Cleaned up kube-proxy's leftovers", "rules", r.Count(kubeproxy.KindRule),
+		"chains", r.Count(kubeproxy.KindChain), "ipsets", r.Count(kubeproxy.KindSet), "left", len(r.Left))
+	for _, l := range r.Left {
+		logger.Info("Left a kube-proxy object", "object", l.Object.String(), "reason", l.Reason)
+	}
+	if len(r.Commands) > 0 {
+		logger.Info("Listed the commands that remove what is left, to run after stopping kube-proxy", "commands", strings.Join(r.Commands, "\n"))
+	}
+	if err != nil {
+		return fmt.Errorf("removing kube-proxy's iptables chains and ipsets: %w", err)
+	}
+	return nil
 }
 
 func excluded(cidrs []netip.Prefix, a netip.Addr) bool {

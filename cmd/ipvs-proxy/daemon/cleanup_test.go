@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/kubeproxy"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
@@ -27,8 +29,11 @@ func TestCleanupRemovesOnlyOurs(t *testing.T) {
 	if err := nf.Apply(&model.Netfilter{MasqueradeAll: true}); err != nil {
 		t.Fatal(err)
 	}
+	kp := kubeproxy.NewFake()
+	kp.SeedKubeProxy(kubeproxy.NFT, kubeproxy.IPv4)
+	kp.AddJump(kubeproxy.NFT, kubeproxy.IPv4, "filter", "INPUT", "KUBE-FIREWALL", "")
 	owner := reconcile.Owner{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.200.0/24")}}
-	err := Cleanup(context.Background(), Adapters{IPVS: v, Addresses: a, Netfilter: nf, Conntrack: conntrack.NewFake()}, owner, true)
+	err := Cleanup(context.Background(), Adapters{IPVS: v, Addresses: a, Netfilter: nf, Conntrack: conntrack.NewFake(), KubeProxy: kp}, owner, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,5 +53,60 @@ func TestCleanupRemovesOnlyOurs(t *testing.T) {
 	}
 	if strings.TrimSpace(nf.Dump()) != "" {
 		t.Errorf("netfilter tables left: %q", nf.Dump())
+	}
+	// kubelet's chain stays; kube-proxy's chains and sets are gone.
+	if got, want := kp.Dump(), "nft ip filter chain KUBE-FIREWALL\nnft ip filter rule INPUT -j KUBE-FIREWALL\n"; got != want {
+		t.Errorf("kube-proxy leftovers:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestCleanupKubeProxyLeftovers(t *testing.T) {
+	seeded := func() *kubeproxy.Fake {
+		kp := kubeproxy.NewFake()
+		kp.SeedKubeProxy(kubeproxy.NFT, kubeproxy.IPv4)
+		return kp
+	}
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name       string
+		kp         *kubeproxy.Fake
+		flag       bool
+		failWith   error
+		wantCalls  int
+		wantErr    error
+		wantKPLeft bool
+	}{
+		{name: "removed with --cleanup-kube-proxy", kp: seeded(), flag: true, wantCalls: 1},
+		{name: "left without --cleanup-kube-proxy", kp: seeded(), flag: false, wantKPLeft: true},
+		{name: "no adapter", flag: true},
+		{name: "an error fails the cleanup, after ours", kp: seeded(), flag: true, failWith: boom, wantCalls: 1, wantErr: boom, wantKPLeft: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := addr.NewFake(addr.Config{})
+			a.SeedInterface(netip.MustParseAddr("198.18.0.10"))
+			ad := Adapters{IPVS: ipvs.NewFake(), Addresses: a, Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}
+			if tc.kp != nil {
+				ad.KubeProxy = tc.kp
+				if tc.failWith != nil {
+					tc.kp.FailNext(tc.failWith)
+				}
+			}
+			err := Cleanup(context.Background(), ad, reconcile.Owner{}, tc.flag)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if _, err := a.List(); err == nil {
+				t.Error("our dummy interface was not removed")
+			}
+			if tc.kp == nil {
+				return
+			}
+			if got := tc.kp.Calls(); got != tc.wantCalls {
+				t.Errorf("CleanupLeftovers called %d times, want %d", got, tc.wantCalls)
+			}
+			if left := strings.Contains(tc.kp.Dump(), "KUBE-SERVICES"); left != tc.wantKPLeft {
+				t.Errorf("kube-proxy's chains left = %v, want %v:\n%s", left, tc.wantKPLeft, tc.kp.Dump())
+			}
+		})
 	}
 }

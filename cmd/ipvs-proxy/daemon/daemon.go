@@ -28,6 +28,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/kubeproxy"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
@@ -76,6 +77,9 @@ type Adapters struct {
 	Netfilter netfilter.Interface
 	Sysctl    sysctl.Interface
 	Conntrack conntrack.Interface
+	// KubeProxy removes kube-proxy's iptables chains and ipsets; only
+	// Cleanup uses it, and nil skips that.
+	KubeProxy kubeproxy.Interface
 }
 
 // Deps are the daemon's collaborators. Client and Adapters are required.
