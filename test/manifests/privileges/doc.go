@@ -1,0 +1,26 @@
+// Package privileges checks, on a real kernel, the privilege claims the
+// DaemonSet in manifests/ rests on. It runs in the test VM (build tag
+// vmtest): test/vm/gotest.sh ./test/manifests/privileges -v
+//
+// Each check re-executes the test binary as a helper process with exactly the
+// identity and capabilities a container would have, and the helper reports
+// what the kernel allowed:
+//
+//	test ─► helper (uid, capabilities, mount or network namespace) ─► /proc/sys, netlink
+//	  ◄──────── JSON: CapEff and each operation's error ◄───────────────┘
+//
+// The claims:
+//
+//   - net.* sysctls in the host's network namespace: writable with
+//     CAP_NET_ADMIN alone, even as a non-root user. Root without it can write
+//     most of them but not net.ipv4.ip_forward. So the capability is not what
+//     stops an unprivileged container: its read-only /proc/sys is.
+//   - A container's read-only /proc/sys (as runc makes it from kubelet's
+//     readonlyPaths) refuses the writes with EROFS; the same files reached
+//     through a bind mount of the host's /proc/sys/net elsewhere (a hostPath
+//     volume) accept them with CAP_NET_ADMIN alone.
+//   - With ip_vs and nf_tables unloaded and no modprobe on PATH (the image
+//     has none), a process with only CAP_NET_ADMIN gets them, and an IPVS
+//     scheduler module, loaded by the kernel on first use: no CAP_SYS_MODULE
+//     and no /lib/modules mount needed.
+package privileges
