@@ -22,6 +22,8 @@ import (
 const (
 	handoverDir        = "../../manifests/overlays/handover"
 	kubeadmHandoverDir = "../../manifests/overlays/kubeadm-handover"
+	dryRunDir          = "../../manifests/overlays/dry-run"
+	kubeadmDryRunDir   = "../../manifests/overlays/kubeadm-dry-run"
 	kubeProxyPatch     = "../../manifests/components/handover/kube-proxy-patch.yaml"
 	handoverLabel      = "ipvs-proxy.io/proxy"
 )
@@ -59,12 +61,16 @@ func kubectlAdmin(t *testing.T, p *apiserver.Plane, args ...string) string {
 func TestServerSideDryRun(t *testing.T) {
 	p, _ := plane(t)
 	kubectlAdmin(t, p, "apply", "-f", kubeadmObjects)
-	for _, dir := range []string{baseDir, handoverDir, kubeadmDir, kubeadmHandoverDir} {
-		out := kubectlAdmin(t, p, "apply", "-k", dir, "--dry-run=server")
-		for _, want := range []string{"serviceaccount/ipvs-proxy", "clusterrole.rbac.authorization.k8s.io/ipvs-proxy",
-			"clusterrolebinding.rbac.authorization.k8s.io/ipvs-proxy", "daemonset.apps/ipvs-proxy"} {
+	for _, vr := range variants {
+		out := kubectlAdmin(t, p, "apply", "-k", vr.dir, "--dry-run=server")
+		name := "ipvs-proxy"
+		if vr.dryRun {
+			name += "-dry-run"
+		}
+		for _, want := range []string{"serviceaccount/" + name, "clusterrole.rbac.authorization.k8s.io/" + name,
+			"clusterrolebinding.rbac.authorization.k8s.io/" + name, "daemonset.apps/" + name} {
 			if !strings.Contains(out, want+" created (server dry run)") {
-				t.Errorf("%s: %q not created:\n%s", dir, want, out)
+				t.Errorf("%s: %q not created:\n%s", vr.dir, want, out)
 			}
 		}
 	}

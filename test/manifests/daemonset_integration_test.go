@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,17 +25,25 @@ type variant struct {
 	name     string
 	dir      string
 	extraCMs func(*testing.T) []*v1.ConfigMap
-	// configVolume is the ConfigMap the daemon's config file comes from.
+	// configVolume prefixes the name of the ConfigMap the config file comes
+	// from.
 	configVolume string
 	// handover variants run only on nodes carrying the handover label.
 	handover bool
+	// dryRun variants run --dry-run, without init container, servers or
+	// probes.
+	dryRun bool
 }
 
+func noCMs(*testing.T) []*v1.ConfigMap { return nil }
+
 var variants = []variant{
-	{name: "base", dir: baseDir, extraCMs: func(*testing.T) []*v1.ConfigMap { return nil }, configVolume: "ipvs-proxy-"},
+	{name: "base", dir: baseDir, extraCMs: noCMs, configVolume: "ipvs-proxy-"},
 	{name: "kubeadm", dir: kubeadmDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy"},
-	{name: "handover", dir: handoverDir, extraCMs: func(*testing.T) []*v1.ConfigMap { return nil }, configVolume: "ipvs-proxy-", handover: true},
+	{name: "handover", dir: handoverDir, extraCMs: noCMs, configVolume: "ipvs-proxy-", handover: true},
 	{name: "kubeadm-handover", dir: kubeadmHandoverDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy", handover: true},
+	{name: "dry-run", dir: dryRunDir, extraCMs: noCMs, configVolume: "ipvs-proxy-dry-run-", dryRun: true},
+	{name: "kubeadm-dry-run", dir: kubeadmDryRunDir, extraCMs: kubeadmConfigMaps, configVolume: "kube-proxy", dryRun: true},
 }
 
 // TestDaemonSetShape checks the DaemonSet's scheduling, update, probe and
@@ -50,36 +59,66 @@ func TestDaemonSetShape(t *testing.T) {
 				t.Errorf("nodeSelector %s = %q, handover variant: %v", handoverLabel, got, vr.handover)
 			}
 			main := container(t, spec.Containers, "ipvs-proxy")
-			init := container(t, spec.InitContainers, "init")
 			checkMainPrivileges(t, main)
-			if sc := init.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
-				t.Errorf("init container: want privileged (the only way to a writable /proc/sys), got %+v", sc)
+			containers := []v1.Container{main}
+			if vr.dryRun {
+				if len(spec.InitContainers) > 0 {
+					t.Error("a dry run has an init container, which writes sysctls")
+				}
+			} else {
+				init := container(t, spec.InitContainers, "init")
+				if sc := init.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
+					t.Errorf("init container: want privileged (the only way to a writable /proc/sys), got %+v", sc)
+				}
+				containers = append(containers, init)
 			}
-			for _, c := range []v1.Container{init, main} {
-				checkNodeName(t, c)
-				if len(c.Command) > 0 {
-					t.Errorf("%s: command %q overrides the image's entrypoint", c.Name, c.Command)
-				}
-				if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
-					t.Errorf("%s: root filesystem not read-only", c.Name)
-				}
+			for _, c := range containers {
+				checkContainer(t, c)
 			}
 			for _, v := range spec.Volumes {
 				if v.HostPath != nil {
 					t.Errorf("volume %q mounts host path %s; the daemon needs none", v.Name, v.HostPath.Path)
 				}
 			}
-			if q := main.Resources.Requests; q.Cpu().IsZero() || q.Memory().IsZero() {
-				t.Errorf("main container: want cpu and memory requests, got %v", q)
-			}
-			found := false
-			for _, v := range spec.Volumes {
-				found = found || v.ConfigMap != nil && len(v.ConfigMap.Name) >= len(vr.configVolume) && v.ConfigMap.Name[:len(vr.configVolume)] == vr.configVolume
-			}
-			if !found {
+			if !slices.ContainsFunc(spec.Volumes, func(v v1.Volume) bool {
+				return v.ConfigMap != nil && strings.HasPrefix(v.ConfigMap.Name, vr.configVolume)
+			}) {
 				t.Errorf("no ConfigMap volume named %s*", vr.configVolume)
 			}
+			checkBinding(t, r, ds)
 		})
+	}
+}
+
+// checkContainer checks what every container shares: the node name, the
+// image's entrypoint, a read-only root, resource requests.
+func checkContainer(t *testing.T, c v1.Container) {
+	t.Helper()
+	checkNodeName(t, c)
+	if len(c.Command) > 0 {
+		t.Errorf("%s: command %q overrides the image's entrypoint", c.Name, c.Command)
+	}
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("%s: root filesystem not read-only", c.Name)
+	}
+	if q := c.Resources.Requests; q.Cpu().IsZero() || q.Memory().IsZero() {
+		t.Errorf("%s: want cpu and memory requests, got %v", c.Name, q)
+	}
+}
+
+// checkBinding checks that the DaemonSet runs as the ServiceAccount the
+// ClusterRoleBinding gives the ClusterRole to.
+func checkBinding(t *testing.T, r rendered, ds *appsv1.DaemonSet) {
+	t.Helper()
+	role := one[*rbacv1.ClusterRole](t, r)
+	sa := one[*v1.ServiceAccount](t, r)
+	b := one[*rbacv1.ClusterRoleBinding](t, r)
+	if ds.Spec.Template.Spec.ServiceAccountName != sa.Name || ds.Namespace != sa.Namespace {
+		t.Errorf("DaemonSet %s/%s runs as %q, the ServiceAccount is %s/%s", ds.Namespace, ds.Name, ds.Spec.Template.Spec.ServiceAccountName, sa.Namespace, sa.Name)
+	}
+	wantSubj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: sa.Namespace}}
+	if diff := cmp.Diff(wantSubj, b.Subjects); diff != "" || b.RoleRef.Name != role.Name || b.RoleRef.Kind != "ClusterRole" {
+		t.Errorf("ClusterRoleBinding %+v does not bind %s to %s: %s", b, role.Name, sa.Name, diff)
 	}
 }
 
@@ -148,24 +187,30 @@ func TestDaemonArgsAndConfig(t *testing.T) {
 			spec := ds.Spec.Template.Spec
 			cms := append(configMaps(r), vr.extraCMs(t)...)
 
-			init := container(t, spec.InitContainers, "init")
-			initCfg := complete(t, podArgs(init, "node-a", podFiles(t, spec, init, cms)))
-			if !initCfg.InitOnly {
-				t.Error("the init container does not run --init-only")
-			}
-
 			main := container(t, spec.Containers, "ipvs-proxy")
 			cfg := complete(t, podArgs(main, "node-a", podFiles(t, spec, main, cms)))
-			if cfg.InitOnly || cfg.Cleanup || cfg.DryRun || cfg.WriteConfigTo != "" {
-				t.Errorf("the main container does not run the daemon: %+v", cfg)
+			if cfg.InitOnly || cfg.Cleanup || cfg.WriteConfigTo != "" || cfg.DryRun != vr.dryRun {
+				t.Errorf("the main container does not run the daemon (dry run: %v): %+v", vr.dryRun, cfg)
 			}
 			if cfg.HostnameOverride() != "node-a" {
 				t.Errorf("node name = %q", cfg.HostnameOverride())
 			}
-			if diff := cmp.Diff(initCfg.IPVSProxy, cfg.IPVSProxy); diff != "" {
-				t.Errorf("init and main containers read different settings (-init +main):\n%s", diff)
+			if vr.dryRun {
+				if cfg.KubeProxy.HealthzBindAddress != "" || cfg.KubeProxy.MetricsBindAddress != "" || main.LivenessProbe != nil || main.ReadinessProbe != nil {
+					t.Errorf("a dry run beside kube-proxy must not serve on its ports: healthz %q, metrics %q, probes %v %v",
+						cfg.KubeProxy.HealthzBindAddress, cfg.KubeProxy.MetricsBindAddress, main.LivenessProbe, main.ReadinessProbe)
+				}
+			} else {
+				init := container(t, spec.InitContainers, "init")
+				initCfg := complete(t, podArgs(init, "node-a", podFiles(t, spec, init, cms)))
+				if !initCfg.InitOnly {
+					t.Error("the init container does not run --init-only")
+				}
+				if diff := cmp.Diff(initCfg.IPVSProxy, cfg.IPVSProxy); diff != "" {
+					t.Errorf("init and main containers read different settings (-init +main):\n%s", diff)
+				}
+				checkProbes(t, main, cfg)
 			}
-			checkProbes(t, main, cfg)
 			grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 			if grace <= cfg.LameDuck+2*time.Second {
 				t.Errorf("terminationGracePeriodSeconds %v does not outlast the lame duck %v", grace, cfg.LameDuck)
@@ -222,8 +267,7 @@ func checkProbes(t *testing.T, c v1.Container, cfg *options.Config) {
 	}
 }
 
-// TestClusterRoleIsExact pins the ClusterRole to what the daemon uses and
-// checks the binding gives it to the DaemonSet's service account.
+// TestClusterRoleIsExact pins the ClusterRole to what the daemon uses.
 func TestClusterRoleIsExact(t *testing.T) {
 	r := render(t, baseDir)
 	role := one[*rbacv1.ClusterRole](t, r)
@@ -234,15 +278,5 @@ func TestClusterRoleIsExact(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, role.Rules); diff != "" {
 		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
-	}
-	ds := one[*appsv1.DaemonSet](t, r)
-	sa := one[*v1.ServiceAccount](t, r)
-	b := one[*rbacv1.ClusterRoleBinding](t, r)
-	if ds.Spec.Template.Spec.ServiceAccountName != sa.Name || ds.Namespace != sa.Namespace {
-		t.Errorf("DaemonSet %s/%s runs as %q, the ServiceAccount is %s/%s", ds.Namespace, ds.Name, ds.Spec.Template.Spec.ServiceAccountName, sa.Namespace, sa.Name)
-	}
-	wantSubj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: sa.Namespace}}
-	if diff := cmp.Diff(wantSubj, b.Subjects); diff != "" || b.RoleRef.Name != role.Name || b.RoleRef.Kind != "ClusterRole" {
-		t.Errorf("ClusterRoleBinding %+v does not bind %s to %s: %s", b, role.Name, sa.Name, diff)
 	}
 }
