@@ -9,6 +9,8 @@
 //	                                          ▲                          │
 //	                   Verify: String() == String() ◄── Kernel.Read ◄────┘
 //
+//	(old, new) ─► Diff (pure) ─► ElementDiff ─► Kernel.Update ─► one batch of element changes
+//
 // Translate turns the intent into a Program: our tables with their sets,
 // chains and rules as plain values, printable in nft syntax (String). The
 // rules are a fixed list (9 per table); services only add set elements, so
@@ -22,6 +24,29 @@
 // kind of every port. The engine keeps the last applied intent and
 // re-applies when Verify reports ErrDrift (or simply on every full
 // reconcile: Apply is idempotent).
+//
+// # Updates
+//
+// Re-creating the tables costs time linear in the number of services (at
+// 10,000 services, 115,000 elements: about 0.35 s on a 6.18 host kernel,
+// 13 to 19 s in the emulated test VM), so the engine sends changes with
+// Update(old, new) once it knows what the kernel holds. Diff computes the
+// element changes: per set, the elements of Translate(new) not in
+// Translate(old) are added and the others deleted, in one transaction,
+// every deletion first. It translates only the groups of intent entries
+// that changed (see Diff), so its cost is a walk over both intents plus
+// the changes. A change that is more than elements (an address family
+// appears or goes, LocalCIDRs change) replaces the tables as Apply does.
+// local-cidrs is the one interval set never diffed: a single-field
+// interval set is kept by the kernel as range boundaries, and replacing it
+// whole is the safe way for a change that only configuration makes. The
+// load-balancer source ranges (firewall-allow) are diffed: the kernel keeps
+// each concatenated range as one element, ranges of a port are merged and
+// disjoint, and a changed range is deleted before its overlapping
+// replacement is added. Additions are exclusive (NLM_F_EXCL), so tables
+// that are not what old says make the kernel refuse the whole batch
+// (Linux 6.1 would otherwise accept a range that starts where one it holds
+// starts, and keep the old one); the engine then applies the whole program.
 //
 // # Tables
 //
@@ -108,5 +133,7 @@
 // (nothing needs to: Apply rebuilds them).
 //
 // Fake is the in-memory Interface for the engine's tests: it stores the last
-// applied intent, dumps it canonically and injects errors.
+// applied intent, dumps it canonically and injects errors. Its Update stores
+// the new intent (refusing an old one it does not hold) and counts apart
+// from Apply (MethodUpdate).
 package netfilter

@@ -11,7 +11,7 @@ import (
 
 // buildSets computes every set of one family's table from the intent.
 func buildSets(n *model.Netfilter, f family) []Set {
-	sets := newSets(f)
+	sets := newSets(f, n)
 	local := localCIDRs(n, f)
 	sets.addPorts(n, f, len(local) > 0)
 	sets.addFirewall(n, f)
@@ -43,20 +43,30 @@ func buildSets(n *model.Netfilter, f family) []Set {
 // setBuilder collects the elements of a table's sets, by name.
 type setBuilder map[string]*Set
 
-func newSets(f family) setBuilder {
+// newSets returns the empty sets of a table, with room for the elements
+// the intent's lists can give (growing slices of 100,000 elements cost more
+// than the rest of Translate).
+func newSets(f family, n *model.Netfilter) setBuilder {
 	svcKey := []Field{f.addr, FieldProto, FieldPort}
-	return setBuilder{
-		setServiceIPs:    {Fields: []Field{f.addr}},
-		setServicePorts:  {Fields: svcKey},
-		setMasqPorts:     {Fields: svcKey},
-		setClusterPorts:  {Fields: svcKey},
-		setLocalCIDRs:    {Fields: []Field{f.addr}, Interval: true},
-		setHairpin:       {Fields: []Field{f.addr, FieldProto, FieldPort, f.addr}},
-		setFirewallPorts: {Fields: svcKey},
-		setFirewallAllow: {Fields: []Field{f.addr, FieldProto, FieldPort, f.addr}, Interval: true},
-		setNodePorts:     {Fields: []Field{FieldProto, FieldPort}},
-		setRejectProtos:  {Fields: []Field{FieldProto}},
+	ports := len(n.Ports)
+	set := func(size int, fields ...Field) *Set {
+		return &Set{Fields: fields, Elements: make([]Element, 0, size)}
 	}
+	b := setBuilder{
+		setServiceIPs:    set(ports, f.addr),
+		setServicePorts:  set(ports, svcKey...),
+		setMasqPorts:     set(ports, svcKey...),
+		setClusterPorts:  set(ports, svcKey...),
+		setLocalCIDRs:    set(len(n.LocalCIDRs), f.addr),
+		setHairpin:       set(len(n.Hairpin), f.addr, FieldProto, FieldPort, f.addr),
+		setFirewallPorts: set(0, svcKey...),
+		setFirewallAllow: set(0, f.addr, FieldProto, FieldPort, f.addr),
+		setNodePorts:     set(len(n.NodePorts), FieldProto, FieldPort),
+		setRejectProtos:  set(3, FieldProto),
+	}
+	b[setLocalCIDRs].Interval = true
+	b[setFirewallAllow].Interval = true
+	return b
 }
 
 func (b setBuilder) add(name string, e Element) { b[name].Elements = append(b[name].Elements, e) }

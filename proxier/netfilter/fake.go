@@ -17,6 +17,7 @@ type Method string
 const (
 	MethodProbe   Method = "Probe"
 	MethodApply   Method = "Apply"
+	MethodUpdate  Method = "Update"
 	MethodVerify  Method = "Verify"
 	MethodCleanup Method = "Cleanup"
 )
@@ -76,13 +77,44 @@ func (f *Fake) Apply(n *model.Netfilter) error {
 	if err := f.call(MethodApply); err != nil {
 		return err
 	}
-	c := cloneIntent(n)
-	c.Sort()
+	f.store(n)
+	return nil
+}
+
+// Update implements Interface by storing the new intent, as Apply does, and
+// counts as MethodUpdate (its own injected errors, its own call count). It
+// refuses, with an error wrapping ErrDrift and changing nothing, an old
+// intent whose program differs from what the fake holds: the caller broke
+// Update's contract, which a kernel may not notice.
+func (f *Fake) Update(old, new *model.Netfilter) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(MethodUpdate); err != nil {
+		return err
+	}
+	if err := compare(Translate(sorted(old), DefaultTableName).String(), f.program().String()); err != nil {
+		return fmt.Errorf("updating from an intent the tables do not hold: %w", err)
+	}
+	f.store(new)
+	return nil
+}
+
+// store keeps a sorted copy of the intent, or no tables for an intent
+// without addresses. f.mu must be held.
+func (f *Fake) store(n *model.Netfilter) {
+	c := sorted(n)
 	f.applied = c
 	if len(Translate(c, DefaultTableName).Tables) == 0 {
 		f.applied = nil
 	}
-	return nil
+}
+
+// program is the program "the kernel" holds. f.mu must be held.
+func (f *Fake) program() *Program {
+	if f.applied == nil {
+		return &Program{}
+	}
+	return Translate(f.applied, DefaultTableName)
 }
 
 // Verify implements Interface by comparing the rendered programs, as
@@ -93,12 +125,8 @@ func (f *Fake) Verify(n *model.Netfilter) error {
 	if err := f.call(MethodVerify); err != nil {
 		return err
 	}
-	var have *Program = &Program{}
-	if f.applied != nil {
-		have = Translate(f.applied, DefaultTableName)
-	}
 	want := Translate(sorted(n), DefaultTableName)
-	return compare(want.String(), have.String())
+	return compare(want.String(), f.program().String())
 }
 
 // Cleanup implements Interface.

@@ -135,3 +135,60 @@ func ExampleTranslate() {
 	fmt.Println(len(p.Tables), p.RuleCount(), counts["ip/service-ports"], counts["ip/cluster-ports"])
 	// Output: 1 9 1 0
 }
+
+func TestFakeUpdate(t *testing.T) {
+	f := NewFake()
+	if err := f.Update(&model.Netfilter{}, flowIntent()); err != nil {
+		t.Fatalf("Update from no tables: %v", err)
+	}
+	more := flowIntent(withHairpin("tcp 10.244.1.8:8080"))
+	if err := f.Update(flowIntent(), more); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if err := f.Verify(more); err != nil {
+		t.Errorf("Verify(new) after Update: %v", err)
+	}
+	boom := errors.New("boom")
+	f.FailNext(MethodUpdate, boom)
+	if err := f.Update(more, flowIntent()); !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want the injected error", err)
+	}
+	if err := f.Verify(more); err != nil {
+		t.Errorf("a failed Update changed the state: %v", err)
+	}
+	// An old intent the fake does not hold breaks Update's contract.
+	if err := f.Update(flowIntent(), flowIntent()); !errors.Is(err, ErrDrift) {
+		t.Errorf("Update from an intent not held = %v, want ErrDrift", err)
+	}
+	if err := f.Verify(more); err != nil {
+		t.Errorf("a refused Update changed the state: %v", err)
+	}
+	if err := f.Update(more, &model.Netfilter{}); err != nil || f.Applied() != nil {
+		t.Errorf("Update to an empty intent: %v, applied %v; want no tables", err, f.Applied())
+	}
+	for m, want := range map[Method]int{MethodUpdate: 5, MethodApply: 0} {
+		if got := f.Calls(m); got != want {
+			t.Errorf("Calls(%s) = %d, want %d", m, got, want)
+		}
+	}
+}
+
+func ExampleDiff() {
+	web := model.ServicePort{
+		VSKey: model.VSKey{Addr: netip.MustParseAddr("10.96.0.1"), Port: 443, Proto: model.TCP},
+		Kind:  model.KindClusterIP,
+	}
+	dns := model.ServicePort{
+		VSKey: model.VSKey{Addr: netip.MustParseAddr("10.96.0.10"), Port: 53, Proto: model.UDP},
+		Kind:  model.KindClusterIP,
+	}
+	old := &model.Netfilter{LocalCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Ports: []model.ServicePort{web}}
+	new := &model.Netfilter{LocalCIDRs: old.LocalCIDRs, Ports: []model.ServicePort{web, dns}}
+	d, ok := Diff(old, new, DefaultTableName)
+	fmt.Print(ok, "\n", d)
+	// Output:
+	// true
+	// + ip ipvs-proxy service-ips: 10.96.0.10
+	// + ip ipvs-proxy service-ports: 10.96.0.10 . udp . 53
+	// + ip ipvs-proxy cluster-ports: 10.96.0.10 . udp . 53
+}

@@ -19,6 +19,17 @@ type Interface interface {
 	// program in one netlink transaction: afterwards either all of it is in
 	// place or nothing changed. An empty intent removes our tables.
 	Apply(n *model.Netfilter) error
+	// Update changes our tables from intent old to intent new in one
+	// netlink transaction, as atomic as Apply, writing only what differs:
+	// when the two programs differ only in set elements it deletes and
+	// adds those elements (O(changes) in the kernel), else it replaces the
+	// tables as Apply(new) does; equal programs write nothing. old must be
+	// what the tables hold (the last intent applied or verified): Update
+	// does not read them back. With another old the kernel may refuse the
+	// transaction (deleting a missing element), leaving the tables as they
+	// were, or accept it and leave drift that Verify reports; either way
+	// Apply repairs it.
+	Update(old, new *model.Netfilter) error
 	// Verify reads our tables back and returns an error wrapping ErrDrift,
 	// with a diff, when they differ from what Apply(n) writes. Missing
 	// tables are drift unless the intent is empty.

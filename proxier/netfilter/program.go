@@ -155,11 +155,14 @@ const (
 // any intent; only set elements grow with the number of services. The
 // intent must be sorted (model.Netfilter.Sort).
 func Translate(n *model.Netfilter, tableName string) *Program {
+	return translate(n, tableName, familiesOf(n))
+}
+
+// translate makes the tables of the given families only (in families'
+// order), whether the intent mentions them or not.
+func translate(n *model.Netfilter, tableName string, fams []family) *Program {
 	p := &Program{}
-	for _, f := range families {
-		if !mentions(n, f) {
-			continue
-		}
+	for _, f := range fams {
 		p.Tables = append(p.Tables, Table{
 			Family: f.table,
 			Name:   tableName,
@@ -168,6 +171,17 @@ func Translate(n *model.Netfilter, tableName string) *Program {
 		})
 	}
 	return p
+}
+
+// familiesOf returns the families the intent mentions, in families' order.
+func familiesOf(n *model.Netfilter) []family {
+	var out []family
+	for _, f := range families {
+		if mentions(n, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // mentions reports whether the intent has any address of the family.

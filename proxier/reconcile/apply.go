@@ -183,7 +183,9 @@ func (e *Engine) succeeded(ops []model.Op, failed map[model.VSKey]bool) {
 }
 
 // applyNetfilter applies the netfilter intent when it changed or a previous
-// attempt failed: one transaction for the whole program.
+// attempt failed, in one transaction: an update from the applied intent
+// when the kernel is known to hold it (applied or verified), else the
+// whole program.
 func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	if !e.desired.nfDirty && e.nfApplied {
 		return
@@ -193,7 +195,13 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 		return
 	}
 	res.Writes++
-	if err := e.cfg.Netfilter.Apply(&nf); err != nil {
+	var err error
+	if e.nfApplied {
+		err = e.cfg.Netfilter.Update(&e.applied.Netfilter, &nf)
+	} else {
+		err = e.cfg.Netfilter.Apply(&nf)
+	}
+	if err != nil {
 		res.Failures++
 		e.metrics.KernelError("netfilter")
 		e.nfApplied = false

@@ -159,14 +159,14 @@ func TestRestartAdoptsWithoutWrites(t *testing.T) {
 	r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.2", terminating(true))))
 	r.restart()
 	r.resetCounts()
-	nf := r.nf.Calls("Apply")
+	nf := r.nfWrites()
 	res := r.full()
 	if res.Writes != 0 || r.ipvs.Writes() != 0 || r.addr.Counts().Writes != 0 {
 		t.Errorf("restart wrote: %d (ipvs %d, addr %+v)", res.Writes, r.ipvs.Writes(), r.addr.Counts())
 	}
 	// netfilter: verified, not rewritten.
-	if r.nf.Calls("Apply") != nf {
-		t.Errorf("netfilter applied %d times", r.nf.Calls("Apply")-nf)
+	if r.nfWrites() != nf {
+		t.Errorf("netfilter written %d times", r.nfWrites()-nf)
 	}
 	// The terminating endpoint's pod goes away while we were down: the
 	// weight-0 destination drains (bounded), it is not deleted blindly.

@@ -40,6 +40,9 @@ type Addresses interface {
 type Netfilter interface {
 	// Apply replaces the whole netfilter program in one transaction.
 	Apply(n *model.Netfilter) error
+	// Update changes the program from old, which must be what the kernel
+	// holds, to new in one transaction, writing only what differs.
+	Update(old, new *model.Netfilter) error
 	// Verify reads the program back and returns an error when it differs
 	// from what Apply(n) writes (drift), without writing.
 	Verify(n *model.Netfilter) error

@@ -68,15 +68,20 @@ func TestRetryFailedVirtualServerConvergesWithItsRealServers(t *testing.T) {
 func TestRetryNetfilterFailure(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.nf.FailNext(netfilter.MethodApply, errKernel)
+	r.nf.FailNext(netfilter.MethodUpdate, errKernel)
 	res := r.sync(r.web(ep("198.18.10.1")))
 	if res.Failures != 1 || r.eng.Healthy() {
 		t.Fatalf("result %+v: want the netfilter failure counted", res)
 	}
 	r.advance(res.RetryAfter)
+	applies := r.nf.Calls(netfilter.MethodApply)
 	r.sync()
 	if !r.eng.Healthy() || len(r.eng.applied.Netfilter.Ports) != 1 {
 		t.Errorf("netfilter not retried: healthy %v, applied %v", r.eng.Healthy(), r.eng.applied.Netfilter.Lines())
+	}
+	// After a failure the kernel's program is not known: the whole of it.
+	if r.nf.Calls(netfilter.MethodApply) != applies+1 {
+		t.Errorf("the retry did not apply the whole program")
 	}
 }
 

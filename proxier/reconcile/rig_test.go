@@ -119,7 +119,13 @@ func (r *rig) resetCounts() {
 
 // writes is the number of kernel writes since the last reset, all adapters.
 func (r *rig) writes() int {
-	return r.ipvs.Writes() + r.addr.Counts().Writes + r.nf.Calls(netfilter.MethodApply)
+	return r.ipvs.Writes() + r.addr.Counts().Writes + r.nfWrites()
+}
+
+// nfWrites is the number of netfilter transactions so far: full applies and
+// updates.
+func (r *rig) nfWrites() int {
+	return r.nf.Calls(netfilter.MethodApply) + r.nf.Calls(netfilter.MethodUpdate)
 }
 
 // kernel returns the kernel as a State, for behaviour assertions.

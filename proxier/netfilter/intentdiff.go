@@ -1,0 +1,144 @@
+package netfilter
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// Diff returns the element diff between the programs of two intents,
+// Translate(old) and Translate(new), as DiffElements does, with the same
+// second result: false when only a full replace is correct.
+//
+// It does not translate whole intents when it need not. Given the intent's
+// MasqueradeAll, LocalCIDRs and address families, every set element comes
+// from one group of entries: service-ports, masq-ports, cluster-ports and
+// the firewall sets from the ports of one address, port and protocol;
+// node-ports from the node ports of one protocol and port; hairpin from
+// one endpoint; service-ips from all the ports of one address. When those
+// three are the same in old and new, only the groups that differ are
+// translated, as they were and as they become, and their programs diffed:
+// the cost is a walk over both intents plus the translation of the
+// changes, instead of two translations of 100,000 elements for one
+// service. When MasqueradeAll, LocalCIDRs or the families differ, both
+// intents are translated whole.
+func Diff(old, new *model.Netfilter, tableName string) (*ElementDiff, bool) {
+	old, new = groupable(old), groupable(new)
+	fams := familiesOf(new)
+	if old.MasqueradeAll != new.MasqueradeAll || !slices.Equal(old.LocalCIDRs, new.LocalCIDRs) ||
+		!slices.EqualFunc(familiesOf(old), fams, func(a, b family) bool { return a.table == b.table }) {
+		return DiffElements(Translate(old, tableName), Translate(new, tableName))
+	}
+	was := &model.Netfilter{MasqueradeAll: old.MasqueradeAll, LocalCIDRs: old.LocalCIDRs}
+	becomes := &model.Netfilter{MasqueradeAll: new.MasqueradeAll, LocalCIDRs: new.LocalCIDRs}
+	was.Ports, becomes.Ports = changedPorts(old.Ports, new.Ports)
+	was.NodePorts, becomes.NodePorts = changedGroups(old.NodePorts, new.NodePorts, compareNodePortKey, equalNodePort)
+	was.Hairpin, becomes.Hairpin = changedGroups(old.Hairpin, new.Hairpin, compareEndpoint, equalEndpoint)
+	return DiffElements(translate(was, tableName, fams), translate(becomes, tableName, fams))
+}
+
+// changedPorts returns the ports of the (address, port, protocol) groups
+// that differ, as they were and as they become. An address's service-ips
+// element stands for all its ports: when some of its groups change and
+// another, unchanged, puts the address in service-ips, one port of that
+// group goes into both results, so that both translations keep the
+// address (and nothing else of that port differs between them). Without
+// such a port, every port that puts the address in service-ips is in a
+// changed group already.
+func changedPorts(old, new []model.ServicePort) (was, becomes []model.ServicePort) {
+	walkRuns(old, new, compareAddr, func(o, n []model.ServicePort) {
+		if slices.EqualFunc(o, n, equalServicePort) {
+			return
+		}
+		var witness []model.ServicePort
+		walkRuns(o, n, compareVSKey, func(o, n []model.ServicePort) {
+			switch {
+			case !slices.EqualFunc(o, n, equalServicePort):
+				was = append(was, o...)
+				becomes = append(becomes, n...)
+			case witness == nil:
+				if i := slices.IndexFunc(o, func(p model.ServicePort) bool { return p.Kind != model.KindNodePort }); i >= 0 {
+					witness = o[i : i+1]
+				}
+			}
+		})
+		was = append(was, witness...)
+		becomes = append(becomes, witness...)
+	})
+	return was, becomes
+}
+
+// changedGroups returns the runs of entries with one group key that differ
+// between two lists sorted by that key, as they were and as they become.
+// Runs that differ only in order or duplicates are returned too: they
+// translate to the same elements, so the diff stays right.
+func changedGroups[T any](old, new []T, key func(a, b T) int, equal func(a, b T) bool) (was, becomes []T) {
+	walkRuns(old, new, key, func(o, n []T) {
+		if !slices.EqualFunc(o, n, equal) {
+			was = append(was, o...)
+			becomes = append(becomes, n...)
+		}
+	})
+	return was, becomes
+}
+
+// walkRuns walks two lists sorted by key and calls fn, in key order, with
+// the run of entries of each key in old and in new (one may be empty).
+func walkRuns[T any](old, new []T, key func(a, b T) int, fn func(o, n []T)) {
+	i, j := 0, 0
+	for i < len(old) || j < len(new) {
+		var k T
+		if j == len(new) || i < len(old) && key(old[i], new[j]) <= 0 {
+			k = old[i]
+		} else {
+			k = new[j]
+		}
+		i2, j2 := runEnd(old, i, k, key), runEnd(new, j, k, key)
+		fn(old[i:i2], new[j:j2])
+		i, j = i2, j2
+	}
+}
+
+// runEnd returns the end of the run of entries from i whose key is k's.
+func runEnd[T any](list []T, i int, k T, key func(a, b T) int) int {
+	for i < len(list) && key(list[i], k) == 0 {
+		i++
+	}
+	return i
+}
+
+// groupable returns the intent itself when its lists are ordered by group
+// key (a sorted intent always is), else a sorted copy.
+func groupable(n *model.Netfilter) *model.Netfilter {
+	if slices.IsSortedFunc(n.Ports, compareAddr) &&
+		slices.IsSortedFunc(n.NodePorts, compareNodePortKey) &&
+		slices.IsSortedFunc(n.Hairpin, compareEndpoint) {
+		return n
+	}
+	return sorted(n)
+}
+
+// Group keys, in the order model.Netfilter.Sort puts entries.
+
+func compareAddr(a, b model.ServicePort) int { return a.Addr.Compare(b.Addr) }
+
+func compareVSKey(a, b model.ServicePort) int {
+	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+}
+
+func compareNodePortKey(a, b model.NodePort) int {
+	return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
+}
+
+func compareEndpoint(a, b model.Endpoint) int {
+	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+}
+
+func equalServicePort(a, b model.ServicePort) bool {
+	return a.VSKey == b.VSKey && a.Kind == b.Kind && a.Local == b.Local && slices.Equal(a.SourceRanges, b.SourceRanges)
+}
+
+func equalNodePort(a, b model.NodePort) bool { return a == b }
+
+func equalEndpoint(a, b model.Endpoint) bool { return a == b }

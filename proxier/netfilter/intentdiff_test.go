@@ -1,0 +1,145 @@
+package netfilter
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// TestDiffSharedGroups covers the entries Diff must translate together:
+// ports sharing an address (one service-ips element), services claiming
+// one load-balancer port (merged ranges), node ports and unsorted intents.
+func TestDiffSharedGroups(t *testing.T) {
+	shared := makeIntent(
+		withPort(model.KindNodePort, "tcp 198.18.0.10:1"), // sorts first; puts nothing in service-ips
+		withPort(model.KindExternalIP, "tcp 198.18.0.10:53"),
+		withPort(model.KindExternalIP, "udp 198.18.0.10:53"),
+		withPort(model.KindLoadBalancer, "tcp 198.18.6.1:443", ranges("198.18.100.0/24")),
+		withPort(model.KindLoadBalancer, "tcp 198.18.6.1:443", ranges("198.18.101.0/24"), local()),
+		withNodePort(model.TCP, 30080, false),
+		withNodePort(model.TCP, 30080, true),
+	)
+	tests := []struct {
+		name string
+		new  *model.Netfilter
+		want string
+	}{{
+		name: "remove one port of a shared address",
+		new:  drop(shared, "udp 198.18.0.10:53"),
+		want: "- ip ipvs-proxy service-ports: 198.18.0.10 . udp . 53\n" +
+			"- ip ipvs-proxy masq-ports: 198.18.0.10 . udp . 53\n",
+	}, {
+		name: "remove the address's last service port",
+		new:  drop(drop(shared, "udp 198.18.0.10:53"), "tcp 198.18.0.10:53"),
+		want: "- ip ipvs-proxy service-ips: 198.18.0.10\n" +
+			"- ip ipvs-proxy service-ports: 198.18.0.10 . tcp . 53\n" +
+			"- ip ipvs-proxy service-ports: 198.18.0.10 . udp . 53\n" +
+			"- ip ipvs-proxy masq-ports: 198.18.0.10 . tcp . 53\n" +
+			"- ip ipvs-proxy masq-ports: 198.18.0.10 . udp . 53\n",
+	}, {
+		name: "one of two claims of a load-balancer port goes",
+		new: makeIntent(func(n *model.Netfilter) {
+			*n = *shared
+			n.Ports = slices.DeleteFunc(slices.Clone(n.Ports), func(p model.ServicePort) bool { return p.Local })
+		}),
+		want: "- ip ipvs-proxy firewall-allow: 198.18.6.1 . tcp . 443 . 198.18.100.0/23\n" +
+			"+ ip ipvs-proxy firewall-allow: 198.18.6.1 . tcp . 443 . 198.18.100.0/24\n",
+	}, {
+		name: "one of two node port entries goes",
+		new:  makeIntent(func(n *model.Netfilter) { *n = *shared; n.NodePorts = n.NodePorts[:1] }),
+	}, {
+		// A port of 198.18.0.10 after those of 198.18.6.1: walked
+		// unsorted, it would look like the address's only port.
+		name: "unsorted",
+		new: &model.Netfilter{
+			Ports:     append(slices.Clone(shared.Ports), makeIntent(withPort(model.KindExternalIP, "tcp 198.18.0.10:54")).Ports...),
+			NodePorts: []model.NodePort{shared.NodePorts[1], shared.NodePorts[0]},
+		},
+		want: "+ ip ipvs-proxy service-ports: 198.18.0.10 . tcp . 54\n" +
+			"+ ip ipvs-proxy masq-ports: 198.18.0.10 . tcp . 54\n",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkDiffMatches(t, shared, tc.new)
+			checkDiffMatches(t, tc.new, shared)
+			d, ok := Diff(shared, tc.new, DefaultTableName)
+			if !ok {
+				t.Fatal("Diff refused")
+			}
+			if diff := cmp.Diff(tc.want, d.String()); diff != "" {
+				t.Errorf("diff (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// drop returns a copy of n without the ports of the key.
+func drop(n *model.Netfilter, key string) *model.Netfilter {
+	k := vsKey(key)
+	return makeIntent(func(c *model.Netfilter) {
+		*c = *n
+		c.Ports = slices.DeleteFunc(slices.Clone(n.Ports), func(p model.ServicePort) bool { return p.VSKey == k })
+	})
+}
+
+// checkDiffMatches checks that Diff, which translates only the groups that
+// changed, finds exactly the diff of the two whole translations.
+func checkDiffMatches(t *testing.T, old, new *model.Netfilter) {
+	t.Helper()
+	want, wantOK := DiffElements(Translate(old, DefaultTableName), Translate(new, DefaultTableName))
+	got, ok := Diff(old, new, DefaultTableName)
+	if ok != wantOK {
+		t.Fatalf("Diff ok = %v, DiffElements of the translations %v\nold:\n%s\nnew:\n%s", ok, wantOK, lines(old), lines(new))
+	}
+	if ok && got.String() != want.String() {
+		t.Fatalf("Diff differs from the diff of the translations (-want +got):\n%s\nold:\n%s\nnew:\n%s",
+			cmp.Diff(want.String(), got.String()), lines(old), lines(new))
+	}
+}
+
+func lines(n *model.Netfilter) string {
+	c := *n
+	return strings.Join(c.Lines(), "\n")
+}
+
+// mutate returns a copy of n with a few entries added, removed or changed.
+func mutate(rng *rand.Rand, n *model.Netfilter) *model.Netfilter {
+	m := makeIntent()
+	*m = *n
+	m.Ports = slices.Clone(n.Ports)
+	m.NodePorts = slices.Clone(n.NodePorts)
+	m.Hairpin = slices.Clone(n.Hairpin)
+	extra := randomIntent(rng)
+	for range 1 + rng.IntN(3) {
+		if len(m.Ports) == 0 {
+			m.Ports = append(m.Ports, extra.Ports...)
+		}
+		switch i := rng.IntN(len(m.Ports)); rng.IntN(6) {
+		case 0:
+			m.Ports = slices.Delete(m.Ports, i, i+1)
+		case 1:
+			m.Ports = append(m.Ports, extra.Ports[0])
+		case 2:
+			m.Ports[i].Local = !m.Ports[i].Local
+		case 3:
+			m.Ports[i].SourceRanges = extra.Ports[0].SourceRanges
+		case 4:
+			if len(m.Hairpin) > 0 {
+				m.Hairpin = m.Hairpin[1:]
+			}
+			m.Hairpin = append(m.Hairpin, extra.Hairpin...)
+		case 5:
+			if len(m.NodePorts) > 0 {
+				m.NodePorts = m.NodePorts[1:]
+			}
+			m.NodePorts = append(m.NodePorts, extra.NodePorts[0])
+		}
+	}
+	m.Sort()
+	return m
+}
