@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sort"
 	"strings"
@@ -49,6 +51,27 @@ func (c *Conn) Ask(timeout time.Duration) (string, error) {
 		return "", fmt.Errorf("reading from %s: %w", c.RemoteAddr(), err)
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// AskFrom asks the backend for its name and the client address it sees
+// (after any masquerade).
+func (c *Conn) AskFrom(timeout time.Duration) (name string, from netip.AddrPort, err error) {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return "", from, err
+	}
+	if _, err := c.Write([]byte("from\n")); err != nil {
+		return "", from, fmt.Errorf("writing to %s: %w", c.RemoteAddr(), err)
+	}
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return "", from, fmt.Errorf("reading from %s: %w", c.RemoteAddr(), err)
+	}
+	name, addr, _ := strings.Cut(strings.TrimSpace(line), " ")
+	from, err = netip.ParseAddrPort(addr)
+	if err != nil {
+		return name, from, fmt.Errorf("backend %s answered %q", name, line)
+	}
+	return name, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), nil
 }
 
 // Ask opens a connection to addr, asks which backend answers and closes it.
@@ -133,4 +156,28 @@ func (u *UDPConn) Ask(seq int, timeout time.Duration) (string, error) {
 			return name, nil
 		}
 	}
+}
+
+// HTTPGet fetches url from inside the namespace and returns the status code
+// and body.
+func (n *Netns) HTTPGet(url string) (int, string, error) {
+	tr := &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := n.Do(func() error {
+				var err error
+				c, err = (&net.Dialer{Timeout: DialTimeout}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }

@@ -52,7 +52,7 @@ func DaemonArgs() []string {
 	}
 }
 
-// Daemon is a running ipvs-proxy process.
+// Daemon is a running ipvs-proxy (or kube-proxy) process.
 type Daemon struct {
 	// Log is the path of its combined stdout and stderr.
 	Log  string
@@ -64,13 +64,43 @@ type Daemon struct {
 // StartDaemon starts ipvs-proxy with DaemonArgs and then args, logging to
 // $E2E_LOGDIR/NAME.log.
 func StartDaemon(name string, args ...string) (*Daemon, error) {
+	return startProcess(name, os.Getenv(EnvDaemon), append(DaemonArgs(), args...))
+}
+
+// KubeProxyArgs are kube-proxy's flags in IPVS mode for the same node and
+// cluster as DaemonArgs.
+func KubeProxyArgs() []string {
+	return []string{
+		"--proxy-mode=ipvs",
+		"--kubeconfig=" + os.Getenv(EnvKubeconfig),
+		"--hostname-override=" + NodeName,
+		"--cluster-cidr=" + ClusterCIDRs,
+		"--healthz-bind-address=0.0.0.0:10256",
+		"--metrics-bind-address=" + MetricsAddr,
+		"--ipvs-min-sync-period=100ms",
+		"--conntrack-max-per-core=0", // leave conntrack's table size alone
+		"--v=2",
+	}
+}
+
+// StartKubeProxy starts kube-proxy (from $E2E_K8S_BIN, the API server's
+// release) in IPVS mode, logging to $E2E_LOGDIR/NAME.log.
+func StartKubeProxy(name string, args ...string) (*Daemon, error) {
+	dir := os.Getenv(EnvK8sBin)
+	if dir == "" {
+		return nil, errors.New(EnvK8sBin + " is not set: the host found no Kubernetes binaries to mount")
+	}
+	return startProcess(name, filepath.Join(dir, "kube-proxy"), append(KubeProxyArgs(), args...))
+}
+
+func startProcess(name, bin string, args []string) (*Daemon, error) {
 	logPath := filepath.Join(os.Getenv(EnvLogDir), name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the daemon log: %w", err)
 	}
 	defer f.Close()
-	cmd := exec.Command(os.Getenv(EnvDaemon), append(DaemonArgs(), args...)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -95,7 +125,7 @@ func (d *Daemon) Exited() bool {
 }
 
 // WaitSynced waits until the daemon has completed a sync without failures:
-// kube-proxy's last-sync timestamp metric is set.
+// kube-proxy's last-sync timestamp metric is set (kube-proxy sets it too).
 func (d *Daemon) WaitSynced(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error

@@ -32,17 +32,17 @@ func handle() (*ipvs.Handle, error) {
 	return ipvsHandle, ipvsErr
 }
 
-// Reals returns the real servers of virtual server vip (proto "tcp" or
-// "udp") sorted by address, and whether the virtual server exists. It reads
-// the kernel over netlink with moby/ipvs, not through the daemon's code.
-func Reals(vip netip.AddrPort, proto string) ([]Real, bool, error) {
+// findService returns the IPVS service of vip (proto "tcp" or "udp"), or
+// nil. It reads the kernel over netlink with moby/ipvs, not through the
+// daemon's code.
+func findService(vip netip.AddrPort, proto string) (*ipvs.Handle, *ipvs.Service, error) {
 	h, err := handle()
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	svcs, err := h.GetServices()
 	if err != nil {
-		return nil, false, fmt.Errorf("listing IPVS services: %w", err)
+		return nil, nil, fmt.Errorf("listing IPVS services: %w", err)
 	}
 	p := uint16(syscall.IPPROTO_TCP)
 	if proto == "udp" {
@@ -50,23 +50,49 @@ func Reals(vip netip.AddrPort, proto string) ([]Real, bool, error) {
 	}
 	for _, s := range svcs {
 		a, _ := netip.AddrFromSlice(s.Address)
-		if s.Protocol != p || s.Port != vip.Port() || a.Unmap() != vip.Addr() || s.FWMark != 0 {
-			continue
+		if s.Protocol == p && s.Port == vip.Port() && a.Unmap() == vip.Addr() && s.FWMark == 0 {
+			return h, s, nil
 		}
-		dsts, err := h.GetDestinations(s)
-		if err != nil {
-			return nil, true, fmt.Errorf("listing real servers of %s: %w", vip, err)
-		}
-		out := make([]Real, 0, len(dsts))
-		for _, d := range dsts {
-			da, _ := netip.AddrFromSlice(d.Address)
-			out = append(out, Real{Addr: netip.AddrPortFrom(da.Unmap(), d.Port), Weight: d.Weight,
-				Active: d.ActiveConnections, Inactive: d.InactiveConnections})
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Addr.Compare(out[j].Addr) < 0 })
-		return out, true, nil
 	}
-	return nil, false, nil
+	return h, nil, nil
+}
+
+// VirtualServer is a virtual server's settings as the kernel reports them.
+type VirtualServer struct {
+	Scheduler string
+	Flags     uint32 // IP_VS_SVC_F_*: 0x1 persistent, 0x8 sched1 (sh/mh fallback)
+	Timeout   uint32 // persistence, in seconds
+}
+
+// Service returns the settings of the virtual server vip, and whether it
+// exists.
+func Service(vip netip.AddrPort, proto string) (VirtualServer, bool, error) {
+	_, s, err := findService(vip, proto)
+	if err != nil || s == nil {
+		return VirtualServer{}, false, err
+	}
+	return VirtualServer{Scheduler: s.SchedName, Flags: s.Flags, Timeout: s.Timeout}, true, nil
+}
+
+// Reals returns the real servers of virtual server vip (proto "tcp" or
+// "udp") sorted by address, and whether the virtual server exists.
+func Reals(vip netip.AddrPort, proto string) ([]Real, bool, error) {
+	h, s, err := findService(vip, proto)
+	if err != nil || s == nil {
+		return nil, false, err
+	}
+	dsts, err := h.GetDestinations(s)
+	if err != nil {
+		return nil, true, fmt.Errorf("listing real servers of %s: %w", vip, err)
+	}
+	out := make([]Real, 0, len(dsts))
+	for _, d := range dsts {
+		da, _ := netip.AddrFromSlice(d.Address)
+		out = append(out, Real{Addr: netip.AddrPortFrom(da.Unmap(), d.Port), Weight: d.Weight,
+			Active: d.ActiveConnections, Inactive: d.InactiveConnections})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Compare(out[j].Addr) < 0 })
+	return out, true, nil
 }
 
 // Weights returns "ADDR:PORT=WEIGHT ..." for the virtual server, sorted, or
@@ -157,4 +183,14 @@ func Run(name string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// CountServices returns how many IPVS virtual servers the kernel has.
+func CountServices() (int, error) {
+	h, err := handle()
+	if err != nil {
+		return 0, err
+	}
+	svcs, err := h.GetServices()
+	return len(svcs), err
 }

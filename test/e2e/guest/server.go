@@ -11,7 +11,8 @@ import (
 )
 
 // Server is a backend's TCP and UDP servers, listening on both families in a
-// Netns. The TCP server answers every line it reads with the backend's name;
+// Netns. The TCP server answers every line it reads with the backend's name,
+// and the line "from" with the name and the client address it sees;
 // the UDP server answers every datagram "SEQ" with "NAME SEQ". Both say which
 // backend a client reached, and a held TCP connection can be asked again.
 type Server struct {
@@ -78,10 +79,15 @@ func (s *Server) answer(c net.Conn) {
 	}()
 	r := bufio.NewReader(c)
 	for {
-		if _, err := r.ReadString('\n'); err != nil {
+		line, err := r.ReadString('\n')
+		if err != nil {
 			return
 		}
-		if _, err := fmt.Fprintln(c, s.Name); err != nil {
+		answer := s.Name
+		if strings.TrimSpace(line) == "from" {
+			answer += " " + c.RemoteAddr().String()
+		}
+		if _, err := fmt.Fprintln(c, answer); err != nil {
 			return
 		}
 	}

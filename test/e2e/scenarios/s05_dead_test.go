@@ -33,8 +33,8 @@ func Test05DeadBackend(t *testing.T) {
 	held := e.holdTo(cl, vip, "b")
 
 	e.must(b.Net.Cut(), "cutting b off")
+	start := time.Now() // before the write: the daemon may see it before the API's answer reaches us
 	e.slices(svc, ready(a), notReady(b), ready(c))
-	start := time.Now()
 	type result struct {
 		err   error
 		after time.Duration
