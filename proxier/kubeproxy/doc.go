@@ -51,10 +51,10 @@
 // (IPSET_ERR_BUSY). nf_tables frees deleted rules, and with them their
 // xt_set references, from a work queue after the transaction commits, so
 // a set that is busy right after an nf_tables change is retried for about
-// 1.5 s (in the VM's 6.1 kernel the first attempt has always succeeded);
-// a set still busy (matched by legacy rules or a foreign rule) is
+// 1.6 s (in the VM's 6.1 kernel the first attempt has always succeeded);
+// a set still busy then (matched by legacy rules or a foreign rule) is
 // reported. A missing set is no error: the destroy request carries
-// NLM_F_EXCL so that the kernel says ENOENT rather than success.
+// NLM_F_EXCL so that the kernel answers ENOENT rather than success.
 //
 // Fake is the in-memory Interface: a node's chains, jumps and sets, cleaned
 // by the same planTable as Kernel.

@@ -31,10 +31,10 @@ var kubeChains = []kubeChain{
 // `-A from -m comment --comment comment -j to`.
 type kubeJump struct{ table, from, to, comment string }
 
-// kubeJumps are kube-proxy's jumps from the built-in chains. They give the
-// iptables-legacy commands their exact rule specification; over nf_tables
-// every jump from a built-in chain to a kube-proxy chain is removed,
-// whatever its matches.
+// kubeJumps are kube-proxy's jumps from the built-in chains, which Fake's
+// SeedKubeProxy lays out. The cleanup itself removes every jump from a
+// built-in chain to one of kube-proxy's chains, whatever its matches (and
+// for iptables-legacy prints the rule as the kernel holds it).
 var kubeJumps = []kubeJump{
 	{"nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals"},
 	{"nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals"},
@@ -100,17 +100,6 @@ func isKubeChain(table, chain string) bool {
 		}
 	}
 	return false
-}
-
-// kubeJumpComment returns the comment of kube-proxy's jump from -> to in
-// table, or false when kube-proxy adds no such jump.
-func kubeJumpComment(table, from, to string) (string, bool) {
-	for _, j := range kubeJumps {
-		if j.table == table && j.from == from && j.to == to {
-			return j.comment, true
-		}
-	}
-	return "", false
 }
 
 // builtinChains are iptables' built-in chains, by netfilter hook number.
