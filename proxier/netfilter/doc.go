@@ -28,9 +28,11 @@
 // # Updates
 //
 // Re-creating the tables costs time linear in the number of services (at
-// 10,000 services, 115,000 elements: about 0.35 s on a 6.18 host kernel,
-// 13 to 19 s in the emulated test VM), so the engine sends changes with
-// Update(old, new) once it knows what the kernel holds. Diff computes the
+// 10,000 services, 115,000 elements: 0.3 to 0.7 s on a 6.18 host kernel,
+// 6 to 19 s in the emulated test VM), so the engine sends changes with
+// Update(old, new) once it knows what the kernel holds: adding one service
+// then takes 3 ms on the host and about 50 ms in the VM, removing it about
+// 22 ms and 100 ms (figures: test/kernel/netfilter/README.md). Diff computes the
 // element changes: per set, the elements of Translate(new) not in
 // Translate(old) are added and the others deleted, in one transaction,
 // every deletion first. It translates only the groups of intent entries

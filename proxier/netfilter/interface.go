@@ -25,10 +25,11 @@ type Interface interface {
 	// adds those elements (O(changes) in the kernel), else it replaces the
 	// tables as Apply(new) does; equal programs write nothing. old must be
 	// what the tables hold (the last intent applied or verified): Update
-	// does not read them back. With another old the kernel may refuse the
-	// transaction (deleting a missing element), leaving the tables as they
-	// were, or accept it and leave drift that Verify reports; either way
-	// Apply repairs it.
+	// does not read them back. With another old the kernel refuses the
+	// transaction when it deletes a missing element or adds one already
+	// there, leaving the tables as they were; else it accepts it and the
+	// drift left (elements nobody asked to delete) is what Verify reports.
+	// Either way Apply repairs it.
 	Update(old, new *model.Netfilter) error
 	// Verify reads our tables back and returns an error wrapping ErrDrift,
 	// with a diff, when they differ from what Apply(n) writes. Missing
