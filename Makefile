@@ -5,7 +5,7 @@ LDFLAGS   := -s -w
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test e2e demo clean
+.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup e2e demo clean
 
 all: lint build test
 
@@ -24,6 +24,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./test/... ./cmd/...
 	$(GO) vet -tags vmtest ./test/...
+	$(GO) vet -tags realkubeproxy ./test/kernel/kubeproxy
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
@@ -48,6 +49,10 @@ vm-smoke:
 ## kernel-test: every real-kernel adapter suite (IPVS, addr, sysctl, conntrack, netfilter) in the VM
 kernel-test:
 	test/vm/gotest.sh --timeout 1200 ./test/kernel/...
+
+## real-kube-proxy-cleanup: real kube-proxy v1.37.2 (IPVS mode) in the VM, then ipvs-proxy --cleanup --cleanup-kube-proxy
+real-kube-proxy-cleanup: k8s-bins
+	$(GO) test -tags realkubeproxy -count=1 -v ./test/kernel/kubeproxy
 
 ## e2e: real traffic through the daemon in the VM against a real kube-apiserver
 e2e: k8s-bins
