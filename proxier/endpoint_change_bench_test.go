@@ -147,3 +147,30 @@ func BenchmarkNoOpFullReconcile(b *testing.B) {
 func nfWrites(f *netfilter.Fake) int {
 	return f.Calls(netfilter.MethodApply) + f.Calls(netfilter.MethodUpdate)
 }
+
+// BenchmarkServiceChange measures adding one service (and removing it
+// again, alternately) among n: its virtual server, address and netfilter
+// entries. Unlike an endpoint change it touches the netfilter intent.
+func BenchmarkServiceChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			ctx := klog.NewContext(context.Background(), klog.Background().V(1))
+			fx := newEngineFixture(b, n)
+			svc := k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.255.254"))
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					fx.tr.OnService(nil, svc)
+				} else {
+					fx.tr.OnService(svc, nil)
+				}
+				if res := fx.eng.Sync(ctx, fx.tr.Take().Services); res.Failures != 0 {
+					b.Fatalf("sync: %+v", res)
+				}
+				i++
+			}
+		})
+	}
+}
