@@ -5,7 +5,7 @@ LDFLAGS   := -s -w
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup e2e demo clean
+.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo clean
 
 all: lint build test
 
@@ -24,7 +24,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./test/... ./cmd/...
 	$(GO) vet -tags vmtest ./test/...
-	$(GO) vet -tags realkubeproxy ./test/kernel/kubeproxy
+	$(GO) vet -tags realkubeproxy ./test/kernel/kubeproxy ./test/manifests/sidebyside
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
@@ -53,6 +53,22 @@ kernel-test:
 ## real-kube-proxy-cleanup: real kube-proxy v1.37.2 (IPVS mode) in the VM, then ipvs-proxy --cleanup --cleanup-kube-proxy
 real-kube-proxy-cleanup: k8s-bins
 	$(GO) test -tags realkubeproxy -count=1 -v ./test/kernel/kubeproxy
+
+## manifests-test: manifests vs the daemon's options and a real kube-apiserver (server dry run, RBAC); the image archive
+manifests-test: k8s-bins
+	$(GO) test -tags integration -count=1 ./test/manifests/
+
+## image: OCI image archive without a container engine (hack/image.sh, crane)
+image:
+	hack/image.sh $(BIN)/ipvs-proxy-image.tar
+
+## privileges-test: the DaemonSet's privilege claims on a real kernel (VM)
+privileges-test:
+	test/vm/gotest.sh ./test/manifests/privileges
+
+## side-by-side: real kube-proxy beside ipvs-proxy in the VM (canary configuration, leftover commands)
+side-by-side: k8s-bins
+	$(GO) test -tags realkubeproxy -count=1 -v ./test/manifests/sidebyside
 
 ## e2e: real traffic through the daemon in the VM against a real kube-apiserver
 e2e: k8s-bins

@@ -24,6 +24,8 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "daemon with an unknown flag", args: []string{"--turbo"}, wantCode: exitUsage, wantStderr: "unknown flag: --turbo"},
 		{name: "daemon help lists kube-proxy's flags", args: []string{"--help"}, wantCode: exitOK, wantStdout: "--ipvs-min-sync-period"},
 		{name: "help", args: []string{"help"}, wantCode: exitOK, wantStdout: "plan   print the IPVS state"},
+		{name: "version", args: []string{"--version"}, wantCode: exitOK, wantStdout: "ipvs-proxy dev"},
+		{name: "kube-proxy logging flags parse", args: []string{"--logging-format=text", "--log-flush-frequency=5s", "--version"}, wantCode: exitOK, wantStdout: "ipvs-proxy"},
 		{name: "unknown command", args: []string{"apply"}, wantCode: exitUsage, wantStderr: `unknown command "apply"`},
 		{name: "plan help", args: []string{"plan", "-h"}, wantCode: exitOK, wantStdout: "--hostname-override"},
 		{name: "plan without -f", args: []string{"plan"}, wantCode: exitUsage, wantStderr: "no input: give at least one -f FILE"},

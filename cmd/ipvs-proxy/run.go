@@ -29,6 +29,9 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 const daemonUsage = `Usage: ipvs-proxy [flags]
        ipvs-proxy plan -f FILE [flags]   (print a node's IPVS state offline; see 'ipvs-proxy plan --help')
 
@@ -46,6 +49,7 @@ func runDaemon(args []string, s streams) int {
 	fs := pflag.NewFlagSet("ipvs-proxy", pflag.ContinueOnError)
 	fs.SetOutput(s.err)
 	o.AddDaemonFlags(fs)
+	showVersion := fs.Bool("version", false, "Print the version and exit.")
 	goflags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(goflags)
 	fs.AddGoFlagSet(goflags)
@@ -56,6 +60,10 @@ func runDaemon(args []string, s streams) int {
 		}
 		fmt.Fprintf(s.err, "ipvs-proxy: %v\nRun 'ipvs-proxy --help' for usage.\n", err)
 		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(s.out, "ipvs-proxy", version)
+		return exitOK
 	}
 	cfg, warnings, err := o.Complete(fs)
 	for _, w := range warnings {

@@ -148,7 +148,16 @@ var ignoredFlags = []ignoredFlag{
 	{"profiling", boolVar(false), "ipvs-proxy serves no profiling endpoint"},
 	{"bind-address-hard-fail", boolVar(false), "failing to open the health or metrics server is always fatal"},
 	{"show-hidden-metrics-for-version", stringVar(""), "ipvs-proxy hides no metrics"},
+	{"logging-format", stringVar("text"), loggingReason},
+	{"log-flush-frequency", durationVar(5 * time.Second), loggingReason},
+	{"log-json-split-stream", boolVar(false), loggingReason},
+	{"log-json-info-buffer-size", stringVar("0"), loggingReason},
+	{"log-text-split-stream", boolVar(false), loggingReason},
+	{"log-text-info-buffer-size", stringVar("0"), loggingReason},
 }
+
+// loggingReason explains the ignored component-base logging flags.
+const loggingReason = "ipvs-proxy logs klog text to standard error; use -v for verbosity"
 
 func (f ignoredFlag) usage() string {
 	return "Accepted for compatibility with kube-proxy and ignored: " + f.reason + "."
