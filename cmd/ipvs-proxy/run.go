@@ -89,8 +89,14 @@ func runDaemon(args []string, s streams) int {
 	return exitOK
 }
 
-// daemonAction runs --cleanup, --init-only or the daemon itself.
+// daemonAction runs --cleanup, --cleanup-kube-proxy, --init-only or the
+// daemon itself.
 func daemonAction(ctx context.Context, cfg *options.Config, warnings int) error {
+	if cfg.CleanupKubeProxy && !cfg.Cleanup {
+		// Only kube-proxy's iptables and ipsets: IPVS, the dummy interface
+		// and our tables are not even opened.
+		return daemon.CleanupKubeProxyOnly(ctx, kubeproxy.New(kubeproxy.Config{}))
+	}
 	adapters, err := realAdapters(cfg)
 	if err != nil {
 		return err
@@ -146,9 +152,26 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		HealthzBindAddress: kp.HealthzBindAddress,
 		MetricsBindAddress: kp.MetricsBindAddress,
 		StrictARP:          kp.IPVS.StrictARP,
+		IPv6:               configuredIPv6(cfg),
 		Timeouts:           ipvs.Timeouts{TCP: kp.IPVS.TCPTimeout.Duration, TCPFin: kp.IPVS.TCPFinTimeout.Duration, UDP: kp.IPVS.UDPTimeout.Duration},
 		DryRun:             cfg.DryRun,
 	}, nil
+}
+
+// configuredIPv6 reports whether the configuration alone shows the node
+// proxies IPv6: an IPv6 --cluster-cidr or --node-ip.
+func configuredIPv6(cfg *options.Config) bool {
+	for _, p := range cfg.ClusterCIDRs {
+		if p.Addr().Is6() {
+			return true
+		}
+	}
+	for _, ip := range cfg.NodeIPs {
+		if ip.Is6() {
+			return true
+		}
+	}
+	return false
 }
 
 // realAdapters opens the kernel adapters.
@@ -170,7 +193,7 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 		ipv6 = ipv6 || p.Addr().Is6()
 	}
 	nf := netfilter.New(netfilter.Config{IPv6: ipv6})
-	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: sysctl.New(), Conntrack: ct,
+	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: &sysctl.Proc{Root: cfg.SysctlRoot}, Conntrack: ct,
 		KubeProxy: kubeproxy.New(kubeproxy.Config{})}, nil
 }
 

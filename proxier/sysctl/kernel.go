@@ -75,7 +75,8 @@ func ParseKernelVersion(release string) (KernelVersion, error) {
 }
 
 // RunningKernel reads and parses the running kernel's version through the
-// interface (kernel.osrelease), so the fake can pretend any kernel.
+// interface (kernel.osrelease), so the fake can pretend any kernel. Proc
+// answers it from uname(2), wherever its Root is.
 func RunningKernel(iface Interface) (KernelVersion, error) {
 	rel, err := iface.Get(OSReleaseName)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,34 @@ func TestProcEnsure(t *testing.T) {
 	drift, err = Ensure(p, Required(Options{Kernel: KernelVersion{6, 1, 0}}))
 	if err != nil || len(drift) != 0 {
 		t.Errorf("second Ensure() = %v, %v; want no drift", drift, err)
+	}
+}
+
+// TestProcOSRelease: kernel.osrelease comes from uname(2), the same text as
+// /proc/sys/kernel/osrelease, even when Root holds only net/ (a bind of the
+// host's /proc/sys/net) or a kernel/osrelease file of its own.
+func TestProcOSRelease(t *testing.T) {
+	want, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for name, root := range map[string]string{
+		"net only":          procTree(t, map[string]string{"net.ipv4.ip_forward": "1\n"}),
+		"another osrelease": procTree(t, map[string]string{OSReleaseName: "3.10.0-fake\n"}),
+		"default":           "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &Proc{Root: root}
+			got, err := p.Get(OSReleaseName)
+			if err != nil || got != strings.TrimSpace(string(want)) {
+				t.Errorf("Get(%s) = %q, %v; want %q", OSReleaseName, got, err, strings.TrimSpace(string(want)))
+			}
+			if _, err := RunningKernel(p); err != nil {
+				t.Errorf("RunningKernel() error = %v", err)
+			}
+			if err := p.Set(OSReleaseName, "1.2.3"); err == nil {
+				t.Errorf("Set(%s) succeeded, want it refused", OSReleaseName)
+			}
+		})
 	}
 }

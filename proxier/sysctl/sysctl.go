@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Interface reads and writes kernel parameters by their dotted names
@@ -29,6 +31,13 @@ const DefaultRoot = "/proc/sys"
 // Proc is the real Interface: files under a root directory, /proc/sys by
 // default. /proc/sys/net is per network namespace; it shows the namespace of
 // the process that opens it.
+//
+// The one exception is OSReleaseName: Proc answers it from uname(2), never
+// from a file under Root, and Set refuses it. Its value is the same text
+// (both come from the caller's UTS namespace), but Root may hold only the
+// net.* parameters: in a container whose own /proc/sys is read-only, the
+// daemon writes through a bind of the host's /proc/sys/net mounted elsewhere
+// (--sysctl-root), and kernel.osrelease is not under it.
 type Proc struct {
 	// Root is the directory holding the parameters; "" means DefaultRoot.
 	// Tests point it at a temporary directory.
@@ -58,6 +67,9 @@ func Path(root, name string) (string, error) {
 
 // Get implements Interface.
 func (p *Proc) Get(name string) (string, error) {
+	if name == OSReleaseName {
+		return unameRelease()
+	}
 	path, err := Path(p.Root, name)
 	if err != nil {
 		return "", err
@@ -70,8 +82,12 @@ func (p *Proc) Get(name string) (string, error) {
 }
 
 // Set implements Interface. The file is opened without O_CREATE, so a
-// missing parameter is reported rather than created.
+// missing parameter is reported rather than created. OSReleaseName is
+// read-only.
 func (p *Proc) Set(name, value string) error {
+	if name == OSReleaseName {
+		return fmt.Errorf("writing sysctl %s: read-only", name)
+	}
 	path, err := Path(p.Root, name)
 	if err != nil {
 		return err
@@ -89,6 +105,15 @@ func (p *Proc) Set(name, value string) error {
 		return fmt.Errorf("writing sysctl %s=%s: %w", name, value, cerr)
 	}
 	return nil
+}
+
+// unameRelease returns the running kernel's release, as uname -r prints it.
+func unameRelease() (string, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", fmt.Errorf("reading sysctl %s: uname: %w", OSReleaseName, err)
+	}
+	return strings.TrimSpace(unix.ByteSliceToString(u.Release[:])), nil
 }
 
 // notExist returns the error Get and Set return for a missing parameter.

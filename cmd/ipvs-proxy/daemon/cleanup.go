@@ -67,6 +67,23 @@ func Cleanup(ctx context.Context, a Adapters, owner reconcile.Owner, cleanupKube
 	return errors.Join(errs...)
 }
 
+// CleanupKubeProxyOnly removes kube-proxy's iptables chains, the jumps to
+// them and its ipsets, and logs what it had to leave (legacy iptables, with
+// the commands that remove it). It touches nothing else: it is given no
+// other adapter, so IPVS, the dummy interface and our nftables tables stay
+// as they are. That makes it safe on a node in service once ipvs-proxy has
+// taken over from kube-proxy: kube-proxy's nat rules masquerade the same
+// connections our nftables table masquerades (established connections keep
+// the NAT decided at their first packet, in conntrack), and its filter rules
+// would otherwise keep rejecting ports that became Services after kube-proxy
+// stopped. kp must not be nil.
+func CleanupKubeProxyOnly(ctx context.Context, kp kubeproxy.Interface) error {
+	if kp == nil {
+		return errors.New("removing kube-proxy's iptables chains and ipsets: no adapter")
+	}
+	return cleanupKubeProxyLeftovers(klog.FromContext(ctx), kp)
+}
+
 // cleanupKubeProxyLeftovers removes kube-proxy's iptables chains and ipsets
 // and logs what it removed and what it left.
 func cleanupKubeProxyLeftovers(logger klog.Logger, kp kubeproxy.Interface) error {

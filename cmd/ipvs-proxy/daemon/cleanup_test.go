@@ -110,3 +110,51 @@ func TestCleanupKubeProxyLeftovers(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanupKubeProxyOnly: --cleanup-kube-proxy without --cleanup removes
+// kube-proxy's chains, jumps and sets of both families and keeps kubelet's
+// chain; it returns the adapter's error and refuses a nil adapter.
+func TestCleanupKubeProxyOnly(t *testing.T) {
+	seeded := func() *kubeproxy.Fake {
+		kp := kubeproxy.NewFake()
+		kp.SeedKubeProxy(kubeproxy.NFT, kubeproxy.IPv4)
+		kp.SeedKubeProxy(kubeproxy.NFT, kubeproxy.IPv6)
+		kp.AddJump(kubeproxy.NFT, kubeproxy.IPv4, "filter", "INPUT", "KUBE-FIREWALL", "")
+		return kp
+	}
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name     string
+		failWith error
+		wantErr  error
+		wantLeft string
+	}{
+		{name: "removed", wantLeft: "nft ip filter chain KUBE-FIREWALL\nnft ip filter rule INPUT -j KUBE-FIREWALL\n"},
+		{name: "error", failWith: boom, wantErr: boom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kp := seeded()
+			before := kp.Dump()
+			if tc.failWith != nil {
+				kp.FailNext(tc.failWith)
+			}
+			err := CleanupKubeProxyOnly(context.Background(), kp)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if kp.Calls() != 1 {
+				t.Errorf("CleanupLeftovers called %d times, want 1", kp.Calls())
+			}
+			want := tc.wantLeft
+			if tc.wantErr != nil {
+				want = before
+			}
+			if got := kp.Dump(); got != want {
+				t.Errorf("left:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+	if err := CleanupKubeProxyOnly(context.Background(), nil); err == nil {
+		t.Error("a nil adapter: no error")
+	}
+}

@@ -64,6 +64,10 @@ type Config struct {
 	HealthzBindAddress, MetricsBindAddress string
 	// StrictARP sets arp_ignore=1 and arp_announce=2 (--ipvs-strict-arp).
 	StrictARP bool
+	// IPv6 says the configuration alone shows that the node proxies IPv6
+	// (an IPv6 --cluster-cidr or --node-ip): IPv6 forwarding is then set at
+	// start, --init-only included, rather than once the Node has been read.
+	IPv6 bool
 	// Timeouts are the IPVS connection timeouts (0 keeps the system value).
 	Timeouts ipvs.Timeouts
 	// DryRun logs every plan and never writes to the kernel.

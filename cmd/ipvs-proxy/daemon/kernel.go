@@ -63,9 +63,13 @@ func (d *daemon) ensureSysctls(ctx context.Context) {
 	}
 }
 
-// hasIPv6 reports whether the node proxies IPv6 (known after the Node was
-// read; before that, IPv6 forwarding is left for the next full reconcile).
+// hasIPv6 reports whether the node proxies IPv6: the configuration says so
+// (cfg.IPv6), or the Node, once read, has an IPv6 address. Without either,
+// IPv6 forwarding is left for the first full reconcile after the Node.
 func (d *daemon) hasIPv6() bool {
+	if d.cfg.IPv6 {
+		return true
+	}
 	for _, ip := range d.node.IPs {
 		if ip.Is6() {
 			return true

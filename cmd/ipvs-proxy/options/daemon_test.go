@@ -37,7 +37,7 @@ type daemonView struct {
 	ExcludeCIDRs                                                     []netip.Prefix
 
 	DrainTimeout, DrainPollInterval, LameDuck time.Duration
-	DummyInterface                            string
+	DummyInterface, SysctlRoot                string
 	NodePortMin, NodePortMax                  uint16
 	NotReadyDrain, SchedulerAnnotations       bool
 	ServiceProxyName                          string
@@ -58,7 +58,7 @@ func viewOf(c *Config) daemonView {
 		TCPTimeout: kp.IPVS.TCPTimeout.Duration, TCPFinTimeout: kp.IPVS.TCPFinTimeout.Duration, UDPTimeout: kp.IPVS.UDPTimeout.Duration,
 		StrictARP: kp.IPVS.StrictARP, ExcludeCIDRs: c.ExcludeCIDRs,
 		DrainTimeout: c.DrainTimeout, DrainPollInterval: c.DrainPollInterval, LameDuck: c.LameDuck,
-		DummyInterface: c.DummyInterface, NodePortMin: c.NodePortMin, NodePortMax: c.NodePortMax,
+		DummyInterface: c.DummyInterface, SysctlRoot: c.SysctlRoot, NodePortMin: c.NodePortMin, NodePortMax: c.NodePortMax,
 		NotReadyDrain: c.NotReadyDrain, SchedulerAnnotations: !c.Proxier().DisableSchedulerAnnotations,
 		ServiceProxyName: c.ServiceProxyName, NodeIPs: c.NodeIPs,
 		DryRun: c.DryRun, Cleanup: c.Cleanup, CleanupKubeProxy: c.CleanupKubeProxy, InitOnly: c.InitOnly, WriteConfigTo: c.WriteConfigTo,
@@ -72,7 +72,7 @@ func defaultView() daemonView {
 		Healthz: "0.0.0.0:10256", Metrics: "127.0.0.1:10249",
 		SyncPeriod: 30 * time.Second, MinSyncPeriod: time.Second,
 		DrainTimeout: 10 * time.Second, DrainPollInterval: 2 * time.Second, LameDuck: 5 * time.Second,
-		DummyInterface: "kube-ipvs0", NodePortMin: 30000, NodePortMax: 32767,
+		DummyInterface: "kube-ipvs0", SysctlRoot: "/proc/sys", NodePortMin: 30000, NodePortMax: 32767,
 		NotReadyDrain: true, SchedulerAnnotations: true,
 	}
 }
@@ -123,6 +123,9 @@ func TestDaemonConfig(t *testing.T) {
 		{name: "actions", args: []string{"--cleanup", "--cleanup-kube-proxy", "--write-config-to=/tmp/x.yaml"},
 			mutate: func(v *daemonView) { v.Cleanup, v.CleanupKubeProxy, v.WriteConfigTo = true, true, "/tmp/x.yaml" }},
 		{name: "init only", args: []string{"--init-only"}, mutate: func(v *daemonView) { v.InitOnly = true }},
+		{name: "cleanup-kube-proxy alone", args: []string{"--cleanup-kube-proxy"}, mutate: func(v *daemonView) { v.CleanupKubeProxy = true }},
+		{name: "sysctl root, cleaned", args: []string{"--sysctl-root=/host/proc/sys/"}, mutate: func(v *daemonView) { v.SysctlRoot = "/host/proc/sys" }},
+		{name: "sysctl root from the file", config: ownHeader + "sysctlRoot: /host/proc/sys\n", mutate: func(v *daemonView) { v.SysctlRoot = "/host/proc/sys" }},
 		{name: "kubeadm config.conf: zero fields take the defaults", file: "testdata/kubeadm-config.conf",
 			mutate: func(v *daemonView) { v.Kubeconfig = "/var/lib/kube-proxy/kubeconfig.conf" }},
 		{name: "kube-proxy's defaults but minSyncPeriod 0s, which means ours", file: "testdata/kube-proxy-defaults.conf",
@@ -217,9 +220,12 @@ func TestDaemonErrors(t *testing.T) {
 		{name: "NodePort range not numbers", args: []string{"--nodeport-range=30000-"}, wantErr: "want LOW-HIGH with ports 1-65535"},
 		{name: "NodePort range port 0", args: []string{"--nodeport-range=0-100"}, wantErr: "want LOW-HIGH with ports 1-65535"},
 		{name: "NodePort range above 65535", args: []string{"--nodeport-range=30000-70000"}, wantErr: "want LOW-HIGH with ports 1-65535"},
-		{name: "cleanup-kube-proxy alone", args: []string{"--cleanup-kube-proxy"}, wantErr: "--cleanup-kube-proxy needs --cleanup"},
-		{name: "cleanup and init-only", args: []string{"--cleanup", "--init-only"}, wantErr: "--cleanup and --init-only cannot be combined"},
-		{name: "dry-run and cleanup", args: []string{"--cleanup", "--dry-run"}, wantErr: "--dry-run cannot be combined with --cleanup or --init-only"},
+		{name: "cleanup and init-only", args: []string{"--cleanup", "--init-only"}, wantErr: "--cleanup or --cleanup-kube-proxy and --init-only cannot be combined"},
+		{name: "cleanup-kube-proxy and init-only", args: []string{"--cleanup-kube-proxy", "--init-only"}, wantErr: "and --init-only cannot be combined"},
+		{name: "dry-run and cleanup", args: []string{"--cleanup", "--dry-run"}, wantErr: "--dry-run cannot be combined with --cleanup, --cleanup-kube-proxy or --init-only"},
+		{name: "dry-run and cleanup-kube-proxy", args: []string{"--cleanup-kube-proxy", "--dry-run"}, wantErr: "--dry-run cannot be combined"},
+		{name: "relative sysctl root", args: []string{"--sysctl-root=host/proc/sys"}, wantErr: `invalid --sysctl-root (sysctlRoot) "host/proc/sys": want an absolute path`},
+		{name: "relative sysctl root in the file", config: ownHeader + "sysctlRoot: proc\n", wantErr: "invalid --sysctl-root (sysctlRoot)"},
 		{name: "dry-run from the file and init-only", config: ownHeader + "dryRun: true\n", args: []string{"--init-only"}, wantErr: "--dry-run cannot be combined"},
 		{name: "own document of another version", config: "apiVersion: ipvs-proxy.io/v2\nkind: IPVSProxyConfiguration\n", wantErr: `IPVSProxyConfiguration: apiVersion "ipvs-proxy.io/v2" is not supported: want ipvs-proxy.io/v1alpha1`},
 		{name: "own document with a wrong type", config: ownHeader + "drainTimeout: soon\n", wantErr: "IPVSProxyConfiguration: "},

@@ -31,6 +31,8 @@ const (
 	DefaultMinSyncPeriod = time.Second
 
 	DefaultDummyInterface = "kube-ipvs0"
+	// DefaultSysctlRoot is where the kernel exposes its parameters.
+	DefaultSysctlRoot = "/proc/sys"
 	// DefaultNodePortRange is kube-apiserver's default
 	// --service-node-port-range.
 	DefaultNodePortRange     = "30000-32767"
@@ -74,6 +76,7 @@ func applyDefaults(s *settings) {
 	}
 	defaultString(&s.own.DummyInterface, DefaultDummyInterface)
 	defaultString(&s.own.NodePortRange, DefaultNodePortRange)
+	defaultString(&s.own.SysctlRoot, DefaultSysctlRoot)
 	defaultDuration(&s.own.DrainTimeout, DefaultDrainTimeout)
 	defaultDuration(&s.own.DrainPollInterval, DefaultDrainPollInterval)
 	defaultDuration(&s.own.LameDuckDuration, DefaultLameDuck)

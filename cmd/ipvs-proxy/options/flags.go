@@ -101,6 +101,10 @@ var daemonFlags = []configFlag{
 	durationPtrFlag("lame-duck-duration", DefaultLameDuck, "After SIGTERM, how long /healthz and the health-check node ports answer 503 so that load balancers move away before the process exits (kernel rules stay in place). "+
 		"0 exits at once; keep it below the pod's terminationGracePeriodSeconds.",
 		func(s *settings) **metav1.Duration { return &s.own.LameDuckDuration }),
+	stringFlag("sysctl-root", DefaultSysctlRoot, "The directory the kernel parameters are read and written under, as under /proc/sys. "+
+		"A container whose /proc/sys is read-only mounts the host's /proc/sys/net (a hostPath volume) at DIR/net and passes DIR: only net.* parameters are written. "+
+		"hostNetwork makes them the node's, since files under /proc/sys/net show the network namespace of the process that opens them.",
+		func(s *settings) *string { return &s.own.SysctlRoot }),
 	boolFlag("dry-run", false, "Run against the cluster and log every plan, but never change the kernel (to compare with kube-proxy before switching).",
 		func(s *settings) *bool { return &s.own.DryRun }),
 }
@@ -109,8 +113,10 @@ var daemonFlags = []configFlag{
 // than configure it; they are not part of any configuration file.
 func (o *Options) addActionFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cleanup, "cleanup", false, "Remove the IPVS virtual servers, dummy-interface addresses and netfilter rules ipvs-proxy programs, then exit.")
-	fs.BoolVar(&o.cleanupKubeProxy, "cleanup-kube-proxy", false, "With --cleanup, also remove what kube-proxy's IPVS mode leaves behind (its iptables chains and ipsets).")
-	fs.BoolVar(&o.initOnly, "init-only", false, "Perform the initialization steps that need full root privileges (sysctls), then exit; run again with only CAP_NET_ADMIN.")
+	fs.BoolVar(&o.cleanupKubeProxy, "cleanup-kube-proxy", false, "Remove what kube-proxy's IPVS mode leaves behind (its iptables chains, the jumps to them and its ipsets), then exit. "+
+		"Alone it leaves IPVS, the dummy interface and ipvs-proxy's nftables tables in place, for a node where ipvs-proxy has taken over; with --cleanup it runs after that cleanup.")
+	fs.BoolVar(&o.initOnly, "init-only", false, "Prepare the kernel as the daemon does at start (IPVS and nftables probes, dummy interface, sysctls, IPVS timeouts), then exit. "+
+		"Not needed when the daemon can write its sysctls itself (see --sysctl-root).")
 	fs.StringVar(&o.writeConfigTo, "write-config-to", "", "Write the effective configuration to this file and exit: a KubeProxyConfiguration document, then an IPVSProxyConfiguration document with ipvs-proxy's own settings. --config reads it back.")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,7 @@ const (
 //	dummyInterface: kube-ipvs0
 //	lameDuckDuration: 5s
 //	nodePortRange: 30000-32767
+//	sysctlRoot: /proc/sys
 //	serviceProxyName: ""
 //	nodeIPs: null
 //	master: ""
@@ -66,6 +68,11 @@ type IPVSProxyConfiguration struct {
 	// virtual servers on node addresses ipvs-proxy owns (--nodeport-range,
 	// default 30000-32767).
 	NodePortRange string `json:"nodePortRange"`
+	// SysctlRoot is the directory holding the kernel parameters, as
+	// /proc/sys does (--sysctl-root, default /proc/sys). Only net.*
+	// parameters are written there, so a bind of the host's /proc/sys/net at
+	// SysctlRoot/net is enough.
+	SysctlRoot string `json:"sysctlRoot"`
 	// DrainTimeout bounds how long an endpoint that vanished or turned
 	// not-ready without terminating drains at weight 0 (--drain-timeout,
 	// default 10s).
@@ -135,6 +142,7 @@ func MarshalConfig(cfg *Config) ([]byte, error) {
 func (c *Config) parseOwn() error {
 	own := &c.IPVSProxy
 	c.Master, c.DummyInterface, c.DryRun = own.Master, own.DummyInterface, own.DryRun
+	c.SysctlRoot = filepath.Clean(own.SysctlRoot)
 	c.DrainTimeout = own.DrainTimeout.Duration
 	c.DrainPollInterval = own.DrainPollInterval.Duration
 	c.LameDuck = own.LameDuckDuration.Duration
@@ -143,6 +151,7 @@ func (c *Config) parseOwn() error {
 		positive("--drain-poll-interval (drainPollInterval)", c.DrainPollInterval),
 		nonNegative("--lame-duck-duration (lameDuckDuration)", c.LameDuck),
 		checkInterfaceName(c.DummyInterface),
+		checkSysctlRoot(c.SysctlRoot),
 	}
 	var err error
 	c.NodePortMin, c.NodePortMax, err = parsePortRange(own.NodePortRange)
@@ -156,6 +165,14 @@ func checkInterfaceName(name string) error {
 		return fmt.Errorf("invalid --dummy-interface (dummyInterface) %q: want 1 to 15 characters", name)
 	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n"):
 		return fmt.Errorf("invalid --dummy-interface (dummyInterface) %q: not a valid interface name", name)
+	}
+	return nil
+}
+
+// checkSysctlRoot accepts an absolute directory path.
+func checkSysctlRoot(root string) error {
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("invalid --sysctl-root (sysctlRoot) %q: want an absolute path such as /proc/sys", root)
 	}
 	return nil
 }
@@ -181,14 +198,16 @@ func parsePortRange(s string) (lo, hi uint16, err error) {
 }
 
 // checkActions rejects action flags that contradict each other.
+// --cleanup-kube-proxy alone removes only kube-proxy's leftovers (a node in
+// service, after ipvs-proxy took over); with --cleanup it comes after the
+// removal of our own state (a drained node).
 func (c *Config) checkActions() error {
+	cleanup := c.Cleanup || c.CleanupKubeProxy
 	switch {
-	case c.CleanupKubeProxy && !c.Cleanup:
-		return errors.New("--cleanup-kube-proxy needs --cleanup")
-	case c.Cleanup && c.InitOnly:
-		return errors.New("--cleanup and --init-only cannot be combined")
-	case c.DryRun && (c.Cleanup || c.InitOnly):
-		return errors.New("--dry-run cannot be combined with --cleanup or --init-only: they only change the kernel")
+	case cleanup && c.InitOnly:
+		return errors.New("--cleanup or --cleanup-kube-proxy and --init-only cannot be combined")
+	case c.DryRun && (cleanup || c.InitOnly):
+		return errors.New("--dry-run cannot be combined with --cleanup, --cleanup-kube-proxy or --init-only: they only change the kernel")
 	}
 	return nil
 }

@@ -157,6 +157,8 @@ type Config struct {
 	DrainTimeout, DrainPollInterval, LameDuck time.Duration
 	// DummyInterface is --dummy-interface.
 	DummyInterface string
+	// SysctlRoot is --sysctl-root: where the kernel parameters are.
+	SysctlRoot string
 	// NodePortMin and NodePortMax are the bounds of --nodeport-range.
 	NodePortMin, NodePortMax uint16
 	// DryRun is --dry-run.

@@ -35,7 +35,7 @@ var roundTripCases = []struct {
 		"--proxy-mode=ipvs", "--ipvs-sync-period=1m", "--ipvs-min-sync-period=2s", "--ipvs-strict-arp",
 		"--ipvs-exclude-cidrs=198.18.200.0/24", "--ipvs-tcp-timeout=15m", "--ipvs-tcpfin-timeout=1m", "--ipvs-udp-timeout=30s",
 		"--dummy-interface=ipvs0", "--nodeport-range=20000-20999", "--drain-timeout=0", "--drain-poll-interval=1s",
-		"--lame-duck-duration=0", "--dry-run",
+		"--lame-duck-duration=0", "--sysctl-root=/host/proc/sys", "--dry-run",
 	}},
 	{name: "servers disabled", args: []string{"--healthz-bind-address=", "--metrics-bind-address="}},
 	{name: "IPv6 servers", args: []string{"--bind-address=fd00:10::11"}},
