@@ -175,11 +175,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// TestNoUnprivilegedWritableProcSys records why the init container is
-// privileged: the API server refuses the two pod settings that would give an
-// unprivileged container a writable /proc/sys in the host's network
-// namespace. procMount: Unmasked (no read-only /proc/sys) requires hostUsers:
-// false, and hostUsers: false forbids hostNetwork.
+// TestNoUnprivilegedWritableProcSys records why the daemon writes its
+// sysctls through a hostPath mount of /proc/sys/net (--sysctl-root) rather
+// than its own /proc/sys: the API server refuses the two pod settings that
+// would give an unprivileged container a writable /proc/sys in the host's
+// network namespace. procMount: Unmasked (no read-only /proc/sys) requires
+// hostUsers: false, and hostUsers: false forbids hostNetwork.
 func TestNoUnprivilegedWritableProcSys(t *testing.T) {
 	p, _ := plane(t)
 	r := render(t, baseDir)

@@ -30,8 +30,8 @@ type variant struct {
 	configVolume string
 	// handover variants run only on nodes carrying the handover label.
 	handover bool
-	// dryRun variants run --dry-run, without init container, servers or
-	// probes.
+	// dryRun variants run --dry-run, without the host's /proc/sys/net,
+	// servers or probes.
 	dryRun bool
 }
 
@@ -58,28 +58,14 @@ func TestDaemonSetShape(t *testing.T) {
 			if got := spec.NodeSelector[handoverLabel]; (got == "ipvs-proxy") != vr.handover {
 				t.Errorf("nodeSelector %s = %q, handover variant: %v", handoverLabel, got, vr.handover)
 			}
+			if len(spec.Containers) != 1 || len(spec.InitContainers) > 0 || len(spec.EphemeralContainers) > 0 {
+				t.Errorf("want the daemon's container alone, got %d containers and %d init containers",
+					len(spec.Containers), len(spec.InitContainers))
+			}
 			main := container(t, spec.Containers, "ipvs-proxy")
 			checkMainPrivileges(t, main)
-			containers := []v1.Container{main}
-			if vr.dryRun {
-				if len(spec.InitContainers) > 0 {
-					t.Error("a dry run has an init container, which writes sysctls")
-				}
-			} else {
-				init := container(t, spec.InitContainers, "init")
-				if sc := init.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
-					t.Errorf("init container: want privileged (the only way to a writable /proc/sys), got %+v", sc)
-				}
-				containers = append(containers, init)
-			}
-			for _, c := range containers {
-				checkContainer(t, c)
-			}
-			for _, v := range spec.Volumes {
-				if v.HostPath != nil {
-					t.Errorf("volume %q mounts host path %s; the daemon needs none", v.Name, v.HostPath.Path)
-				}
-			}
+			checkContainer(t, main)
+			checkHostPaths(t, spec, main, vr.dryRun)
 			if !slices.ContainsFunc(spec.Volumes, func(v v1.Volume) bool {
 				return v.ConfigMap != nil && strings.HasPrefix(v.ConfigMap.Name, vr.configVolume)
 			}) {
@@ -88,6 +74,52 @@ func TestDaemonSetShape(t *testing.T) {
 			checkBinding(t, r, ds)
 		})
 	}
+}
+
+// procSysNet is the one host path the daemon mounts: the host's net.*
+// sysctls, written with CAP_NET_ADMIN alone (test/manifests/privileges).
+const procSysNet = "/proc/sys/net"
+
+// checkHostPaths: the daemon mounts the host's /proc/sys/net read-write,
+// outside /proc (runc refuses mount points inside it), and no other host
+// path; a dry run, which writes no sysctl, mounts none.
+func checkHostPaths(t *testing.T, spec v1.PodSpec, c v1.Container, dryRun bool) {
+	t.Helper()
+	var hostPaths []v1.Volume
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths = append(hostPaths, v)
+		}
+	}
+	if dryRun {
+		if len(hostPaths) > 0 {
+			t.Errorf("a dry run mounts host paths %+v", hostPaths)
+		}
+		return
+	}
+	if len(hostPaths) != 1 || hostPaths[0].HostPath.Path != procSysNet ||
+		hostPaths[0].HostPath.Type == nil || *hostPaths[0].HostPath.Type != v1.HostPathDirectory {
+		t.Fatalf("want one host path, the directory %s; got %+v", procSysNet, hostPaths)
+	}
+	m, ok := mountOf(c, hostPaths[0].Name)
+	switch {
+	case !ok:
+		t.Errorf("%s: volume %q not mounted", c.Name, hostPaths[0].Name)
+	case m.ReadOnly || m.SubPath != "" || m.MountPropagation != nil:
+		t.Errorf("%s: %s mounted %+v, want read-write, whole, without propagation", c.Name, procSysNet, m)
+	case m.MountPath == "/proc" || strings.HasPrefix(m.MountPath, "/proc/"):
+		t.Errorf("%s: %s mounted at %s, inside /proc", c.Name, procSysNet, m.MountPath)
+	}
+}
+
+// mountOf returns the container's mount of the named volume.
+func mountOf(c v1.Container, volume string) (v1.VolumeMount, bool) {
+	for _, m := range c.VolumeMounts {
+		if m.Name == volume {
+			return m, true
+		}
+	}
+	return v1.VolumeMount{}, false
 }
 
 // checkContainer checks what every container shares: the node name, the
@@ -201,15 +233,8 @@ func TestDaemonArgsAndConfig(t *testing.T) {
 						cfg.KubeProxy.HealthzBindAddress, cfg.KubeProxy.MetricsBindAddress, main.LivenessProbe, main.ReadinessProbe)
 				}
 			} else {
-				init := container(t, spec.InitContainers, "init")
-				initCfg := complete(t, podArgs(init, "node-a", podFiles(t, spec, init, cms)))
-				if !initCfg.InitOnly {
-					t.Error("the init container does not run --init-only")
-				}
-				if diff := cmp.Diff(initCfg.IPVSProxy, cfg.IPVSProxy); diff != "" {
-					t.Errorf("init and main containers read different settings (-init +main):\n%s", diff)
-				}
 				checkProbes(t, main, cfg)
+				checkSysctlRoot(t, spec, main, cfg)
 			}
 			grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 			if grace <= cfg.LameDuck+2*time.Second {
@@ -220,6 +245,25 @@ func TestDaemonArgsAndConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkSysctlRoot: the daemon writes its sysctls under --sysctl-root, whose
+// net/ is the host's /proc/sys/net mount.
+func checkSysctlRoot(t *testing.T, spec v1.PodSpec, c v1.Container, cfg *options.Config) {
+	t.Helper()
+	if cfg.SysctlRoot == options.DefaultSysctlRoot {
+		t.Fatalf("--sysctl-root is %s: the container's own /proc/sys is read-only", cfg.SysctlRoot)
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath == nil || v.HostPath.Path != procSysNet {
+			continue
+		}
+		if m, ok := mountOf(c, v.Name); !ok || m.MountPath != cfg.SysctlRoot+"/net" || m.ReadOnly {
+			t.Errorf("--sysctl-root %s: want %s mounted read-write at %s/net, got %+v", cfg.SysctlRoot, procSysNet, cfg.SysctlRoot, m)
+		}
+		return
+	}
+	t.Errorf("--sysctl-root %s, but no %s volume", cfg.SysctlRoot, procSysNet)
 }
 
 // complete parses args with the daemon's flag set and completes the
