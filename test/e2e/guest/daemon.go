@@ -59,6 +59,10 @@ type Daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// samples is how many last-sync samples a completed sync shows: one for
+	// ipvs-proxy, one per IP family (label ip_family) for kube-proxy, whose
+	// IPv6 proxier syncs only after the IPv4 one.
+	samples int
 }
 
 // StartDaemon starts ipvs-proxy with DaemonArgs and then args, logging to
@@ -90,7 +94,11 @@ func StartKubeProxy(name string, args ...string) (*Daemon, error) {
 	if dir == "" {
 		return nil, errors.New(EnvK8sBin + " is not set: the host found no Kubernetes binaries to mount")
 	}
-	return startProcess(name, filepath.Join(dir, "kube-proxy"), append(KubeProxyArgs(), args...))
+	d, err := startProcess(name, filepath.Join(dir, "kube-proxy"), append(KubeProxyArgs(), args...))
+	if d != nil {
+		d.samples = 2
+	}
+	return d, err
 }
 
 func startProcess(name, bin string, args []string) (*Daemon, error) {
@@ -106,7 +114,7 @@ func startProcess(name, bin string, args []string) (*Daemon, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
-	d := &Daemon{Log: logPath, cmd: cmd, done: make(chan struct{})}
+	d := &Daemon{Log: logPath, cmd: cmd, done: make(chan struct{}), samples: 1}
 	go func() {
 		d.err = cmd.Wait()
 		close(d.done)
@@ -134,13 +142,29 @@ func (d *Daemon) WaitSynced(timeout time.Duration) error {
 			return fmt.Errorf("the daemon exited: %v (log %s)", d.err, d.Log)
 		}
 		m, err := ScrapeMetrics()
-		if err == nil && m["kubeproxy_sync_proxy_rules_last_timestamp_seconds"] > 0 {
+		if err == nil && allSet(m, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", d.samples) {
 			return nil
 		}
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("the daemon made no successful sync in %v (last scrape error: %v)", timeout, last)
+}
+
+// allSet reports whether metric name has at least min samples and all of
+// them, whatever their labels (kube-proxy labels this one by ip_family), are
+// above 0.
+func allSet(m map[string]float64, name string, min int) bool {
+	n := 0
+	for k, v := range m {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			if v <= 0 {
+				return false
+			}
+			n++
+		}
+	}
+	return n >= min
 }
 
 // Kill sends SIGKILL, as an OOM kill or a node's crash would, and waits.

@@ -22,8 +22,10 @@ type UDPStream struct {
 	recvDone chan struct{}
 }
 
-// StartUDPStream starts sending on conn every interval.
+// StartUDPStream starts sending on conn every interval. It clears the
+// connection's deadlines.
 func StartUDPStream(conn *UDPConn, interval time.Duration) *UDPStream {
+	_ = conn.SetDeadline(time.Time{})
 	s := &UDPStream{conn: conn, interval: interval, answers: map[int]string{},
 		stopSend: make(chan struct{}), sendDone: make(chan struct{}),
 		stopRecv: make(chan struct{}), recvDone: make(chan struct{})}
