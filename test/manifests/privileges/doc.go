@@ -8,6 +8,8 @@
 //
 //	test ─► helper (uid, capabilities, mount or network namespace) ─► /proc/sys, netlink
 //	  ◄──────── JSON: CapEff and each operation's error ◄───────────────┘
+//	test ─► helper (the pod's mounts, NET_ADMIN only) ─exec─► ipvs-proxy ─► /host/proc/sys/net
+//	  ◄──── the node's sysctls, the daemon's /proc/PID/status and mountinfo, its log
 //
 // The claims:
 //
@@ -19,6 +21,12 @@
 //     readonlyPaths) refuses the writes with EROFS; the same files reached
 //     through a bind mount of the host's /proc/sys/net elsewhere (a hostPath
 //     volume) accept them with CAP_NET_ADMIN alone.
+//   - The daemon itself (the static binary from `make build`, or
+//     $IPVS_PROXY_BIN), run with the base DaemonSet's args, its hostPath
+//     mount and a read-only /proc/sys, as root with only CAP_NET_ADMIN in
+//     every capability set and no_new_privs, resets every sysctl of its
+//     table (strict ARP and IPv6 included) at start, and reads the kernel
+//     version, although kernel.osrelease is not under --sysctl-root.
 //   - With ip_vs and nf_tables unloaded and no modprobe on PATH (the image
 //     has none), a process with only CAP_NET_ADMIN gets them, and an IPVS
 //     scheduler module, loaded by the kernel on first use: no CAP_SYS_MODULE

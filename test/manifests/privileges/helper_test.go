@@ -131,7 +131,7 @@ func worldExecutable(t *testing.T, exe string) string {
 // operations and prints the report.
 func helperMain(mode string) int {
 	fn, ok := helperModes[mode]
-	if !ok {
+	if !ok && helperExec[mode] == nil {
 		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", mode)
 		return 2
 	}
@@ -148,15 +148,42 @@ func helperMain(mode string) int {
 			return 1
 		}
 	}
+	if argvOf := helperExec[mode]; argvOf != nil {
+		return execAsContainer(argvOf)
+	}
 	r := report{CapEff: capEff(), Results: fn()}
 	data, _ := json.Marshal(r)
 	fmt.Printf("REPORT %s\n", data)
 	return 0
 }
 
+// execAsContainer reports, sets no_new_privs (allowPrivilegeEscalation:
+// false) and executes argv in place of the helper. Executed as root, the
+// program gets the bounding set as its permitted and effective sets: the
+// capabilities left, as in a container.
+func execAsContainer(argvOf func() ([]string, error)) int {
+	argv, err := argvOf()
+	if err != nil || len(argv) == 0 {
+		fmt.Fprintf(os.Stderr, "no command to execute: %v\n", err)
+		return 2
+	}
+	data, _ := json.Marshal(report{CapEff: capEff()})
+	fmt.Printf("REPORT %s\n", data)
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		fmt.Fprintf(os.Stderr, "PR_SET_NO_NEW_PRIVS: %v\n", e)
+		return 1
+	}
+	err = syscall.Exec(argv[0], argv, []string{"PATH="})
+	fmt.Fprintf(os.Stderr, "executing %s: %v\n", argv[0], err)
+	return 1
+}
+
 var (
 	helperModes   = map[string]func() map[string]string{}
 	helperPrepare = map[string]func() error{}
+	// helperExec modes execute a program once prepared and stripped of
+	// capabilities, instead of running operations.
+	helperExec = map[string]func() ([]string, error){}
 )
 
 // dropCaps empties the bounding set but for CAP_NET_ADMIN when keep, then

@@ -51,8 +51,9 @@ const hostPathRoot = "/tmp/host/proc/sys"
 
 func init() {
 	// rewrite: each daemon sysctl written back with its current value,
-	// through /proc/sys (the daemon's path today) and, when mounted, through
-	// hostPathRoot.
+	// through /proc/sys and, when mounted, through hostPathRoot (the
+	// DaemonSet's --sysctl-root), where the kernel version must be readable
+	// too although kernel/osrelease is not under it.
 	helperModes["rewrite"] = func() map[string]string {
 		out := map[string]string{}
 		roots := []string{sysctl.DefaultRoot}
@@ -61,6 +62,8 @@ func init() {
 		}
 		for _, root := range roots {
 			p := &sysctl.Proc{Root: root}
+			_, err := sysctl.RunningKernel(p)
+			out[root+" "+sysctl.OSReleaseName] = errString(err)
 			for _, name := range daemonSysctls {
 				v, err := p.Get(name)
 				if err == nil {
@@ -165,6 +168,9 @@ func TestReadOnlyProcSys(t *testing.T) {
 		if got := r.Results[hostPathRoot+" "+name]; got != "" {
 			t.Errorf("%s through the hostPath bind: %q, want it written", name, got)
 		}
+	}
+	if got := r.Results[hostPathRoot+" "+sysctl.OSReleaseName]; got != "" {
+		t.Errorf("the kernel version with the root at the hostPath bind: %q", got)
 	}
 }
 
