@@ -40,7 +40,7 @@ func startSuite(t *testing.T) *host.Suite {
 	}
 	start := time.Now()
 	bin := filepath.Join(root, "test/e2e/.cache/bin")
-	if err := host.Build(ctx, root, bin); err != nil {
+	if err := host.Build(ctx, root, bin, host.DaemonBin, host.ScenariosBin); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Built the binaries in %v", time.Since(start).Round(time.Millisecond))

@@ -29,20 +29,30 @@ func ModuleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// Build compiles the static binaries the guest runs into dir: the daemon,
-// the scenarios' test binary and the demo.
-func Build(ctx context.Context, modRoot, dir string) error {
+// buildArgs are the go commands that build each binary into dir.
+func buildArgs(name, dir string) []string {
+	out := filepath.Join(dir, name)
+	switch name {
+	case DaemonBin:
+		return []string{"build", "-trimpath", "-o", out, "./cmd/ipvs-proxy"}
+	case ScenariosBin:
+		return []string{"test", "-c", "-tags", "e2eguest", "-o", out, "./test/e2e/scenarios"}
+	case DemoBin:
+		return []string{"build", "-o", out, "./test/e2e/demo"}
+	}
+	return nil
+}
+
+// Build compiles static binaries the guest runs into dir: any of DaemonBin,
+// ScenariosBin and DemoBin.
+func Build(ctx context.Context, modRoot, dir string, names ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	steps := [][]string{
-		{"build", "-trimpath", "-o", filepath.Join(dir, DaemonBin), "./cmd/ipvs-proxy"},
-		{"test", "-c", "-tags", "e2eguest", "-o", filepath.Join(dir, ScenariosBin), "./test/e2e/scenarios"},
-		{"build", "-o", filepath.Join(dir, DemoBin), "./test/e2e/demo"},
-	}
-	for _, args := range steps {
-		if _, err := os.Stat(filepath.Join(modRoot, args[len(args)-1])); err != nil {
-			continue // the demo may not exist yet
+	for _, name := range names {
+		args := buildArgs(name, dir)
+		if args == nil {
+			return fmt.Errorf("unknown binary %q", name)
 		}
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = modRoot
