@@ -37,14 +37,29 @@ const (
 // guestScript runs both proxies as the guide's canary section says, waits
 // for both to program their services, lets several full syncs pass and
 // snapshots IPVS twice; then stops both, runs the guide's leftovers removal
-// and snapshots the node before and after it.
+// and snapshots the node before and after it. Then the handover: kube-proxy
+// runs again (re-creating its chains and sets) and stops, ipvs-proxy takes
+// the node over (kube-ipvs0, every unlabelled Service) and, while it runs,
+// `ipvs-proxy --cleanup-kube-proxy` removes kube-proxy's leftovers; the node
+// is snapshot before and after that.
 const guestScript = `#!/bin/sh
 set -u
 for m in /share/*.ko; do insmod "$m" 2>/dev/null; done
-/k8s/kube-proxy --proxy-mode=ipvs --kubeconfig=/share/kubeconfig --hostname-override=vm \
-  --cluster-cidr=198.18.128.0/17 --ipvs-sync-period=3s --ipvs-exclude-cidrs=` + canaryBlock + ` \
-  --nodeport-addresses=` + nodeSubnets + ` --v=4 >/share/kube-proxy.log 2>&1 &
-kp=$!
+kube_proxy() {
+  /k8s/kube-proxy --proxy-mode=ipvs --kubeconfig=/share/kubeconfig --hostname-override=vm \
+    --cluster-cidr=198.18.128.0/17 --ipvs-sync-period=3s --ipvs-exclude-cidrs=` + canaryBlock + ` \
+    --nodeport-addresses=` + nodeSubnets + ` --v=4 >>/share/kube-proxy.log 2>&1 &
+  kp=$!
+}
+wait_for() { # seconds, message, condition...
+  n=$1 msg=$2; shift 2; i=0
+  until "$@" >/dev/null 2>&1; do
+    i=$((i+1))
+    if [ $i -gt $n ]; then echo "$msg"; ipvsadm -Sn; exit 1; fi
+    sleep 1
+  done
+}
+kube_proxy
 /share/ipvs-proxy --kubeconfig=/share/kubeconfig --hostname-override=vm --cluster-cidr=198.18.128.0/17 \
   --service-proxy-name=ipvs-proxy --dummy-interface=ipvs-proxy0 \
   --ipvs-exclude-cidrs=` + nodeSubnets + ` --nodeport-addresses=` + nodeSubnets + ` \
@@ -70,10 +85,28 @@ snapshot() {
   echo "== ipset list -n"; ipset list -n
   echo "== ipvsadm -Sn"; ipvsadm -Sn
   echo "== links"; ip -o link show
+  echo "== nft list tables"; nft list tables
 }
 snapshot >/share/before.txt
 sh /share/cleanup.sh >/share/cleanup.log 2>&1
 snapshot >/share/after.txt
+
+kube_proxy
+wait_for 150 "kube-proxy did not write its chains and sets again" sh -c \
+  "iptables-save -t filter | grep -q -- '-A KUBE-IPVS-FILTER' && ip6tables-save -t filter | grep -q -- '-A KUBE-IPVS-FILTER' && ipset list -n | grep -q KUBE-6-CLUSTER-IP"
+kill $kp; wait $kp
+/share/ipvs-proxy --kubeconfig=/share/kubeconfig --hostname-override=vm --cluster-cidr=198.18.128.0/17 \
+  --ipvs-sync-period=3s --v=2 >/share/ipvs-proxy-handover.log 2>&1 &
+ip=$!
+wait_for 150 "ipvs-proxy did not take over" nft list table ip ipvs-proxy
+sleep 4
+snapshot >/share/handover-before.txt
+/share/ipvs-proxy --cleanup-kube-proxy --v=2 >/share/cleanup-kube-proxy.log 2>&1
+echo "exit $?" >>/share/cleanup-kube-proxy.log
+snapshot >/share/handover-after.txt
+sleep 4
+snapshot >/share/handover-later.txt
+kill $ip; wait $ip
 `
 
 // TestCanaryAndLeftovers: see the package documentation.
@@ -91,7 +124,7 @@ func TestCanaryAndLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "guest.sh"), guestScript)
-	write(t, filepath.Join(dir, "cleanup.sh"), guideBlock(t, root, "Remove kube-proxy's iptables leftovers"))
+	write(t, filepath.Join(dir, "cleanup.sh"), guideBlock(t, root, guideLeftoversMarker))
 	copyRejectModules(t, root, dir)
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "ipvs-proxy"), "./cmd/ipvs-proxy")
 	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
@@ -115,6 +148,7 @@ func TestCanaryAndLeftovers(t *testing.T) {
 	}
 	checkCanary(t, dir, webIP, highIP)
 	checkLeftovers(t, dir, webIP)
+	checkHandoverCleanup(t, dir, webIP)
 }
 
 // checkCanary: both proxies' virtual servers are there, and stay the same
@@ -160,31 +194,75 @@ var kubeProxyObjects = regexp.MustCompile(`KUBE-(SERVICES|POSTROUTING|NODE-PORT|
 // they were.
 func checkLeftovers(t *testing.T, dir, webIP string) {
 	t.Helper()
-	before, after := read(t, dir, "before.txt"), read(t, dir, "after.txt")
+	checkKubeProxyRemoved(t, read(t, dir, "before.txt"), read(t, dir, "after.txt"), webIP, "the guide's commands")
+	if t.Failed() {
+		t.Logf("cleanup.log:\n%s", read(t, dir, "cleanup.log"))
+	}
+}
+
+// checkHandoverCleanup: with ipvs-proxy running in kube-proxy's place,
+// `ipvs-proxy --cleanup-kube-proxy` removed kube-proxy's chains and sets and
+// nothing else: the IPVS table, kube-ipvs0 and ipvs-proxy's nftables tables
+// are as they were, and stay so over the running daemon's next full sync.
+func checkHandoverCleanup(t *testing.T, dir, webIP string) {
+	t.Helper()
+	before, after, later := read(t, dir, "handover-before.txt"), read(t, dir, "handover-after.txt"), read(t, dir, "handover-later.txt")
+	log := read(t, dir, "cleanup-kube-proxy.log")
+	checkKubeProxyRemoved(t, before, after, webIP, "--cleanup-kube-proxy")
+	if section(after, "== ipvsadm -Sn\n", "== links") != section(later, "== ipvsadm -Sn\n", "== links") {
+		t.Errorf("the IPVS table changed at the daemon's next full sync:\n%s", section(later, "== ipvsadm -Sn\n", "== links"))
+	}
+	for name, s := range map[string]string{"before": before, "after": after, "later": later} {
+		if !strings.Contains(section(s, "== nft list tables\n", "\x00"), "table ip ipvs-proxy") {
+			t.Errorf("%s the cleanup: no table ip ipvs-proxy", name)
+		}
+	}
+	if !strings.Contains(log, "exit 0") || !strings.Contains(log, `"Cleaned up kube-proxy's leftovers"`) || !strings.Contains(log, "left=0") {
+		t.Errorf("--cleanup-kube-proxy did not report a complete cleanup")
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "Cleaned up kube-proxy's leftovers") {
+			t.Logf("--cleanup-kube-proxy beside the running daemon: %s", l)
+		}
+	}
+	if strings.Contains(log, "Cleaned up\"") {
+		t.Errorf("--cleanup-kube-proxy ran ipvs-proxy's own cleanup")
+	}
+	if t.Failed() {
+		t.Logf("cleanup-kube-proxy.log:\n%s", log)
+		t.Logf("ipvs-proxy-handover.log (end):\n%s", tail(read(t, dir, "ipvs-proxy-handover.log"), 30))
+	}
+}
+
+// checkKubeProxyRemoved: kube-proxy had written its chains and sets; after
+// the removal by how none is left, and the IPVS table and kube-ipvs0 are as
+// they were.
+func checkKubeProxyRemoved(t *testing.T, before, after, webIP, how string) {
+	t.Helper()
 	for _, want := range []string{":KUBE-SERVICES", ":KUBE-IPVS-FILTER", "KUBE-CLUSTER-IP", "KUBE-6-CLUSTER-IP", "KUBE-NODE-PORT-TCP"} {
 		if !strings.Contains(before, want) {
-			t.Errorf("kube-proxy had not written %q", want)
+			t.Errorf("before %s: kube-proxy had not written %q", how, want)
 		}
 	}
 	for _, l := range strings.Split(after, "\n") {
 		if kubeProxyObjects.MatchString(l) {
-			t.Errorf("left after the guide's commands: %s", l)
+			t.Errorf("left after %s: %s", how, l)
 		}
 	}
-	ipvsOf := func(s string) string {
-		_, rest, _ := strings.Cut(s, "== ipvsadm -Sn\n")
-		out, _, _ := strings.Cut(rest, "== links")
-		return out
-	}
+	ipvsOf := func(s string) string { return section(s, "== ipvsadm -Sn\n", "== links") }
 	if ipvsOf(before) != ipvsOf(after) || !strings.Contains(ipvsOf(after), webIP+":80") {
-		t.Errorf("the IPVS table changed:\n%s\nthen:\n%s", ipvsOf(before), ipvsOf(after))
+		t.Errorf("%s changed the IPVS table:\n%s\nthen:\n%s", how, ipvsOf(before), ipvsOf(after))
 	}
-	if !strings.Contains(after, "kube-ipvs0") {
-		t.Error("kube-ipvs0 is gone")
+	if !strings.Contains(section(after, "== links", "== nft"), "kube-ipvs0") {
+		t.Errorf("after %s kube-ipvs0 is gone", how)
 	}
-	if t.Failed() {
-		t.Logf("cleanup.log:\n%s", read(t, dir, "cleanup.log"))
-	}
+}
+
+// section returns the text of s between from and to (or its end).
+func section(s, from, to string) string {
+	_, rest, _ := strings.Cut(s, from)
+	out, _, _ := strings.Cut(rest, to)
+	return out
 }
 
 // createObjects creates the node, kube-proxy's NodePort service and the
@@ -247,6 +325,10 @@ func createObjects(t *testing.T, c kubernetes.Interface) (webIP, highIP string) 
 	}
 	return webIP, highIP
 }
+
+// guideLeftoversMarker is the text in the guide after which its shell
+// block removing kube-proxy's leftovers by hand comes.
+const guideLeftoversMarker = "Remove kube-proxy's leftovers by hand"
 
 // guideBlock returns the first ```sh block after the paragraph that
 // contains marker in docs/migrating-from-kube-proxy.md.
