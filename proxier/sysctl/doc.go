@@ -17,6 +17,12 @@
 // a full reconcile calls it again to detect and repair drift. A no-op Ensure
 // performs reads only, which the Fake's counters prove.
 //
+// Proc reads and writes files under its Root, /proc/sys by default. A
+// container whose own /proc/sys is read-only points Root at a writable bind
+// of the host's /proc/sys/net (mounted at Root/net): every parameter written
+// is a net.* one, and the only other one read, kernel.osrelease, comes from
+// uname(2).
+//
 // Only this package touches /proc/sys; nothing here executes the sysctl
 // command.
 package sysctl
