@@ -63,7 +63,7 @@ image:
 	hack/image.sh $(BIN)/ipvs-proxy-image.tar
 
 ## privileges-test: the DaemonSet's privilege claims on a real kernel (VM)
-privileges-test:
+privileges-test: build
 	test/vm/gotest.sh ./test/manifests/privileges
 
 ## side-by-side: real kube-proxy beside ipvs-proxy in the VM (canary configuration, leftover commands)
