@@ -42,6 +42,13 @@ func (o *Owner) nodePortRange() (uint16, uint16) {
 	return o.NodePortMin, o.NodePortMax
 }
 
+// Owns reports whether a virtual server found in the kernel is ours, given
+// the addresses bound on our dummy interface and the node's addresses (what
+// --cleanup removes).
+func (o *Owner) Owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []netip.Addr) bool {
+	return o.owns(k, bound, nodeIPs, false)
+}
+
 // owns reports whether a virtual server is ours, given the addresses bound
 // on our dummy interface and the node's node-port addresses.
 func (o *Owner) owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []netip.Addr, desired bool) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"k8s.io/klog/v2"
@@ -38,14 +37,13 @@ func Cleanup(ctx context.Context, a Adapters, owner reconcile.Owner, cleanupKube
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listing IPVS services: %w", err))
 	}
-	lo, hi := owner.NodePortMin, owner.NodePortMax
-	if lo == 0 && hi == 0 {
-		lo, hi = 30000, 32767
+	boundSet := make(map[netip.Addr]struct{}, len(bound))
+	for _, b := range bound {
+		boundSet[b] = struct{}{}
 	}
 	deleted := 0
 	for _, s := range svcs {
-		ours := slices.Contains(bound, s.Addr) || slices.Contains(nodeIPs, s.Addr) && s.Port >= lo && s.Port <= hi
-		if !ours || excluded(owner.ExcludeCIDRs, s.Addr) {
+		if !owner.Owns(s.VSKey, boundSet, nodeIPs) {
 			continue
 		}
 		if err := a.IPVS.DeleteVirtualServer(s.VSKey); err != nil {
@@ -104,13 +102,4 @@ func cleanupKubeProxyLeftovers(logger klog.Logger, kp kubeproxy.Interface) error
 		return fmt.Errorf("removing kube-proxy's iptables chains and ipsets: %w", err)
 	}
 	return nil
-}
-
-func excluded(cidrs []netip.Prefix, a netip.Addr) bool {
-	for _, p := range cidrs {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
