@@ -122,6 +122,9 @@ func startProcess(name, bin string, args []string) (*Daemon, error) {
 	return d, nil
 }
 
+// PID returns the process's id.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
 // Exited reports whether the process has ended.
 func (d *Daemon) Exited() bool {
 	select {

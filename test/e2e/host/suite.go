@@ -108,8 +108,12 @@ type Run struct {
 	Command []string
 	// Timeout bounds the whole run, boot included.
 	Timeout time.Duration
+	// SMP is the guest's CPU count; test/vm's default (2) when 0.
+	SMP int
 	// Output receives the guest's output, line by line.
 	Output func(line string)
+	// MemMB is the VM's memory in MiB; test/vm's default when 0.
+	MemMB int
 }
 
 // LogDir returns the host path of a run's log directory.
@@ -135,6 +139,12 @@ func (s *Suite) Run(ctx context.Context, r Run) (int, error) {
 		"--env", guest.EnvKubeconfig + "=" + guestShare + "/kubeconfig",
 		"--env", guest.EnvLogDir + "=" + guestShare + "/logs/" + r.Name,
 		"--env", guest.EnvControl + "=" + guestShare + "/control",
+	}
+	if r.MemMB > 0 {
+		args = append(args, "--mem", strconv.Itoa(r.MemMB))
+	}
+	if r.SMP > 0 {
+		args = append(args, "--smp", strconv.Itoa(r.SMP))
 	}
 	if dir := apiserver.BinDir(); dirExists(dir) {
 		args = append(args, "--mount", dir+":"+guestK8sBin+":ro", "--env", guest.EnvK8sBin+"="+guestK8sBin)

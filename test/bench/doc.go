@@ -1,0 +1,34 @@
+// Package bench is the side-by-side benchmark of issue 8: ipvs-proxy,
+// kube-proxy v1.37.2 in IPVS mode and kube-proxy in nftables mode, each
+// alone on a fresh boot of the test VM (test/vm: Debian's 6.1 kernel under
+// qemu TCG), over the same objects in the same real kube-apiserver.
+//
+//	host (TestSideBySide, build tag bench)          guest (guestbench)
+//	  test/e2e/host: build, kube-apiserver,
+//	  Populate: N services × 10 endpoints ───────► (already there when the
+//	  per size and daemon: one VM boot               daemon starts)
+//	    test/vm/run.sh guestbench -daemon D ─────► start D, time its cold sync
+//	                                                 (probe: /proc/net/ip_vs,
+//	                                                 kube-proxy's nft table),
+//	                                                 write changes through the
+//	                                                 API forward and poll the
+//	                                                 kernel for each, restart
+//	  results/STAMP.{json,txt} ◄──── result.json ─── (ipvs-proxy only)
+//
+// The objects (objects.go) never carry traffic: cluster IPs 198.18.1.0 + i,
+// endpoints in 198.19.0.0/16, which the guest blackholes. Every time is
+// taken on the guest's clock, so host/guest clock offsets do not matter:
+// the guest writes each change itself and polls the kernel for it.
+//
+// Run it with `make bench-vm`, or:
+//
+//	go test -tags bench -v -timeout 6h ./test/bench -run SideBySide
+//
+// Environment: BENCH_SIZES (default 1000,10000), BENCH_DAEMONS (ipvs-proxy,
+// kube-proxy-nftables, kube-proxy-ipvs), BENCH_IPVS_MAX (largest size for
+// kube-proxy's IPVS mode, default 1000), BENCH_CHANGES (default 200),
+// BENCH_COLD_CAP (default 12m), BENCH_MEM (VM MiB, default 3072),
+// BENCH_REPEAT, BENCH_RESULTS (default results/), BENCH_KEEP=1 (keep the
+// daemons' logs). The method and the latest figures are in
+// docs/performance.md.
+package bench

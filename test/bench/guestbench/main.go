@@ -1,0 +1,163 @@
+// Command guestbench is the guest side of the side-by-side benchmark
+// (test/bench): in a fresh test VM, with the benchmark's services already in
+// the API server, it starts one daemon and measures it against the real
+// kernel, every time on the guest's own clock:
+//
+//	cold sync  ─► from the process's start until the kernel holds every
+//	              service and endpoint, the informers logged synced, the sync
+//	              metric is set and /healthz answers 200
+//	changes    ─► one ready endpoint added to, then removed from, one
+//	              EndpointSlice at a time, written by this program through the
+//	              API forward; the time from the write's response until the
+//	              kernel shows it (polled every few milliseconds)
+//	restart    ─► ipvs-proxy only: SIGKILL, start again, time to synced and
+//	              the kernel writes it issued
+//
+// It writes the result as JSON to $E2E_LOGDIR/result.json (bench.Result).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
+	"github.com/ipvs-proxy/ipvs-proxy/test/e2e/guest"
+)
+
+// settle is the pause between the cold sync and the first change.
+const settle = 5 * time.Second
+
+type options struct {
+	daemon        string
+	services      int
+	changes       int
+	coldCap       time.Duration
+	changeTimeout time.Duration
+	restart       bool
+	idle          time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.daemon, "daemon", bench.Ours, "the daemon: "+strings.Join([]string{bench.Ours, bench.KPIPVS, bench.KPNFT}, ", "))
+	flag.IntVar(&o.services, "services", 1000, "how many benchmark services exist in the API server")
+	flag.IntVar(&o.changes, "changes", 200, "endpoint changes to time (half adds, half removes)")
+	flag.DurationVar(&o.coldCap, "cold-cap", 12*time.Minute, "how long to wait for the first sync")
+	flag.DurationVar(&o.changeTimeout, "change-timeout", time.Minute, "how long to wait for one change to reach the kernel")
+	flag.DurationVar(&o.idle, "idle", time.Minute, "how long to measure the daemon's CPU while nothing changes")
+	flag.BoolVar(&o.restart, "restart", true, "measure a restart (ipvs-proxy only)")
+	flag.Parse()
+	res, err := run(o)
+	if res != nil {
+		if werr := writeResult(res); werr != nil {
+			fmt.Fprintln(os.Stderr, werr)
+			os.Exit(1)
+		}
+		fmt.Println("RESULT " + res.Summary())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "guestbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run measures one daemon. It returns what it measured so far even when a
+// later phase fails.
+func run(o options) (*bench.Result, error) {
+	kernel, err := newKernel(o.daemon)
+	if err != nil {
+		return nil, err
+	}
+	if err := guest.PrepareNode(); err != nil {
+		return nil, err
+	}
+	cluster, err := guest.Connect()
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := cluster.EnsureNode(ctx); err != nil {
+		return nil, err
+	}
+	res := &bench.Result{Daemon: o.daemon, Services: o.services, Endpoints: bench.EndpointsPerService, Guest: describeGuest()}
+	sp := spec(o.daemon)
+	res.Flags = sp.flags
+	logf("Starting %s over %d services × %d endpoints", o.daemon, o.services, bench.EndpointsPerService)
+	d, start, err := sp.start(o.daemon)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Kill()
+	if err := coldSync(res, &sp, d, start, kernel, o); err != nil {
+		return res, err
+	}
+	logf("Cold sync: %s", res.Summary())
+	// Let the daemon's own follow-up syncs pass: a change right after them
+	// would wait for the minimum sync period.
+	time.Sleep(settle)
+	if err := idle(res, d, o.idle); err != nil {
+		return res, err
+	}
+	if res.Cold.Synced == bench.NotTimed || res.Cold.Kernel == bench.NotTimed {
+		res.Notes = append(res.Notes, fmt.Sprintf("no complete first sync within %v: changes not measured", o.coldCap))
+		return res, nil
+	}
+	if err := changePhase(ctx, res, cluster, d, kernel, o); err != nil {
+		return res, err
+	}
+	logf("Changes: %s", res.Summary())
+	if o.restart && o.daemon == bench.Ours {
+		if err := restart(res, &sp, d, o); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func writeResult(res *bench.Result) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(os.Getenv(guest.EnvLogDir), "result.json"), data, 0o644)
+}
+
+func describeGuest() bench.Guest {
+	g := bench.Guest{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		g.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		g.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kib int
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kib)
+		g.MemMB = kib / 1024
+	}
+	return g
+}
+
+func logf(format string, args ...any) {
+	fmt.Printf("%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// idle measures the daemon's CPU time over a quiet period.
+func idle(res *bench.Result, d *guest.Daemon, period time.Duration) error {
+	before, err := usage(d)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	time.Sleep(period)
+	after, err := usage(d)
+	res.Idle = bench.Idle{Seconds: time.Since(start).Seconds(), CPUSeconds: after.CPUSeconds - before.CPUSeconds}
+	return err
+}

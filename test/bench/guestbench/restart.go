@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
+	"github.com/ipvs-proxy/ipvs-proxy/test/bench/probe"
+	"github.com/ipvs-proxy/ipvs-proxy/test/e2e/guest"
+)
+
+// restart kills ipvs-proxy (SIGKILL, as an OOM kill or a crash would) once
+// the kernel holds exactly the benchmark's services again, starts it with
+// the same flags, and times its way back to synced and healthy.
+func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, o options) error {
+	want := res.Services * bench.EndpointsPerService
+	err := guest.Eventually(time.Minute, 500*time.Millisecond, func() (bool, string) {
+		_, rs, err := probe.CountIPVS(probe.IPVSTable)
+		return err == nil && rs == want, fmt.Sprintf("%d real servers, want %d (%v)", rs, want, err)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the removed endpoints to drain before the restart: %w", err)
+	}
+	if err := d.Kill(); err != nil {
+		return err
+	}
+	nd, start, err := sp.start(res.Daemon + "-restart")
+	if err != nil {
+		return err
+	}
+	defer nd.Kill()
+	r := &bench.Restart{Synced: bench.NotTimed, Healthz: bench.NotTimed}
+	res.Restart = r
+	since := func() float64 { return time.Since(start).Seconds() }
+	for time.Since(start) < o.coldCap && (r.Synced == bench.NotTimed || r.Healthz == bench.NotTimed) {
+		if nd.Exited() {
+			return fmt.Errorf("the restarted daemon exited; log %s:\n%s", nd.Log, nd.LogTail(20))
+		}
+		if m, err := guest.ScrapeMetrics(); r.Synced == bench.NotTimed && err == nil && syncedFamilies(m, sp.families) {
+			r.Synced = since()
+		}
+		if r.Healthz == bench.NotTimed && healthy() {
+			r.Healthz = since()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.InformersSynced = logTime(nd, start, sp.informers)
+	time.Sleep(2 * time.Second) // let anything the sync queued be written, and counted
+	m, err := guest.ScrapeMetrics()
+	if err != nil {
+		return err
+	}
+	r.KernelWrites = m["ipvs_proxy_kernel_writes_total"]
+	_, r.Adopted = nd.LogContains("Adopted the existing kernel state")
+	r.Usage, err = usage(nd)
+	logf("Restart: synced %.2fs healthz %.2fs writes %.0f: %s", r.Synced, r.Healthz, r.KernelWrites, r.Adopted)
+	return err
+}

@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Populate makes services [0, n) and their slices exist, with workers
+// concurrent writers. Objects that exist are left as they are; services at
+// n and above must not exist (sizes only grow within one API server).
+func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error {
+	if n > MaxServices {
+		return fmt.Errorf("%d services: the address plan has room for %d", n, MaxServices)
+	}
+	_, err := c.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", Namespace, err)
+	}
+	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+		_, err := c.CoreV1().Services(Namespace).Create(ctx, Service(i), metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating service %d: %w", i, err)
+		}
+		_, err = c.DiscoveryV1().EndpointSlices(Namespace).Create(ctx, Slice(i), metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating the slice of service %d: %w", i, err)
+		}
+		return nil
+	})
+}
+
+// Reset gives the slices a change phase of changes (half adds, half
+// removes) over n services may touch their own endpoints back, in case a
+// run ended half way.
+func Reset(ctx context.Context, c kubernetes.Interface, n, changes, workers int) error {
+	half := min(changes/2, n, MaxChanged)
+	return parallel(ctx, half, workers, func(ctx context.Context, j int) error {
+		i := Changed(j, half, n)
+		patch, err := EndpointsPatch(i)
+		if err != nil {
+			return err
+		}
+		_, err = c.DiscoveryV1().EndpointSlices(Namespace).Patch(ctx, Slice(i).Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+}
+
+// parallel calls f for 0..n-1 from workers goroutines and returns the
+// errors joined (at most ten of them).
+func parallel(ctx context.Context, n, workers int, f func(context.Context, int) error) error {
+	next := make(chan int)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					mu.Lock()
+					if len(errs) < 10 {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(append(errs, ctx.Err())...)
+}

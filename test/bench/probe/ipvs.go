@@ -1,0 +1,76 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"github.com/moby/ipvs"
+)
+
+// IPVSTable is the path of the kernel's IPVS table as text.
+const IPVSTable = "/proc/net/ip_vs"
+
+// CountIPVS returns how many virtual and real servers the kernel's IPVS
+// table holds, from one read of /proc/net/ip_vs: cheaper than a netlink dump
+// of every virtual server's destinations.
+func CountIPVS(path string) (virtual, real int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	return countIPVS(f)
+}
+
+// countIPVS counts the lines of a /proc/net/ip_vs listing: "TCP  C6120100:0050 rr"
+// per virtual server, "  -> C6130000:1F90 Masq 1 0 0" per real server.
+func countIPVS(r io.Reader) (virtual, real int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.HasPrefix(line, []byte("  -> ")) && !bytes.Contains(line, []byte("RemoteAddress")):
+			real++
+		case bytes.HasPrefix(line, []byte("TCP ")), bytes.HasPrefix(line, []byte("UDP ")),
+			bytes.HasPrefix(line, []byte("SCTP ")), bytes.HasPrefix(line, []byte("FWM ")):
+			virtual++
+		}
+	}
+	return virtual, real, sc.Err()
+}
+
+// IPVS reads one virtual server's real servers over netlink.
+type IPVS struct{ h *ipvs.Handle }
+
+// NewIPVS opens a netlink handle in the current network namespace.
+func NewIPVS() (*IPVS, error) {
+	h, err := ipvs.New("")
+	if err != nil {
+		return nil, fmt.Errorf("opening IPVS netlink: %w", err)
+	}
+	return &IPVS{h: h}, nil
+}
+
+// Weight returns the weight of real server rs of TCP virtual server vip,
+// and whether it is there at all. Only vip's destinations are dumped.
+func (p *IPVS) Weight(vip netip.AddrPort, rs netip.Addr) (weight int, found bool, err error) {
+	a := vip.Addr().As4()
+	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
+		Address: a[:], Port: vip.Port()}
+	dsts, err := p.h.GetDestinations(svc)
+	if err != nil {
+		return 0, false, fmt.Errorf("listing the real servers of %s: %w", vip, err)
+	}
+	for _, d := range dsts {
+		if da, ok := netip.AddrFromSlice(d.Address); ok && da.Unmap() == rs {
+			return d.Weight, true, nil
+		}
+	}
+	return 0, false, nil
+}

@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The daemons compared.
+const (
+	Ours     = "ipvs-proxy"
+	KPIPVS   = "kube-proxy-ipvs"
+	KPNFT    = "kube-proxy-nftables"
+	NotTimed = -1
+)
+
+// Result is one daemon's run on one fresh VM boot: what the guest measured,
+// every time on the guest's clock, in seconds from the daemon's start.
+type Result struct {
+	Daemon   string
+	Services int
+	// Endpoints is the endpoints per service.
+	Endpoints int
+	// Flags are the daemon's command-line flags.
+	Flags []string
+	Guest Guest
+	Cold  Cold
+	// Idle is the daemon's CPU while nothing changes, after the cold sync
+	// (periodic full syncs included).
+	Idle Idle
+	// Changes are the one-change latencies, in the order written.
+	Changes []Change
+	// BeforeChanges is the daemon's CPU and memory just before the first
+	// change.
+	BeforeChanges Usage
+	// ChangeUsage is the daemon's CPU and memory when the last change was
+	// seen; CPU minus BeforeChanges' is what the change phase cost.
+	ChangeUsage Usage
+	// Restart is set for ipvs-proxy: killed and started again over the
+	// programmed kernel.
+	Restart *Restart `json:",omitempty"`
+	Notes   []string `json:",omitempty"`
+}
+
+// Guest describes the VM at the start of the run.
+type Guest struct {
+	Date    string
+	Kernel  string
+	CPUs    int
+	MemMB   int
+	LoadAvg string
+}
+
+// Cold is the first sync over objects that all exist before the daemon
+// starts. Times are seconds from the process's start; NotTimed (-1) when not
+// reached before Cap.
+type Cold struct {
+	// InformersSynced is when the daemon logged its last informer's cache
+	// synced.
+	InformersSynced float64
+	// Kernel is when the kernel first held every virtual and real server
+	// (IPVS) or every service's map element (nftables).
+	Kernel float64
+	// Synced is when kubeproxy_sync_proxy_rules_last_timestamp_seconds was
+	// first set for every IP family: a whole sync completed.
+	Synced float64
+	// Healthz is when /healthz first answered 200.
+	Healthz float64
+	// Cap is how long the run waited at most.
+	Cap float64
+	// PollInterval is how often the kernel was read while waiting, and
+	// PollRead how long the last read took: Kernel is late by up to their sum.
+	PollInterval, PollRead float64
+	// VirtualServers, RealServers or map elements seen at Kernel.
+	VirtualServers, RealServers int
+	// Usage is the daemon's CPU and memory at Synced (or at Cap).
+	Usage Usage
+}
+
+// Usage is a process's CPU time (utime+stime) and memory.
+type Usage struct {
+	CPUSeconds float64
+	// PeakRSSKiB is VmHWM.
+	PeakRSSKiB int64
+	RSSKiB     int64
+}
+
+// Idle is a quiet period's length and the daemon's CPU time in it.
+type Idle struct {
+	Seconds    float64
+	CPUSeconds float64
+}
+
+// Change is one endpoint added to, or removed from, one EndpointSlice.
+type Change struct {
+	Service int
+	Add     bool
+	// Write is how long the API write took (the patch's round trip).
+	Write float64
+	// Latency is from the write returning to the kernel showing the change;
+	// NotTimed if it never did within the run's change timeout. A negative
+	// value means the kernel changed before the write's response arrived.
+	Latency float64
+}
+
+// Restart is ipvs-proxy killed (SIGKILL) and started again with every
+// service programmed; seconds from the new process's start.
+type Restart struct {
+	InformersSynced float64
+	Synced          float64
+	Healthz         float64
+	// KernelWrites is ipvs_proxy_kernel_writes_total once synced.
+	KernelWrites float64
+	// Adopted is the daemon's "Adopted the existing kernel state" line.
+	Adopted string
+	Usage   Usage
+}
+
+// Latencies returns the timed changes' latencies (all, adds only or
+// removes only) and how many were never seen.
+func (r *Result) Latencies(filter func(Change) bool) (lat []float64, missed int) {
+	for _, c := range r.Changes {
+		if filter != nil && !filter(c) {
+			continue
+		}
+		if c.Latency == NotTimed {
+			missed++
+			continue
+		}
+		lat = append(lat, c.Latency)
+	}
+	return lat, missed
+}
+
+// Percentile returns the p-th percentile (0-100) of values by the
+// nearest-rank method, or NaN for none.
+func Percentile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), values...)
+	sort.Float64s(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	rank = max(1, min(rank, len(s)))
+	return s[rank-1]
+}
+
+// Seconds turns a duration into the results' unit.
+func Seconds(d time.Duration) float64 { return d.Seconds() }
+
+// Summary is a result's one line for the results table.
+func (r *Result) Summary() string {
+	lat, missed := r.Latencies(nil)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-20s %6d×%-3d informers %s kernel %s synced %s healthz %s | cpu %.1fs peak %.0f MB",
+		r.Daemon, r.Services, r.Endpoints, secs(r.Cold.InformersSynced), secs(r.Cold.Kernel),
+		secs(r.Cold.Synced), secs(r.Cold.Healthz), r.Cold.Usage.CPUSeconds, mib(r.Cold.Usage.PeakRSSKiB))
+	if r.Idle.Seconds > 0 {
+		fmt.Fprintf(&b, " | idle cpu %.1fs/min", r.Idle.CPUSeconds*60/r.Idle.Seconds)
+	}
+	if len(lat)+missed > 0 {
+		fmt.Fprintf(&b, " | change n=%d p50 %s p90 %s p99 %s max %s missed %d cpu/change %.1f ms peak %.0f MB",
+			len(lat), ms(Percentile(lat, 50)), ms(Percentile(lat, 90)), ms(Percentile(lat, 99)),
+			ms(Percentile(lat, 100)), missed, r.changeCPU()*1000, mib(r.ChangeUsage.PeakRSSKiB))
+	}
+	if rs := r.Restart; rs != nil {
+		fmt.Fprintf(&b, " | restart synced %s healthz %s writes %.0f", secs(rs.Synced), secs(rs.Healthz), rs.KernelWrites)
+	}
+	return b.String()
+}
+
+// changeCPU is the daemon's CPU seconds per change during the change phase
+// (periodic syncs included).
+func (r *Result) changeCPU() float64 {
+	if len(r.Changes) == 0 {
+		return 0
+	}
+	return (r.ChangeUsage.CPUSeconds - r.BeforeChanges.CPUSeconds) / float64(len(r.Changes))
+}
+
+func secs(v float64) string {
+	if v == NotTimed {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", v)
+}
+
+func ms(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fms", v*1000)
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
