@@ -50,7 +50,7 @@ func newMasqTopology(t *testing.T) *masqTopology {
 	top.node.sysctl(t, "net.ipv4.vs.conntrack", "1")
 	top.backend.serveTCP(t, 8080)
 
-	h, err := ipvs.New(top.node.path)
+	h, err := ipvs.New(top.node.Path)
 	if err != nil {
 		t.Fatalf("IPVS handle: %v", err)
 	}
@@ -79,7 +79,7 @@ func newMasqTopology(t *testing.T) *masqTopology {
 			t.Fatalf("adding real server to %s:%d: %v", vip.addr, vip.port, err)
 		}
 	}
-	top.k = netfilter.New(netfilter.Config{NetNS: int(top.node.h)})
+	top.k = netfilter.New(netfilter.Config{NetNS: int(top.node.Handle)})
 	return top
 }
 

@@ -6,103 +6,47 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
-// netNS is a fresh network namespace owned by one test.
+// netNS is a fresh network namespace owned by one test, with a name for
+// messages.
 type netNS struct {
+	*netnstest.NetNS
 	name string
-	h    netns.NsHandle
-	// path opens the namespace (what moby/ipvs takes).
-	path string
-	nl   *netlink.Handle
 }
 
 // newNetNS creates a namespace with lo up, closed when the test ends.
 func newNetNS(t *testing.T, name string) *netNS {
 	t.Helper()
-	h := func() netns.NsHandle {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			t.Fatalf("netns.Get: %v", err)
-		}
-		defer orig.Close()
-		h, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			t.Fatalf("netns.New: %v", err)
-		}
-		if err := netns.Set(orig); err != nil {
-			// The thread is stuck in the new namespace: keep it locked so
-			// that it dies with this goroutine.
-			t.Fatalf("restoring the network namespace: %v", err)
-		}
-		runtime.UnlockOSThread()
-		return h
-	}()
-	n := &netNS{name: name, h: h, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(h))}
-	nl, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
-	if err != nil {
-		t.Fatalf("netlink handle in namespace: %v", err)
-	}
-	n.nl = nl
-	t.Cleanup(func() { nl.Close(); h.Close() })
-	n.up(t, "lo")
-	return n
+	return &netNS{NetNS: netnstest.New(t), name: name}
 }
 
 func (n *netNS) up(t *testing.T, name string) netlink.Link {
 	t.Helper()
-	l, err := n.nl.LinkByName(name)
+	l, err := n.NL.LinkByName(name)
 	if err != nil {
 		t.Fatalf("%s: link %s: %v", n.name, name, err)
 	}
-	if err := n.nl.LinkSetUp(l); err != nil {
+	if err := n.NL.LinkSetUp(l); err != nil {
 		t.Fatalf("%s: setting %s up: %v", n.name, name, err)
 	}
 	return l
 }
 
-// do runs fn on a thread inside the namespace; sockets it opens stay there.
-func (n *netNS) do(t *testing.T, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	if err := netns.Set(n.h); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			t.Fatalf("restoring the network namespace: %v", err)
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
-}
-
 // sysctl writes /proc/sys/<key> inside the namespace.
 func (n *netNS) sysctl(t *testing.T, key, value string) {
 	t.Helper()
-	n.do(t, func() {
+	n.Do(t, func() {
 		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
 			t.Fatalf("%s: sysctl %s=%s: %v", n.name, key, value, err)
@@ -113,7 +57,7 @@ func (n *netNS) sysctl(t *testing.T, key, value string) {
 // addAddrs adds addresses (as prefixes) to a link.
 func (n *netNS) addAddrs(t *testing.T, link string, prefixes ...string) {
 	t.Helper()
-	l, err := n.nl.LinkByName(link)
+	l, err := n.NL.LinkByName(link)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +69,7 @@ func (n *netNS) addAddrs(t *testing.T, link string, prefixes ...string) {
 		if a.IP.To4() == nil {
 			a.Flags = syscall.IFA_F_NODAD // usable at once
 		}
-		if err := n.nl.AddrAdd(l, a); err != nil {
+		if err := n.NL.AddrAdd(l, a); err != nil {
 			t.Fatalf("%s: adding %s to %s: %v", n.name, p, link, err)
 		}
 	}
@@ -135,7 +79,7 @@ func (n *netNS) addAddrs(t *testing.T, link string, prefixes ...string) {
 // kube-ipvs0 does.
 func (n *netNS) addDummy(t *testing.T, name string, addrs ...string) {
 	t.Helper()
-	err := n.nl.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name}})
+	err := n.NL.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name}})
 	if errors.Is(err, syscall.EOPNOTSUPP) {
 		// A kernel without the dummy driver: lo holds local addresses
 		// just as well for these tests.
@@ -158,9 +102,9 @@ func connect(t *testing.T, a *netNS, aName string, aAddrs []string, b *netNS, bN
 	veth := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: aName},
 		PeerName:      bName,
-		PeerNamespace: netlink.NsFd(int(b.h)),
+		PeerNamespace: netlink.NsFd(int(b.Handle)),
 	}
-	if err := a.nl.LinkAdd(veth); err != nil {
+	if err := a.NL.LinkAdd(veth); err != nil {
 		t.Fatalf("adding veth %s/%s: %v", aName, bName, err)
 	}
 	a.up(t, aName)
@@ -175,7 +119,7 @@ func connect(t *testing.T, a *netNS, aName string, aAddrs []string, b *netNS, bN
 		}
 		seen[gw.Is4()] = true
 		r := &netlink.Route{LinkIndex: bl.Attrs().Index, Gw: gw.AsSlice()}
-		if err := b.nl.RouteAdd(r); err != nil {
+		if err := b.NL.RouteAdd(r); err != nil {
 			t.Fatalf("%s: default route via %s: %v", b.name, gw, err)
 		}
 	}
@@ -186,7 +130,7 @@ func connect(t *testing.T, a *netNS, aName string, aAddrs []string, b *netNS, bN
 func (n *netNS) serveTCP(t *testing.T, port uint16) {
 	t.Helper()
 	var ln net.Listener
-	n.do(t, func() {
+	n.Do(t, func() {
 		var err error
 		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
@@ -212,7 +156,7 @@ func (n *netNS) serveTCP(t *testing.T, port uint16) {
 func (n *netNS) serveUDP(t *testing.T, addr string) {
 	t.Helper()
 	var pc net.PacketConn
-	n.do(t, func() {
+	n.Do(t, func() {
 		var err error
 		pc, err = net.ListenPacket("udp", addr)
 		if err != nil {
@@ -251,7 +195,7 @@ const (
 func (n *netNS) dial(t *testing.T, proto, dst string) string {
 	t.Helper()
 	var out string
-	n.do(t, func() {
+	n.Do(t, func() {
 		// Over veth an ICMP error can reach the client while connect()
 		// still holds the socket lock; TCP then keeps it as a soft error
 		// (TcpExtLockDroppedIcmps) and fails only at the SYN retransmit

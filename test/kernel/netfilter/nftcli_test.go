@@ -22,7 +22,7 @@ func TestNftListsOurTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out []byte
-	ns.do(t, func() {
+	ns.Do(t, func() {
 		out, err = exec.Command(nft, "list", "ruleset").CombinedOutput()
 	})
 	if err != nil {

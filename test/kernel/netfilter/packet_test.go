@@ -35,7 +35,7 @@ func newFilterTopology(t *testing.T) *filterTopology {
 	top.node.serveTCP(t, 80)
 	top.node.serveTCP(t, 8080)
 	top.node.serveUDP(t, "198.19.0.10:5353")
-	top.k = netfilter.New(netfilter.Config{NetNS: int(top.node.h), IPv6: true})
+	top.k = netfilter.New(netfilter.Config{NetNS: int(top.node.Handle), IPv6: true})
 	return top
 }
 

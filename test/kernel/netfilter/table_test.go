@@ -23,7 +23,7 @@ import (
 func newKernel(t *testing.T) (*netfilter.Kernel, *netNS) {
 	t.Helper()
 	ns := newNetNS(t, "node")
-	return netfilter.New(netfilter.Config{NetNS: int(ns.h), IPv6: true}), ns
+	return netfilter.New(netfilter.Config{NetNS: int(ns.Handle), IPv6: true}), ns
 }
 
 // dualStack is an intent using every set of both tables.
@@ -294,7 +294,7 @@ func key(a netip.Addr, port uint16) model.VSKey {
 // tamper with the tables without the adapter.
 func conn(t *testing.T, ns *netNS) *nftables.Conn {
 	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns.h)))
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle)))
 	if err != nil {
 		t.Fatal(err)
 	}
