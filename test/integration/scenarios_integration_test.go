@@ -31,23 +31,23 @@ func TestServiceLifecycleAndRollingUpdate(t *testing.T) {
 		return k8stest.Slice("shop", "web", "web-abc", eps)
 	}
 	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.2")))
-	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 1")
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 1")
 
 	// Rolling update: a new pod becomes ready, the old one terminates...
 	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.2", terminating(true)), ep("198.18.10.3")))
-	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 0", "198.18.10.3:8080 1")
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.2:8080 0", "198.18.10.3:8080 1")
 	// ...and leaves its slice: its destination goes at once.
 	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.3")))
-	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 1")
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 1")
 
 	// A backend that vanishes without terminating drains, then goes after
 	// the drain timeout even though its connections never close.
 	applySlice(t, c, slice(ep("198.18.10.1"), ep("198.18.10.3", k8stest.NotReady)))
-	k.expectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 0")
-	if err := k.ipvs.SetStats(vs, rsKey("198.18.10.3:8080"), statsActive(3)); err != nil {
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1", "198.18.10.3:8080 0")
+	if err := k.IPVS.SetStats(vs, rsKey("198.18.10.3:8080"), statsActive(3)); err != nil {
 		t.Fatal(err)
 	}
-	k.expectReals(t, vs, "198.18.10.1:8080 1")
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1")
 
 	// Updating the service (a scheduler annotation) updates the virtual server.
 	cur, err := c.CoreV1().Services("shop").Get(t.Context(), "web", metav1.GetOptions{})
@@ -59,19 +59,19 @@ func TestServiceLifecycleAndRollingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "scheduler mh", func() (bool, string) {
-		svcs, _ := k.ipvs.ListServices()
+		svcs, _ := k.IPVS.ListServices()
 		for _, s := range svcs {
 			if s.VSKey == vs {
-				return s.Scheduler == "mh", k.ipvs.Dump()
+				return s.Scheduler == "mh", k.IPVS.Dump()
 			}
 		}
-		return false, k.ipvs.Dump()
+		return false, k.IPVS.Dump()
 	})
 
 	if err := c.CoreV1().Services("shop").Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	k.expectNoVS(t, vs)
+	k.ExpectNoVS(t, vs)
 }
 
 // TestAPIServerRestartKeepsKernel: while the API server is down the kernel
@@ -85,14 +85,14 @@ func TestAPIServerRestartKeepsKernel(t *testing.T) {
 	startDaemon(t, c, adapters)
 	svc := createService(t, c, k8stest.Service("shop", "web"))
 	applySlice(t, c, k8stest.Slice("shop", "web", "web-abc", []discovery.Endpoint{ep("198.18.10.1")}))
-	k.expectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
-	before := k.ipvs.Dump() + k.addr.Dump()
+	k.ExpectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
+	before := k.IPVS.Dump() + k.Addr.Dump()
 
 	if err := p.StopAPIServer(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Second) // longer than a full sync period: reconciles run meanwhile
-	if after := k.ipvs.Dump() + k.addr.Dump(); after != before {
+	if after := k.IPVS.Dump() + k.Addr.Dump(); after != before {
 		t.Fatalf("kernel changed while the API server was down:\n%s\nwas:\n%s", after, before)
 	}
 	if err := p.StartAPIServer(t.Context()); err != nil {
@@ -100,8 +100,8 @@ func TestAPIServerRestartKeepsKernel(t *testing.T) {
 	}
 	svc2 := createService(t, c, k8stest.Service("shop", "api"))
 	applySlice(t, c, k8stest.Slice("shop", "api", "api-abc", []discovery.Endpoint{ep("198.18.10.7")}))
-	k.expectReals(t, tcpKey(svc2.Spec.ClusterIP, 80), "198.18.10.7:8080 1")
-	k.expectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
+	k.ExpectReals(t, tcpKey(svc2.Spec.ClusterIP, 80), "198.18.10.7:8080 1")
+	k.ExpectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
 }
 
 // TestInvalidServiceGetsEventAndOthersWork: a service with a bad annotation
@@ -114,7 +114,7 @@ func TestInvalidServiceGetsEvent(t *testing.T) {
 	k, adapters := newKernel()
 	startDaemon(t, c, adapters)
 	bad := createService(t, c, k8stest.Service("shop", "bad", k8stest.Annotate("ipvs-proxy.io/scheduler", "fastest")))
-	k.expectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
+	k.ExpectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
 	eventually(t, 20*time.Second, "a warning event on shop/bad", func() (bool, string) {
 		evs, err := c.CoreV1().Events("shop").List(t.Context(), metav1.ListOptions{})
 		if err != nil {

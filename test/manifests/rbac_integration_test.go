@@ -3,9 +3,7 @@
 package manifests
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -19,19 +17,11 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
+	"github.com/ipvs-proxy/ipvs-proxy/test/integration/cluster"
 )
 
 const (
-	nodeName = "node-a"
 	// daemonUser is the DaemonSet's service account as the API server sees
 	// its token.
 	daemonUser = "system:serviceaccount:kube-system:ipvs-proxy"
@@ -63,10 +53,10 @@ func TestClusterRoleIsEnough(t *testing.T) {
 
 	svc := createService(t, admin, k8stest.Service("shop", "web"))
 	applySlice(t, admin, k8stest.Slice("shop", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")}))
-	k.expectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
+	k.ExpectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
 
 	bad := createService(t, admin, k8stest.Service("shop", "bad", k8stest.Annotate("ipvs-proxy.io/scheduler", "fastest")))
-	k.expectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
+	k.ExpectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
 	first := waitEvent(t, admin, "bad", "fastest", 1)
 	// Another problem, then the first again: the broadcaster patches the
 	// count of the event it created.
@@ -94,7 +84,7 @@ func TestWithoutTheRoleNothingConverges(t *testing.T) {
 	svc := createService(t, admin, k8stest.Service("shop", "web"))
 	applySlice(t, admin, k8stest.Slice("shop", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")}))
 	time.Sleep(3 * time.Second) // many sync periods of the test daemon
-	if dump := k.ipvs.Dump(); strings.Contains(dump, svc.Spec.ClusterIP) {
+	if dump := k.IPVS.Dump(); strings.Contains(dump, svc.Spec.ClusterIP) {
 		t.Fatalf("the daemon programmed %s without permission to read it:\n%s", svc.Spec.ClusterIP, dump)
 	}
 }
@@ -138,75 +128,25 @@ func TestRoleGrantsNothingElse(t *testing.T) {
 // setUpCluster creates the node the daemon runs on and a namespace.
 func setUpCluster(t *testing.T, c kubernetes.Interface) {
 	t.Helper()
-	n, err := c.CoreV1().Nodes().Create(t.Context(), &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Status.Addresses = []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "198.18.1.1"}}
-	if _, err := c.CoreV1().Nodes().UpdateStatus(t.Context(), n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
-	if _, err := c.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.CreateNode(t, c)
+	cluster.CreateNamespace(t, c, "shop")
 }
-
-// kernel is the fake kernel the daemon programs.
-type kernel struct{ ipvs *ipvs.Fake }
 
 // startDaemon runs daemon.Run with client and kernel fakes until the test
 // ends.
-func startDaemon(t *testing.T, client kubernetes.Interface) *kernel {
+func startDaemon(t *testing.T, client kubernetes.Interface) *cluster.Kernel {
 	t.Helper()
-	k := &kernel{ipvs: ipvs.NewFake()}
-	a := addr.NewFake(addr.Config{})
-	a.SetHostAddresses(netip.MustParseAddr("198.18.1.1"))
-	adapters := daemon.Adapters{IPVS: k.ipvs, Addresses: a, Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake(),
-		Sysctl: sysctl.NewFake(map[string]string{"kernel.osrelease": "6.1.0-test"})}
-	cfg := daemon.Config{NodeName: nodeName, Node: internalIPs, SyncPeriod: 2 * time.Second, MinSyncPeriod: 100 * time.Millisecond,
-		DrainTimeout: time.Second, DrainPollInterval: 200 * time.Millisecond, LameDuck: 10 * time.Millisecond,
-		HealthzBindAddress: "127.0.0.1:0", MetricsBindAddress: "127.0.0.1:0",
-		Owner: reconcile.Owner{NodePortMin: 30000, NodePortMax: 32767}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, cfg, daemon.Deps{Client: client, Adapters: adapters}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	k, adapters := cluster.NewKernel()
+	cluster.StartDaemon(t, client, adapters, func(c *daemon.Config) { c.SyncPeriod, c.DrainTimeout = 2*time.Second, time.Second })
 	return k
 }
 
-func internalIPs(n *v1.Node) (proxier.Node, error) {
-	out := proxier.Node{Name: n.Name, Labels: n.Labels}
-	for _, a := range n.Status.Addresses {
-		if ip, err := netip.ParseAddr(a.Address); err == nil && a.Type == v1.NodeInternalIP {
-			out.IPs = append(out.IPs, ip)
-		}
-	}
-	return out, nil
-}
-
-func createService(t *testing.T, c kubernetes.Interface, svc *v1.Service) *v1.Service {
-	t.Helper()
-	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
-	svc.CreationTimestamp = metav1.Time{}
-	out, err := c.CoreV1().Services(svc.Namespace).Create(t.Context(), svc, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func applySlice(t *testing.T, c kubernetes.Interface, sl *discovery.EndpointSlice) {
-	t.Helper()
-	if _, err := c.DiscoveryV1().EndpointSlices(sl.Namespace).Create(t.Context(), sl, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	createService = cluster.CreateService
+	applySlice    = cluster.ApplySlice
+	eventually    = cluster.Eventually
+	tcpKey        = cluster.TCPKey
+)
 
 // annotate sets the scheduler annotation of a service in shop.
 func annotate(t *testing.T, c kubernetes.Interface, name, scheduler string) {
@@ -238,43 +178,4 @@ func waitEvent(t *testing.T, c kubernetes.Interface, svc, what string, count int
 		return false, strings.Join(seen, "\n")
 	})
 	return found
-}
-
-// expectReals waits until the virtual server has exactly these real servers
-// ("addr:port weight").
-func (k *kernel) expectReals(t *testing.T, vs model.VSKey, want ...string) {
-	t.Helper()
-	eventually(t, 20*time.Second, vs.String()+" real servers "+strings.Join(want, ", "), func() (bool, string) {
-		svcs, _ := k.ipvs.ListServices()
-		for _, s := range svcs {
-			if s.VSKey == vs {
-				var got []string
-				for _, r := range s.Reals {
-					got = append(got, fmt.Sprintf("%s %d", r.RSKey, r.Weight))
-				}
-				return strings.Join(got, ", ") == strings.Join(want, ", "), k.ipvs.Dump()
-			}
-		}
-		return false, k.ipvs.Dump()
-	})
-}
-
-func tcpKey(ip string, port uint16) model.VSKey {
-	return model.VSKey{Addr: netip.MustParseAddr(ip), Port: port, Proto: model.TCP}
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last state:\n%s", what, last)
 }
