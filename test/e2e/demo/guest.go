@@ -212,8 +212,18 @@ func (d *demo) holdTo(want string) (*guest.Conn, error) {
 
 // metrics prints a few of the daemon's metrics.
 func metrics() error {
-	step("A few metrics (http://127.0.0.1:10249/metrics)")
+	step("A few metrics (http://127.0.0.1:10249/metrics), after the next periodic full sync")
+	// The server gauges are refreshed by full syncs (every 10s here).
+	full := `ipvs_proxy_syncs_total{result="ok",type="full"}`
 	m, err := guest.ScrapeMetrics()
+	if err != nil {
+		return err
+	}
+	before := m[full]
+	err = guest.Eventually(20*time.Second, 200*time.Millisecond, func() (bool, string) {
+		m, err = guest.ScrapeMetrics()
+		return err == nil && m[full] > before, fmt.Sprint(err)
+	})
 	if err != nil {
 		return err
 	}

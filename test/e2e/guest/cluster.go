@@ -131,13 +131,6 @@ func (c *Cluster) DeleteServices(ctx context.Context, ns string) error {
 	return err
 }
 
-// ServiceAddrs are the addresses a service is reached at, by family.
-type ServiceAddrs struct {
-	ClusterIP  netip.Addr
-	NodePort   uint16
-	HealthPort uint16
-}
-
 // ClusterIPOf returns the service's cluster IP of a family.
 func ClusterIPOf(svc *v1.Service, v6 bool) (netip.Addr, error) {
 	for _, s := range svc.Spec.ClusterIPs {
