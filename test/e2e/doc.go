@@ -18,7 +18,7 @@
 //	E2E_REPEAT=10 go test -tags e2e -v -timeout 180m ./test/e2e   # each 10 times
 //
 // Environment: E2E_REPEAT (runs per scenario), E2E_VM_TIMEOUT (seconds per
-// boot, default 300), E2E_SMP (guest CPUs; test/vm's default when unset),
+// boot, default 300), E2E_SMP (guest CPUs, default 1),
 // E2E_KEEP=1 (keep the share directory with the daemons'
 // logs), and test/vm's and test/apiserver's own variables. Without the
 // Kubernetes binaries (make k8s-bins) the suite is skipped, or fails when

@@ -82,6 +82,7 @@ func runHost(ctx context.Context) (int, error) {
 		Name:    "demo",
 		Command: []string{"/e2e/bin/" + host.DemoBin, "-guest"},
 		Timeout: 5 * time.Minute,
+		SMP:     1, // as the suite: one TCG thread is the steadiest on a small host
 		Output:  func(line string) { fmt.Println(line) },
 	})
 	if err != nil {
