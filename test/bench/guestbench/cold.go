@@ -16,9 +16,9 @@ func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Tim
 	c.Cap = o.coldCap.Seconds()
 	c.InformersSynced, c.Kernel, c.Synced, c.Healthz = bench.NotTimed, bench.NotTimed, bench.NotTimed, bench.NotTimed
 	// Reading the whole table costs the guest CPU the daemon also needs:
-	// read it at most every quarter second, and never more than a third of
-	// the time.
-	interval := 250 * time.Millisecond
+	// read it at most every quarter second, and at most a fifth of the time.
+	const minInterval = 250 * time.Millisecond
+	interval := minInterval
 	var lastRead time.Time
 	var lastErr error
 	since := func() float64 { return time.Since(start).Seconds() }
@@ -36,7 +36,7 @@ func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Tim
 				c.Kernel = since()
 			}
 			lastErr = err
-			interval = max(interval, 3*took)
+			interval = max(minInterval, 5*took)
 		}
 		if c.Synced == bench.NotTimed {
 			if m, err := guest.ScrapeMetrics(); err == nil && syncedFamilies(m, sp.families) {

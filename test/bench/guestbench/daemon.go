@@ -24,11 +24,14 @@ type daemonSpec struct {
 	informers [][]string
 }
 
-// Every daemon syncs at most once a second (--ipvs-min-sync-period=1s:
-// the default of ipvs-proxy and of kube-proxy's IPVS mode, and kube-proxy
-// nftables mode's own default) and fully every 30s (everyone's default).
+// Every daemon runs with its defaults where the end-to-end suite's flags
+// (guest.DaemonArgs, guest.KubeProxyArgs) speed things up for tests: it
+// syncs at most once a second (--ipvs-min-sync-period=1s, the default of
+// ipvs-proxy and of kube-proxy's IPVS mode, and kube-proxy nftables mode's
+// own default), fully every 30s, and talks to the API server at 5 QPS.
 var (
-	oursExtra    = []string{"--ipvs-min-sync-period=1s", "--ipvs-sync-period=30s"}
+	oursExtra = []string{"--ipvs-min-sync-period=1s", "--ipvs-sync-period=30s", "--drain-timeout=10s",
+		"--drain-poll-interval=2s", "--kube-api-qps=5", "--kube-api-burst=10"}
 	kpIPVSExtra  = []string{"--ipvs-min-sync-period=1s"}
 	kpNFTExtra   = []string{"--proxy-mode=nftables"}
 	kpInformers  = [][]string{{"Caches are synced", "service config"}, {"Caches are synced", "endpoint slice config"}}
