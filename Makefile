@@ -74,5 +74,9 @@ side-by-side: k8s-bins
 e2e: k8s-bins
 	$(GO) test -tags e2e -count=1 -timeout 60m ./test/e2e/...
 
+## demo: the main job on one machine: local API server, VM, a Service with three backends, spreading, a drain, ipvsadm-style state, metrics
+demo: k8s-bins
+	$(GO) run ./test/e2e/demo
+
 clean:
 	rm -rf $(BIN)
