@@ -98,8 +98,16 @@ func readyPods(pods ...*guest.Pod) []endpoint {
 // endpoints on BackendPort and proto (the service's port's protocol).
 func (e *env) slices(svc *v1.Service, eps ...endpoint) {
 	e.t.Helper()
+	e.slicesInOrder(svc, []bool{false, true}, eps...)
+}
+
+// slicesInOrder writes the families' slices in this order: a scenario that
+// times a change writes its family's slice first, or it would also time the
+// other write and the daemon's sync of it.
+func (e *env) slicesInOrder(svc *v1.Service, families []bool, eps ...endpoint) {
+	e.t.Helper()
 	port := svc.Spec.Ports[0]
-	for _, v6 := range []bool{false, true} {
+	for _, v6 := range families {
 		var list []discovery.Endpoint
 		for _, ep := range eps {
 			muts := append([]func(*discovery.Endpoint){k8stest.OnNode(guest.NodeName)}, ep.mut...)

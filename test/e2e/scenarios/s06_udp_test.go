@@ -45,7 +45,7 @@ func Test06UDP(t *testing.T) {
 
 		e.must(b.Srv.Close(), "stopping b's server") // b dies...
 		from := stream.Sent()
-		e.slices(svc, ready(a), ready(c)) // ...and c replaces it
+		e.slicesInOrder(svc, []bool{v6, !v6}, ready(a), ready(c)) // ...and c replaces it
 		took := e.waitWeights(vip, "udp", weights(v6, 1, a, c))
 		t.Logf("%s: b's real server was replaced by c after %v", family(v6), took)
 		time.Sleep(2 * time.Second)
