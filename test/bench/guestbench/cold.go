@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
@@ -14,29 +15,14 @@ import (
 func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Time, k kernel, o options) error {
 	c := &res.Cold
 	c.Cap = o.coldCap.Seconds()
-	c.InformersSynced, c.Kernel, c.Synced, c.Healthz = bench.NotTimed, bench.NotTimed, bench.NotTimed, bench.NotTimed
-	// Reading the whole table costs the guest CPU the daemon also needs:
-	// read it at most every quarter second, and at most a fifth of the time.
-	const minInterval = 250 * time.Millisecond
-	interval := minInterval
-	var lastRead time.Time
-	var lastErr error
+	c.InformersSynced, c.Synced, c.Healthz = bench.NotTimed, bench.NotTimed, bench.NotTimed
 	since := func() float64 { return time.Since(start).Seconds() }
+	kp := startKernelPoll(k, res.Services, start)
+	defer kp.stop()
 	nextLog := time.Now().Add(30 * time.Second)
 	for time.Since(start) < o.coldCap {
 		if d.Exited() {
 			return fmt.Errorf("%s exited during its first sync; log %s:\n%s", res.Daemon, d.Log, d.LogTail(20))
-		}
-		if c.Kernel == bench.NotTimed && time.Since(lastRead) >= interval {
-			lastRead = time.Now()
-			done, vs, rs, took, err := readKernel(k, res.Services)
-			c.PollRead, c.PollInterval = took.Seconds(), interval.Seconds()
-			c.VirtualServers, c.RealServers = vs, rs
-			if err == nil && done {
-				c.Kernel = since()
-			}
-			lastErr = err
-			interval = max(minInterval, 5*took)
 		}
 		if c.Synced == bench.NotTimed {
 			if m, err := guest.ScrapeMetrics(); err == nil && syncedFamilies(m, sp.families) {
@@ -49,6 +35,7 @@ func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Tim
 		if c.InformersSynced == bench.NotTimed {
 			c.InformersSynced = logTime(d, start, sp.informers)
 		}
+		kp.fill(c)
 		if c.Kernel != bench.NotTimed && c.Synced != bench.NotTimed && c.Healthz != bench.NotTimed {
 			break
 		}
@@ -61,19 +48,83 @@ func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Tim
 	if c.InformersSynced == bench.NotTimed {
 		c.InformersSynced = logTime(d, start, sp.informers)
 	}
+	kp.fill(c)
 	if c.Kernel == bench.NotTimed {
 		logf("The kernel never looked complete (last read: %d/%d, error %v); it holds:\n%s",
-			c.VirtualServers, c.RealServers, lastErr, head(kernelDump(res.Daemon), 60))
+			c.VirtualServers, c.RealServers, kp.lastErr(), head(kernelDump(res.Daemon), 60))
 	}
 	u, err := usage(d)
 	c.Usage = u
 	return err
 }
 
+// kernelPoll reads the kernel in its own goroutine: a read can block for
+// minutes (kube-proxy's nftables transaction at 10k services holds the
+// nf_tables mutex), and the metrics and /healthz must still be watched
+// meanwhile. When a blocked read returns, the next one starts at once.
+type kernelPoll struct {
+	mu     sync.Mutex
+	at     float64 // seconds from start when complete, or NotTimed
+	vs, rs int
+	took   time.Duration
+	every  time.Duration
+	err    error
+	done   chan struct{}
+	closed sync.Once
+}
+
+// Reading the whole table costs the guest CPU the daemon also needs: at
+// most every quarter second, at most a fifth of the time, at least every 5 s.
+const (
+	minPoll = 250 * time.Millisecond
+	maxPoll = 5 * time.Second
+)
+
+func startKernelPoll(k kernel, services int, start time.Time) *kernelPoll {
+	p := &kernelPoll{at: bench.NotTimed, done: make(chan struct{}), every: minPoll}
+	go func() {
+		for {
+			done, vs, rs, took, err := readKernel(k, services)
+			p.mu.Lock()
+			p.vs, p.rs, p.took, p.err = vs, rs, took, err
+			p.every = min(maxPoll, max(minPoll, 5*took))
+			if err == nil && done {
+				p.at = time.Since(start).Seconds()
+			}
+			wait, finished := p.every, p.at != bench.NotTimed
+			p.mu.Unlock()
+			if finished {
+				return
+			}
+			select {
+			case <-p.done:
+				return
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return p
+}
+
+func (p *kernelPoll) fill(c *bench.Cold) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.Kernel, c.VirtualServers, c.RealServers = p.at, p.vs, p.rs
+	c.PollRead, c.PollInterval = p.took.Seconds(), p.every.Seconds()
+}
+
+func (p *kernelPoll) lastErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *kernelPoll) stop() { p.closed.Do(func() { close(p.done) }) }
+
 // kernelDump returns the daemon's kernel state as its own tools print it.
 func kernelDump(daemon string) string {
 	if daemon == bench.KPNFT {
-		out, _ := guest.Run("nft", "list", "table", "ip", "kube-proxy")
+		out, _ := guest.Run("nft", "list", "map", "ip", "kube-proxy", "service-ips")
 		return out
 	}
 	return guest.Dump()
