@@ -62,3 +62,9 @@ func ReadSysctl(name string) (string, error) {
 	data, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/")))
 	return strings.TrimSpace(string(data)), err
 }
+
+// Sysctl sets a per-namespace sysctl (net.*) inside the namespace: files
+// under /proc/sys/net belong to the namespace of the thread that opens them.
+func (n *Netns) Sysctl(name, value string) error {
+	return n.Do(func() error { return WriteSysctl(name, value) })
+}

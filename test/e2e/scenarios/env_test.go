@@ -103,10 +103,18 @@ func (e *env) pods(names ...string) []*guest.Pod {
 }
 
 // client creates an outside client namespace with index idx (200-207).
+//
+// Its TIME_WAIT table is made large enough for a scenario's thousands of
+// short connections: with the VM's default (4096) a fast client reuses a
+// source port while IPVS still holds the old connection to that address in
+// TIME_WAIT, and with conn_reuse_mode=1 IPVS drops the new SYN (a 1 s
+// retransmission). That is IPVS's behaviour whoever programs it, not what
+// the scenarios test.
 func (e *env) client(name string, idx int) *guest.Netns {
 	e.t.Helper()
 	n, err := guest.NewNetns(name, idx)
 	e.must(err, "creating client "+name)
+	e.must(n.Sysctl("net.ipv4.tcp_max_tw_buckets", "262144"), "sizing the TIME_WAIT table of "+name)
 	e.t.Cleanup(func() { _ = n.Close() })
 	return n
 }
