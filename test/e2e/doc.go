@@ -14,7 +14,7 @@
 // VM boot, as a subtest, so pass and fail are reported per scenario on the
 // host. Run it with `make e2e`, or:
 //
-//	go test -tags e2e -v -timeout 60m ./test/e2e -run 'E2E/04'   # one scenario
+//	go test -tags e2e -v -timeout 60m ./test/e2e -run 'E2E/^04'  # one scenario
 //	E2E_REPEAT=10 go test -tags e2e -v -timeout 180m ./test/e2e   # each 10 times
 //
 // Environment: E2E_REPEAT (runs per scenario), E2E_VM_TIMEOUT (seconds per
