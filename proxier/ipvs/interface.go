@@ -38,7 +38,9 @@ type Interface interface {
 	// ListServices returns every virtual server with its real servers, sorted
 	// by key (reals sorted too). Firewall-mark services, which this project
 	// never creates, are left out. Dumps interrupted by concurrent changes are
-	// retried; after the last retry the error wraps ErrDumpInterrupted.
+	// retried. If the last attempt still repeated entries, its list is
+	// returned with the repeats removed; if the kernel flagged it
+	// interrupted, the error wraps ErrDumpInterrupted.
 	ListServices() ([]*model.Service, error)
 
 	// AddVirtualServer creates a virtual server. It returns an error wrapping

@@ -43,7 +43,10 @@ func (k *Kernel) rawDumper() (dumper, error) {
 // another program during a dump can repeat an entry (detected, and the list
 // retried) or skip one (undetectable). A skipped entry makes the caller's
 // next write to it fail with ErrExists or succeed as a no-op, and the next
-// full list sees it.
+// full list sees it. When every attempt saw a repeat (another program
+// writing without pause), the last list is returned with repeats removed:
+// it is as good as a list with an undetected skip, and failing would stop
+// the caller from repairing anything while the other program runs.
 func (k *Kernel) ListServices() ([]*model.Service, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -56,8 +59,8 @@ func (k *Kernel) ListServices() ([]*model.Service, error) {
 
 func (k *Kernel) list(d dumper) ([]*model.Service, error) {
 	var lastErr error
-	for range maxDumpAttempts {
-		out, err := listOnce(d)
+	for attempt := range maxDumpAttempts {
+		out, err := listOnce(d, attempt == maxDumpAttempts-1)
 		if err == nil {
 			return out, nil
 		}
@@ -69,7 +72,9 @@ func (k *Kernel) list(d dumper) ([]*model.Service, error) {
 	return nil, fmt.Errorf("listing IPVS services after %d attempts: %w: %w", maxDumpAttempts, ErrDumpInterrupted, lastErr)
 }
 
-func listOnce(d dumper) ([]*model.Service, error) {
+// listOnce lists every virtual server with its reals. With dedupe set, an
+// entry the dump returned twice is kept once instead of failing the list.
+func listOnce(d dumper, dedupe bool) ([]*model.Service, error) {
 	vss, err := d.services()
 	if err != nil {
 		return nil, fmt.Errorf("dumping IPVS services: %w", err)
@@ -78,11 +83,14 @@ func listOnce(d dumper) ([]*model.Service, error) {
 	seen := make(map[model.VSKey]bool, len(vss))
 	for _, vs := range vss {
 		if seen[vs.VSKey] {
+			if dedupe {
+				continue
+			}
 			return nil, fmt.Errorf("dumping IPVS services: %s: %w", vs.VSKey, errInconsistent)
 		}
 		seen[vs.VSKey] = true
 		svc := &model.Service{VirtualServer: vs}
-		if svc.Reals, _, err = realsOf(d, vs.VSKey, false); err != nil {
+		if svc.Reals, _, err = realsOf(d, vs.VSKey, false, dedupe); err != nil {
 			return nil, err
 		}
 		out = append(out, svc)
@@ -92,8 +100,9 @@ func listOnce(d dumper) ([]*model.Service, error) {
 }
 
 // realsOf dumps the real servers of one virtual server, sorted, and their
-// counters when withStats is set.
-func realsOf(d dumper, vs model.VSKey, withStats bool) ([]model.RealServer, map[model.RSKey]model.RealServerStats, error) {
+// counters when withStats is set. With dedupe set, a real server the dump
+// returned twice is kept once instead of failing.
+func realsOf(d dumper, vs model.VSKey, withStats, dedupe bool) ([]model.RealServer, map[model.RSKey]model.RealServerStats, error) {
 	reals, st, err := d.reals(vs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dumping IPVS real servers of %s: %w", vs, err)
@@ -108,10 +117,11 @@ func realsOf(d dumper, vs model.VSKey, withStats bool) ([]model.RealServer, map[
 	svc := model.Service{Reals: reals}
 	svc.SortReals()
 	for i := 1; i < len(reals); i++ {
-		if reals[i].RSKey == reals[i-1].RSKey {
+		if reals[i].RSKey == reals[i-1].RSKey && !dedupe {
 			return nil, nil, fmt.Errorf("dumping IPVS real servers of %s: %s: %w", vs, reals[i].RSKey, errInconsistent)
 		}
 	}
+	reals = slices.CompactFunc(reals, func(a, b model.RealServer) bool { return a.RSKey == b.RSKey })
 	return reals, stats, nil
 }
 
@@ -128,8 +138,8 @@ func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServ
 		return nil, err
 	}
 	var lastErr error
-	for range maxDumpAttempts {
-		_, stats, err := realsOf(d, vs, true)
+	for attempt := range maxDumpAttempts {
+		_, stats, err := realsOf(d, vs, true, attempt == maxDumpAttempts-1)
 		if err == nil {
 			return stats, nil
 		}

@@ -115,7 +115,8 @@ func addServices(t *testing.T, k ipvs.Interface, n int) []*model.Service {
 // second Kernel, standing for another program) adds and deletes virtual
 // servers. IPVS dumps resume by position and do not flag interruptions, so
 // a concurrent change can shift entries; every list must still succeed
-// (retried on a duplicate) and never return a duplicate.
+// (retried on a duplicate, deduplicated after the last retry) and never
+// return a duplicate.
 func TestListDuringConcurrentChanges(t *testing.T) {
 	reset(t)
 	stable := addServices(t, kernel, 300)
@@ -128,6 +129,8 @@ func TestListDuringConcurrentChanges(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var churn int
+	// Stops the churn before other.Close runs, also when a check fails.
+	defer func() { stop.Store(true); wg.Wait() }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
