@@ -97,6 +97,9 @@ type Idle struct {
 type Change struct {
 	Service int
 	Add     bool
+	// At is when the write returned, in seconds from the daemon's start: it
+	// places the change among the daemon's logged syncs.
+	At float64
 	// Write is how long the API write took (the patch's round trip).
 	Write float64
 	// Latency is from the write returning to the kernel showing the change;
@@ -113,6 +116,9 @@ type Restart struct {
 	Healthz         float64
 	// KernelWrites is ipvs_proxy_kernel_writes_total once synced.
 	KernelWrites float64
+	// AddressesBefore and AddressesAfter count the addresses on the dummy
+	// interface just before the kill and once the new process has synced.
+	AddressesBefore, AddressesAfter int
 	// Adopted is the daemon's "Adopted the existing kernel state" line.
 	Adopted string
 	Usage   Usage

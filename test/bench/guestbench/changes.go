@@ -33,7 +33,7 @@ type change struct {
 // changePhase writes o.changes endpoint changes 1-2 s apart: first an extra
 // endpoint added to each of o.changes/2 services spread over all, then each
 // removed again, so that every run ends with the objects it started with.
-func changePhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *guest.Daemon, k kernel, o options) error {
+func changePhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *guest.Daemon, daemonStart time.Time, k kernel, o options) error {
 	if err := k.prepare(); err != nil {
 		return err
 	}
@@ -81,7 +81,8 @@ func changePhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *g
 			close(stop)
 			return fmt.Errorf("patching the slice of service %d: %w", c.svc, err)
 		}
-		res.Changes = append(res.Changes, bench.Change{Service: c.svc, Add: c.add, Write: c.returned.Sub(begin).Seconds()})
+		res.Changes = append(res.Changes, bench.Change{Service: c.svc, Add: c.add, Write: c.returned.Sub(begin).Seconds(),
+			At: c.returned.Sub(daemonStart).Seconds()})
 		all = append(all, c)
 		if d.Exited() {
 			close(stop)

@@ -109,7 +109,7 @@ func run(o options) (*bench.Result, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("no complete first sync within %v: changes not measured", o.coldCap))
 		return res, nil
 	}
-	if err := changePhase(ctx, res, cluster, d, kernel, o); err != nil {
+	if err := changePhase(ctx, res, cluster, d, start, kernel, o); err != nil {
 		return res, err
 	}
 	logf("Changes: %s", res.Summary())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
@@ -21,6 +22,10 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, o options) erro
 	if err != nil {
 		return fmt.Errorf("waiting for the removed endpoints to drain before the restart: %w", err)
 	}
+	before, err := countAddresses()
+	if err != nil {
+		return err
+	}
 	if err := d.Kill(); err != nil {
 		return err
 	}
@@ -29,7 +34,7 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, o options) erro
 		return err
 	}
 	defer nd.Kill()
-	r := &bench.Restart{Synced: bench.NotTimed, Healthz: bench.NotTimed}
+	r := &bench.Restart{Synced: bench.NotTimed, Healthz: bench.NotTimed, AddressesBefore: before}
 	res.Restart = r
 	since := func() float64 { return time.Since(start).Seconds() }
 	for time.Since(start) < o.coldCap && (r.Synced == bench.NotTimed || r.Healthz == bench.NotTimed) {
@@ -51,8 +56,22 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, o options) erro
 		return err
 	}
 	r.KernelWrites = m["ipvs_proxy_kernel_writes_total"]
+	if r.AddressesAfter, err = countAddresses(); err != nil {
+		return err
+	}
 	_, r.Adopted = nd.LogContains("Adopted the existing kernel state")
 	r.Usage, err = usage(nd)
-	logf("Restart: synced %.2fs healthz %.2fs writes %.0f: %s", r.Synced, r.Healthz, r.KernelWrites, r.Adopted)
+	logf("Restart: synced %.2fs healthz %.2fs writes %.0f, addresses %d before and %d after: %s",
+		r.Synced, r.Healthz, r.KernelWrites, r.AddressesBefore, r.AddressesAfter, r.Adopted)
 	return err
+}
+
+// countAddresses counts the addresses bound to the dummy interface, with
+// the real ip(8) (one process, not one per address).
+func countAddresses() (int, error) {
+	out, err := guest.Run("ip", "-o", "addr", "show", "dev", "kube-ipvs0")
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(out, " inet"), nil
 }

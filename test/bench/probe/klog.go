@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,7 +64,7 @@ func lineTime(line string, year int, loc *time.Location) (time.Time, error) {
 	}
 	var n [6]int
 	for i := range n {
-		fmt.Sscan(m[i+1], &n[i])
+		n[i], _ = strconv.Atoi(m[i+1]) // the regexp matched digits; "08" is decimal
 	}
 	return time.Date(year, time.Month(n[0]), n[1], n[2], n[3], n[4], n[5]*1000, loc), nil
 }

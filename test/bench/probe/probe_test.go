@@ -61,7 +61,7 @@ func TestReadUsageSelf(t *testing.T) {
 func TestLogTime(t *testing.T) {
 	log := `I1125 10:00:01.000100       1 server.go:1] "Starting"
 I1125 10:00:02.500000       1 informers.go:9] "Informer synced" kind="Service"
-I1125 10:00:03.250000       1 informers.go:9] "Informer synced" kind="EndpointSlice"
+I1125 10:08:09.250000       1 informers.go:9] "Informer synced" kind="EndpointSlice"
 I1125 10:00:09.000000       1 informers.go:9] "Informer synced" kind="EndpointSlice"
 `
 	path := filepath.Join(t.TempDir(), "d.log")
@@ -69,7 +69,7 @@ I1125 10:00:09.000000       1 informers.go:9] "Informer synced" kind="EndpointSl
 		t.Fatal(err)
 	}
 	at, ok, err := LogTime(path, 2026, time.UTC, []string{"Informer synced", "Service"}, []string{"Informer synced", "EndpointSlice"})
-	if want := time.Date(2026, 11, 25, 10, 0, 3, 250_000_000, time.UTC); err != nil || !ok || !at.Equal(want) {
+	if want := time.Date(2026, 11, 25, 10, 8, 9, 250_000_000, time.UTC); err != nil || !ok || !at.Equal(want) {
 		t.Errorf("LogTime = %v, %v, %v; want %v", at, ok, err, want)
 	}
 	if _, ok, err := LogTime(path, 2026, time.UTC, []string{"Informer synced", "Node"}); ok || err != nil {
