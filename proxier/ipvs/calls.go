@@ -14,6 +14,8 @@ type Call string
 const (
 	CallProbe               Call = "Probe"
 	CallListServices        Call = "ListServices"
+	CallListVirtualServers  Call = "ListVirtualServers"
+	CallListRealServers     Call = "ListRealServers"
 	CallAddVirtualServer    Call = "AddVirtualServer"
 	CallUpdateVirtualServer Call = "UpdateVirtualServer"
 	CallDeleteVirtualServer Call = "DeleteVirtualServer"
@@ -72,12 +74,4 @@ func callError(c Call, subject string, sentinel, cause error) error {
 func rsSubject(vs model.VSKey, rs model.RSKey) string { return rs.String() + " of " + vs.String() }
 
 // compareKeys orders virtual server keys as model.VSKey.Less does.
-func compareKeys(a, b model.VSKey) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
-}
+func compareKeys(a, b model.VSKey) int { return a.Compare(b) }

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
@@ -23,6 +24,42 @@ func (f *Fake) ListServices() ([]*model.Service, error) {
 		return nil, err
 	}
 	return f.sorted(), nil
+}
+
+// ListVirtualServers implements Interface.
+func (f *Fake) ListVirtualServers() ([]model.VirtualServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallListVirtualServers, model.VSKey{}, model.RSKey{}); err != nil {
+		return nil, err
+	}
+	out := make([]model.VirtualServer, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, s.vs)
+	}
+	slices.SortFunc(out, func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) })
+	return out, nil
+}
+
+// ListRealServers implements Interface; a missing virtual server has no
+// real servers, as in the kernel.
+func (f *Fake) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallListRealServers, vs, model.RSKey{}); err != nil {
+		return nil, err
+	}
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	svc := model.Service{}
+	if s, ok := f.services[vs]; ok {
+		for _, r := range s.reals {
+			svc.Reals = append(svc.Reals, r.rs)
+		}
+	}
+	svc.SortReals()
+	return svc.Reals, nil
 }
 
 // AddVirtualServer implements Interface.

@@ -42,6 +42,15 @@ type Interface interface {
 	// returned with the repeats removed; if the kernel flagged it
 	// interrupted, the error wraps ErrDumpInterrupted.
 	ListServices() ([]*model.Service, error)
+	// ListVirtualServers returns every virtual server without its real
+	// servers, sorted by key: one dump, for checking which exist without
+	// reading their destinations. Repeats and interruptions are handled as
+	// in ListServices.
+	ListVirtualServers() ([]model.VirtualServer, error)
+	// ListRealServers returns the real servers of one virtual server, sorted.
+	// Like the kernel's dump, it cannot tell a missing virtual server from
+	// one without real servers: both give an empty list and a nil error.
+	ListRealServers(vs model.VSKey) ([]model.RealServer, error)
 
 	// AddVirtualServer creates a virtual server. It returns an error wrapping
 	// ErrExists if one with the same key exists, ErrSchedulerMissing if the

@@ -125,6 +125,67 @@ func realsOf(d dumper, vs model.VSKey, withStats, dedupe bool) ([]model.RealServ
 	return reals, stats, nil
 }
 
+// ListVirtualServers implements Interface with one service dump on the raw
+// socket, retried like ListServices.
+func (k *Kernel) ListVirtualServers() ([]model.VirtualServer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, err := k.rawDumper()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := range maxDumpAttempts {
+		vss, err := d.services()
+		if err == nil {
+			return sortedUnique(vss, attempt == maxDumpAttempts-1)
+		}
+		if !interrupted(err) {
+			return nil, fmt.Errorf("dumping IPVS services: %w", err)
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("listing IPVS virtual servers after %d attempts: %w: %w", maxDumpAttempts, ErrDumpInterrupted, lastErr)
+}
+
+// sortedUnique sorts virtual servers by key; a key listed twice fails with
+// errInconsistent, or is kept once with dedupe set.
+func sortedUnique(vss []model.VirtualServer, dedupe bool) ([]model.VirtualServer, error) {
+	slices.SortStableFunc(vss, func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) })
+	for i := 1; i < len(vss); i++ {
+		if vss[i].VSKey == vss[i-1].VSKey && !dedupe {
+			return nil, fmt.Errorf("dumping IPVS services: %s: %w", vss[i].VSKey, errInconsistent)
+		}
+	}
+	return slices.CompactFunc(vss, func(a, b model.VirtualServer) bool { return a.VSKey == b.VSKey }), nil
+}
+
+// ListRealServers implements Interface with one destination dump on the
+// raw socket, retried like ListServices.
+func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, err := k.rawDumper()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := range maxDumpAttempts {
+		reals, _, err := realsOf(d, vs, false, attempt == maxDumpAttempts-1)
+		if err == nil {
+			return reals, nil
+		}
+		if !interrupted(err) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("listing IPVS real servers of %s: %w: %w", vs, ErrDumpInterrupted, lastErr)
+}
+
 // RealServerStats implements Interface with one destination dump on the raw
 // socket.
 func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error) {

@@ -90,7 +90,7 @@ func New() *Metrics {
 	m.kernelErrors = prometheus.NewCounterVec(prometheus.CounterOpts(ours("kernel_operation_errors_total", "Failed kernel operations by operation; each is retried.")), []string{"operation"})
 	m.kernelWrites = prometheus.NewCounter(prometheus.CounterOpts(ours("kernel_writes_total", "Kernel write operations attempted.")))
 	m.sysctlDrift = prometheus.NewCounterVec(prometheus.CounterOpts(ours("sysctl_drift_total", "Required sysctls found with another value and reset.")), []string{"name"})
-	m.syncs = prometheus.NewCounterVec(prometheus.CounterOpts(ours("syncs_total", "Syncs by type (incremental, full) and result (ok, failed).")), []string{"type", "result"})
+	m.syncs = prometheus.NewCounterVec(prometheus.CounterOpts(ours("syncs_total", "Syncs by type (incremental, full, repair: one step of the paced periodic repair) and result (ok, failed).")), []string{"type", "result"})
 	m.configWarnings = prometheus.NewGauge(prometheus.GaugeOpts(ours("config_warnings", "Configuration fields or flags set but not supported (see the start-up log).")))
 	m.serviceProblemsTotal = prometheus.NewCounter(prometheus.CounterOpts(ours("service_problems_total", "Defects found in Services and EndpointSlices (skipped parts).")))
 	m.Registry.MustRegister(m.syncDuration, m.syncFullDuration, m.syncPartialDuration, m.lastSync, m.lastQueued, m.programming,
@@ -110,13 +110,24 @@ func (m *Metrics) DrainStarted() { m.drainsStarted.Inc() }
 // DrainFinished implements reconcile.Metrics.
 func (m *Metrics) DrainFinished(reason string) { m.drainsFinished.WithLabelValues(reason).Inc() }
 
-// SyncDone records one sync: its duration and type, its kernel writes, and,
-// when it left nothing failed, the last-sync timestamp.
-func (m *Metrics) SyncDone(full bool, d time.Duration, writes int, failed bool, now time.Time) {
+// The sync types of ipvs_proxy_syncs_total.
+const (
+	SyncIncremental = "incremental"
+	// SyncFull reconciled everything at once; only these go to
+	// kubeproxy_sync_full_proxy_rules_duration_seconds.
+	SyncFull = "full"
+	// SyncRepair is one step of the paced periodic repair (part of the
+	// kernel read and repaired, plus the pending changes); its duration
+	// goes to the partial histogram.
+	SyncRepair = "repair"
+)
+
+// SyncDone records one sync: its duration and type (SyncIncremental,
+// SyncFull, SyncRepair), its kernel writes, and, when it left nothing
+// failed, the last-sync timestamp.
+func (m *Metrics) SyncDone(typ string, d time.Duration, writes int, failed bool, now time.Time) {
 	m.syncDuration.Observe(d.Seconds())
-	typ := "incremental"
-	if full {
-		typ = "full"
+	if typ == SyncFull {
 		m.syncFullDuration.Observe(d.Seconds())
 	} else {
 		m.syncPartialDuration.Observe(d.Seconds())

@@ -15,8 +15,8 @@ var _ reconcile.Metrics = (*Metrics)(nil)
 func TestKubeProxyNamesAndValues(t *testing.T) {
 	m := New()
 	now := time.Unix(1700000000, 0)
-	m.SyncDone(false, 3*time.Millisecond, 2, false, now)
-	m.SyncDone(true, 40*time.Millisecond, 0, true, now)
+	m.SyncDone(SyncIncremental, 3*time.Millisecond, 2, false, now)
+	m.SyncDone(SyncFull, 40*time.Millisecond, 0, true, now)
 	m.Changes(1, 5)
 	m.Pending(0, 2)
 	m.Programmed(now, []time.Time{now.Add(-1500 * time.Millisecond), {}})
@@ -43,7 +43,7 @@ kubeproxy_proxy_healthz_total{code="503"} 1
 # HELP ipvs_proxy_drains_finished_total Drains ended, and deletions that skipped the drain, by reason.
 # TYPE ipvs_proxy_drains_finished_total counter
 ipvs_proxy_drains_finished_total{reason="timeout"} 1
-# HELP ipvs_proxy_syncs_total Syncs by type (incremental, full) and result (ok, failed).
+# HELP ipvs_proxy_syncs_total Syncs by type (incremental, full, repair: one step of the paced periodic repair) and result (ok, failed).
 # TYPE ipvs_proxy_syncs_total counter
 ipvs_proxy_syncs_total{result="failed",type="full"} 1
 ipvs_proxy_syncs_total{result="ok",type="incremental"} 1

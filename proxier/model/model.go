@@ -14,6 +14,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -96,14 +97,11 @@ func (k VSKey) String() string {
 }
 
 // Less orders keys by address, then port, then protocol.
-func (k VSKey) Less(o VSKey) bool {
-	if c := k.Addr.Compare(o.Addr); c != 0 {
-		return c < 0
-	}
-	if k.Port != o.Port {
-		return k.Port < o.Port
-	}
-	return k.Proto < o.Proto
+func (k VSKey) Less(o VSKey) bool { return k.Compare(o) < 0 }
+
+// Compare orders keys as Less does, for slices.SortFunc: -1, 0 or +1.
+func (k VSKey) Compare(o VSKey) int {
+	return cmp.Or(k.Addr.Compare(o.Addr), cmp.Compare(k.Port, o.Port), cmp.Compare(k.Proto, o.Proto))
 }
 
 // VirtualServer is the configuration of one IPVS virtual server.

@@ -123,8 +123,9 @@ func (e *Engine) perform(ops []model.Op) []error {
 	return errs
 }
 
-// idempotent retries an add that met an existing object as an update, and
-// an update that met a missing object as an add.
+// idempotent retries an add that met an existing object as an update, an
+// update that met a missing object as an add, and a real server add that
+// met a missing virtual server after adding the virtual server.
 func (e *Engine) idempotent(op model.Op, err error) error {
 	v, k := e.cfg.IPVS, op.VS.VSKey
 	switch {
@@ -137,6 +138,13 @@ func (e *Engine) idempotent(op model.Op, err error) error {
 	case op.Kind == model.OpAddRealServer && errors.Is(err, ipvs.ErrExists):
 		return v.UpdateRealServer(k, op.RS)
 	case op.Kind == model.OpUpdateRealServer && errors.Is(err, ipvs.ErrNotFound):
+		return v.AddRealServer(k, op.RS)
+	case op.Kind == model.OpAddRealServer && errors.Is(err, ipvs.ErrNotFound):
+		// The virtual server is gone (someone deleted it since we last
+		// read it): recreate it, then add the real server.
+		if err := v.AddVirtualServer(op.VS); err != nil && !errors.Is(err, ipvs.ErrExists) {
+			return err
+		}
 		return v.AddRealServer(k, op.RS)
 	}
 	return err

@@ -15,6 +15,15 @@
 // there (kube-proxy's IPVS state included) without flushing, and writes
 // nothing when the kernel already matches. PollDrains ends drains.
 //
+// The periodic repair (repair.go) does Full's work in steps so that no sync
+// holds the single sync goroutine for long at 10,000+ services: an object
+// step (addresses, virtual servers without their real servers), a
+// netfilter step, then one step per chunk of 500 virtual servers whose real
+// servers are dumped and repaired. The runner spreads the steps over
+// --ipvs-sync-period and every step applies pending changes first, so an
+// endpoint change waits for at most one small step. With 500 virtual
+// servers or fewer, a repair is one Full.
+//
 // The drain policy (drain.go) tells a pod that is shutting down from a
 // backend that is dead: terminating endpoints stay at weight 0 while they
 // are in their slice (their own grace period bounds them) and are deleted

@@ -72,6 +72,9 @@ type Config struct {
 	Conntrack       Conntrack
 	Clock           clock.PassiveClock
 	Metrics         Metrics
+	// RepairChunk is how many virtual servers' real servers one step of
+	// the periodic repair reads (see Repair); 0 means DefaultRepairChunk.
+	RepairChunk int
 	// DryRun logs every operation instead of performing it (the kernel is
 	// still read); the engine then believes the operations succeeded.
 	DryRun bool
@@ -103,6 +106,8 @@ type Engine struct {
 	nfApplied bool
 	// started is set after the first full reconcile (adoption).
 	started bool
+	// cycle is the periodic repair in progress, nil between cycles.
+	cycle *repairCycle
 }
 
 // New returns an engine reading objects from src for the given node.
@@ -162,6 +167,8 @@ type Result struct {
 	RetryAfter time.Duration
 	// Problems are defects found in the services rebuilt by this sync.
 	Problems []proxier.Problem
+	// Full is set when the sync read and reconciled everything at once.
+	Full bool
 }
 
 // Healthy reports whether the kernel is believed equal to the desired state

@@ -83,10 +83,7 @@ func (e *Engine) observe() (*model.State, error) {
 			st.Addresses[a] = struct{}{}
 		}
 	}
-	nodeIPs := e.node.NodePortIPs
-	if nodeIPs == nil {
-		nodeIPs = e.node.IPs
-	}
+	nodeIPs := e.nodePortIPs()
 	for _, s := range svcs {
 		_, desired := e.desired.vs[s.VSKey]
 		if e.cfg.Owner.owns(s.VSKey, st.Addresses, nodeIPs, desired) {
@@ -94,6 +91,14 @@ func (e *Engine) observe() (*model.State, error) {
 		}
 	}
 	return st, nil
+}
+
+// nodePortIPs are the node addresses node-port virtual servers use.
+func (e *Engine) nodePortIPs() []netip.Addr {
+	if e.node.NodePortIPs != nil {
+		return e.node.NodePortIPs
+	}
+	return e.node.IPs
 }
 
 // rebuildAll recomputes every service's fragment: at start and after the
@@ -124,8 +129,9 @@ func (e *Engine) rebuildAll() []proxier.Problem {
 // call always does.
 func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebuildAll bool) Result {
 	logger := klog.FromContext(ctx)
-	var res Result
+	res := Result{Full: true}
 	adopting := !e.started
+	e.cycle = nil // a repair cycle in progress is superseded
 	if adopting || rebuildAll {
 		res.Problems = e.rebuildAll()
 	} else {
@@ -148,10 +154,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	var ops []model.Op
 	var gone []goneReal
 	for _, k := range unionKeys(e.desired.vs, observed.Services) {
-		want, have := e.desired.vs[k], observed.Services[k]
-		gone = appendGone(gone, k, e.decideRemovals(k, want, have, adopting))
-		e.forgetVanishedDrains(k, have)
-		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
+		ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting)
 	}
 	ops = proxier.DiffAddresses(ops, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	e.checkNetfilter(logger)
@@ -162,6 +165,15 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
 	}
 	return res
+}
+
+// repairKey appends what brings one virtual server from have, as read from
+// the kernel, to its desired state, after applying the drain policy.
+func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have *model.Service, adopting bool) ([]model.Op, []goneReal) {
+	want := e.desired.vs[k]
+	gone = appendGone(gone, k, e.decideRemovals(k, want, have, adopting))
+	e.forgetVanishedDrains(k, have)
+	return proxier.DiffService(ops, effective(want, e.drains[k]), have), gone
 }
 
 // checkNetfilter reads the netfilter program back (no writes): drift from
@@ -231,12 +243,4 @@ func uniqueKeys(keys []model.VSKey) []model.VSKey {
 	return slices.Compact(keys)
 }
 
-func compareKeys(a, b model.VSKey) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
-}
+func compareKeys(a, b model.VSKey) int { return a.Compare(b) }

@@ -70,6 +70,8 @@ type rig struct {
 	src   *source
 	node  proxier.Node
 	owner Owner
+	// chunk is the engine's RepairChunk (0: the default).
+	chunk int
 	eng   *Engine
 }
 
@@ -89,7 +91,8 @@ func newRig(t *testing.T) *rig {
 // restart replaces the engine with a new one on the same kernel, as a
 // daemon restart does.
 func (r *rig) restart() {
-	eng, err := New(Config{Owner: r.owner, IPVS: r.ipvs, Addresses: r.addr, Netfilter: r.nf, Conntrack: r.ct, Clock: r.clock}, r.src, r.node)
+	eng, err := New(Config{Owner: r.owner, IPVS: r.ipvs, Addresses: r.addr, Netfilter: r.nf, Conntrack: r.ct, Clock: r.clock,
+		RepairChunk: r.chunk}, r.src, r.node)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 //	informers ─► tracker (coalesces, notify) ─► Runner.Trigger ─┐
 //	periodic full reconcile (FullInterval) ────────────────────┤
 //	retry after a partly failed sync (retryAfter) ────────────┤─► one goroutine:
-//	drain polling (PollInterval) ──────────────────────────────┘    sync(ctx, full) or Poll(ctx)
+//	drain polling (PollInterval) ──────────────────────────────┘    sync(ctx, kind) or Poll(ctx)
 //
 // Everything runs in the goroutine that called Run, so the sync function
 // and the poll hook never touch the kernel concurrently. Triggers are
@@ -19,6 +19,11 @@
 //     same way, so a slow sync still leaves the node a breather).
 //   - A full sync runs FullInterval after the end of the previous full one,
 //     or sooner on TriggerFull. A full sync also covers pending triggers.
+//   - With Config.RepairSteps set, the periodic full sync is paced: it
+//     becomes RepairSteps() syncs of kind Repair, one every
+//     FullInterval/RepairSteps(), so that at 10,000+ services no single
+//     sync reads the whole kernel while changes wait. The first sync and
+//     TriggerFull stay one Full.
 //   - When sync returns retryAfter > 0 (some kernel calls failed and the
 //     engine requeued their services), sync runs again retryAfter later
 //     (but not before MinInterval), trigger or not. The engine owns the

@@ -25,6 +25,8 @@ type harness struct {
 
 	mu    sync.Mutex
 	syncs []call
+	// kinds are the syncs' kinds, in order, never forgotten.
+	kinds []Kind
 	polls []time.Duration
 	// retries are returned by successive syncs (then 0).
 	retries []time.Duration
@@ -58,10 +60,11 @@ func start(t *testing.T, cfg Config, poll bool) *harness {
 	return h
 }
 
-func (h *harness) sync(_ context.Context, full bool) time.Duration {
+func (h *harness) sync(_ context.Context, kind Kind) time.Duration {
 	h.mu.Lock()
 	h.inSync = true
-	h.syncs = append(h.syncs, call{At: h.clk.Since(epoch), Full: full})
+	h.syncs = append(h.syncs, call{At: h.clk.Since(epoch), Full: kind == Full})
+	h.kinds = append(h.kinds, kind)
 	during := h.during
 	h.during = nil
 	var retry time.Duration

@@ -36,14 +36,43 @@ type Config struct {
 	// not asked again. The daemon passes tracker.Synced, so a Run started
 	// before the informers have listed everything cannot sync partial data.
 	Ready func() bool
+	// RepairSteps, when set, paces the periodic full sync: it is done as
+	// RepairSteps() syncs of kind Repair spread evenly over FullInterval
+	// (asked again after each), so no single sync does all the periodic
+	// work. Unset, the periodic sync is one of kind Full.
+	RepairSteps func() int
 	// Clock defaults to the real clock; tests pass a fake one.
 	Clock clock.WithTicker
 }
 
-// SyncFunc brings the kernel to the desired state: everything when full is
-// true, else the pending changes. It returns how long to wait before
-// trying again when some of its work failed, or 0 when all succeeded.
-type SyncFunc func(ctx context.Context, full bool) (retryAfter time.Duration)
+// Kind is what one sync must do. Every kind also applies the pending
+// changes.
+type Kind int
+
+const (
+	// Incremental applies the pending changes.
+	Incremental Kind = iota
+	// Full reconciles everything at once: the first sync, TriggerFull, and
+	// the periodic one when Config.RepairSteps is unset.
+	Full
+	// Repair is one step of the paced periodic repair (Config.RepairSteps).
+	Repair
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Full:
+		return "full"
+	case Repair:
+		return "repair"
+	}
+	return "incremental"
+}
+
+// SyncFunc brings the kernel to the desired state as kind says. It returns
+// how long to wait before trying again when some of its work failed, or 0
+// when all succeeded.
+type SyncFunc func(ctx context.Context, kind Kind) (retryAfter time.Duration)
 
 // Runner calls a SyncFunc when needed; see the package doc for the rules.
 type Runner struct {
@@ -106,7 +135,7 @@ func (r *Runner) Run(ctx context.Context) {
 	if !r.waitReady(ctx) {
 		return
 	}
-	s := schedule{due: true, dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval)}
+	s := schedule{dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval)}
 	for ctx.Err() == nil {
 		r.takeRequests(&s)
 		now := clk.Now()
@@ -156,13 +185,22 @@ func (r *Runner) takeRequests(s *schedule) {
 
 // runSync calls sync and records when the next ones are due.
 func (r *Runner) runSync(ctx context.Context, s *schedule) {
-	full := s.dueFull
-	retry := r.sync(ctx, full)
+	kind := s.kind(r.cfg.RepairSteps != nil)
+	retry := r.sync(ctx, kind)
 	end := r.cfg.Clock.Now()
-	s.synced(end, full, retry, r.cfg.FullInterval)
+	s.synced(end, kind, retry, r.repairInterval())
 	if retry > 0 {
-		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "full", full)
+		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "kind", kind.String())
 	}
+}
+
+// repairInterval is the time from one periodic sync (or repair step) to
+// the next: FullInterval, divided among the steps of a paced repair.
+func (r *Runner) repairInterval() time.Duration {
+	if r.cfg.RepairSteps == nil {
+		return r.cfg.FullInterval
+	}
+	return r.cfg.FullInterval / time.Duration(max(1, r.cfg.RepairSteps()))
 }
 
 // wait blocks until deadline, a request or ctx is done. It does not block

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,6 +126,34 @@ func TestPeriodicFull(t *testing.T) {
 	expectSyncs(t, h)
 	h.step(ms)
 	expectSyncs(t, h, call{100 * time.Second, true})
+}
+
+// TestPacedRepair: with RepairSteps, the periodic work is done as that many
+// Repair syncs spread over FullInterval, the step count is asked again after
+// each, and TriggerFull still runs a whole Full at once.
+func TestPacedRepair(t *testing.T) {
+	steps := 5
+	c := cfg
+	c.RepairSteps = func() int { return steps }
+	h := start(t, c, false)
+	expectSyncs(t, h, call{0, true})
+	h.stepTo(30*time.Second, time.Second)
+	expectSyncs(t, h, call{6 * time.Second, false}, call{12 * time.Second, false}, call{18 * time.Second, false},
+		call{24 * time.Second, false}, call{30 * time.Second, false})
+	h.mu.Lock()
+	kinds := h.kinds
+	h.mu.Unlock()
+	if want := []Kind{Full, Repair, Repair, Repair, Repair, Repair}; !slices.Equal(kinds, want) {
+		t.Errorf("kinds %v, want %v", kinds, want)
+	}
+	// The engine's cycle grew to 10 steps: the spacing follows from the
+	// next step on (the one at 36s was scheduled at 30s).
+	steps = 10
+	h.stepTo(39*time.Second, time.Second)
+	expectSyncs(t, h, call{36 * time.Second, false}, call{39 * time.Second, false})
+	h.r.TriggerFull()
+	h.step(time.Second)
+	expectSyncs(t, h, call{40 * time.Second, true})
 }
 
 func TestRetryAfter(t *testing.T) {

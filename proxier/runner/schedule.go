@@ -5,13 +5,14 @@ import "time"
 // schedule is the loop's state: what is due and when. Only the Run
 // goroutine touches it.
 type schedule struct {
-	// due and dueFull: a sync (full) has been asked for and not run yet.
-	due, dueFull bool
+	// due, dueFull and dueRepair: a sync (full, periodic repair) is due
+	// and has not run yet.
+	due, dueFull, dueRepair bool
 	// lastEnd is when the last sync returned; zero before the first.
 	lastEnd time.Time
-	// nextFull is when the periodic full sync is due; zero before the first
-	// sync (which is full anyway).
-	nextFull time.Time
+	// nextRepair is when the periodic full sync (or the next step of the
+	// paced repair) is due; zero before the first sync (which is full).
+	nextRepair time.Time
 	// retryAt is when a failed sync is retried; zero when nothing failed.
 	retryAt time.Time
 	// nextPoll is when Poll is due.
@@ -20,8 +21,8 @@ type schedule struct {
 
 // expire turns timers that have passed into due syncs.
 func (s *schedule) expire(now time.Time) {
-	if !s.nextFull.IsZero() && !now.Before(s.nextFull) {
-		s.due, s.dueFull = true, true
+	if !s.nextRepair.IsZero() && !now.Before(s.nextRepair) {
+		s.dueRepair = true
 	}
 	if !s.retryAt.IsZero() && !now.Before(s.retryAt) {
 		s.due = true
@@ -38,16 +39,38 @@ func (s *schedule) earliest(minInterval time.Duration) time.Time {
 
 // syncReady reports whether a sync is due and MinInterval has passed.
 func (s *schedule) syncReady(now time.Time, minInterval time.Duration) bool {
-	return (s.due || s.dueFull) && !now.Before(s.earliest(minInterval))
+	return s.pending() && !now.Before(s.earliest(minInterval))
 }
 
-// synced records a sync that returned at end.
-func (s *schedule) synced(end time.Time, full bool, retry, fullInterval time.Duration) {
-	s.due, s.dueFull = false, false
-	s.lastEnd = end
-	if full {
-		s.nextFull = end.Add(fullInterval)
+// pending reports whether any sync is due.
+func (s *schedule) pending() bool { return s.due || s.dueFull || s.dueRepair }
+
+// kind is what the next sync does: a requested full one first, then a
+// periodic repair (full when there is no paced repair), else incremental.
+func (s *schedule) kind(paced bool) Kind {
+	switch {
+	case s.dueFull, s.dueRepair && !paced:
+		return Full
+	case s.dueRepair:
+		return Repair
 	}
+	return Incremental
+}
+
+// synced records a sync of that kind that returned at end; the next
+// periodic one is due after repairInterval. Every sync covers the pending
+// changes.
+func (s *schedule) synced(end time.Time, kind Kind, retry, repairInterval time.Duration) {
+	s.due = false
+	switch kind {
+	case Full:
+		s.dueFull, s.dueRepair = false, false
+		s.nextRepair = end.Add(repairInterval)
+	case Repair:
+		s.dueRepair = false
+		s.nextRepair = end.Add(repairInterval)
+	}
+	s.lastEnd = end
 	s.retryAt = time.Time{}
 	if retry > 0 {
 		s.retryAt = end.Add(retry)
@@ -63,10 +86,10 @@ func (s *schedule) nextWake(cfg Config, now time.Time) time.Time {
 			next = t
 		}
 	}
-	if s.due || s.dueFull {
+	if s.pending() {
 		consider(s.earliest(cfg.MinInterval))
 	} else {
-		consider(s.nextFull)
+		consider(s.nextRepair)
 		consider(s.retryAt)
 		if !next.IsZero() {
 			next = laterOf(next, s.earliest(cfg.MinInterval))

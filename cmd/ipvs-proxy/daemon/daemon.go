@@ -139,7 +139,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	d.tracker = tracker.New(d.queued)
 	d.engine.SetSource(d.tracker.Store())
 	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cfg.SyncPeriod,
-		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock}, d.sync)
+		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock,
+		RepairSteps: d.engine.RepairSteps}, d.sync)
 	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
 		return err
 	}

@@ -5,18 +5,21 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/runner"
 )
 
 // nodeRetry is how soon a sync is retried while the node is unknown.
 const nodeRetry = 5 * time.Second
 
 // sync is the runner's SyncFunc: it takes the pending changes and hands them
-// to the engine, incrementally or as a full reconcile, then reports to
-// metrics, health and events.
-func (d *daemon) sync(ctx context.Context, full bool) time.Duration {
+// to the engine, incrementally, as a full reconcile or as a step of the
+// paced periodic repair, then reports to metrics, health and events.
+func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	logger := klog.FromContext(ctx)
 	ch := d.tracker.Take()
 	d.metrics.Changes(ch.ServiceUpdates, ch.EndpointUpdates)
@@ -27,25 +30,22 @@ func (d *daemon) sync(ctx context.Context, full bool) time.Duration {
 			d.tracker.Requeue(ch.Services)
 			return nodeRetry
 		}
-		full, rebuildAll = true, true
+		kind, rebuildAll = runner.Full, true
 	}
-	if full && !rebuildAll && d.nodePortIPsChanged(ctx) {
+	if kind != runner.Incremental && !rebuildAll && d.nodePortIPsChanged(ctx) {
 		if err := d.refreshNode(ctx); err == nil {
-			rebuildAll = true
+			kind, rebuildAll = runner.Full, true
 		}
 	}
 	start := d.clock.Now()
-	var res reconcile.Result
-	if full {
-		res = d.engine.Full(ctx, ch.Services, rebuildAll)
+	res, whole := d.apply(ctx, kind, ch.Services, rebuildAll)
+	if whole {
 		d.ensureSysctls(ctx)
 		d.metrics.State(d.engine.Stats())
-	} else {
-		res = d.engine.Sync(ctx, ch.Services)
 	}
 	now := d.clock.Now()
 	healthy := res.Failures == 0 && d.engine.Healthy()
-	d.metrics.SyncDone(full, now.Sub(start), res.Writes, !healthy, now)
+	d.metrics.SyncDone(syncType(kind, res.Full), now.Sub(start), res.Writes, !healthy, now)
 	d.metrics.Pending(d.tracker.Pending())
 	if healthy {
 		for _, name := range ch.Services {
@@ -57,9 +57,34 @@ func (d *daemon) sync(ctx context.Context, full bool) time.Duration {
 		d.health.syncServices(ctx, hc)
 	}
 	d.events.report(ctx, res.Problems)
-	logger.V(2).Info("Synced", "full", full, "services", len(ch.Services), "writes", res.Writes,
+	logger.V(2).Info("Synced", "type", syncType(kind, res.Full), "services", len(ch.Services), "writes", res.Writes,
 		"failures", res.Failures, "duration", now.Sub(start), "draining", d.engine.Draining())
 	return res.RetryAfter
+}
+
+// apply hands the changed services to the engine as kind says and reports
+// whether everything was reconciled (a Full, or the step that completed a
+// repair cycle).
+func (d *daemon) apply(ctx context.Context, kind runner.Kind, changed []types.NamespacedName, rebuildAll bool) (reconcile.Result, bool) {
+	switch kind {
+	case runner.Full:
+		return d.engine.Full(ctx, changed, rebuildAll), true
+	case runner.Repair:
+		return d.engine.Repair(ctx, changed)
+	}
+	return d.engine.Sync(ctx, changed), false
+}
+
+// syncType names a sync for metrics and logs: a repair step that was a
+// whole Full (small clusters) counts as full.
+func syncType(kind runner.Kind, full bool) string {
+	switch {
+	case full:
+		return metrics.SyncFull
+	case kind == runner.Repair:
+		return metrics.SyncRepair
+	}
+	return metrics.SyncIncremental
 }
 
 // poll is the runner's drain poll.

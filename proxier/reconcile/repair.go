@@ -1,0 +1,233 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// DefaultRepairChunk is how many virtual servers' real servers one repair
+// step reads (Config.RepairChunk). At or below it, a repair is one Full.
+const DefaultRepairChunk = 500
+
+// repairCycle is the progress of one periodic repair read in parts.
+type repairCycle struct {
+	// steps is how many steps the cycle takes, counted when it started.
+	steps int
+	// listed: the object step ran; verified: the netfilter step ran.
+	listed, verified bool
+	// keys are the virtual servers whose real servers are still to be
+	// read, in order.
+	keys   []model.VSKey
+	start  time.Time
+	writes int
+}
+
+func (e *Engine) repairChunk() int {
+	if e.cfg.RepairChunk > 0 {
+		return e.cfg.RepairChunk
+	}
+	return DefaultRepairChunk
+}
+
+// stepsFor is how many steps a repair of n virtual servers takes: one (a
+// Full) up to one chunk, else the object step, the netfilter step and one
+// step per chunk.
+func (e *Engine) stepsFor(n int) int {
+	c := e.repairChunk()
+	if n <= c {
+		return 1
+	}
+	return 2 + (n+c-1)/c
+}
+
+// RepairSteps returns how many calls of Repair the current (or next) repair
+// cycle takes; the runner spreads them over the full sync period.
+func (e *Engine) RepairSteps() int {
+	if e.cycle != nil {
+		return e.cycle.steps
+	}
+	return e.stepsFor(len(e.desired.vs))
+}
+
+// Repair does the next step of the periodic repair and reports whether it
+// completed a cycle. A cycle reads and repairs everything Full does, but
+// in parts, so that no step holds the sync goroutine long enough to delay
+// endpoint changes noticeably at 10,000+ services:
+//
+//  1. object step: one listing of the dummy interface's addresses and one
+//     dump of the virtual servers without their real servers. Addresses are
+//     made exact; desired virtual servers missing from the kernel are
+//     added with their real servers, ours that are no longer desired are
+//     deleted, changed scheduler settings are updated.
+//  2. netfilter step: the program is read back and reapplied on drift.
+//  3. one step per chunk of virtual servers (Config.RepairChunk): their real
+//     servers are dumped and repaired like in Full, drain policy included.
+//
+// Each step first applies the named changed services like Sync. With at
+// most one chunk of virtual servers, Repair is Full. A Full in the middle
+// of a cycle ends it.
+func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Result, bool) {
+	if !e.started {
+		return e.Full(ctx, changed, true), true
+	}
+	if e.cycle == nil {
+		n := len(e.desired.vs)
+		if e.stepsFor(n) == 1 {
+			return e.Full(ctx, changed, false), true
+		}
+		e.cycle = &repairCycle{steps: e.stepsFor(n), start: e.clock.Now()}
+	}
+	res := e.Sync(ctx, changed)
+	c := e.cycle
+	var step Result
+	switch {
+	case !c.listed:
+		e.repairObjects(ctx, &step)
+	case !c.verified:
+		e.checkNetfilter(klog.FromContext(ctx))
+		c.verified = true
+		e.execute(ctx, nil, nil, &step)
+	default:
+		e.repairChunkStep(ctx, &step)
+	}
+	res.Writes += step.Writes
+	res.Failures += step.Failures
+	res.RetryAfter = step.RetryAfter
+	c.writes += res.Writes
+	if !c.listed || !c.verified || len(c.keys) > 0 {
+		return res, false
+	}
+	e.cycle = nil
+	klog.FromContext(ctx).V(2).Info("Completed a repair cycle", "steps", c.steps,
+		"duration", e.clock.Since(c.start), "writes", c.writes)
+	return res, true
+}
+
+// repairObjects is the object step: see Repair. On a listing failure the
+// step is retried with backoff, like a failed Full.
+func (e *Engine) repairObjects(ctx context.Context, res *Result) {
+	bound, kernel, err := e.listObjects()
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Failed to read the kernel state; repair postponed")
+		e.metrics.KernelError("list")
+		res.Failures++
+		res.RetryAfter = e.retry.failGlobal(e.clock.Now())
+		return
+	}
+	e.retry.succeedGlobal()
+	e.applied.Addresses = bound
+	var ops []model.Op
+	var gone []goneReal
+	keys := make([]model.VSKey, 0, len(kernel))
+	for _, k := range unionVS(e.desired.vs, kernel) {
+		kv, inKernel := kernel[k]
+		applied := e.applied.Services[k]
+		switch {
+		case !inKernel:
+			// Gone from the kernel (or never added): add it whole if desired.
+			delete(e.applied.Services, k)
+			ops, gone = e.repairKey(ops, gone, k, nil, false)
+		case applied == nil || e.desired.vs[k] == nil:
+			// Unknown to us, or to be deleted: read its real servers now.
+			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
+		default:
+			// Its real servers are read by a later step; check its settings.
+			applied.VirtualServer = kv
+			if want := e.desired.vs[k].VirtualServer; want != kv {
+				ops = append(ops, model.Op{Kind: model.OpUpdateVirtualServer, VS: want})
+			}
+			keys = append(keys, k)
+		}
+	}
+	ops = proxier.DiffAddresses(ops, e.wantedAddresses(bound), bound)
+	e.cycle.listed, e.cycle.keys = true, keys
+	e.execute(ctx, ops, gone, res)
+}
+
+// listObjects lists the addresses on the dummy interface and the virtual
+// servers we own, without their real servers.
+func (e *Engine) listObjects() (map[netip.Addr]struct{}, map[model.VSKey]model.VirtualServer, error) {
+	addrs, err := e.cfg.Addresses.List()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing dummy interface addresses: %w", err)
+	}
+	vss, err := e.cfg.IPVS.ListVirtualServers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing IPVS virtual servers: %w", err)
+	}
+	bound := make(map[netip.Addr]struct{}, len(addrs))
+	for _, a := range addrs {
+		if !e.cfg.Owner.excluded(a) {
+			bound[a] = struct{}{}
+		}
+	}
+	nodeIPs := e.nodePortIPs()
+	kernel := make(map[model.VSKey]model.VirtualServer, len(vss))
+	for _, vs := range vss {
+		_, desired := e.desired.vs[vs.VSKey]
+		if e.cfg.Owner.owns(vs.VSKey, bound, nodeIPs, desired) {
+			kernel[vs.VSKey] = vs
+		}
+	}
+	return bound, kernel, nil
+}
+
+// repairChunkStep reads the real servers of the next chunk of virtual
+// servers and repairs them.
+func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
+	c := e.cycle
+	n := min(e.repairChunk(), len(c.keys))
+	chunk := c.keys[:n]
+	c.keys = c.keys[n:]
+	var ops []model.Op
+	var gone []goneReal
+	for _, k := range chunk {
+		applied := e.applied.Services[k]
+		if applied == nil {
+			continue // deleted since the object step; nothing to read
+		}
+		ops, gone = e.repairRead(ctx, ops, gone, k, applied.VirtualServer, res)
+	}
+	e.execute(ctx, ops, gone, res)
+}
+
+// repairRead dumps the real servers of one virtual server, records them as
+// applied and appends what repairs them. A failed dump is counted and the
+// virtual server left for the next cycle.
+func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal, k model.VSKey, vs model.VirtualServer, res *Result) ([]model.Op, []goneReal) {
+	reals, err := e.cfg.IPVS.ListRealServers(k)
+	if err != nil {
+		e.metrics.KernelError("list")
+		res.Failures++
+		klog.FromContext(ctx).V(2).Info("Failed to read real servers; left for the next repair", "virtualServer", k.String(), "err", err)
+		return ops, gone
+	}
+	have := &model.Service{VirtualServer: vs, Reals: reals}
+	e.applied.Services[k] = have
+	return e.repairKey(ops, gone, k, have, false)
+}
+
+// unionVS returns the keys of the desired and the kernel's virtual servers,
+// sorted.
+func unionVS(desired map[model.VSKey]*model.Service, kernel map[model.VSKey]model.VirtualServer) []model.VSKey {
+	keys := make([]model.VSKey, 0, len(desired)+len(kernel)/8)
+	for k := range desired {
+		keys = append(keys, k)
+	}
+	for k := range kernel {
+		if _, ok := desired[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}

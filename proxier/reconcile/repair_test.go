@@ -1,0 +1,187 @@
+package reconcile
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+)
+
+// manyRig is a rig with n services svc-0..svc-n-1 on 198.18.0.100+i:80,
+// each with endpoints 198.18.10.(i+1) and 198.18.11.(i+1), fully synced,
+// whose periodic repair reads chunk virtual servers per step.
+func manyRig(t *testing.T, n, chunk int) (*rig, []types.NamespacedName) {
+	r := newRig(t)
+	r.chunk = chunk
+	r.restart()
+	var names []types.NamespacedName
+	for i := range n {
+		name := fmt.Sprintf("svc-%d", i)
+		svc := k8stest.Service("ns", name, k8stest.ClusterIPs(fmt.Sprintf("198.18.0.%d", 100+i)))
+		sl := k8stest.Slice("ns", name, name+"-1", []discovery.Endpoint{
+			ep(fmt.Sprintf("198.18.10.%d", i+1)), ep(fmt.Sprintf("198.18.11.%d", i+1)),
+		})
+		names = append(names, r.src.put(svc, sl))
+	}
+	r.full()
+	return r, names
+}
+
+// repairCycle runs Repair until it completes a cycle and returns the
+// number of steps it took. It fails on kernel errors.
+func (r *rig) repairCycle() int {
+	r.t.Helper()
+	for steps := 1; steps <= 100; steps++ {
+		res, done := r.eng.Repair(r.ctx, nil)
+		if res.Failures > 0 {
+			r.t.Fatalf("repair step %d had %d failures", steps, res.Failures)
+		}
+		if done {
+			return steps
+		}
+	}
+	r.t.Fatal("repair cycle did not end in 100 steps")
+	return 0
+}
+
+func TestRepairOfASmallStateIsOneFull(t *testing.T) {
+	r, _ := manyRig(t, 3, 5)
+	if got := r.eng.RepairSteps(); got != 1 {
+		t.Errorf("RepairSteps = %d, want 1", got)
+	}
+	r.resetCounts()
+	before := r.writes() // netfilter's count is not reset
+	if steps := r.repairCycle(); steps != 1 {
+		t.Errorf("cycle took %d steps, want 1", steps)
+	}
+	if c, w := r.ipvs.Calls(), r.writes()-before; c[ipvs.CallListServices] != 1 || w != 0 {
+		t.Errorf("calls %v, writes %d; want one ListServices and no writes", c, w)
+	}
+}
+
+// TestRepairCycleReadsInBoundedSteps checks that a cycle over 7 virtual
+// servers with chunks of 3 takes the object step, the netfilter step and
+// three chunk steps, that no step reads more than one chunk of real
+// servers, and that a cycle over an unchanged kernel writes nothing.
+func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	if got := r.eng.RepairSteps(); got != 5 {
+		t.Fatalf("RepairSteps = %d, want 5", got)
+	}
+	r.resetCounts()
+	before := r.writes() // netfilter's count is not reset
+	nfVerifies := r.nf.Calls(netfilter.MethodVerify)
+	for step := 1; step <= 5; step++ {
+		r.ipvs.ResetCalls()
+		res, done := r.eng.Repair(r.ctx, nil)
+		c := r.ipvs.Calls()
+		if res.Failures != 0 || done != (step == 5) {
+			t.Fatalf("step %d: failures %d, done %v", step, res.Failures, done)
+		}
+		if c[ipvs.CallListServices] != 0 || c[ipvs.CallListRealServers] > 3 {
+			t.Errorf("step %d read too much: %v", step, c)
+		}
+		if step == 1 && c[ipvs.CallListVirtualServers] != 1 {
+			t.Errorf("object step calls %v, want one ListVirtualServers", c)
+		}
+	}
+	if got := r.nf.Calls(netfilter.MethodVerify) - nfVerifies; got != 1 {
+		t.Errorf("netfilter verified %d times in a cycle, want 1", got)
+	}
+	if w := r.writes() - before; w != 0 {
+		t.Errorf("a cycle over an unchanged kernel wrote %d times", w)
+	}
+}
+
+// TestRepairCycleRepairsDrift breaks the kernel in every way Full repairs
+// and checks that one cycle restores it: the kernel then equals what it
+// was after the first Full.
+func TestRepairCycleRepairsDrift(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	want := r.ipvs.Dump()
+	wantAddrs := r.addr.Dump()
+	vs := func(i int) model.VSKey { return key(t, fmt.Sprintf("tcp 198.18.0.%d:80", 100+i)) }
+	must(t, r.ipvs.DeleteRealServer(vs(0), rsKey("198.18.10.1:8080")))                                           // lost destination
+	must(t, r.ipvs.UpdateRealServer(vs(3), model.RealServer{RSKey: rsKey("198.18.11.4:8080"), Weight: 7}))       // changed weight
+	must(t, r.ipvs.AddRealServer(vs(6), model.RealServer{RSKey: rsKey("198.18.99.1:8080"), Weight: 0}))          // stray destination
+	must(t, r.ipvs.DeleteVirtualServer(vs(5)))                                                                   // lost virtual server
+	must(t, r.ipvs.UpdateVirtualServer(model.VirtualServer{VSKey: vs(2), Scheduler: "wlc"}))                     // changed scheduler
+	must(t, r.ipvs.AddVirtualServer(model.VirtualServer{VSKey: key(t, "udp 198.18.0.100:99"), Scheduler: "rr"})) // stray, on our address
+	must(t, r.addr.Unbind(netip.MustParseAddr("198.18.0.104")))                                                  // lost address
+	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:0] })                                              // netfilter drift
+
+	r.repairCycle()
+	if got := r.ipvs.Dump(); got != want {
+		t.Errorf("after a repair cycle IPVS is:\n%s\nwant:\n%s", got, want)
+	}
+	if got := r.addr.Dump(); got != wantAddrs {
+		t.Errorf("after a repair cycle addresses are:\n%s\nwant:\n%s", got, wantAddrs)
+	}
+	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
+		t.Errorf("netfilter not repaired: %v", err)
+	}
+	// The weight-0 stray destination is deleted at once (a dead
+	// terminating endpoint), not drained.
+	if r.eng.Draining() != 0 {
+		t.Errorf("draining %d, want 0", r.eng.Draining())
+	}
+}
+
+// TestRepairStepAppliesPendingChanges checks that a change arriving during
+// a cycle is applied by the next step, whatever part of the kernel the
+// step reads.
+func TestRepairStepAppliesPendingChanges(t *testing.T) {
+	r, names := manyRig(t, 7, 3)
+	r.repairStepN(2) // object and netfilter steps done
+	r.src.put(k8stest.Service("ns", "svc-6", k8stest.ClusterIPs("198.18.0.106")),
+		k8stest.Slice("ns", "svc-6", "svc-6-1", []discovery.Endpoint{ep("198.18.12.7")}))
+	r.resetCounts()
+	if _, done := r.eng.Repair(r.ctx, names[6:7]); done {
+		t.Fatal("cycle ended early")
+	}
+	r.expectRoute("tcp 198.18.0.106:80", "198.18.12.7:8080")
+}
+
+// TestRepairRecreatesAVirtualServerDeletedMidCycle: a virtual server
+// deleted behind our back after the object step listed it comes back whole
+// when its chunk is read.
+func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	want := r.ipvs.Dump()
+	r.repairStepN(2)
+	must(t, r.ipvs.DeleteVirtualServer(key(t, "tcp 198.18.0.100:80")))
+	for {
+		if _, done := r.eng.Repair(r.ctx, nil); done {
+			break
+		}
+	}
+	if got := r.ipvs.Dump(); got != want {
+		t.Errorf("IPVS:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestFullEndsARepairCycle(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	r.repairStepN(3)
+	r.full()
+	if steps := r.repairCycle(); steps != 5 {
+		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 5", steps)
+	}
+}
+
+// repairStepN runs n repair steps that must not complete the cycle.
+func (r *rig) repairStepN(n int) {
+	r.t.Helper()
+	for range n {
+		if res, done := r.eng.Repair(r.ctx, nil); done || res.Failures > 0 {
+			r.t.Fatalf("repair step ended the cycle (%v) or failed (%d)", done, res.Failures)
+		}
+	}
+}
