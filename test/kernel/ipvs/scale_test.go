@@ -5,6 +5,7 @@ package ipvs_test
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,30 @@ func TestDumpManyServices(t *testing.T) {
 	list(t)
 	t.Logf("Listed %d services (one service dump, %d destination dumps) in %s", len(want), len(want), time.Since(start))
 	checkTable(t, want...)
+
+	// The periodic repair reads the same table in parts: the virtual servers
+	// alone, then the real servers of some of them at a time.
+	start = time.Now()
+	vss, err := kernel.ListVirtualServers()
+	if err != nil || len(vss) != len(want) {
+		t.Fatalf("ListVirtualServers: %d, %v; want %d", len(vss), err, len(want))
+	}
+	t.Logf("Listed %d virtual servers without real servers (one dump) in %s", len(vss), time.Since(start))
+	if !slices.IsSortedFunc(vss, func(a, b model.VirtualServer) int { return a.Compare(b.VSKey) }) {
+		t.Errorf("ListVirtualServers did not sort by key")
+	}
+	start = time.Now()
+	for _, s := range want[:500] {
+		reals, err := kernel.ListRealServers(s.VSKey)
+		if err != nil || !slices.Equal(reals, s.Reals) {
+			t.Fatalf("ListRealServers(%s): %v, %v; want %v", s.VSKey, reals, err, s.Reals)
+		}
+	}
+	t.Logf("Listed the real servers of 500 virtual servers (500 dumps) in %s", time.Since(start))
+	missing := makeVS("198.18.250.1", 1)
+	if reals, err := kernel.ListRealServers(missing.VSKey); err != nil || len(reals) != 0 {
+		t.Errorf("ListRealServers(missing %s) = %v, %v; want empty, nil", missing.VSKey, reals, err)
+	}
 }
 
 // addServices adds n virtual servers (alternately IPv4 and IPv6) with two
