@@ -33,7 +33,10 @@ type Interface interface {
 	Update(old, new *model.Netfilter) error
 	// Verify reads our tables back and returns an error wrapping ErrDrift,
 	// with a diff, when they differ from what Apply(n) writes. Missing
-	// tables are drift unless the intent is empty.
+	// tables are drift unless the intent is empty. It may run concurrently
+	// with Apply and Update and does not wait for them (a read-back of a
+	// large program takes seconds): a read that overlaps a transaction can
+	// see part of it, so a caller that writes meanwhile discards the result.
 	Verify(n *model.Netfilter) error
 	// Cleanup deletes our tables; missing tables are not an error.
 	Cleanup() error

@@ -35,8 +35,8 @@ type Config struct {
 // Kernel is the real Interface: it talks nf_tables netlink directly.
 type Kernel struct {
 	cfg Config
-	// mu serialises transactions, so that Verify never reads half of
-	// another caller's Apply.
+	// mu serialises transactions (Apply, Update, Cleanup, Probe); Verify
+	// does not take it.
 	mu sync.Mutex
 }
 

@@ -11,12 +11,10 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Verify implements Interface. Our tables have a single writer (this
-// process), so a dump that races a change can only be interrupted by another
-// program writing into our tables: drift either way.
+// Verify implements Interface. It does not take k.mu, so that a read-back
+// running off the sync goroutine never holds up a transaction; see the
+// Interface for what a caller that writes meanwhile must do.
 func (k *Kernel) Verify(n *model.Netfilter) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	have, err := k.Read()
 	if err != nil {
 		return err

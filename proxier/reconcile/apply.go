@@ -203,6 +203,7 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 		return
 	}
 	res.Writes++
+	e.nfGen++
 	var err error
 	if e.nfApplied {
 		err = e.cfg.Netfilter.Update(&e.applied.Netfilter, &nf)
@@ -303,6 +304,7 @@ func (e *Engine) dryRun(logger klog.Logger, ops []model.Op) {
 		if !e.nfApplied || !nf.Equal(&e.applied.Netfilter) {
 			plan.Netfilter = &nf
 			e.applied.Netfilter = nf
+			e.nfGen++
 		}
 		e.nfApplied = true
 	}

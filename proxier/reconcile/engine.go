@@ -108,6 +108,9 @@ type Engine struct {
 	started bool
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
+	// nfGen counts netfilter writes; nfCheck is the read-back in progress.
+	nfGen   uint64
+	nfCheck *nfCheck
 }
 
 // New returns an engine reading objects from src for the given node.

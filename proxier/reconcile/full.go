@@ -131,7 +131,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	logger := klog.FromContext(ctx)
 	res := Result{Full: true}
 	adopting := !e.started
-	e.cycle = nil // a repair cycle in progress is superseded
+	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
 	if adopting || rebuildAll {
 		res.Problems = e.rebuildAll()
 	} else {

@@ -22,8 +22,9 @@ const DefaultRepairChunk = 500
 type repairCycle struct {
 	// steps is how many steps the cycle takes, counted when it started.
 	steps int
-	// listed: the object step ran; verified: the netfilter step ran.
-	listed, verified bool
+	// listed: the object step ran; verifying: the netfilter step started
+	// its read-back (collected by a later step).
+	listed, verifying bool
 	// keys are the virtual servers whose real servers are still to be
 	// read, in order.
 	keys   []model.VSKey
@@ -68,7 +69,8 @@ func (e *Engine) RepairSteps() int {
 //     made exact; desired virtual servers missing from the kernel are
 //     added with their real servers, ours that are no longer desired are
 //     deleted, changed scheduler settings are updated.
-//  2. netfilter step: the program is read back and reapplied on drift.
+//  2. netfilter step: the program's read-back starts in another goroutine
+//     (nfcheck.go); a later step collects it and reapplies on drift.
 //  3. one step per chunk of virtual servers (Config.RepairChunk): their real
 //     servers are dumped and repaired like in Full, drain policy included.
 //
@@ -92,10 +94,9 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	switch {
 	case !c.listed:
 		e.repairObjects(ctx, &step)
-	case !c.verified:
-		e.checkNetfilter(klog.FromContext(ctx))
-		c.verified = true
-		e.execute(ctx, nil, nil, &step)
+	case !c.verifying:
+		e.startNetfilterCheck()
+		c.verifying = true
 	default:
 		e.repairChunkStep(ctx, &step)
 	}
@@ -103,7 +104,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	res.Failures += step.Failures
 	res.RetryAfter = step.RetryAfter
 	c.writes += res.Writes
-	if !c.listed || !c.verified || len(c.keys) > 0 {
+	if !c.listed || !c.verifying || len(c.keys) > 0 || e.nfCheck != nil {
 		return res, false
 	}
 	e.cycle = nil
@@ -197,6 +198,8 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 		}
 		ops, gone = e.repairRead(ctx, ops, gone, k, applied.VirtualServer, res)
 	}
+	// The last chunk step waits for the read-back, started steps ago.
+	e.collectNetfilterCheck(klog.FromContext(ctx), len(c.keys) == 0)
 	e.execute(ctx, ops, gone, res)
 }
 

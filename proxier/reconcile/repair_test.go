@@ -185,3 +185,31 @@ func (r *rig) repairStepN(n int) {
 		}
 	}
 }
+
+// TestRepairDiscardsAReadBackThatOverlappedAWrite: the netfilter read-back
+// runs off the sync goroutine; one that saw drift while the engine itself
+// wrote the program may have read half a transaction, so it must not cause
+// a whole reapply. Drift seen without a write in between does (see
+// TestRepairCycleRepairsDrift).
+func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	r.repairStepN(1) // object step
+	r.nf.FailNext(netfilter.MethodVerify, fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift))
+	r.repairStepN(1) // the read-back starts, and sees "drift"
+	applies, updates := r.nf.Calls(netfilter.MethodApply), r.nf.Calls(netfilter.MethodUpdate)
+	extra := r.src.put(k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.0.200")),
+		k8stest.Slice("ns", "extra", "extra-1", []discovery.Endpoint{ep("198.18.12.1")}))
+	if res, _ := r.eng.Repair(r.ctx, []types.NamespacedName{extra}); res.Failures > 0 {
+		t.Fatalf("step failed: %+v", res)
+	}
+	r.repairCycle()
+	if got := r.nf.Calls(netfilter.MethodUpdate) - updates; got != 1 {
+		t.Errorf("netfilter updates = %d, want 1 (the new service)", got)
+	}
+	if got := r.nf.Calls(netfilter.MethodApply) - applies; got != 0 {
+		t.Errorf("netfilter reapplied %d times after a read-back that overlapped our own write", got)
+	}
+	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
+		t.Errorf("netfilter: %v", err)
+	}
+}

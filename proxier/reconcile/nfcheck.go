@@ -1,0 +1,61 @@
+package reconcile
+
+import "k8s.io/klog/v2"
+
+// nfCheck is a netfilter read-back running off the sync goroutine, started
+// by a repair cycle: reading back a large program takes seconds (10,000
+// services in the test VM: 3 s), which would hold up every change queued
+// behind it. The goroutine touches nothing but the adapter's Verify and
+// its own channel.
+type nfCheck struct {
+	// gen is Engine.nfGen when the read started: a result read while the
+	// engine wrote the program may have seen half a transaction and is
+	// discarded.
+	gen  uint64
+	done chan error // buffered, so the goroutine never waits
+}
+
+// startNetfilterCheck starts reading back the program we applied. Nothing
+// is started while the program is not applied: the next sync applies it
+// whole anyway.
+func (e *Engine) startNetfilterCheck() {
+	if !e.nfApplied || e.cfg.DryRun {
+		return
+	}
+	intent := e.applied.Netfilter // applied intents are replaced, never changed in place
+	c := &nfCheck{gen: e.nfGen, done: make(chan error, 1)}
+	verify := e.cfg.Netfilter.Verify
+	go func() { c.done <- verify(&intent) }()
+	e.nfCheck = c
+}
+
+// collectNetfilterCheck takes the result of the running check when it has
+// finished (or, with wait, once it finishes) and reports whether none is
+// running any more. Drift makes the next execute reapply the program.
+func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
+	c := e.nfCheck
+	if c == nil {
+		return true
+	}
+	var err error
+	if wait {
+		err = <-c.done
+	} else {
+		select {
+		case err = <-c.done:
+		default:
+			return false
+		}
+	}
+	e.nfCheck = nil
+	switch {
+	case err == nil:
+	case c.gen != e.nfGen:
+		logger.V(4).Info("Discarded a netfilter read-back that overlapped a write", "err", err)
+	case e.nfApplied:
+		logger.Info("Netfilter program drifted; reapplying", "err", err)
+		e.nfApplied = false
+		e.desired.nfDirty = true
+	}
+	return true
+}
