@@ -5,7 +5,7 @@ LDFLAGS   := -s -w
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: all build test lint bench fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo clean
+.PHONY: all build test lint bench bench-vm fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo clean
 
 all: lint build test
 
@@ -25,10 +25,15 @@ lint:
 	$(GO) vet -tags integration ./test/... ./cmd/...
 	$(GO) vet -tags vmtest ./test/...
 	$(GO) vet -tags realkubeproxy ./test/kernel/kubeproxy ./test/manifests/sidebyside
+	$(GO) vet -tags bench ./test/bench/...
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxier/...
+
+## bench-vm: side-by-side VM benchmark with kube-proxy (test/bench; BENCH_SIZES, BENCH_DAEMONS, ...; ~7 min per daemon and size)
+bench-vm: k8s-bins
+	$(GO) test -tags bench -v -count=1 -timeout 6h ./test/bench -run SideBySide
 
 ## fuzz: run the Build fuzzer for FUZZTIME
 fuzz:
