@@ -33,7 +33,8 @@ type ServiceState struct {
 	// HealthCheckNodePort is set for externalTrafficPolicy Local services
 	// with a healthCheckNodePort: load balancers probe it to learn whether
 	// this node has LocalReadyEndpoints (counted over all ports, as
-	// kube-proxy counts them).
+	// kube-proxy counts them, in the IP family with the most: kube-proxy
+	// counts each family apart, so a dual-stack pod is one endpoint).
 	HealthCheckNodePort uint16
 	LocalReadyEndpoints int
 }

@@ -202,6 +202,15 @@ func TestBuildHealthCheckNodePort(t *testing.T) {
 	if st.HealthCheckNodePort != 32000 || st.LocalReadyEndpoints != 1 || len(problems) != 0 {
 		t.Errorf("health check %d with %d local ready endpoints (%v), want 32000 with 1", st.HealthCheckNodePort, st.LocalReadyEndpoints, problems)
 	}
+	// A dual-stack pod is in an IPv4 and an IPv6 slice; kube-proxy counts
+	// each family apart, so it is one local endpoint, not two.
+	dual := makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal, clusterIPs("198.18.0.10", "fd00::10"),
+		func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 })
+	dualSlices := append(slice("web", ep("198.18.10.1", onNode("node-a"))),
+		makeSlice("ns", "web", "web-6", []discovery.Endpoint{ep("fd00::a:1", onNode("node-a"))}))
+	if st, _ := BuildService(dual, dualSlices, testNode(), Config{}); st.LocalReadyEndpoints != 1 {
+		t.Errorf("dual-stack: %d local ready endpoints, want 1", st.LocalReadyEndpoints)
+	}
 	cluster, _ := BuildService(makeService("ns", "web", loadBalancer(30080), func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 }), sl, testNode(), Config{})
 	if cluster.HealthCheckNodePort != 0 {
 		t.Errorf("externalTrafficPolicy Cluster got a health check port")

@@ -58,7 +58,7 @@ func (p *portBuilder) build(clusterIPs, externalIPs, lbIPs []netip.Addr, sourceR
 	if p.st.HealthCheckNodePort != 0 {
 		for f := range p.famEps {
 			if families[f] {
-				p.st.LocalReadyEndpoints += len(p.famSel[f].localReady(p.famEps[f]))
+				p.localReady[f] += len(p.famSel[f].localReady(p.famEps[f]))
 			}
 		}
 	}

@@ -34,6 +34,9 @@ type serviceBuilder struct {
 	st       *ServiceState
 	problems []Problem
 	eps      map[portKey]*famEndpoints
+	// localReady counts this node's ready endpoints per IP family, summed
+	// over the ports (health-check node port).
+	localReady [2]int
 }
 
 // BuildService builds the desired state one Service contributes, from the
@@ -87,6 +90,9 @@ func (b *serviceBuilder) build() {
 		}
 		pb.build(clusterIPs, externalIPs, lbIPs, sourceRanges)
 	}
+	// kube-proxy runs one proxier per IP family, each counting its own
+	// family's endpoints: a dual-stack pod counts once, not twice.
+	b.st.LocalReadyEndpoints = max(b.localReady[0], b.localReady[1])
 }
 
 // checkPort validates one service port: a supported protocol, a port in
