@@ -151,6 +151,7 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		LameDuck:           cfg.LameDuck,
 		HealthzBindAddress: kp.HealthzBindAddress,
 		MetricsBindAddress: kp.MetricsBindAddress,
+		Profiling:          kp.EnableProfiling,
 		StrictARP:          kp.IPVS.StrictARP,
 		IPv6:               configuredIPv6(cfg),
 		Timeouts:           ipvs.Timeouts{TCP: kp.IPVS.TCPTimeout.Duration, TCPFin: kp.IPVS.TCPFinTimeout.Duration, UDP: kp.IPVS.UDPTimeout.Duration},

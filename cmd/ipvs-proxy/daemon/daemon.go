@@ -62,6 +62,8 @@ type Config struct {
 	LameDuck time.Duration
 	// HealthzBindAddress and MetricsBindAddress are host:port ("" disables).
 	HealthzBindAddress, MetricsBindAddress string
+	// Profiling serves /debug/pprof/ on the metrics server (--profiling).
+	Profiling bool
 	// StrictARP sets arp_ignore=1 and arp_announce=2 (--ipvs-strict-arp).
 	StrictARP bool
 	// IPv6 says the configuration alone shows that the node proxies IPv6
@@ -155,7 +157,7 @@ func (d *daemon) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	d.health.start(runCtx)
-	if err := serveMetrics(runCtx, d.cfg.MetricsBindAddress, d.metrics); err != nil {
+	if err := serveMetrics(runCtx, d.cfg.MetricsBindAddress, d.metrics, d.cfg.Profiling); err != nil {
 		return err
 	}
 	if err := d.startInformers(runCtx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,14 +15,27 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 )
 
-// serveMetrics serves /metrics on addr ("" disables) until ctx is done.
-func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
+// serveMetrics serves /metrics on addr ("" disables) until ctx is done,
+// and Go's profiling handlers under /debug/pprof/ with profiling set.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, profiling bool) error {
 	if addr == "" {
 		return nil
 	}
+	return serve(ctx, addr, metricsMux(m, profiling), "metrics")
+}
+
+// metricsMux is the metrics server's handler.
+func metricsMux(m *metrics.Metrics, profiling bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	return serve(ctx, addr, mux, "metrics")
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 // serve listens on addr and serves h in the background until ctx is done.

@@ -282,7 +282,7 @@ func TestDaemonWarnings(t *testing.T) {
 				"--conntrack-tcp-timeout-established=1h", "--conntrack-tcp-timeout-close-wait=1h", "--conntrack-tcp-be-liberal",
 				"--conntrack-udp-timeout=1s", "--conntrack-udp-timeout-stream=1s", "--iptables-masquerade-bit=13", "--iptables-sync-period=1s",
 				"--iptables-min-sync-period=1s", "--iptables-localhost-nodeports=false", "--pod-bridge-interface=cbr0",
-				"--pod-interface-name-prefix=veth", "--profiling", "--bind-address-hard-fail", "--show-hidden-metrics-for-version=1.36"},
+				"--pod-interface-name-prefix=veth", "--bind-address-hard-fail", "--show-hidden-metrics-for-version=1.36"},
 			want: []string{
 				"flag --config-sync-period is ignored: ipvs-proxy's informers never resync periodically; the periodic full sync repairs the kernel instead",
 				"flag --oom-score-adj is ignored: ipvs-proxy does not change its OOM score; use the pod's priority and resources",
@@ -299,7 +299,6 @@ func TestDaemonWarnings(t *testing.T) {
 				"flag --iptables-localhost-nodeports is ignored: it configures kube-proxy's iptables mode",
 				"flag --pod-bridge-interface is ignored: only ClusterCIDR local-traffic detection is implemented",
 				"flag --pod-interface-name-prefix is ignored: only ClusterCIDR local-traffic detection is implemented",
-				"flag --profiling is ignored: ipvs-proxy serves no profiling endpoint",
 				"flag --bind-address-hard-fail is ignored: failing to open the health or metrics server is always fatal",
 				"flag --show-hidden-metrics-for-version is ignored: ipvs-proxy hides no metrics",
 			},

@@ -65,6 +65,8 @@ var daemonFlags = []configFlag{
 	serverFlag("metrics-bind-address", DefaultMetricsBindAddress, "IP:port of the /metrics server (a bare IP gets port 10249; [::1]:10249 is the default when --bind-address is IPv6; 0.0.0.0:10249 serves on all interfaces). "+
 		"Given empty here, it disables the server; an empty metricsBindAddress in --config means the default, as in kube-proxy.",
 		func(s *settings) (*string, *bool) { return &s.kp.MetricsBindAddress, &s.own.DisableMetrics }),
+	boolFlag("profiling", false, "Serve Go's profiling handlers under /debug/pprof/ on the metrics server, as kube-proxy does.",
+		func(s *settings) *bool { return &s.kp.EnableProfiling }),
 
 	// The proxy.
 	stringFlag("proxy-mode", ModeIPVS, "The proxy mode. ipvs-proxy implements only ipvs; any other mode is an error.",
@@ -151,7 +153,6 @@ var ignoredFlags = []ignoredFlag{
 	{"iptables-localhost-nodeports", boolVar(true), iptablesReason},
 	{"pod-bridge-interface", stringVar(""), "only ClusterCIDR local-traffic detection is implemented"},
 	{"pod-interface-name-prefix", stringVar(""), "only ClusterCIDR local-traffic detection is implemented"},
-	{"profiling", boolVar(false), "ipvs-proxy serves no profiling endpoint"},
 	{"bind-address-hard-fail", boolVar(false), "failing to open the health or metrics server is always fatal"},
 	{"show-hidden-metrics-for-version", stringVar(""), "ipvs-proxy hides no metrics"},
 	{"logging-format", stringVar("text"), loggingReason},

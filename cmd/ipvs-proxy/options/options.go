@@ -81,7 +81,7 @@ var PlanFields = []string{
 var DaemonFields = append(slices.Clone(PlanFields),
 	"clientConnection.kubeconfig", "clientConnection.qps", "clientConnection.burst",
 	"clientConnection.contentType", "clientConnection.acceptContentTypes",
-	"healthzBindAddress", "metricsBindAddress",
+	"healthzBindAddress", "metricsBindAddress", "enableProfiling",
 	"ipvs.syncPeriod", "ipvs.minSyncPeriod", "ipvs.strictARP", "ipvs.excludeCIDRs",
 	"ipvs.tcpTimeout", "ipvs.tcpFinTimeout", "ipvs.udpTimeout",
 	IPVSProxyKind,
