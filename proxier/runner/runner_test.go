@@ -154,6 +154,13 @@ func TestPacedRepair(t *testing.T) {
 	h.r.TriggerFull()
 	h.step(time.Second)
 	expectSyncs(t, h, call{40 * time.Second, true})
+
+	// Steps keep their rhythm (every 3s from the Full) when an incremental
+	// sync delays one by MinInterval.
+	h.stepTo(42500*ms, 500*ms)
+	h.trigger(1)
+	h.stepTo(49*time.Second, 500*ms)
+	expectSyncs(t, h, call{42500 * ms, false}, call{43500 * ms, false}, call{46 * time.Second, false}, call{49 * time.Second, false})
 }
 
 func TestRetryAfter(t *testing.T) {

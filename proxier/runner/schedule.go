@@ -58,8 +58,8 @@ func (s *schedule) kind(paced bool) Kind {
 }
 
 // synced records a sync of that kind that returned at end; the next
-// periodic one is due after repairInterval. Every sync covers the pending
-// changes.
+// periodic one is due repairInterval after the end of a Full, or after the
+// time a Repair step was due. Every sync covers the pending changes.
 func (s *schedule) synced(end time.Time, kind Kind, retry, repairInterval time.Duration) {
 	s.due = false
 	switch kind {
@@ -67,8 +67,12 @@ func (s *schedule) synced(end time.Time, kind Kind, retry, repairInterval time.D
 		s.dueFull, s.dueRepair = false, false
 		s.nextRepair = end.Add(repairInterval)
 	case Repair:
+		// Steps keep their own rhythm: one delayed by MinInterval after an
+		// incremental sync does not push back the ones after it, so a
+		// cycle still takes about FullInterval while changes flow. One
+		// that fell a whole interval behind restarts the rhythm.
 		s.dueRepair = false
-		s.nextRepair = end.Add(repairInterval)
+		s.nextRepair = laterOf(s.nextRepair.Add(repairInterval), end)
 	}
 	s.lastEnd = end
 	s.retryAt = time.Time{}
