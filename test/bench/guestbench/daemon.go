@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,7 +34,7 @@ type daemonSpec struct {
 // own default), fully every 30s, and talks to the API server at 5 QPS.
 var (
 	oursExtra = []string{"--ipvs-min-sync-period=1s", "--ipvs-sync-period=30s", "--drain-timeout=10s",
-		"--drain-poll-interval=2s", "--kube-api-qps=5", "--kube-api-burst=10"}
+		"--drain-poll-interval=2s", "--kube-api-qps=5", "--kube-api-burst=10", "--profiling"}
 	kpIPVSExtra  = []string{"--ipvs-min-sync-period=1s"}
 	kpNFTExtra   = []string{"--proxy-mode=nftables"}
 	kpInformers  = [][]string{{"Caches are synced", "service config"}, {"Caches are synced", "endpoint slice config"}}
@@ -101,4 +104,27 @@ func logTime(d *guest.Daemon, start time.Time, wants [][]string) float64 {
 		return bench.NotTimed
 	}
 	return at.Sub(start).Seconds()
+}
+
+// saveHeapProfile writes ipvs-proxy's heap profile (--profiling) beside the
+// result, as heap-WHEN.pprof: `go tool pprof -sample_index=alloc_space`
+// shows what the daemon allocated since it started, inuse_space what it
+// holds.
+func saveHeapProfile(when string) {
+	resp, err := http.Get("http://" + guest.MetricsAddr + "/debug/pprof/heap")
+	if err != nil {
+		logf("No heap profile %s: %v", when, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %s", resp.Status)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(os.Getenv(guest.EnvLogDir), "heap-"+when+".pprof"), data, 0o644)
+	}
+	if err != nil {
+		logf("No heap profile %s: %v", when, err)
+	}
 }

@@ -99,6 +99,9 @@ func run(o options) (*bench.Result, error) {
 		return res, err
 	}
 	logf("Cold sync: %s", res.Summary())
+	if o.daemon == bench.Ours {
+		saveHeapProfile("cold")
+	}
 	// Let the daemon's own follow-up syncs pass: a change right after them
 	// would wait for the minimum sync period.
 	time.Sleep(settle)
@@ -113,6 +116,9 @@ func run(o options) (*bench.Result, error) {
 		return res, err
 	}
 	logf("Changes: %s", res.Summary())
+	if o.daemon == bench.Ours {
+		saveHeapProfile("changes")
+	}
 	if o.restart && o.daemon == bench.Ours {
 		if err := restart(res, &sp, d, o); err != nil {
 			return res, err
