@@ -15,11 +15,12 @@ type Method string
 
 // Interface methods.
 const (
-	MethodProbe   Method = "Probe"
-	MethodApply   Method = "Apply"
-	MethodUpdate  Method = "Update"
-	MethodVerify  Method = "Verify"
-	MethodCleanup Method = "Cleanup"
+	MethodProbe      Method = "Probe"
+	MethodApply      Method = "Apply"
+	MethodUpdate     Method = "Update"
+	MethodVerify     Method = "Verify"
+	MethodCleanup    Method = "Cleanup"
+	MethodGeneration Method = "Generation"
 )
 
 // Fake is an in-memory Interface: it keeps the last applied intent, as the
@@ -30,6 +31,10 @@ type Fake struct {
 	applied *model.Netfilter
 	errs    map[Method][]error
 	calls   map[Method]int
+	// gen is the generation ID: incremented by every successful Apply,
+	// Update and Cleanup and by Tamper, as any commit increments the
+	// kernel's.
+	gen uint32
 }
 
 // NewFake returns a Fake with no tables.
@@ -114,6 +119,7 @@ func (f *Fake) holds(n *model.Netfilter) error {
 // store keeps a sorted copy of the intent, or no tables for an intent
 // without addresses. f.mu must be held.
 func (f *Fake) store(n *model.Netfilter) {
+	f.gen++
 	c := sorted(n)
 	f.applied = c
 	if len(familiesOf(c)) == 0 {
@@ -149,7 +155,18 @@ func (f *Fake) Cleanup() error {
 		return err
 	}
 	f.applied = nil
+	f.gen++
 	return nil
+}
+
+// Generation implements Interface.
+func (f *Fake) Generation() (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(MethodGeneration); err != nil {
+		return 0, err
+	}
+	return f.gen, nil
 }
 
 // Tamper changes the stored intent as if someone edited our tables behind
@@ -162,6 +179,7 @@ func (f *Fake) Tamper(change func(*model.Netfilter)) {
 	}
 	change(f.applied)
 	f.applied.Sort()
+	f.gen++
 }
 
 // Applied returns a copy of the intent in "the kernel", or nil when no

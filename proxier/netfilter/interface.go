@@ -38,6 +38,11 @@ type Interface interface {
 	// large program takes seconds): a read that overlaps a transaction can
 	// see part of it, so a caller that writes meanwhile discards the result.
 	Verify(n *model.Netfilter) error
+	// Generation returns the nf_tables generation ID: every transaction
+	// committed in the network namespace, by anyone, changes it. While it
+	// stays the same nobody can have changed our tables, so a read-back can
+	// be skipped.
+	Generation() (uint32, error)
 	// Cleanup deletes our tables; missing tables are not an error.
 	Cleanup() error
 }

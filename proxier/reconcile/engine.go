@@ -44,8 +44,12 @@ type Netfilter interface {
 	// holds, to new in one transaction, writing only what differs.
 	Update(old, new *model.Netfilter) error
 	// Verify reads the program back and returns an error when it differs
-	// from what Apply(n) writes (drift), without writing.
+	// from what Apply(n) writes (drift), without writing. It may run
+	// concurrently with Apply and Update.
 	Verify(n *model.Netfilter) error
+	// Generation returns the nf_tables generation ID, which every
+	// committed transaction (anyone's) changes.
+	Generation() (uint32, error)
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.
@@ -108,9 +112,13 @@ type Engine struct {
 	started bool
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
-	// nfGen counts netfilter writes; nfCheck is the read-back in progress.
-	nfGen   uint64
-	nfCheck *nfCheck
+	// nfGen counts netfilter writes; nfCheck is the read-back in progress;
+	// nfVerified is the last clean read-back, nfSkips the read-backs
+	// skipped since.
+	nfGen      uint64
+	nfCheck    *nfCheck
+	nfVerified nfVerified
+	nfSkips    int
 }
 
 // New returns an engine reading objects from src for the given node.

@@ -11,19 +11,58 @@ type nfCheck struct {
 	// gen is Engine.nfGen when the read started: a result read while the
 	// engine wrote the program may have seen half a transaction and is
 	// discarded.
-	gen  uint64
+	gen uint64
+	// at is the kernel's nf_tables generation when the read started; a
+	// clean result makes it the verified one.
+	at   nfVerified
 	done chan error // buffered, so the goroutine never waits
 }
 
+// nfVerified is a point at which our program was read back intact: the
+// kernel's nf_tables generation and our own write count then.
+type nfVerified struct {
+	kernel uint32
+	ours   uint64
+	ok     bool
+}
+
+// maxNetfilterSkips bounds how many cycles in a row skip the read-back
+// because nothing was committed since the last one: every eleventh cycle
+// reads back anyway.
+const maxNetfilterSkips = 10
+
+// netfilterUnchanged reports whether no nftables transaction was committed,
+// by us or anyone, since our program was last read back intact; then the
+// read-back can be skipped. It also returns the point a clean read-back
+// started now would verify (not ok when the generation is unknown).
+func (e *Engine) netfilterUnchanged() (nfVerified, bool) {
+	g, err := e.cfg.Netfilter.Generation()
+	if err != nil {
+		return nfVerified{}, false
+	}
+	now := nfVerified{kernel: g, ours: e.nfGen, ok: true}
+	if e.nfVerified == now && e.nfSkips < maxNetfilterSkips {
+		e.nfSkips++
+		return now, true
+	}
+	return now, false
+}
+
 // startNetfilterCheck starts reading back the program we applied. Nothing
-// is started while the program is not applied: the next sync applies it
-// whole anyway.
+// is started while the program is not applied (the next sync applies it
+// whole anyway), nor when no nftables transaction was committed since the
+// last clean read-back (see netfilterUnchanged).
 func (e *Engine) startNetfilterCheck() {
 	if !e.nfApplied || e.cfg.DryRun {
 		return
 	}
+	at, unchanged := e.netfilterUnchanged()
+	if unchanged {
+		return
+	}
+	e.nfSkips = 0
 	intent := e.applied.Netfilter // applied intents are replaced, never changed in place
-	c := &nfCheck{gen: e.nfGen, done: make(chan error, 1)}
+	c := &nfCheck{gen: e.nfGen, at: at, done: make(chan error, 1)}
 	verify := e.cfg.Netfilter.Verify
 	go func() { c.done <- verify(&intent) }()
 	e.nfCheck = c
@@ -50,6 +89,7 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
 	e.nfCheck = nil
 	switch {
 	case err == nil:
+		e.nfVerified = c.at
 	case c.gen != e.nfGen:
 		logger.V(4).Info("Discarded a netfilter read-back that overlapped a write", "err", err)
 	case e.nfApplied:

@@ -213,3 +213,37 @@ func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 		t.Errorf("netfilter: %v", err)
 	}
 }
+
+// TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted: reading back a
+// large program costs seconds, so a cycle skips it while the nf_tables
+// generation shows no transaction since the last clean read-back, reads it
+// after anyone's commit, and at least every eleventh cycle.
+func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	verifies := func() int { return r.nf.Calls(netfilter.MethodVerify) }
+	r.repairCycle()
+	v := verifies()
+	r.repairCycle()
+	if got := verifies() - v; got != 0 {
+		t.Errorf("read back %d times with no commit since the last clean read-back", got)
+	}
+	// Someone else's transaction: the next cycle reads back and repairs.
+	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:1] })
+	v = verifies()
+	r.repairCycle()
+	if got := verifies() - v; got != 1 {
+		t.Errorf("read back %d times after a foreign commit, want 1", got)
+	}
+	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
+		t.Errorf("netfilter not repaired: %v", err)
+	}
+	// The repair was our commit: one more read-back, then skips, but never
+	// more than maxNetfilterSkips in a row.
+	v = verifies()
+	for range maxNetfilterSkips + 2 {
+		r.repairCycle()
+	}
+	if got := verifies() - v; got != 2 {
+		t.Errorf("read back %d times in %d quiet cycles after our repair, want 2", got, maxNetfilterSkips+2)
+	}
+}

@@ -342,3 +342,40 @@ func ranges(prefixes ...string) func(*model.ServicePort) {
 		}
 	}
 }
+
+// TestGenerationCountsEveryCommit: the nf_tables generation stays put while
+// nothing is committed and changes with every transaction in the
+// namespace, ours or another program's (the engine skips read-backs on it).
+func TestGenerationCountsEveryCommit(t *testing.T) {
+	k, ns := newKernel(t)
+	gen := func() uint32 {
+		t.Helper()
+		g, err := k.Generation()
+		if err != nil {
+			t.Fatalf("Generation: %v", err)
+		}
+		return g
+	}
+	g0 := gen()
+	if err := k.Verify(&model.Netfilter{}); err != nil {
+		t.Fatalf("Verify(empty): %v", err)
+	}
+	if g := gen(); g != g0 {
+		t.Errorf("generation %d -> %d without a commit", g0, g)
+	}
+	if err := k.Apply(dualStack()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	g1 := gen()
+	if g1 == g0 {
+		t.Errorf("generation stayed %d after our Apply", g1)
+	}
+	other := netfilter.New(netfilter.Config{NetNS: int(ns.Handle), TableName: "someone-else"})
+	if err := other.Apply(&model.Netfilter{Ports: []model.ServicePort{sp(model.KindClusterIP, "tcp 198.19.0.99:80")}}); err != nil {
+		t.Fatalf("another program's Apply: %v", err)
+	}
+	if g := gen(); g == g1 {
+		t.Errorf("generation stayed %d after another program's transaction", g)
+	}
+	t.Logf("Generations: %d at start, %d after our Apply, then changed by another table's transaction", g0, g1)
+}
