@@ -16,7 +16,10 @@
 //   - The first sync after Run is full (restart adoption lists the kernel).
 //   - At least MinInterval passes between the end of one sync and the start
 //     of the next, whatever asked for it (kube-proxy's runner measures the
-//     same way, so a slow sync still leaves the node a breather).
+//     same way, so a slow sync still leaves the node a breather) — counted
+//     apart for syncs that apply changes and for the steps of a paced
+//     repair, so that a step every second or so never makes an endpoint
+//     change wait.
 //   - A full sync runs FullInterval after the end of the previous full one,
 //     or sooner on TriggerFull. A full sync also covers pending triggers.
 //   - With Config.RepairSteps set, the periodic full sync is paced: it

@@ -135,14 +135,15 @@ func (r *Runner) Run(ctx context.Context) {
 	if !r.waitReady(ctx) {
 		return
 	}
-	s := schedule{dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval)}
+	s := schedule{dueFull: true, nextPoll: clk.Now().Add(r.cfg.PollInterval), paced: r.cfg.RepairSteps != nil}
 	for ctx.Err() == nil {
 		r.takeRequests(&s)
 		now := clk.Now()
 		s.expire(now)
+		kind, ready := s.next(now, r.cfg.MinInterval)
 		switch {
-		case s.syncReady(now, r.cfg.MinInterval):
-			r.runSync(ctx, &s)
+		case ready:
+			r.runSync(ctx, &s, kind)
 		case r.cfg.Poll != nil && !now.Before(s.nextPoll):
 			r.cfg.Poll(ctx)
 			s.nextPoll = clk.Now().Add(r.cfg.PollInterval)
@@ -184,8 +185,7 @@ func (r *Runner) takeRequests(s *schedule) {
 }
 
 // runSync calls sync and records when the next ones are due.
-func (r *Runner) runSync(ctx context.Context, s *schedule) {
-	kind := s.kind(r.cfg.RepairSteps != nil)
+func (r *Runner) runSync(ctx context.Context, s *schedule, kind Kind) {
 	retry := r.sync(ctx, kind)
 	end := r.cfg.Clock.Now()
 	s.synced(end, kind, retry, r.repairInterval())

@@ -155,12 +155,35 @@ func TestPacedRepair(t *testing.T) {
 	h.step(time.Second)
 	expectSyncs(t, h, call{40 * time.Second, true})
 
-	// Steps keep their rhythm (every 3s from the Full) when an incremental
-	// sync delays one by MinInterval.
-	h.stepTo(42500*ms, 500*ms)
+	// MinInterval separates syncs that apply changes, and repair steps, but
+	// not one class from the other: a change right after a step (or a step
+	// right after a change) does not wait.
+	h.stepTo(43*time.Second, 500*ms)
+	h.step(200 * ms)
 	h.trigger(1)
-	h.stepTo(49*time.Second, 500*ms)
-	expectSyncs(t, h, call{42500 * ms, false}, call{43500 * ms, false}, call{46 * time.Second, false}, call{49 * time.Second, false})
+	h.stepTo(44*time.Second, 200*ms)
+	h.trigger(1) // MinInterval after the change at 43.2s: runs at 44.2s
+	h.stepTo(49*time.Second, 200*ms)
+	expectSyncs(t, h, call{43 * time.Second, false}, call{43200 * ms, false},
+		call{44200 * ms, false}, call{46 * time.Second, false}, call{49 * time.Second, false})
+	h.mu.Lock()
+	kinds = h.kinds[len(h.kinds)-5:]
+	h.mu.Unlock()
+	if want := []Kind{Repair, Incremental, Incremental, Repair, Repair}; !slices.Equal(kinds, want) {
+		t.Errorf("kinds %v, want %v", kinds, want)
+	}
+}
+
+// TestPacedRepairStepsKeepMinInterval: steps due faster than MinInterval
+// (a cycle of many steps) are spaced by MinInterval, and a step late by a
+// whole interval restarts the rhythm instead of bursting.
+func TestPacedRepairStepsKeepMinInterval(t *testing.T) {
+	c := cfg
+	c.RepairSteps = func() int { return 60 } // one every 500ms
+	h := start(t, c, false)
+	h.takeSyncs()
+	h.stepTo(3500*ms, 100*ms)
+	expectSyncs(t, h, call{500 * ms, false}, call{1500 * ms, false}, call{2500 * ms, false}, call{3500 * ms, false})
 }
 
 func TestRetryAfter(t *testing.T) {

@@ -4,12 +4,18 @@ import "time"
 
 // schedule is the loop's state: what is due and when. Only the Run
 // goroutine touches it.
+//
+// MinInterval is kept per class: between syncs that apply changes
+// (incremental and full ones) and between steps of the paced repair, not
+// across the two, so that a repair step every second or so never makes an
+// endpoint change wait for MinInterval.
 type schedule struct {
 	// due, dueFull and dueRepair: a sync (full, periodic repair) is due
 	// and has not run yet.
 	due, dueFull, dueRepair bool
-	// lastEnd is when the last sync returned; zero before the first.
-	lastEnd time.Time
+	// lastChange is when the last incremental or full sync returned,
+	// lastStep when the last repair step did; zero before the first.
+	lastChange, lastStep time.Time
 	// nextRepair is when the periodic full sync (or the next step of the
 	// paced repair) is due; zero before the first sync (which is full).
 	nextRepair time.Time
@@ -17,6 +23,8 @@ type schedule struct {
 	retryAt time.Time
 	// nextPoll is when Poll is due.
 	nextPoll time.Time
+	// paced: periodic syncs are repair steps (Config.RepairSteps).
+	paced bool
 }
 
 // expire turns timers that have passed into due syncs.
@@ -29,32 +37,32 @@ func (s *schedule) expire(now time.Time) {
 	}
 }
 
-// earliest is the first instant MinInterval allows a sync at.
-func (s *schedule) earliest(minInterval time.Duration) time.Time {
-	if s.lastEnd.IsZero() {
+// after is the first instant MinInterval allows after last (zero: now).
+func after(last time.Time, minInterval time.Duration) time.Time {
+	if last.IsZero() {
 		return time.Time{}
 	}
-	return s.lastEnd.Add(minInterval)
+	return last.Add(minInterval)
 }
 
-// syncReady reports whether a sync is due and MinInterval has passed.
-func (s *schedule) syncReady(now time.Time, minInterval time.Duration) bool {
-	return s.pending() && !now.Before(s.earliest(minInterval))
-}
+// changeDue reports whether a sync that applies changes is due: asked for,
+// or the periodic full one when the repair is not paced.
+func (s *schedule) changeDue() bool { return s.due || s.dueFull || s.dueRepair && !s.paced }
 
-// pending reports whether any sync is due.
-func (s *schedule) pending() bool { return s.due || s.dueFull || s.dueRepair }
-
-// kind is what the next sync does: a requested full one first, then a
-// periodic repair (full when there is no paced repair), else incremental.
-func (s *schedule) kind(paced bool) Kind {
-	switch {
-	case s.dueFull, s.dueRepair && !paced:
-		return Full
-	case s.dueRepair:
-		return Repair
+// next returns the kind of sync to run at now, if one is due and its
+// class's MinInterval has passed: a full one first, then an incremental
+// one, then a repair step.
+func (s *schedule) next(now time.Time, minInterval time.Duration) (Kind, bool) {
+	if s.changeDue() && !now.Before(after(s.lastChange, minInterval)) {
+		if s.dueFull || s.dueRepair && !s.paced {
+			return Full, true
+		}
+		return Incremental, true
 	}
-	return Incremental
+	if s.paced && s.dueRepair && !now.Before(after(s.lastStep, minInterval)) {
+		return Repair, true
+	}
+	return Incremental, false
 }
 
 // synced records a sync of that kind that returned at end; the next
@@ -66,15 +74,18 @@ func (s *schedule) synced(end time.Time, kind Kind, retry, repairInterval time.D
 	case Full:
 		s.dueFull, s.dueRepair = false, false
 		s.nextRepair = end.Add(repairInterval)
+		s.lastChange = end
 	case Repair:
-		// Steps keep their own rhythm: one delayed by MinInterval after an
-		// incremental sync does not push back the ones after it, so a
-		// cycle still takes about FullInterval while changes flow. One
-		// that fell a whole interval behind restarts the rhythm.
+		// Steps keep their own rhythm: one delayed by MinInterval does not
+		// push back the ones after it, so a cycle still takes about
+		// FullInterval. One that fell a whole interval behind restarts the
+		// rhythm.
 		s.dueRepair = false
 		s.nextRepair = laterOf(s.nextRepair.Add(repairInterval), end)
+		s.lastStep = end
+	default:
+		s.lastChange = end
 	}
-	s.lastEnd = end
 	s.retryAt = time.Time{}
 	if retry > 0 {
 		s.retryAt = end.Add(retry)
@@ -90,22 +101,30 @@ func (s *schedule) nextWake(cfg Config, now time.Time) time.Time {
 			next = t
 		}
 	}
-	if s.pending() {
-		consider(s.earliest(cfg.MinInterval))
-	} else {
-		consider(s.nextRepair)
-		consider(s.retryAt)
-		if !next.IsZero() {
-			next = laterOf(next, s.earliest(cfg.MinInterval))
+	changeGate := after(s.lastChange, cfg.MinInterval)
+	if s.changeDue() {
+		consider(changeGate)
+	} else if !s.retryAt.IsZero() {
+		consider(laterOf(s.retryAt, changeGate))
+	}
+	if !s.nextRepair.IsZero() {
+		gate := changeGate
+		if s.paced {
+			gate = after(s.lastStep, cfg.MinInterval)
 		}
+		consider(laterOf(s.nextRepair, gate))
 	}
 	if cfg.Poll != nil {
 		consider(s.nextPoll)
 	}
-	if next.IsZero() {
-		// Unreachable after the first (full) sync, which sets nextFull;
-		// wake up in a while rather than block forever.
+	switch {
+	case next.IsZero():
+		// Unreachable after the first sync, which sets nextRepair; wake
+		// up in a while rather than block forever.
 		next = now.Add(cfg.FullInterval)
+	case !next.After(now):
+		// Defensive: never spin on a time that has passed.
+		next = now.Add(cfg.MinInterval)
 	}
 	return next
 }
