@@ -20,34 +20,39 @@ var errAckLost = errors.New("no acknowledgement from the kernel; the request may
 
 // ApplyBatch implements Interface: valid operations are sent batchSize per
 // sendmsg on the raw socket, and each kernel answer is mapped as the single
-// call maps it.
+// call maps it. Operations are encoded one batch at a time, so a cold sync
+// of 100,000 operations holds no copy of them.
 func (k *Kernel) ApplyBatch(ops []model.Op) []error {
 	errs := make([]error, len(ops))
-	var idx []int
-	var valid []model.Op
-	for i, op := range ops {
-		if errs[i] = validateOp(op); errs[i] == nil {
-			idx, valid = append(idx, i), append(valid, op)
-		}
-	}
-	if len(valid) == 0 {
-		return errs
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.sockReady(); err != nil {
-		for _, i := range idx {
-			errs[i] = err
+	sockErr := k.sockReady()
+	idx := make([]int, 0, batchSize)
+	chunk := make([]model.Op, 0, batchSize)
+	flush := func() {
+		if len(chunk) == 0 {
+			return
 		}
-		return errs
-	}
-	for start := 0; start < len(valid); start += batchSize {
-		chunk := valid[start:min(start+batchSize, len(valid))]
 		errnos, err := k.sock.send(chunk)
 		for j, op := range chunk {
-			errs[idx[start+j]] = batchResult(op, errnos, j, err)
+			errs[idx[j]] = batchResult(op, errnos, j, err)
+		}
+		idx, chunk = idx[:0], chunk[:0]
+	}
+	for i, op := range ops {
+		if errs[i] = validateOp(op); errs[i] != nil {
+			continue
+		}
+		if sockErr != nil {
+			errs[i] = sockErr
+			continue
+		}
+		idx, chunk = append(idx, i), append(chunk, op)
+		if len(chunk) == batchSize {
+			flush()
 		}
 	}
+	flush()
 	return errs
 }
 

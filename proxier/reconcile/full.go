@@ -151,21 +151,29 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.retry.succeedGlobal()
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
 	e.applied = observed
-	var ops []model.Op
-	var gone []goneReal
-	for _, k := range unionKeys(e.desired.vs, observed.Services) {
-		ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting)
-	}
-	ops = proxier.DiffAddresses(ops, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	e.checkNetfilter(logger)
 	e.started = true
-	e.execute(ctx, ops, gone, &res)
+	// Written fullChunk virtual servers at a time, so that a cold sync of
+	// 10,000 services never holds its 110,000 operations at once.
+	keys := unionKeys(e.desired.vs, observed.Services)
+	for start := 0; start < len(keys); start += fullChunk {
+		var ops []model.Op
+		var gone []goneReal
+		for _, k := range keys[start:min(start+fullChunk, len(keys))] {
+			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting)
+		}
+		e.execute(ctx, ops, gone, &res)
+	}
+	e.execute(ctx, proxier.DiffAddresses(nil, e.wantedAddresses(observed.Addresses), observed.Addresses), nil, &res)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
 	}
 	return res
 }
+
+// fullChunk is how many virtual servers Full diffs and writes at a time.
+const fullChunk = 1000
 
 // repairKey appends what brings one virtual server from have, as read from
 // the kernel, to its desired state, after applying the drain policy.
