@@ -37,11 +37,28 @@ func labelSelector(proxyName string) (labels.Selector, error) {
 	return labels.NewSelector().Add(*byName, *noHeadless), nil
 }
 
-// stripManagedFields drops what the proxy never reads, to keep the
-// informer caches small at 10k+ services.
-func stripManagedFields(obj any) (any, error) {
+// lastApplied is kubectl's copy of the whole object as applied: often the
+// largest annotation, never read by the proxy.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// stripUnused drops what the proxy never reads, to keep the informer caches
+// small at 10k+ services: managed fields and kubectl's last-applied copy of
+// every object; the owner references of EndpointSlices and, per endpoint,
+// the pod reference, hostname and deprecated topology map (a real
+// EndpointSlice carries a targetRef of five strings per endpoint).
+func stripUnused(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			delete(a, lastApplied)
+		}
+	}
+	if sl, ok := obj.(*discovery.EndpointSlice); ok {
+		sl.OwnerReferences = nil
+		for i := range sl.Endpoints {
+			e := &sl.Endpoints[i]
+			e.TargetRef, e.Hostname, e.DeprecatedTopology = nil, nil, nil
+		}
 	}
 	return obj, nil
 }
@@ -58,11 +75,11 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }),
-		informers.WithTransform(stripManagedFields))
+		informers.WithTransform(stripUnused))
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.NodeName).String()
-		}), informers.WithTransform(stripManagedFields))
+		}), informers.WithTransform(stripUnused))
 	t := d.tracker
 	kinds := []struct {
 		kind tracker.Kind
