@@ -8,6 +8,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -101,10 +102,14 @@ func endpoints(i int, extra []netip.Addr) []discovery.Endpoint {
 	addrs = append(addrs, extra...)
 	out := make([]discovery.Endpoint, len(addrs))
 	for k, a := range addrs {
+		// Like the EndpointSlice controller's: each endpoint names its pod.
+		pod := fmt.Sprintf("%s-%x", ServiceName(i), k)
 		out[k] = discovery.Endpoint{
 			Addresses:  []string{a.String()},
 			Conditions: discovery.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
 			NodeName:   new(endpointNode),
+			TargetRef: &v1.ObjectReference{Kind: "Pod", Namespace: Namespace, Name: pod,
+				UID: types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012x", i<<8|k))},
 		}
 	}
 	return out

@@ -109,6 +109,9 @@ type daemon struct {
 	events  *problemEvents
 	node    proxier.Node
 	nodeOK  bool
+	// addrsChecked is when the node's interface addresses were last
+	// compared with its node-port addresses.
+	addrsChecked time.Time
 }
 
 // Run runs the daemon until ctx is done, then goes lame duck for

@@ -32,7 +32,7 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		}
 		kind, rebuildAll = runner.Full, true
 	}
-	if kind != runner.Incremental && !rebuildAll && d.nodePortIPsChanged(ctx) {
+	if d.dueAddressCheck(kind, rebuildAll) && d.nodePortIPsChanged(ctx) {
 		if err := d.refreshNode(ctx); err == nil {
 			kind, rebuildAll = runner.Full, true
 		}
@@ -96,6 +96,22 @@ func (d *daemon) poll(ctx context.Context) {
 		klog.FromContext(ctx).V(2).Info("Ended drains", "writes", res.Writes, "failures", res.Failures,
 			"draining", d.engine.Draining())
 	}
+}
+
+// dueAddressCheck reports whether this sync re-reads the node's interface
+// addresses: on a full sync, and on repair steps once per sync period (the
+// listing includes every address of the dummy interface: 10,000 at 10,000
+// services).
+func (d *daemon) dueAddressCheck(kind runner.Kind, rebuildAll bool) bool {
+	now := d.clock.Now()
+	switch {
+	case rebuildAll || kind == runner.Incremental:
+		return false
+	case kind == runner.Repair && now.Sub(d.addrsChecked) < d.cfg.SyncPeriod:
+		return false
+	}
+	d.addrsChecked = now
+	return true
 }
 
 // nodePortIPsChanged re-reads the node's interface addresses (on full
