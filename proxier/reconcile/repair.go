@@ -102,7 +102,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	}
 	res.Writes += step.Writes
 	res.Failures += step.Failures
-	res.RetryAfter = step.RetryAfter
+	res.RetryAfter = e.retry.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
 	if !c.listed || !c.verifying || len(c.keys) > 0 || e.nfCheck != nil {
 		return res, false

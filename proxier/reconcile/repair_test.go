@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"net/netip"
+	"syscall"
 	"testing"
 
 	discovery "k8s.io/api/discovery/v1"
@@ -246,4 +247,24 @@ func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
 	if got := verifies() - v; got != 2 {
 		t.Errorf("read back %d times in %d quiet cycles after our repair, want 2", got, maxNetfilterSkips+2)
 	}
+}
+
+// TestRepairStepKeepsTheRetryOfAFailedChange: a change whose write fails in
+// a step that itself writes nothing (the netfilter step) is still retried.
+func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
+	r, names := manyRig(t, 7, 3)
+	r.repairStepN(1) // object step; the next is the netfilter step
+	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
+		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
+	r.ipvs.InjectError(ipvs.CallApplyBatch, model.VSKey{}, fmt.Errorf("injected: %w", syscall.ENOBUFS))
+	res, _ := r.eng.Repair(r.ctx, names[1:2])
+	if res.Failures == 0 || res.RetryAfter == 0 {
+		t.Fatalf("step result %+v: want a failure and a retry delay", res)
+	}
+	r.ipvs.ClearErrors()
+	r.advance(res.RetryAfter)
+	if res := r.sync(); res.Failures != 0 {
+		t.Fatalf("retry failed: %+v", res)
+	}
+	r.expectRoute("tcp 198.18.0.101:80", "198.18.12.2:8080")
 }
