@@ -133,3 +133,54 @@ func applySingle(op model.Op) error {
 	}
 	return fmt.Errorf("unmeasured kind %s", op.Kind)
 }
+
+// TestMeasureTableSizes prints what writing and reading a whole table costs
+// at 1,000 and 10,000 virtual servers with 10 real servers each (10,000 and
+// 100,000 destinations): the batched write (the cold-sync ceiling of
+// issue 8), the full list Full does, and the parts the paced repair reads
+// (the virtual servers alone; the real servers of 500). It asserts only
+// that everything is written and read back.
+func TestMeasureTableSizes(t *testing.T) {
+	for _, n := range []int{1000, 10000} {
+		reset(t)
+		var ops []model.Op
+		for i := range n {
+			vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr("198.18.64.0", i), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
+			ops = append(ops, model.Op{Kind: model.OpAddVirtualServer, VS: vs})
+			for j := range 10 {
+				rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.0", i*10+j), Port: 8080}, Weight: 1}
+				ops = append(ops, model.Op{Kind: model.OpAddRealServer, VS: vs, RS: rs})
+			}
+		}
+		start := time.Now()
+		for i, err := range kernel.ApplyBatch(ops) {
+			if err != nil {
+				t.Fatalf("op %d (%s): %v", i, ops[i], err)
+			}
+		}
+		write := time.Since(start)
+		start = time.Now()
+		all := list(t)
+		full := time.Since(start)
+		if len(all) != n {
+			t.Fatalf("listed %d virtual servers, want %d", len(all), n)
+		}
+		start = time.Now()
+		vss, err := kernel.ListVirtualServers()
+		if err != nil || len(vss) != n {
+			t.Fatalf("ListVirtualServers: %d, %v", len(vss), err)
+		}
+		alone := time.Since(start)
+		start = time.Now()
+		for _, s := range all[:500] {
+			if reals, err := kernel.ListRealServers(s.VSKey); err != nil || len(reals) != 10 {
+				t.Fatalf("ListRealServers(%s): %d, %v", s.VSKey, len(reals), err)
+			}
+		}
+		chunk := time.Since(start)
+		t.Logf("%d×10 (%d destinations): ApplyBatch of %d operations %v (%.0f/s); ListServices %v; ListVirtualServers %v; real servers of 500 %v",
+			n, n*10, len(ops), write.Round(time.Millisecond), float64(len(ops))/write.Seconds(),
+			full.Round(time.Millisecond), alone.Round(time.Millisecond), chunk.Round(time.Millisecond))
+	}
+	reset(t)
+}
