@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +12,9 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/test/apiserver"
 )
 
@@ -127,4 +131,50 @@ func TestInvalidServiceGetsEvent(t *testing.T) {
 		}
 		return false, "no event yet"
 	})
+}
+
+// TestRestartWithManyServicesWritesNothing: a second daemon on the kernel
+// the first one programmed writes nothing. With many services the informers
+// report their stores synced while notifications to our handler are still
+// queued; a first sync started then deleted the services it did not know
+// yet (seen in the VM at 10,000 services: 700 deleted and re-added).
+func TestRestartWithManyServicesWritesNothing(t *testing.T) {
+	const n = 1000
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c := newClient(t, p)
+	createNode(t, c)
+	createNamespace(t, c, "many")
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				name := fmt.Sprintf("svc-%d", i)
+				createService(t, c, k8stest.Service("many", name))
+				applySlice(t, c, k8stest.Slice("many", name, name+"-1", []discovery.Endpoint{
+					ep(fmt.Sprintf("198.19.%d.%d", i/200, i%200+1)), ep(fmt.Sprintf("198.19.%d.%d", 8+i/200, i%200+1))}))
+			}
+		})
+	}
+	wg.Wait()
+	k, adapters := newKernel()
+	stop := startDaemon(t, c, adapters)
+	// The API server's own "kubernetes" service is one more virtual server.
+	eventually(t, time.Minute, "every service programmed", func() (bool, string) {
+		got := len(k.IPVS.Services())
+		return got == n+1, fmt.Sprintf("%d virtual servers", got)
+	})
+	stop()
+
+	k.IPVS.ResetCalls()
+	k.Addr.ResetCounts()
+	nf := k.NF.Calls(netfilter.MethodApply) + k.NF.Calls(netfilter.MethodUpdate)
+	startDaemon(t, c, adapters)
+	eventually(t, time.Minute, "the restarted daemon's first sync", func() (bool, string) {
+		return k.IPVS.Calls()[ipvs.CallListServices] > 0, "no kernel list yet"
+	})
+	time.Sleep(2 * time.Second) // its first sync's writes, and a few syncs after
+	writes := k.IPVS.Writes() + k.Addr.Counts().Writes + k.NF.Calls(netfilter.MethodApply) + k.NF.Calls(netfilter.MethodUpdate) - nf
+	if writes != 0 || len(k.IPVS.Services()) != n+1 {
+		t.Errorf("restart over %d programmed services: %d writes, %d virtual servers; want 0 and %d", n, writes, len(k.IPVS.Services()), n+1)
+	}
 }

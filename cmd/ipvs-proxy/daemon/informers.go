@@ -100,7 +100,7 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	// did not know yet).
 	synced := make([]cache.InformerSynced, len(kinds))
 	for i, k := range kinds {
-		on := k.on
+		on := wrapHandler(k.on)
 		reg, err := k.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { on(nil, obj) },
 			UpdateFunc: func(old, cur any) { on(old, cur) },
@@ -123,6 +123,9 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	}
 	return nil
 }
+
+// wrapHandler lets tests slow the handlers down; it is the identity.
+var wrapHandler = func(on func(prev, cur any)) func(prev, cur any) { return on }
 
 // as converts an informer object, unwrapping deleted-final-state tombstones;
 // nil stays nil.

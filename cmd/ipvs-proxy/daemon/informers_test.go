@@ -1,14 +1,20 @@
 package daemon
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
 )
 
 // TestStripUnusedKeepsWhatBuildReads: the informer transform drops what
@@ -40,5 +46,38 @@ func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
 	}
 	if want := map[string]string{"ipvs-proxy.io/scheduler": "mh"}; !cmp.Equal(svc.Annotations, want) {
 		t.Errorf("service annotations %v, want %v", svc.Annotations, want)
+	}
+}
+
+// TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled: the first sync may
+// start once the tracker is synced, so by then our handler must have been
+// given every listed object, however slow it is (the informer's own
+// HasSynced is true as soon as its store is filled).
+func TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled(t *testing.T) {
+	const n = 200
+	objs := []runtime.Object{&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}}
+	for i := range n {
+		objs = append(objs, k8stest.Service("ns", fmt.Sprintf("svc-%d", i)))
+	}
+	prev := wrapHandler
+	wrapHandler = func(on func(prev, cur any)) func(prev, cur any) {
+		return func(p, c any) { time.Sleep(time.Millisecond); on(p, c) }
+	}
+	defer func() { wrapHandler = prev }()
+	d := &daemon{cfg: Config{NodeName: "node-a"}, deps: Deps{Client: fake.NewClientset(objs...)}, tracker: tracker.New(nil)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := d.startInformers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !d.tracker.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("tracker not synced after 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := len(d.tracker.Store().ServiceNames()); got != n {
+		t.Errorf("tracker synced with %d of %d services handled", got, n)
 	}
 }

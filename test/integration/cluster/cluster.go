@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,9 +60,10 @@ func InternalIPs(n *v1.Node) (proxier.Node, error) {
 	return out, nil
 }
 
-// StartDaemon runs the daemon with client and adapters until the test ends,
-// with short periods; mutators adjust the configuration.
-func StartDaemon(t *testing.T, client kubernetes.Interface, adapters daemon.Adapters, mut ...func(*daemon.Config)) {
+// StartDaemon runs the daemon with client and adapters until the test ends
+// or the returned stop is called, with short periods; mutators adjust the
+// configuration.
+func StartDaemon(t *testing.T, client kubernetes.Interface, adapters daemon.Adapters, mut ...func(*daemon.Config)) (stop func()) {
 	t.Helper()
 	cfg := daemon.Config{NodeName: NodeName, Node: InternalIPs, SyncPeriod: 3 * time.Second, MinSyncPeriod: 100 * time.Millisecond,
 		DrainTimeout: 2 * time.Second, DrainPollInterval: 200 * time.Millisecond, LameDuck: 10 * time.Millisecond,
@@ -73,12 +75,17 @@ func StartDaemon(t *testing.T, client kubernetes.Interface, adapters daemon.Adap
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- daemon.Run(ctx, cfg, daemon.Deps{Client: client, Adapters: adapters}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // CreateNode creates the daemon's Node with its InternalIP.
