@@ -24,7 +24,20 @@ func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", Namespace, err)
 	}
+	// Existing services are skipped up front: creating one again fails on
+	// its cluster IP ("already allocated") before its name is checked.
+	svcs, err := c.CoreV1().Services(Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing services: %w", err)
+	}
+	exists := make(map[string]bool, len(svcs.Items))
+	for _, s := range svcs.Items {
+		exists[s.Name] = true
+	}
 	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+		if exists[ServiceName(i)] {
+			return nil
+		}
 		_, err := c.CoreV1().Services(Namespace).Create(ctx, Service(i), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating service %d: %w", i, err)
