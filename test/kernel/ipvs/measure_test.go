@@ -148,7 +148,10 @@ func TestMeasureTableSizes(t *testing.T) {
 			vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr("198.18.64.0", i), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
 			ops = append(ops, model.Op{Kind: model.OpAddVirtualServer, VS: vs})
 			for j := range 10 {
-				rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.0", i*10+j), Port: 8080}, Weight: 1}
+				// 10 ports per address keeps 100,000 destinations inside
+				// 198.19.0.0/16 (and off its broadcast address, which
+				// IPVS refuses as a destination).
+				rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.1", i), Port: uint16(8080 + j)}, Weight: 1}
 				ops = append(ops, model.Op{Kind: model.OpAddRealServer, VS: vs, RS: rs})
 			}
 		}
