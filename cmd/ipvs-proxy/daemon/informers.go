@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -58,9 +59,51 @@ func stripUnused(obj any) (any, error) {
 		for i := range sl.Endpoints {
 			e := &sl.Endpoints[i]
 			e.TargetRef, e.Hostname, e.DeprecatedTopology = nil, nil, nil
+			e.NodeName, e.Zone = shared.str(e.NodeName), shared.str(e.Zone)
+			c := &e.Conditions
+			c.Ready, c.Serving, c.Terminating = sharedBool(c.Ready), sharedBool(c.Serving), sharedBool(c.Terminating)
 		}
 	}
 	return obj, nil
+}
+
+// Every endpoint of a node carries its own copy of the node's name, zone
+// and three condition booleans; cached objects are never written, so they
+// can share one copy each (100,000 endpoints: about 6 MB less).
+var (
+	shared      = &interner{m: map[string]*string{}}
+	sharedTrue  = new(true)
+	sharedFalse = new(false)
+)
+
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return sharedTrue
+	}
+	return sharedFalse
+}
+
+// interner hands out one *string per distinct value: node names and zones,
+// as many as the cluster has nodes.
+type interner struct {
+	mu sync.Mutex
+	m  map[string]*string
+}
+
+func (in *interner) str(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if p, ok := in.m[*s]; ok {
+		return p
+	}
+	in.m[*s] = s
+	return s
 }
 
 // startInformers starts the Service, EndpointSlice and (this) Node

@@ -40,6 +40,16 @@ func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
 		t.Errorf("stripped slice (-want +got):\n%s", diff)
 	}
 
+	// Node names, zones and conditions are shared between cached objects.
+	other := k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.2", k8stest.OnNode("node-a"))})
+	if _, err := stripUnused(other); err != nil {
+		t.Fatal(err)
+	}
+	a, b := got.Endpoints[0], other.Endpoints[0]
+	if a.NodeName != b.NodeName || a.Conditions.Ready != b.Conditions.Ready {
+		t.Errorf("node name and ready condition not shared: %p %p, %p %p", a.NodeName, b.NodeName, a.Conditions.Ready, b.Conditions.Ready)
+	}
+
 	svc := k8stest.Service("ns", "web", k8stest.Annotate("ipvs-proxy.io/scheduler", "mh", lastApplied, "{}"))
 	if _, err := stripUnused(svc); err != nil {
 		t.Fatal(err)
