@@ -5,6 +5,7 @@ package ipvs_test
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -139,9 +140,16 @@ func applySingle(op model.Op) error {
 // 100,000 destinations): the batched write (the cold-sync ceiling of
 // issue 8), the full list Full does, and the parts the paced repair reads
 // (the virtual servers alone; the real servers of 500). It asserts only
-// that everything is written and read back.
+// that everything is written and read back. The 10,000 size runs only with
+// IPVS_MEASURE_LARGE=1: its 100,000 deleted destinations stay in the
+// kernel's destination trash for minutes, and every later real-server add
+// searches that list (the package's other tests then took 186 s, not 12).
 func TestMeasureTableSizes(t *testing.T) {
-	for _, n := range []int{1000, 10000} {
+	sizes := []int{1000}
+	if os.Getenv("IPVS_MEASURE_LARGE") == "1" {
+		sizes = append(sizes, 10000)
+	}
+	for _, n := range sizes {
 		reset(t)
 		var ops []model.Op
 		for i := range n {
