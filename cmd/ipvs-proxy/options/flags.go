@@ -71,7 +71,7 @@ var daemonFlags = []configFlag{
 	// The proxy.
 	stringFlag("proxy-mode", ModeIPVS, "The proxy mode. ipvs-proxy implements only ipvs; any other mode is an error.",
 		func(s *settings) *string { return (*string)(&s.kp.Mode) }),
-	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often a full sync runs: it lists the kernel's IPVS, address and netfilter state and repairs any drift. Must be greater than 0.",
+	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often the kernel's IPVS, address and netfilter state is read back and any drift repaired; above 500 virtual servers the work is done in steps spread over the period, so it never holds up a change. Must be greater than 0.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.SyncPeriod.Duration }),
 	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
 		"kube-proxy's IPVS mode defaults to 0 (one sync per Service or EndpointSlice event); ipvs-proxy defaults to 1s, like kube-proxy's iptables and nftables modes, "+
