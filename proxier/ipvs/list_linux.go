@@ -58,44 +58,42 @@ func (k *Kernel) ListServices() ([]*model.Service, error) {
 }
 
 func (k *Kernel) list(d dumper) ([]*model.Service, error) {
+	return retryDump("listing IPVS services", func(last bool) ([]*model.Service, error) { return listOnce(d, last) })
+}
+
+// retryDump calls attempt until it succeeds, fails with an error that is
+// not an interruption, or has been tried maxDumpAttempts times; the last
+// attempt is told so, and then keeps a repeated entry once instead of
+// failing. what names the dump in the error after the last attempt.
+func retryDump[T any](what string, attempt func(last bool) (T, error)) (T, error) {
 	var lastErr error
-	for attempt := range maxDumpAttempts {
-		out, err := listOnce(d, attempt == maxDumpAttempts-1)
-		if err == nil {
-			return out, nil
-		}
-		if !interrupted(err) {
-			return nil, err
+	for i := range maxDumpAttempts {
+		out, err := attempt(i == maxDumpAttempts-1)
+		if err == nil || !interrupted(err) {
+			return out, err
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("listing IPVS services after %d attempts: %w: %w", maxDumpAttempts, ErrDumpInterrupted, lastErr)
+	var zero T
+	return zero, fmt.Errorf("%s after %d attempts: %w: %w", what, maxDumpAttempts, ErrDumpInterrupted, lastErr)
 }
 
-// listOnce lists every virtual server with its reals. With dedupe set, an
-// entry the dump returned twice is kept once instead of failing the list.
+// listOnce lists every virtual server with its reals, sorted. With dedupe
+// set, an entry the dump returned twice is kept once instead of failing the
+// list.
 func listOnce(d dumper, dedupe bool) ([]*model.Service, error) {
-	vss, err := d.services()
+	vss, err := dumpVirtualServers(d, dedupe)
 	if err != nil {
-		return nil, fmt.Errorf("dumping IPVS services: %w", err)
+		return nil, err
 	}
 	out := make([]*model.Service, 0, len(vss))
-	seen := make(map[model.VSKey]bool, len(vss))
 	for _, vs := range vss {
-		if seen[vs.VSKey] {
-			if dedupe {
-				continue
-			}
-			return nil, fmt.Errorf("dumping IPVS services: %s: %w", vs.VSKey, errInconsistent)
-		}
-		seen[vs.VSKey] = true
 		svc := &model.Service{VirtualServer: vs}
 		if svc.Reals, _, err = realsOf(d, vs.VSKey, false, dedupe); err != nil {
 			return nil, err
 		}
 		out = append(out, svc)
 	}
-	slices.SortFunc(out, func(a, b *model.Service) int { return compareKeys(a.VSKey, b.VSKey) })
 	return out, nil
 }
 
@@ -134,23 +132,18 @@ func (k *Kernel) ListVirtualServers() ([]model.VirtualServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for attempt := range maxDumpAttempts {
-		vss, err := d.services()
-		if err == nil {
-			return sortedUnique(vss, attempt == maxDumpAttempts-1)
-		}
-		if !interrupted(err) {
-			return nil, fmt.Errorf("dumping IPVS services: %w", err)
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("listing IPVS virtual servers after %d attempts: %w: %w", maxDumpAttempts, ErrDumpInterrupted, lastErr)
+	return retryDump("listing IPVS virtual servers", func(last bool) ([]model.VirtualServer, error) {
+		return dumpVirtualServers(d, last)
+	})
 }
 
-// sortedUnique sorts virtual servers by key; a key listed twice fails with
-// errInconsistent, or is kept once with dedupe set.
-func sortedUnique(vss []model.VirtualServer, dedupe bool) ([]model.VirtualServer, error) {
+// dumpVirtualServers dumps the virtual servers, sorted by key; a key listed
+// twice fails with errInconsistent, or is kept once with dedupe set.
+func dumpVirtualServers(d dumper, dedupe bool) ([]model.VirtualServer, error) {
+	vss, err := d.services()
+	if err != nil {
+		return nil, fmt.Errorf("dumping IPVS services: %w", err)
+	}
 	slices.SortStableFunc(vss, func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) })
 	for i := 1; i < len(vss); i++ {
 		if vss[i].VSKey == vss[i-1].VSKey && !dedupe {
@@ -172,18 +165,10 @@ func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for attempt := range maxDumpAttempts {
-		reals, _, err := realsOf(d, vs, false, attempt == maxDumpAttempts-1)
-		if err == nil {
-			return reals, nil
-		}
-		if !interrupted(err) {
-			return nil, err
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("listing IPVS real servers of %s: %w: %w", vs, ErrDumpInterrupted, lastErr)
+	return retryDump("listing IPVS real servers of "+vs.String(), func(last bool) ([]model.RealServer, error) {
+		reals, _, err := realsOf(d, vs, false, last)
+		return reals, err
+	})
 }
 
 // RealServerStats implements Interface with one destination dump on the raw
@@ -198,16 +183,8 @@ func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServ
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for attempt := range maxDumpAttempts {
-		_, stats, err := realsOf(d, vs, true, attempt == maxDumpAttempts-1)
-		if err == nil {
-			return stats, nil
-		}
-		if !interrupted(err) {
-			return nil, err
-		}
-		lastErr = err
-	}
-	return nil, fmt.Errorf("reading IPVS counters of %s: %w: %w", vs, ErrDumpInterrupted, lastErr)
+	return retryDump("reading IPVS counters of "+vs.String(), func(last bool) (map[model.RSKey]model.RealServerStats, error) {
+		_, stats, err := realsOf(d, vs, true, last)
+		return stats, err
+	})
 }
