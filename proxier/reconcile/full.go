@@ -232,7 +232,9 @@ func (e *Engine) forgetVanishedDrains(k model.VSKey, have *model.Service) {
 	}
 }
 
-func unionKeys(a, b map[model.VSKey]*model.Service) []model.VSKey {
+// unionKeys returns the keys of both maps (the desired virtual servers and
+// what the kernel holds), sorted.
+func unionKeys[A, B any](a map[model.VSKey]A, b map[model.VSKey]B) []model.VSKey {
 	keys := make([]model.VSKey, 0, len(a)+len(b)/8)
 	for k := range a {
 		keys = append(keys, k)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -129,7 +128,7 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 	var ops []model.Op
 	var gone []goneReal
 	keys := make([]model.VSKey, 0, len(kernel))
-	for _, k := range unionVS(e.desired.vs, kernel) {
+	for _, k := range unionKeys(e.desired.vs, kernel) {
 		kv, inKernel := kernel[k]
 		applied := e.applied.Services[k]
 		switch {
@@ -217,20 +216,4 @@ func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal
 	have := &model.Service{VirtualServer: vs, Reals: reals}
 	e.applied.Services[k] = have
 	return e.repairKey(ops, gone, k, have, false)
-}
-
-// unionVS returns the keys of the desired and the kernel's virtual servers,
-// sorted.
-func unionVS(desired map[model.VSKey]*model.Service, kernel map[model.VSKey]model.VirtualServer) []model.VSKey {
-	keys := make([]model.VSKey, 0, len(desired)+len(kernel)/8)
-	for k := range desired {
-		keys = append(keys, k)
-	}
-	for k := range kernel {
-		if _, ok := desired[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, compareKeys)
-	return keys
 }
