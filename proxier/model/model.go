@@ -131,11 +131,11 @@ type RSKey struct {
 func (k RSKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
 
 // Less orders keys by address, then port.
-func (k RSKey) Less(o RSKey) bool {
-	if c := k.Addr.Compare(o.Addr); c != 0 {
-		return c < 0
-	}
-	return k.Port < o.Port
+func (k RSKey) Less(o RSKey) bool { return k.Compare(o) < 0 }
+
+// Compare orders keys as Less does, for slices.SortFunc and binary search.
+func (k RSKey) Compare(o RSKey) int {
+	return cmp.Or(k.Addr.Compare(o.Addr), cmp.Compare(k.Port, o.Port))
 }
 
 // RealServer is one destination of a virtual server. Masquerading (NAT) is the

@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -65,5 +66,25 @@ func TestNetfilterSortEqual(t *testing.T) {
 	}
 	if got := a.ServiceIPs(); len(got) != 2 {
 		t.Errorf("ServiceIPs = %v", got)
+	}
+}
+
+func TestSetAndDeleteRealKeepRealsSorted(t *testing.T) {
+	rs := func(addr string, port uint16, w int32) RealServer {
+		return RealServer{RSKey: RSKey{Addr: netip.MustParseAddr(addr), Port: port}, Weight: w}
+	}
+	var s Service
+	for _, r := range []RealServer{rs("198.18.0.3", 80, 1), rs("198.18.0.1", 80, 1), rs("198.18.0.2", 81, 1),
+		rs("198.18.0.2", 80, 1), rs("198.18.0.1", 80, 0)} {
+		s.SetReal(r)
+	}
+	s.DeleteReal(RSKey{Addr: netip.MustParseAddr("198.18.0.3"), Port: 80})
+	s.DeleteReal(RSKey{Addr: netip.MustParseAddr("198.18.0.9"), Port: 80}) // absent: no-op
+	want := []RealServer{rs("198.18.0.1", 80, 0), rs("198.18.0.2", 80, 1), rs("198.18.0.2", 81, 1)}
+	if !slices.Equal(s.Reals, want) {
+		t.Errorf("Reals = %v, want %v", s.Reals, want)
+	}
+	if r, ok := s.Real(want[1].RSKey); !ok || r != want[1] {
+		t.Errorf("Real(%s) = %v, %v", want[1].RSKey, r, ok)
 	}
 }

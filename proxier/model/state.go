@@ -23,26 +23,41 @@ func (s *Service) Clone() *Service {
 
 // SortReals puts Reals in canonical order.
 func (s *Service) SortReals() {
-	slices.SortFunc(s.Reals, func(a, b RealServer) int {
-		if c := a.Addr.Compare(b.Addr); c != 0 {
-			return c
-		}
-		return int(a.Port) - int(b.Port)
-	})
+	slices.SortFunc(s.Reals, func(a, b RealServer) int { return a.RSKey.Compare(b.RSKey) })
 }
 
 // Real returns the real server with the given key, if present.
 func (s *Service) Real(k RSKey) (RealServer, bool) {
-	i, ok := slices.BinarySearchFunc(s.Reals, k, func(r RealServer, k RSKey) int {
-		if c := r.Addr.Compare(k.Addr); c != 0 {
-			return c
-		}
-		return int(r.Port) - int(k.Port)
-	})
+	i, ok := s.realIndex(k)
 	if !ok {
 		return RealServer{}, false
 	}
 	return s.Reals[i], true
+}
+
+// realIndex is where the real server with key k is, or would be inserted,
+// in the sorted Reals, and whether it is there.
+func (s *Service) realIndex(k RSKey) (int, bool) {
+	return slices.BinarySearchFunc(s.Reals, k, func(r RealServer, k RSKey) int { return r.RSKey.Compare(k) })
+}
+
+// SetReal adds or replaces a real server, keeping Reals sorted: a binary
+// search and one insertion, not a sort per real server (a service of
+// 10,000 endpoints is recorded one real server at a time).
+func (s *Service) SetReal(r RealServer) {
+	i, ok := s.realIndex(r.RSKey)
+	if ok {
+		s.Reals[i] = r
+		return
+	}
+	s.Reals = slices.Insert(s.Reals, i, r)
+}
+
+// DeleteReal removes the real server with key k, if there is one.
+func (s *Service) DeleteReal(k RSKey) {
+	if i, ok := s.realIndex(k); ok {
+		s.Reals = slices.Delete(s.Reals, i, i+1)
+	}
 }
 
 // State is a complete picture of what this project programs on a node: the

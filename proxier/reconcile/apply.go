@@ -165,11 +165,11 @@ func (e *Engine) record(op model.Op) {
 		delete(a.Services, k)
 	case model.OpAddRealServer, model.OpUpdateRealServer:
 		if s := a.Services[k]; s != nil {
-			setReal(s, op.RS)
+			s.SetReal(op.RS)
 		}
 	case model.OpDeleteRealServer:
 		if s := a.Services[k]; s != nil {
-			deleteReal(s, op.RS.RSKey)
+			s.DeleteReal(op.RS.RSKey)
 		}
 	case model.OpBindAddress:
 		a.Addresses[op.Addr] = struct{}{}
@@ -273,26 +273,6 @@ func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []
 		klog.FromContext(ctx).Error(err, "Failed to clear stale UDP conntrack entries", "filters", len(filters), "cleared", n)
 	} else {
 		klog.FromContext(ctx).V(4).Info("Cleared stale UDP conntrack entries", "filters", len(filters), "cleared", n)
-	}
-}
-
-func setReal(s *model.Service, r model.RealServer) {
-	for i := range s.Reals {
-		if s.Reals[i].RSKey == r.RSKey {
-			s.Reals[i] = r
-			return
-		}
-	}
-	s.Reals = append(s.Reals, r)
-	s.SortReals()
-}
-
-func deleteReal(s *model.Service, k model.RSKey) {
-	for i := range s.Reals {
-		if s.Reals[i].RSKey == k {
-			s.Reals = append(s.Reals[:i], s.Reals[i+1:]...)
-			return
-		}
 	}
 }
 
