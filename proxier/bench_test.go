@@ -40,10 +40,11 @@ func BenchmarkBuildDiff(b *testing.B) {
 	}
 }
 
-// BenchmarkBuildDiffEndpoints varies endpoints per service (issue 8 grid).
+// BenchmarkBuildDiffEndpoints completes issue 8's grid with 1 and 100
+// endpoints per service (BenchmarkBuildDiff has 10).
 func BenchmarkBuildDiffEndpoints(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		for _, m := range []int{1, 10, 100} {
+	for _, n := range []int{1000, 10000, 50000} {
+		for _, m := range []int{1, 100} {
 			b.Run(fmt.Sprintf("services=%d/endpoints=%d", n, m), func(b *testing.B) {
 				benchBuildDiff(b, n, m)
 			})
