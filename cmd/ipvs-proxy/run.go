@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
@@ -200,7 +200,7 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 
 // kubeClient builds the API client: --kubeconfig / --master, else the
 // in-cluster service account; protobuf by default, kube-proxy's QPS.
-func kubeClient(cfg *options.Config) (kubernetes.Interface, error) {
+func kubeClient(cfg *options.Config) (*kubeapi.Client, error) {
 	cc := cfg.KubeProxy.ClientConnection
 	var rc *rest.Config
 	var err error
@@ -215,5 +215,5 @@ func kubeClient(cfg *options.Config) (kubernetes.Interface, error) {
 	rc.ContentType, rc.AcceptContentTypes = cc.ContentType, cc.AcceptContentTypes
 	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
 	rc.UserAgent = "ipvs-proxy"
-	return kubernetes.NewForConfig(rc)
+	return kubeapi.New(rc)
 }

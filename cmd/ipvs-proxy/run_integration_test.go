@@ -16,6 +16,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
@@ -58,10 +59,11 @@ func TestDaemonWithKubeadmConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := kubeClient(cfg)
+	api, err := kubeClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	client := kubernetes.NewForConfigOrDie(p.Config())
 	ctx := t.Context()
 	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
 	node, err = client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
@@ -88,7 +90,7 @@ func TestDaemonWithKubeadmConfig(t *testing.T) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(runCtx, dcfg, daemon.Deps{Client: client, Adapters: daemon.Adapters{
+		done <- daemon.Run(runCtx, dcfg, daemon.Deps{Client: api, Adapters: daemon.Adapters{
 			IPVS: fake, Addresses: a, Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
 	}()
 	defer func() {

@@ -27,7 +27,7 @@ func TestServiceLifecycleAndRollingUpdate(t *testing.T) {
 	createNode(t, c)
 	createNamespace(t, c, "shop")
 	k, adapters := newKernel()
-	startDaemon(t, c, adapters)
+	startDaemon(t, p.Config(), adapters)
 
 	svc := createService(t, c, k8stest.Service("shop", "web"))
 	vs := tcpKey(svc.Spec.ClusterIP, 80)
@@ -86,7 +86,7 @@ func TestAPIServerRestartKeepsKernel(t *testing.T) {
 	createNode(t, c)
 	createNamespace(t, c, "shop")
 	k, adapters := newKernel()
-	startDaemon(t, c, adapters)
+	startDaemon(t, p.Config(), adapters)
 	svc := createService(t, c, k8stest.Service("shop", "web"))
 	applySlice(t, c, k8stest.Slice("shop", "web", "web-abc", []discovery.Endpoint{ep("198.18.10.1")}))
 	k.ExpectReals(t, tcpKey(svc.Spec.ClusterIP, 80), "198.18.10.1:8080 1")
@@ -116,7 +116,7 @@ func TestInvalidServiceGetsEvent(t *testing.T) {
 	createNode(t, c)
 	createNamespace(t, c, "shop")
 	k, adapters := newKernel()
-	startDaemon(t, c, adapters)
+	startDaemon(t, p.Config(), adapters)
 	bad := createService(t, c, k8stest.Service("shop", "bad", k8stest.Annotate("ipvs-proxy.io/scheduler", "fastest")))
 	k.ExpectReals(t, tcpKey(bad.Spec.ClusterIP, 80))
 	eventually(t, 20*time.Second, "a warning event on shop/bad", func() (bool, string) {
@@ -157,7 +157,7 @@ func TestRestartWithManyServicesWritesNothing(t *testing.T) {
 	}
 	wg.Wait()
 	k, adapters := newKernel()
-	stop := startDaemon(t, c, adapters)
+	stop := startDaemon(t, p.Config(), adapters)
 	// The API server's own "kubernetes" service is one more virtual server.
 	eventually(t, time.Minute, "every service programmed", func() (bool, string) {
 		got := len(k.IPVS.Services())
@@ -168,7 +168,7 @@ func TestRestartWithManyServicesWritesNothing(t *testing.T) {
 	k.IPVS.ResetCalls()
 	k.Addr.ResetCounts()
 	nf := k.NF.Calls(netfilter.MethodApply) + k.NF.Calls(netfilter.MethodUpdate)
-	startDaemon(t, c, adapters)
+	startDaemon(t, p.Config(), adapters)
 	eventually(t, time.Minute, "the restarted daemon's first sync", func() (bool, string) {
 		return k.IPVS.Calls()[ipvs.CallListServices] > 0, "no kernel list yet"
 	})

@@ -27,12 +27,19 @@ const (
 	daemonUser = "system:serviceaccount:kube-system:ipvs-proxy"
 )
 
-// asUser returns a client that impersonates user (with the groups the API
-// server gives a service account's token) and talks protobuf, as the daemon
-// does.
+// userConfig returns cfg impersonating user (with the groups the API server
+// gives a service account's token).
+func userConfig(cfg *rest.Config, user string) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return cfg
+}
+
+// asUser returns a clientset that impersonates user and talks protobuf, as
+// the daemon does.
 func asUser(t *testing.T, cfg *rest.Config, user string) kubernetes.Interface {
 	t.Helper()
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cfg = userConfig(cfg, user)
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -49,7 +56,7 @@ func TestClusterRoleIsEnough(t *testing.T) {
 	p, admin := plane(t)
 	kubectlAdmin(t, p, "apply", "-k", baseDir)
 	setUpCluster(t, admin)
-	k := startDaemon(t, asUser(t, p.Config(), daemonUser))
+	k := startDaemon(t, userConfig(p.Config(), daemonUser))
 
 	svc := createService(t, admin, k8stest.Service("shop", "web"))
 	applySlice(t, admin, k8stest.Slice("shop", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")}))
@@ -80,7 +87,7 @@ func TestWithoutTheRoleNothingConverges(t *testing.T) {
 	if !apierrors.IsForbidden(err) {
 		t.Fatalf("listing services without the role: want Forbidden, got %v", err)
 	}
-	k := startDaemon(t, other)
+	k := startDaemon(t, userConfig(p.Config(), "system:serviceaccount:kube-system:not-bound"))
 	svc := createService(t, admin, k8stest.Service("shop", "web"))
 	applySlice(t, admin, k8stest.Slice("shop", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")}))
 	time.Sleep(3 * time.Second) // many sync periods of the test daemon
@@ -132,12 +139,12 @@ func setUpCluster(t *testing.T, c kubernetes.Interface) {
 	cluster.CreateNamespace(t, c, "shop")
 }
 
-// startDaemon runs daemon.Run with client and kernel fakes until the test
-// ends.
-func startDaemon(t *testing.T, client kubernetes.Interface) *cluster.Kernel {
+// startDaemon runs daemon.Run, reading the API server as rc allows, with
+// kernel fakes until the test ends.
+func startDaemon(t *testing.T, rc *rest.Config) *cluster.Kernel {
 	t.Helper()
 	k, adapters := cluster.NewKernel()
-	cluster.StartDaemon(t, client, adapters, func(c *daemon.Config) { c.SyncPeriod, c.DrainTimeout = 2*time.Second, time.Second })
+	cluster.StartDaemon(t, rc, adapters, func(c *daemon.Config) { c.SyncPeriod, c.DrainTimeout = 2*time.Second, time.Second })
 	return k
 }
 

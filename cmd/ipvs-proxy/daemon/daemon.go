@@ -20,10 +20,10 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
@@ -90,7 +90,7 @@ type Adapters struct {
 
 // Deps are the daemon's collaborators. Client and Adapters are required.
 type Deps struct {
-	Client   kubernetes.Interface
+	Client   kubeapi.Interface
 	Adapters Adapters
 	Clock    clock.WithTicker
 	Metrics  *metrics.Metrics

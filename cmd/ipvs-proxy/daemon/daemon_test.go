@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi/kubeapitest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
@@ -40,7 +41,7 @@ func TestDaemonProgramsFakeKernel(t *testing.T) {
 				DrainPollInterval: 50 * time.Millisecond, DryRun: dryRun}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- Run(ctx, cfg, Deps{Client: client, Adapters: adapters}) }()
+			go func() { done <- Run(ctx, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: adapters}) }()
 			defer func() {
 				cancel()
 				if err := <-done; err != nil {
@@ -94,7 +95,7 @@ func TestNodePortAddressesFollowInterfaces(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, Deps{Client: client, Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
+		done <- Run(ctx, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
 			Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
 	}()
 	defer func() { cancel(); <-done }()

@@ -6,12 +6,10 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 )
@@ -28,11 +26,11 @@ type problemEvents struct {
 	seen map[string]string // object -> its last reported messages
 }
 
-func newProblemEvents(ctx context.Context, client kubernetes.Interface, node string, m *metrics.Metrics) *problemEvents {
+func newProblemEvents(ctx context.Context, client kubeapi.Interface, node string, m *metrics.Metrics) *problemEvents {
 	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	b.StartRecordingToSink(client.Events())
 	return &problemEvents{broadcaster: b, metrics: m, seen: map[string]string{},
-		recorder: b.NewRecorder(scheme.Scheme, v1.EventSource{Component: "ipvs-proxy", Host: node})}
+		recorder: b.NewRecorder(kubeapi.Scheme, v1.EventSource{Component: "ipvs-proxy", Host: node})}
 }
 
 func (p *problemEvents) stop() { p.broadcaster.Shutdown() }

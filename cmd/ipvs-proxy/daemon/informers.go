@@ -10,11 +10,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
 )
@@ -116,24 +117,22 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("building the label selector: %w", err)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }),
-		informers.WithTransform(stripUnused))
-	nodeFactory := informers.NewSharedInformerFactoryWithOptions(d.deps.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.NodeName).String()
-		}), informers.WithTransform(stripUnused))
-	t := d.tracker
+	bySelector := func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }
+	thisNode := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.NodeName).String()
+	}
+	api, t := d.deps.Client, d.tracker
 	kinds := []struct {
 		kind tracker.Kind
 		inf  cache.SharedIndexInformer
 		on   func(prev, cur any)
 	}{
-		{tracker.Services, factory.Core().V1().Services().Informer(), func(p, c any) { t.OnService(as[v1.Service](p), as[v1.Service](c)) }},
-		{tracker.EndpointSlices, factory.Discovery().V1().EndpointSlices().Informer(), func(p, c any) {
-			t.OnEndpointSlice(as[discovery.EndpointSlice](p), as[discovery.EndpointSlice](c))
-		}},
-		{tracker.Node, nodeFactory.Core().V1().Nodes().Informer(), func(p, c any) { t.OnNode(as[v1.Node](p), as[v1.Node](c)) }},
+		{tracker.Services, newInformer(api.ListWatch(kubeapi.Services, bySelector), &v1.Service{}),
+			func(p, c any) { t.OnService(as[v1.Service](p), as[v1.Service](c)) }},
+		{tracker.EndpointSlices, newInformer(api.ListWatch(kubeapi.EndpointSlices, bySelector), &discovery.EndpointSlice{}),
+			func(p, c any) { t.OnEndpointSlice(as[discovery.EndpointSlice](p), as[discovery.EndpointSlice](c)) }},
+		{tracker.Node, newInformer(api.ListWatch(kubeapi.Nodes, thisNode), &v1.Node{}),
+			func(p, c any) { t.OnNode(as[v1.Node](p), as[v1.Node](c)) }},
 	}
 	// The tracker is synced when our handler has been given every listed
 	// object: the registration's HasSynced. The informer's own HasSynced
@@ -143,6 +142,9 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	// did not know yet).
 	synced := make([]cache.InformerSynced, len(kinds))
 	for i, k := range kinds {
+		if err := k.inf.SetTransform(stripUnused); err != nil {
+			return err
+		}
 		on := wrapHandler(k.on)
 		reg, err := k.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { on(nil, obj) },
@@ -154,9 +156,8 @@ func (d *daemon) startInformers(ctx context.Context) error {
 		}
 		synced[i] = reg.HasSynced
 	}
-	factory.Start(ctx.Done())
-	nodeFactory.Start(ctx.Done())
 	for i, k := range kinds {
+		go k.inf.RunWithContext(ctx)
 		go func() {
 			if cache.WaitForCacheSync(ctx.Done(), synced[i]) {
 				klog.FromContext(ctx).V(2).Info("Informer synced", "kind", k.kind.String())
@@ -165,6 +166,13 @@ func (d *daemon) startInformers(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// newInformer returns an informer of lw's objects with no periodic resync
+// (the runner's repair reads the kernel instead).
+func newInformer(lw cache.ListerWatcher, obj runtime.Object) cache.SharedIndexInformer {
+	return cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{
+		ObjectDescription: fmt.Sprintf("%T", obj)})
 }
 
 // wrapHandler lets tests slow the handlers down; it is the identity.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi/kubeapitest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
 )
@@ -74,7 +75,7 @@ func TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled(t *testing.T) {
 		return func(p, c any) { time.Sleep(time.Millisecond); on(p, c) }
 	}
 	defer func() { wrapHandler = prev }()
-	d := &daemon{cfg: Config{NodeName: "node-a"}, deps: Deps{Client: fake.NewClientset(objs...)}, tracker: tracker.New(nil)}
+	d := &daemon{cfg: Config{NodeName: "node-a"}, deps: Deps{Client: kubeapitest.FromClientset(fake.NewClientset(objs...))}, tracker: tracker.New(nil)}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	if err := d.startInformers(ctx); err != nil {

@@ -15,8 +15,10 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
@@ -60,11 +62,18 @@ func InternalIPs(n *v1.Node) (proxier.Node, error) {
 	return out, nil
 }
 
-// StartDaemon runs the daemon with client and adapters until the test ends
-// or the returned stop is called, with short periods; mutators adjust the
-// configuration.
-func StartDaemon(t *testing.T, client kubernetes.Interface, adapters daemon.Adapters, mut ...func(*daemon.Config)) (stop func()) {
+// StartDaemon runs the daemon with adapters until the test ends or the
+// returned stop is called, with short periods; it reads the API server with
+// the daemon's own client (kubeapi) built from rc, talking protobuf as the
+// daemon does by default; mutators adjust the configuration.
+func StartDaemon(t *testing.T, rc *rest.Config, adapters daemon.Adapters, mut ...func(*daemon.Config)) (stop func()) {
 	t.Helper()
+	rc = rest.CopyConfig(rc)
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	client, err := kubeapi.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := daemon.Config{NodeName: NodeName, Node: InternalIPs, SyncPeriod: 3 * time.Second, MinSyncPeriod: 100 * time.Millisecond,
 		DrainTimeout: 2 * time.Second, DrainPollInterval: 200 * time.Millisecond, LameDuck: 10 * time.Millisecond,
 		HealthzBindAddress: "127.0.0.1:0", MetricsBindAddress: "127.0.0.1:0",
