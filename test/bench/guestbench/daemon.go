@@ -110,10 +110,13 @@ func logTime(d *guest.Daemon, start time.Time, wants [][]string) float64 {
 // result, as heap-WHEN.pprof: `go tool pprof -sample_index=alloc_space`
 // shows what the daemon allocated since it started, inuse_space what it
 // holds.
-func saveHeapProfile(when string) {
-	resp, err := http.Get("http://" + guest.MetricsAddr + "/debug/pprof/heap")
+func saveHeapProfile(when string) { saveProfile("heap-"+when, "heap") }
+
+// saveProfile writes the daemon's /debug/pprof/PATH as NAME.pprof.
+func saveProfile(name, path string) {
+	resp, err := http.Get("http://" + guest.MetricsAddr + "/debug/pprof/" + path)
 	if err != nil {
-		logf("No heap profile %s: %v", when, err)
+		logf("No profile %s: %v", name, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -122,9 +125,9 @@ func saveHeapProfile(when string) {
 		err = fmt.Errorf("HTTP %s", resp.Status)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(os.Getenv(guest.EnvLogDir), "heap-"+when+".pprof"), data, 0o644)
+		err = os.WriteFile(filepath.Join(os.Getenv(guest.EnvLogDir), name+".pprof"), data, 0o644)
 	}
 	if err != nil {
-		logf("No heap profile %s: %v", when, err)
+		logf("No profile %s: %v", name, err)
 	}
 }

@@ -105,7 +105,7 @@ func run(o options) (*bench.Result, error) {
 	// Let the daemon's own follow-up syncs pass: a change right after them
 	// would wait for the minimum sync period.
 	time.Sleep(settle)
-	if err := idle(res, d, o.idle); err != nil {
+	if err := idle(res, d, o.idle, o.daemon == bench.Ours); err != nil {
 		return res, err
 	}
 	if res.Cold.Synced == bench.NotTimed || res.Cold.Kernel == bench.NotTimed {
@@ -155,14 +155,18 @@ func logf(format string, args ...any) {
 	fmt.Printf("%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-// idle measures the daemon's CPU time over a quiet period.
-func idle(res *bench.Result, d *guest.Daemon, period time.Duration) error {
+// idle measures the daemon's CPU time over a quiet period; with profile,
+// it saves the daemon's CPU profile of that period (cpu-idle.pprof).
+func idle(res *bench.Result, d *guest.Daemon, period time.Duration, profile bool) error {
 	before, err := usage(d)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	time.Sleep(period)
+	if profile {
+		saveProfile("cpu-idle", fmt.Sprintf("profile?seconds=%d", int(period.Seconds())))
+	}
+	time.Sleep(period - time.Since(start))
 	after, err := usage(d)
 	res.Idle = bench.Idle{Seconds: time.Since(start).Seconds(), CPUSeconds: after.CPUSeconds - before.CPUSeconds}
 	return err
