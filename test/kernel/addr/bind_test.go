@@ -48,6 +48,7 @@ func TestBindListUnbind(t *testing.T) {
 		}
 	}
 	for _, x := range []netip.Addr{v4, v6} {
+		waitLocalRoute(t, n, x)
 		local, main := routesTo(t, n, x)
 		if local != 1 {
 			t.Errorf("%s: %d local routes in the local table, want 1", x, local)
@@ -106,6 +107,22 @@ func routesTo(t *testing.T, n *netnstest.NetNS, x netip.Addr) (local, main int) 
 	return local, main
 }
 
+// waitLocalRoute waits up to 5s for the local route to x.
+func waitLocalRoute(t *testing.T, n *netnstest.NetNS, x netip.Addr) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if local, _ := routesTo(t, n, x); local > 0 {
+			if d := time.Since(start); d > 0 {
+				t.Logf("local route to %s after %v", x, d.Round(time.Millisecond))
+			}
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("no local route to %s 5s after Bind", x)
+		}
+	}
+}
+
 // TestBoundAddressIsLocal proves what the dummy is for: with the interface
 // down, a bound address is local, for both families (a socket binds to it
 // and receives what is sent to it).
@@ -116,6 +133,10 @@ func TestBoundAddressIsLocal(t *testing.T) {
 		if err := a.Bind(x); err != nil {
 			t.Fatal(err)
 		}
+		// IPv6 installs an address's local route from a work queue
+		// (addrconf's DAD work, even with IFA_F_NODAD): for a moment after
+		// Bind returns, the address is listed but not yet routed locally.
+		waitLocalRoute(t, n, x)
 		n.Do(t, func() {
 			srv, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(x, 9999)))
 			if err != nil {
