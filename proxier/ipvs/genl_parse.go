@@ -89,15 +89,26 @@ func parseAcks(b []byte) ([]ack, error) {
 	return out, err
 }
 
-// attrMap indexes the attributes of b by type (the last one wins).
-func attrMap(b []byte) (map[uint16][]byte, error) {
-	out := map[uint16][]byte{}
+// attrSlots bounds the attribute types attrIndex keeps: IPVS and the
+// generic netlink controller use types below it; later ones are skipped.
+const attrSlots = 32
+
+// attrTable holds attributes by type; a missing one is nil. A dump of
+// 100,000 destinations parses 200,000 attribute sets: an array on the stack
+// instead of a map per set keeps that from allocating.
+type attrTable [attrSlots][]byte
+
+// attrIndex indexes the attributes of b by type (the last one wins).
+func attrIndex(b []byte) (attrTable, error) {
+	var out attrTable
 	for len(b) >= 4 {
 		l := int(binary.NativeEndian.Uint16(b))
 		if l < 4 || l > len(b) {
-			return nil, fmt.Errorf("netlink attribute of length %d in %d bytes", l, len(b))
+			return out, fmt.Errorf("netlink attribute of length %d in %d bytes", l, len(b))
 		}
-		out[binary.NativeEndian.Uint16(b[2:])&nlaTypeMask] = b[4:l]
+		if typ := binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask; typ < attrSlots {
+			out[typ] = b[4:l:l]
+		}
 		b = b[min(align4(l), len(b)):]
 	}
 	return out, nil
@@ -105,40 +116,47 @@ func attrMap(b []byte) (map[uint16][]byte, error) {
 
 // nested returns the attributes nested in the top-level attribute typ of a
 // generic netlink payload (after the genl header).
-func nested(genlPayload []byte, typ uint16) (map[uint16][]byte, error) {
+func nested(genlPayload []byte, typ uint16) (attrTable, error) {
 	if len(genlPayload) < genlHdrLen {
-		return nil, fmt.Errorf("short generic netlink message (%d bytes)", len(genlPayload))
+		return attrTable{}, fmt.Errorf("short generic netlink message (%d bytes)", len(genlPayload))
 	}
-	top, err := attrMap(genlPayload[genlHdrLen:])
+	top, err := attrIndex(genlPayload[genlHdrLen:])
 	if err != nil {
-		return nil, err
+		return attrTable{}, err
 	}
-	in, ok := top[typ]
-	if !ok {
-		return nil, fmt.Errorf("generic netlink message without attribute %d", typ)
+	if in := top.get(typ); in != nil {
+		return attrIndex(in)
 	}
-	return attrMap(in)
+	return attrTable{}, fmt.Errorf("generic netlink message without attribute %d", typ)
 }
 
-func attrU16(a map[uint16][]byte, typ uint16) (uint16, bool) {
-	v, ok := a[typ]
-	if !ok || len(v) < 2 {
+// get returns the attribute typ, nil when absent.
+func (a *attrTable) get(typ uint16) []byte {
+	if typ >= attrSlots {
+		return nil
+	}
+	return a[typ]
+}
+
+func attrU16(a *attrTable, typ uint16) (uint16, bool) {
+	v := a.get(typ)
+	if len(v) < 2 {
 		return 0, false
 	}
 	return binary.NativeEndian.Uint16(v), true
 }
 
-func attrU32(a map[uint16][]byte, typ uint16) (uint32, bool) {
-	v, ok := a[typ]
-	if !ok || len(v) < 4 {
+func attrU32(a *attrTable, typ uint16) (uint32, bool) {
+	v := a.get(typ)
+	if len(v) < 4 {
 		return 0, false
 	}
 	return binary.NativeEndian.Uint32(v), true
 }
 
-func attrPort(a map[uint16][]byte, typ uint16) (uint16, bool) {
-	v, ok := a[typ]
-	if !ok || len(v) < 2 {
+func attrPort(a *attrTable, typ uint16) (uint16, bool) {
+	v := a.get(typ)
+	if len(v) < 2 {
 		return 0, false
 	}
 	return binary.BigEndian.Uint16(v), true
@@ -146,8 +164,8 @@ func attrPort(a map[uint16][]byte, typ uint16) (uint16, bool) {
 
 // attrAddr reads an address of family af: the kernel sends a whole
 // union nf_inet_addr (16 bytes), IPv4 in its first four.
-func attrAddr(a map[uint16][]byte, typ uint16, af uint16) (netip.Addr, error) {
-	v := a[typ]
+func attrAddr(a *attrTable, typ uint16, af uint16) (netip.Addr, error) {
+	v := a.get(typ)
 	switch {
 	case af == afInet && len(v) >= 4:
 		return netip.AddrFrom4([4]byte(v[:4])), nil
@@ -164,23 +182,23 @@ func parseService(genlPayload []byte) (vs model.VirtualServer, fwmark uint32, er
 	if err != nil {
 		return vs, 0, err
 	}
-	if fwmark, _ = attrU32(a, ipvsSvcAttrFWMark); fwmark != 0 {
+	if fwmark, _ = attrU32(&a, ipvsSvcAttrFWMark); fwmark != 0 {
 		return vs, fwmark, nil
 	}
-	af, _ := attrU16(a, ipvsSvcAttrAF)
-	if vs.Addr, err = attrAddr(a, ipvsSvcAttrAddr, af); err != nil {
+	af, _ := attrU16(&a, ipvsSvcAttrAF)
+	if vs.Addr, err = attrAddr(&a, ipvsSvcAttrAddr, af); err != nil {
 		return vs, 0, fmt.Errorf("virtual server: %w", err)
 	}
-	proto, _ := attrU16(a, ipvsSvcAttrProtocol)
+	proto, _ := attrU16(&a, ipvsSvcAttrProtocol)
 	vs.Proto = model.Protocol(proto)
-	vs.Port, _ = attrPort(a, ipvsSvcAttrPort)
-	if name := a[ipvsSvcAttrSchedName]; len(name) > 0 {
+	vs.Port, _ = attrPort(&a, ipvsSvcAttrPort)
+	if name := a.get(ipvsSvcAttrSchedName); len(name) > 0 {
 		vs.Scheduler = string(name[:len(name)-1]) // NUL-terminated
 	}
-	if f, ok := attrU32(a, ipvsSvcAttrFlags); ok { // struct ip_vs_flags: flags, then mask
+	if f, ok := attrU32(&a, ipvsSvcAttrFlags); ok { // struct ip_vs_flags: flags, then mask
 		vs.Flags = model.SchedFlags(f) & knownFlags
 	}
-	vs.Timeout, _ = attrU32(a, ipvsSvcAttrTimeout)
+	vs.Timeout, _ = attrU32(&a, ipvsSvcAttrTimeout)
 	return vs, 0, nil
 }
 
@@ -193,17 +211,17 @@ func parseDest(genlPayload []byte, svcAF uint16) (model.RealServer, model.RealSe
 	if err != nil {
 		return rs, st, err
 	}
-	af, ok := attrU16(a, ipvsDestAttrAddrFamily)
+	af, ok := attrU16(&a, ipvsDestAttrAddrFamily)
 	if !ok {
 		af = svcAF
 	}
-	if rs.Addr, err = attrAddr(a, ipvsDestAttrAddr, af); err != nil {
+	if rs.Addr, err = attrAddr(&a, ipvsDestAttrAddr, af); err != nil {
 		return rs, st, fmt.Errorf("real server: %w", err)
 	}
-	rs.Port, _ = attrPort(a, ipvsDestAttrPort)
-	w, _ := attrU32(a, ipvsDestAttrWeight)
+	rs.Port, _ = attrPort(&a, ipvsDestAttrPort)
+	w, _ := attrU32(&a, ipvsDestAttrWeight)
 	rs.Weight = int32(w)
-	st.ActiveConns, _ = attrU32(a, ipvsDestAttrActive)
-	st.InactiveConns, _ = attrU32(a, ipvsDestAttrInactive)
+	st.ActiveConns, _ = attrU32(&a, ipvsDestAttrActive)
+	st.InactiveConns, _ = attrU32(&a, ipvsDestAttrInactive)
 	return rs, st, nil
 }

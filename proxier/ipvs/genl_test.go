@@ -156,23 +156,27 @@ func TestParseAcks(t *testing.T) {
 	}
 }
 
-func TestAttrMap(t *testing.T) {
+func TestAttrIndex(t *testing.T) {
 	b := attrs(nil).str(ctrlAttrName, "IPVS").u16(ctrlAttrFmID, 0x1c).u32(3, 1)
 	b = b.put(4|0x8000, attrs(nil).u16(1, 7)) // NLA_F_NESTED is masked off
-	a, err := attrMap(b)
+	b = b.u32(40, 1) // beyond the slots: skipped
+	a, err := attrIndex(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := attrU16(a, ctrlAttrFmID); !ok || got != 0x1c {
+	if got, ok := attrU16(&a, ctrlAttrFmID); !ok || got != 0x1c {
 		t.Errorf("family id = %#x, %v; want 0x1c", got, ok)
 	}
-	if _, ok := attrU32(a, 9); ok {
+	if _, ok := attrU32(&a, 9); ok {
 		t.Error("a missing attribute was found")
 	}
-	if _, ok := a[4]; !ok {
+	if a.get(40) != nil || a.get(3) == nil {
+		t.Error("attribute 40 kept or 3 lost")
+	}
+	if a.get(4) == nil {
 		t.Error("nested attribute not found by its type")
 	}
-	if _, err := attrMap([]byte{8, 0, 1, 0, 0}); err == nil {
+	if _, err := attrIndex([]byte{8, 0, 1, 0, 0}); err == nil {
 		t.Error("attribute longer than its buffer accepted")
 	}
 }

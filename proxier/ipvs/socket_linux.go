@@ -113,11 +113,11 @@ func (s *genlSocket) resolveFamily() (uint16, error) {
 			case m.typ == nlmsgError:
 				return family, nil
 			case m.typ == genlIDCtrl && len(m.payload) >= genlHdrLen:
-				a, err := attrMap(m.payload[genlHdrLen:])
+				a, err := attrIndex(m.payload[genlHdrLen:])
 				if err != nil {
 					return 0, err
 				}
-				family, _ = attrU16(a, ctrlAttrFmID)
+				family, _ = attrU16(&a, ctrlAttrFmID)
 			}
 		}
 	}
