@@ -159,7 +159,7 @@ func TestParseAcks(t *testing.T) {
 func TestAttrIndex(t *testing.T) {
 	b := attrs(nil).str(ctrlAttrName, "IPVS").u16(ctrlAttrFmID, 0x1c).u32(3, 1)
 	b = b.put(4|0x8000, attrs(nil).u16(1, 7)) // NLA_F_NESTED is masked off
-	b = b.u32(40, 1) // beyond the slots: skipped
+	b = b.u32(40, 1)                          // beyond the slots: skipped
 	a, err := attrIndex(b)
 	if err != nil {
 		t.Fatal(err)
