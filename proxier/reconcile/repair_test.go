@@ -68,29 +68,34 @@ func TestRepairOfASmallStateIsOneFull(t *testing.T) {
 }
 
 // TestRepairCycleReadsInBoundedSteps checks that a cycle over 7 virtual
-// servers with chunks of 3 takes the object step, the netfilter step and
-// three chunk steps, that no step reads more than one chunk of real
+// servers with chunks of 3 takes the address step, the virtual-server step,
+// the netfilter step and three chunk steps, that each listing has a step of
+// its own, that no step reads more than one chunk of real
 // servers, and that a cycle over an unchanged kernel writes nothing.
 func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	if got := r.eng.RepairSteps(); got != 5 {
-		t.Fatalf("RepairSteps = %d, want 5", got)
+	if got := r.eng.RepairSteps(); got != 6 {
+		t.Fatalf("RepairSteps = %d, want 6", got)
 	}
 	r.resetCounts()
 	before := r.writes() // netfilter's count is not reset
 	nfVerifies := r.nf.Calls(netfilter.MethodVerify)
-	for step := 1; step <= 5; step++ {
+	for step := 1; step <= 6; step++ {
 		r.ipvs.ResetCalls()
+		lists := r.addr.Counts().Reads
 		res, done := r.eng.Repair(r.ctx, nil)
 		c := r.ipvs.Calls()
-		if res.Failures != 0 || done != (step == 5) {
+		if res.Failures != 0 || done != (step == 6) {
 			t.Fatalf("step %d: failures %d, done %v", step, res.Failures, done)
 		}
 		if c[ipvs.CallListServices] != 0 || c[ipvs.CallListRealServers] > 3 {
 			t.Errorf("step %d read too much: %v", step, c)
 		}
-		if step == 1 && c[ipvs.CallListVirtualServers] != 1 {
-			t.Errorf("object step calls %v, want one ListVirtualServers", c)
+		if got, want := r.addr.Counts().Reads-lists, map[bool]int{true: 1}[step == 1]; got != want {
+			t.Errorf("step %d listed addresses %d times, want %d", step, got, want)
+		}
+		if got, want := c[ipvs.CallListVirtualServers], map[bool]int{true: 1}[step == 2]; got != want {
+			t.Errorf("step %d listed virtual servers %d times, want %d", step, got, want)
 		}
 	}
 	if got := r.nf.Calls(netfilter.MethodVerify) - nfVerifies; got != 1 {
@@ -140,7 +145,7 @@ func TestRepairCycleRepairsDrift(t *testing.T) {
 // step reads.
 func TestRepairStepAppliesPendingChanges(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(2) // object and netfilter steps done
+	r.repairStepN(3) // address, virtual-server and netfilter steps done
 	r.src.put(k8stest.Service("ns", "svc-6", k8stest.ClusterIPs("198.18.0.106")),
 		k8stest.Slice("ns", "svc-6", "svc-6-1", []discovery.Endpoint{ep("198.18.12.7")}))
 	r.resetCounts()
@@ -156,7 +161,7 @@ func TestRepairStepAppliesPendingChanges(t *testing.T) {
 func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	want := r.ipvs.Dump()
-	r.repairStepN(2)
+	r.repairStepN(3)
 	must(t, r.ipvs.DeleteVirtualServer(key(t, "tcp 198.18.0.100:80")))
 	for {
 		if _, done := r.eng.Repair(r.ctx, nil); done {
@@ -170,10 +175,10 @@ func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
 
 func TestFullEndsARepairCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	r.repairStepN(3)
+	r.repairStepN(4)
 	r.full()
-	if steps := r.repairCycle(); steps != 5 {
-		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 5", steps)
+	if steps := r.repairCycle(); steps != 6 {
+		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 6", steps)
 	}
 }
 
@@ -194,7 +199,7 @@ func (r *rig) repairStepN(n int) {
 // TestRepairCycleRepairsDrift).
 func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	r.repairStepN(1) // object step
+	r.repairStepN(2) // address and virtual-server steps
 	r.nf.FailNext(netfilter.MethodVerify, fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift))
 	r.repairStepN(1) // the read-back starts, and sees "drift"
 	applies, updates := r.nf.Calls(netfilter.MethodApply), r.nf.Calls(netfilter.MethodUpdate)
@@ -253,7 +258,7 @@ func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
 // a step that itself writes nothing (the netfilter step) is still retried.
 func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(1) // object step; the next is the netfilter step
+	r.repairStepN(2) // address and virtual-server steps; the next is the netfilter step
 	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
 		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
 	r.ipvs.InjectError(ipvs.CallApplyBatch, model.VSKey{}, fmt.Errorf("injected: %w", syscall.ENOBUFS))
