@@ -101,33 +101,40 @@ type attrTable [attrSlots][]byte
 // attrIndex indexes the attributes of b by type (the last one wins).
 func attrIndex(b []byte) (attrTable, error) {
 	var out attrTable
+	err := out.index(b)
+	return out, err
+}
+
+// index fills a, which must be empty, with the attributes of b.
+func (a *attrTable) index(b []byte) error {
 	for len(b) >= 4 {
 		l := int(binary.NativeEndian.Uint16(b))
 		if l < 4 || l > len(b) {
-			return out, fmt.Errorf("netlink attribute of length %d in %d bytes", l, len(b))
+			return fmt.Errorf("netlink attribute of length %d in %d bytes", l, len(b))
 		}
 		if typ := binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask; typ < attrSlots {
-			out[typ] = b[4:l:l]
+			a[typ] = b[4:l:l]
 		}
 		b = b[min(align4(l), len(b)):]
 	}
-	return out, nil
+	return nil
 }
 
-// nested returns the attributes nested in the top-level attribute typ of a
-// generic netlink payload (after the genl header).
-func nested(genlPayload []byte, typ uint16) (attrTable, error) {
+// nested fills out, which must be empty, with the attributes nested in the
+// top-level attribute typ of a generic netlink payload (after the genl
+// header). Tables are filled in place: returning one copies 768 bytes.
+func nested(genlPayload []byte, typ uint16, out *attrTable) error {
 	if len(genlPayload) < genlHdrLen {
-		return attrTable{}, fmt.Errorf("short generic netlink message (%d bytes)", len(genlPayload))
+		return fmt.Errorf("short generic netlink message (%d bytes)", len(genlPayload))
 	}
-	top, err := attrIndex(genlPayload[genlHdrLen:])
-	if err != nil {
-		return attrTable{}, err
+	var top attrTable
+	if err := top.index(genlPayload[genlHdrLen:]); err != nil {
+		return err
 	}
 	if in := top.get(typ); in != nil {
-		return attrIndex(in)
+		return out.index(in)
 	}
-	return attrTable{}, fmt.Errorf("generic netlink message without attribute %d", typ)
+	return fmt.Errorf("generic netlink message without attribute %d", typ)
 }
 
 // get returns the attribute typ, nil when absent.
@@ -178,8 +185,8 @@ func attrAddr(a *attrTable, typ uint16, af uint16) (netip.Addr, error) {
 // parseService reads one message of a service dump. fwmark is non-zero for
 // a firewall-mark service, whose key the model cannot hold.
 func parseService(genlPayload []byte) (vs model.VirtualServer, fwmark uint32, err error) {
-	a, err := nested(genlPayload, ipvsCmdAttrService)
-	if err != nil {
+	var a attrTable
+	if err = nested(genlPayload, ipvsCmdAttrService, &a); err != nil {
 		return vs, 0, err
 	}
 	if fwmark, _ = attrU32(&a, ipvsSvcAttrFWMark); fwmark != 0 {
@@ -207,7 +214,8 @@ func parseService(genlPayload []byte) (vs model.VirtualServer, fwmark uint32, er
 func parseDest(genlPayload []byte, svcAF uint16) (model.RealServer, model.RealServerStats, error) {
 	var rs model.RealServer
 	var st model.RealServerStats
-	a, err := nested(genlPayload, ipvsCmdAttrDest)
+	var a attrTable
+	err := nested(genlPayload, ipvsCmdAttrDest, &a)
 	if err != nil {
 		return rs, st, err
 	}
