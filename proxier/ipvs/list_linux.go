@@ -58,14 +58,16 @@ func (k *Kernel) ListServices() ([]*model.Service, error) {
 }
 
 func (k *Kernel) list(d dumper) ([]*model.Service, error) {
-	return retryDump("listing IPVS services", func(last bool) ([]*model.Service, error) { return listOnce(d, last) })
+	return retryDump("listing IPVS services", nil, func(last bool) ([]*model.Service, error) { return listOnce(d, last) })
 }
 
 // retryDump calls attempt until it succeeds, fails with an error that is
 // not an interruption, or has been tried maxDumpAttempts times; the last
 // attempt is told so, and then keeps a repeated entry once instead of
-// failing. what names the dump in the error after the last attempt.
-func retryDump[T any](what string, attempt func(last bool) (T, error)) (T, error) {
+// failing. what (and of, when not nil) names the dump in the error after
+// the last attempt; of is formatted only then (a repair cycle at 10,000
+// services dumps 10,000 times).
+func retryDump[T any](what string, of fmt.Stringer, attempt func(last bool) (T, error)) (T, error) {
 	var lastErr error
 	for i := range maxDumpAttempts {
 		out, err := attempt(i == maxDumpAttempts-1)
@@ -75,6 +77,9 @@ func retryDump[T any](what string, attempt func(last bool) (T, error)) (T, error
 		lastErr = err
 	}
 	var zero T
+	if of != nil {
+		what += " of " + of.String()
+	}
 	return zero, fmt.Errorf("%s after %d attempts: %w: %w", what, maxDumpAttempts, ErrDumpInterrupted, lastErr)
 }
 
@@ -132,7 +137,7 @@ func (k *Kernel) ListVirtualServers() ([]model.VirtualServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return retryDump("listing IPVS virtual servers", func(last bool) ([]model.VirtualServer, error) {
+	return retryDump("listing IPVS virtual servers", nil, func(last bool) ([]model.VirtualServer, error) {
 		return dumpVirtualServers(d, last)
 	})
 }
@@ -165,7 +170,7 @@ func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return retryDump("listing IPVS real servers of "+vs.String(), func(last bool) ([]model.RealServer, error) {
+	return retryDump("listing IPVS real servers", vs, func(last bool) ([]model.RealServer, error) {
 		reals, _, err := realsOf(d, vs, false, last)
 		return reals, err
 	})
@@ -183,7 +188,7 @@ func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServ
 	if err != nil {
 		return nil, err
 	}
-	return retryDump("reading IPVS counters of "+vs.String(), func(last bool) (map[model.RSKey]model.RealServerStats, error) {
+	return retryDump("reading IPVS counters", vs, func(last bool) (map[model.RSKey]model.RealServerStats, error) {
 		_, stats, err := realsOf(d, vs, true, last)
 		return stats, err
 	})
