@@ -62,9 +62,14 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 	failed := map[model.VSKey]bool{}
 	var firstErr error
 	errs := e.perform(ops)
+	// Formatting every operation costs as much as a large sync's writes:
+	// only when asked for.
+	v5 := logger.V(5)
 	for i, op := range ops {
 		res.Writes++
-		logger.V(5).Info("Applied kernel operation", "op", op.String(), "err", errs[i])
+		if v5.Enabled() {
+			v5.Info("Applied kernel operation", "op", op.String(), "err", errs[i])
+		}
 		if err := errs[i]; err != nil {
 			res.Failures++
 			e.metrics.KernelError(op.Kind.String())
