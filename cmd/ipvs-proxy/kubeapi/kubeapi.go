@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Resource names the kinds the daemon reads.
@@ -67,6 +68,16 @@ type Client struct {
 // New builds the clients from rc (its content types, QPS, burst and user
 // agent are kept).
 func New(rc *rest.Config) (*Client, error) {
+	rc = rest.CopyConfig(rc)
+	if rc.RateLimiter == nil && rc.QPS > 0 {
+		// One limiter for both groups, as the clientset shares one: the
+		// --kube-api-qps and --kube-api-burst of kube-proxy bound the
+		// whole client, not each API group.
+		if rc.Burst <= 0 {
+			return nil, fmt.Errorf("kube-api-burst must be positive with kube-api-qps %v", rc.QPS)
+		}
+		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, rc.Burst)
+	}
 	httpClient, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, fmt.Errorf("building the API HTTP client: %w", err)

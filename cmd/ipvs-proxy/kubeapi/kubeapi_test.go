@@ -111,3 +111,20 @@ func TestEventsGoToTheirNamespace(t *testing.T) {
 		t.Errorf("posted %q (%v)", s.bodies["POST /api/v1/namespaces/shop/events"], err)
 	}
 }
+
+// TestQPSBoundsTheWholeClient: --kube-api-qps and --kube-api-burst limit
+// the client as a whole (one token bucket for both API groups), as in
+// kube-proxy.
+func TestQPSBoundsTheWholeClient(t *testing.T) {
+	c, err := New(&rest.Config{Host: "http://127.0.0.1:1", QPS: 5, Burst: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, disc := c.core.GetRateLimiter(), c.discovery.GetRateLimiter()
+	if core == nil || core != disc {
+		t.Errorf("rate limiters %p and %p, want one shared", core, disc)
+	}
+	if _, err := New(&rest.Config{Host: "http://127.0.0.1:1", QPS: 5}); err == nil {
+		t.Error("QPS without burst accepted")
+	}
+}
