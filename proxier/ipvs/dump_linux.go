@@ -1,6 +1,8 @@
 package ipvs
 
 import (
+	"slices"
+
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -20,10 +22,10 @@ func (k *Kernel) dumpServices() ([]model.VirtualServer, error) {
 
 // dumpDests dumps the real servers of one virtual server, with their
 // counters, on the raw socket. The caller holds k.mu and has opened the
-// socket.
+// socket. The real servers are the caller's; the counters are valid until
+// the next dump.
 func (k *Kernel) dumpDests(vs model.VSKey) ([]model.RealServer, []model.RealServerStats, error) {
-	var reals []model.RealServer
-	var stats []model.RealServerStats
+	reals, stats := k.reals[:0], k.stats[:0]
 	err := k.sock.dump(ipvsCmdGetDest, serviceAttrs(model.VirtualServer{VSKey: vs}, false), func(p []byte) error {
 		rs, st, err := parseDest(p, afOf(vs.Addr))
 		if err == nil {
@@ -31,5 +33,6 @@ func (k *Kernel) dumpDests(vs model.VSKey) ([]model.RealServer, []model.RealServ
 		}
 		return err
 	})
-	return reals, stats, err
+	k.reals, k.stats = reals, stats
+	return slices.Clone(reals), stats, err
 }

@@ -38,8 +38,10 @@ type nlmsg struct {
 }
 
 // splitMessages cuts a receive buffer into netlink messages.
-func splitMessages(b []byte) ([]nlmsg, error) {
-	var out []nlmsg
+func splitMessages(b []byte) ([]nlmsg, error) { return appendMessages(nil, b) }
+
+// appendMessages appends the netlink messages of a receive buffer to out.
+func appendMessages(out []nlmsg, b []byte) ([]nlmsg, error) {
 	for len(b) >= nlmsgHdrLen {
 		l := int(binary.NativeEndian.Uint32(b))
 		if l < nlmsgHdrLen || l > len(b) {

@@ -24,6 +24,11 @@ type Kernel struct {
 	sock *genlSocket
 	// mobyOK is set once a request through moby/ipvs got an answer.
 	mobyOK bool
+	// reals and stats are dumpDests's scratch space, reused from one
+	// dump to the next (a repair cycle at 10,000 services dumps 10,000
+	// times).
+	reals []model.RealServer
+	stats []model.RealServerStats
 }
 
 // New opens two generic netlink sockets, moby/ipvs's and the raw one of

@@ -23,7 +23,8 @@ func interrupted(err error) bool {
 	return errors.Is(err, errInconsistent) || errors.Is(err, syscall.EINTR) || errors.Is(err, errNLDumpInterrupted)
 }
 
-// dumper reads the kernel's tables, one dump per call.
+// dumper reads the kernel's tables, one dump per call. The counters reals
+// returns are valid until its next call.
 type dumper struct {
 	services func() ([]model.VirtualServer, error)
 	reals    func(model.VSKey) ([]model.RealServer, []model.RealServerStats, error)

@@ -19,6 +19,9 @@ type genlSocket struct {
 	seq    uint32
 	buf    []byte
 	rbuf   []byte
+	// msgs is reused by read: its messages point into rbuf and are valid
+	// until the next read.
+	msgs []nlmsg
 }
 
 // openGenlSocket opens the socket in the calling thread's network
@@ -87,7 +90,8 @@ func (s *genlSocket) read() ([]nlmsg, error) {
 	if flags&unix.MSG_TRUNC != 0 {
 		return nil, fmt.Errorf("netlink answer larger than %d bytes", len(s.rbuf))
 	}
-	return splitMessages(s.rbuf[:n])
+	s.msgs, err = appendMessages(s.msgs[:0], s.rbuf[:n])
+	return s.msgs, err
 }
 
 // resolveFamily asks the generic netlink controller for the IPVS family id.
