@@ -24,6 +24,7 @@ type Netlink struct {
 	name    string
 	primary []netip.Addr
 	h       *netlink.Handle
+	dump    *dumper
 
 	mu    sync.Mutex
 	index int // the dummy's ifindex, 0 when not looked up yet
@@ -45,11 +46,19 @@ func New(cfg Config) (*Netlink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
 	}
-	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h}, nil
+	d, err := newDumper(ns)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h, dump: d}, nil
 }
 
-// Close releases the netlink socket.
-func (n *Netlink) Close() { n.h.Close() }
+// Close releases the netlink sockets.
+func (n *Netlink) Close() {
+	n.h.Close()
+	n.dump.close()
+}
 
 // lookup finds the dummy link by name and caches its index.
 func (n *Netlink) lookup() (netlink.Link, error) {
@@ -138,21 +147,17 @@ func (n *Netlink) DeleteInterface() error {
 
 // List implements Interface.
 func (n *Netlink) List() ([]netip.Addr, error) {
-	var addrs []netlink.Addr
+	var out []netip.Addr
 	err := n.withLink(func(link netlink.Link) error {
+		dummy := int32(link.Attrs().Index)
 		var err error
-		addrs, err = n.addrList(link)
+		out, err = n.dump.collect(func(a ifAddr) bool { return a.index == dummy })
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	var out []netip.Addr
-	for _, a := range addrs {
-		if ip := fromNet(a.IP); listable(ip) {
-			out = append(out, ip)
-		}
-	}
+	out = slices.DeleteFunc(out, func(a netip.Addr) bool { return !listable(a) })
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out), nil
 }
@@ -244,16 +249,11 @@ func (n *Netlink) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error
 	} else if !errors.Is(err, ErrInterfaceNotFound) && !errors.Is(err, ErrNotDummy) {
 		return nil, err
 	}
-	all, err := n.addrList(nil)
+	host, err := n.dump.collect(func(a ifAddr) bool {
+		return a.index != int32(dummy) && a.flags&unix.IFA_F_DADFAILED == 0
+	})
 	if err != nil {
 		return nil, err
-	}
-	var host []netip.Addr
-	for _, a := range all {
-		if a.LinkIndex == dummy || a.Flags&unix.IFA_F_DADFAILED != 0 {
-			continue
-		}
-		host = append(host, fromNet(a.IP))
 	}
 	return sel.Select(host), nil
 }
