@@ -45,7 +45,9 @@ func newAddr(seq uint32, index int32, flags uint8, attrs ...[]byte) []byte {
 
 func ipBytes(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
 
-func done(seq uint32) []byte { return nlMessage(unix.NLMSG_DONE, unix.NLM_F_MULTI, seq, make([]byte, 4)) }
+func done(seq uint32) []byte {
+	return nlMessage(unix.NLMSG_DONE, unix.NLM_F_MULTI, seq, make([]byte, 4))
+}
 
 func flagsWord(f uint32) []byte {
 	b := make([]byte, 4)
@@ -70,7 +72,7 @@ func TestParseDump(t *testing.T) {
 		newAddr(7, 2, unix.IFA_F_NODAD, rtattr(unix.IFA_ADDRESS, ipBytes("fd00:96::1")),
 			rtattr(unix.IFA_FLAGS, flagsWord(unix.IFA_F_NODAD|unix.IFA_F_NOPREFIXROUTE))),
 		newAddr(6, 2, 0, rtattr(unix.IFA_ADDRESS, ipBytes("198.18.0.99"))), // an older request's
-		newAddr(7, 4, 0, rtattr(unix.IFA_LABEL, []byte("eth0\x00"))),          // no address: skipped
+		newAddr(7, 4, 0, rtattr(unix.IFA_LABEL, []byte("eth0\x00"))),       // no address: skipped
 		done(7),
 	)
 	var out []got

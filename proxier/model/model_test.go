@@ -88,3 +88,22 @@ func TestSetAndDeleteRealKeepRealsSorted(t *testing.T) {
 		t.Errorf("Real(%s) = %v, %v", want[1].RSKey, r, ok)
 	}
 }
+
+// TestSortReals: sorted, reversed (a kernel dump of destinations added in
+// order) and shuffled lists all come out in canonical order.
+func TestSortReals(t *testing.T) {
+	var sorted []RealServer
+	for i := range 6 {
+		sorted = append(sorted, RealServer{RSKey: RSKey{Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(1 + i/2)}), Port: uint16(80 + i%2)}})
+	}
+	reversed := slices.Clone(sorted)
+	slices.Reverse(reversed)
+	shuffled := []RealServer{sorted[3], sorted[0], sorted[5], sorted[1], sorted[4], sorted[2]}
+	for name, in := range map[string][]RealServer{"sorted": sorted, "reversed": reversed, "shuffled": shuffled, "empty": nil} {
+		s := Service{Reals: slices.Clone(in)}
+		s.SortReals()
+		if want := sorted[:len(in)]; !slices.Equal(s.Reals, want) {
+			t.Errorf("%s: %v, want %v", name, s.Reals, want)
+		}
+	}
+}
