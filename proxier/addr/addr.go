@@ -38,6 +38,9 @@ type Interface interface {
 	// already bound is not an error. A missing interface returns
 	// ErrInterfaceNotFound.
 	Bind(netip.Addr) error
+	// BindAll binds each address as Bind does, in as few kernel round
+	// trips as it can; errs[i] is what Bind would return for addrs[i].
+	BindAll(addrs []netip.Addr) (errs []error)
 	// Unbind removes the address. An address not bound, or a missing
 	// interface, is not an error.
 	Unbind(netip.Addr) error

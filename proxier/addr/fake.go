@@ -197,6 +197,15 @@ func (f *Fake) Bind(a netip.Addr) error {
 	return nil
 }
 
+// BindAll implements Interface: Bind of each address, counted one by one.
+func (f *Fake) BindAll(addrs []netip.Addr) []error {
+	errs := make([]error, len(addrs))
+	for i, a := range addrs {
+		errs[i] = f.Bind(a)
+	}
+	return errs
+}
+
 // Unbind implements Interface.
 func (f *Fake) Unbind(a netip.Addr) error {
 	a = a.Unmap()

@@ -98,9 +98,9 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 
 func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != model.OpUnbindAddress }
 
-// perform applies sorted operations: IPVS runs of operations go to the
-// kernel as batches (many requests per netlink write), addresses one by
-// one, in plan order. "Already exists" and "not found" are idempotent: an
+// perform applies sorted operations in plan order: runs of IPVS operations
+// and runs of address binds go to the kernel as batches (many requests per
+// netlink write), unbinds one by one. "Already exists" and "not found" are idempotent: an
 // add of an existing object is retried as an update and an update of a
 // missing object as an add.
 func (e *Engine) perform(ops []model.Op) []error {
@@ -118,11 +118,19 @@ func (e *Engine) perform(ops []model.Op) []error {
 			i = j
 			continue
 		}
-		if ops[i].Kind == model.OpBindAddress {
-			errs[i] = e.cfg.Addresses.Bind(ops[i].Addr)
-		} else {
-			errs[i] = e.cfg.Addresses.Unbind(ops[i].Addr)
+		for j < len(ops) && ops[j].Kind == model.OpBindAddress {
+			j++
 		}
+		if j > i {
+			addrs := make([]netip.Addr, j-i)
+			for k := range addrs {
+				addrs[k] = ops[i+k].Addr
+			}
+			copy(errs[i:j], e.cfg.Addresses.BindAll(addrs))
+			i = j
+			continue
+		}
+		errs[i] = e.cfg.Addresses.Unbind(ops[i].Addr)
 		i++
 	}
 	return errs

@@ -30,8 +30,9 @@ type Source interface {
 type Addresses interface {
 	// List returns the addresses bound on the dummy interface.
 	List() ([]netip.Addr, error)
-	// Bind binds an address; an already bound one is not an error.
-	Bind(a netip.Addr) error
+	// BindAll binds addresses in as few round trips as it can; an
+	// already bound one is not an error. errs[i] is addrs[i]'s result.
+	BindAll(addrs []netip.Addr) (errs []error)
 	// Unbind unbinds an address; a missing one is not an error.
 	Unbind(a netip.Addr) error
 }

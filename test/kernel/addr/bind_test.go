@@ -3,9 +3,10 @@
 package addr_test
 
 import (
-	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
+	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+	"github.com/ipvs-proxy/ipvs-proxy/test/kernel/netnstest"
 )
 
 // TestBindListUnbind checks binding both families (twice), what the kernel
@@ -220,4 +222,69 @@ func TestBindMany(t *testing.T) {
 	}
 	t.Logf("bind %d: %v (%.0f/s); list: %v; unbind: %v (%.0f/s)", count, bindTook,
 		count/bindTook.Seconds(), listTook, unbindTook, count/unbindTook.Seconds())
+}
+
+// TestBindAll binds a few thousand addresses of both families in batches,
+// one of them already bound and one that can never be bound, and reports
+// the rate against TestBindMany's one request per address.
+func TestBindAll(t *testing.T) {
+	n := netnstest.New(t)
+	a := ensured(t, n)
+	const count = 2000
+	var addrs []netip.Addr
+	v4, v6 := ip("198.18.128.0"), ip("fd00:128::")
+	for i := range count {
+		if i%4 == 3 {
+			addrs = append(addrs, v6)
+			v6 = v6.Next()
+		} else {
+			addrs = append(addrs, v4)
+			v4 = v4.Next()
+		}
+	}
+	if err := a.Bind(addrs[700]); err != nil { // already bound: not an error
+		t.Fatal(err)
+	}
+	bad := ip("fe80::1") // link-local: refused before reaching the kernel
+	start := time.Now()
+	errs := a.BindAll(append(slices.Clone(addrs), bad))
+	took := time.Since(start)
+	for i, err := range errs[:count] {
+		if err != nil {
+			t.Fatalf("BindAll: %s: %v", addrs[i], err)
+		}
+	}
+	if errs[count] == nil {
+		t.Errorf("BindAll bound %s", bad)
+	}
+	want := slices.Clone(addrs)
+	slices.SortFunc(want, netip.Addr.Compare)
+	if got := list(t, a); !equal(got, want) {
+		t.Fatalf("List returned %d addresses, want %d", len(got), count)
+	}
+	// Batched adds are host prefixes, IPv6 without DAD, like Bind's.
+	kaddrs, err := n.NL.AddrList(n.Link(t, addr.DefaultInterface), netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kaddrs {
+		if ones, bits := k.Mask.Size(); ones != bits {
+			t.Fatalf("%s bound as /%d", k.IP, ones)
+		}
+		if k.IP.To4() == nil && (k.Flags&unix.IFA_F_NODAD == 0 || k.Flags&unix.IFA_F_NOPREFIXROUTE == 0) {
+			t.Fatalf("%s flags %#x: want NODAD and NOPREFIXROUTE", k.IP, k.Flags)
+		}
+	}
+	waitLocalRoute(t, n, addrs[count-1])
+	t.Logf("BindAll %d: %v (%.0f/s)", count, took, count/took.Seconds())
+
+	// Without the interface every address gets ErrInterfaceNotFound.
+	if err := a.DeleteInterface(); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range a.BindAll(addrs[:3]) {
+		if !errors.Is(err, addr.ErrInterfaceNotFound) {
+			t.Errorf("BindAll without the interface: %v", err)
+		}
+	}
 }
