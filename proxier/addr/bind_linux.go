@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 )
 
 // bindBatch is how many address adds go in one netlink write.
@@ -27,7 +29,7 @@ func (n *Netlink) BindAll(addrs []netip.Addr) []error {
 	err := n.withLink(func(link netlink.Link) error {
 		for done < len(addrs) {
 			end := min(done+bindBatch, len(addrs))
-			if err := n.dump.bind(int32(link.Attrs().Index), addrs[done:end], errs[done:end]); err != nil {
+			if err := n.rt.bind(int32(link.Attrs().Index), addrs[done:end], errs[done:end]); err != nil {
 				return err
 			}
 			done = end
@@ -60,7 +62,7 @@ func bindError(a netip.Addr, name string, err error) error {
 // bind adds addrs to the link index in one netlink write and fills errs
 // with each add's error (an errno, or why the address cannot be bound). It
 // returns an error when the write or the reading of the answers failed.
-func (d *dumper) bind(index int32, addrs []netip.Addr, errs []error) error {
+func (d *rtSocket) bind(index int32, addrs []netip.Addr, errs []error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	first := d.seq + 1
@@ -111,7 +113,7 @@ func appendNewAddr(b []byte, seq uint32, index int32, a netip.Addr) []byte {
 	if a.Is6() {
 		family, flags = unix.AF_INET6, unix.IFA_F_NODAD|unix.IFA_F_NOPREFIXROUTE
 	}
-	attrLen := nlmAlign(unix.SizeofRtAttr + len(ip))
+	attrLen := nlmsg.Align(unix.SizeofRtAttr + len(ip))
 	l := unix.NLMSG_HDRLEN + unix.SizeofIfAddrmsg + 2*attrLen + unix.SizeofRtAttr + 4
 	start := len(b)
 	b = append(b, make([]byte, l)...)
@@ -140,19 +142,13 @@ func appendNewAddr(b []byte, seq uint32, index int32, a netip.Addr) []byte {
 // parseAcks reads the acknowledgements of seq first..last in one receive
 // buffer, calling fn for each; ended reports that last was answered.
 func parseAcks(b []byte, first, last uint32, fn func(seq uint32, errno syscall.Errno)) (ended bool, err error) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(nl.NativeEndian().Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return false, fmt.Errorf("rtnetlink message of length %d in %d bytes", l, len(b))
-		}
-		typ, seq := nl.NativeEndian().Uint16(b[4:]), nl.NativeEndian().Uint32(b[8:])
-		payload := b[unix.NLMSG_HDRLEN:l]
-		b = b[min(nlmAlign(l), len(b)):]
-		if typ != unix.NLMSG_ERROR || seq < first || seq > last || len(payload) < 4 {
+	msgs, err := nlmsg.Append(nil, b)
+	for _, m := range msgs {
+		if m.Type != unix.NLMSG_ERROR || m.Seq < first || m.Seq > last {
 			continue // not an answer to this batch (an abandoned one's)
 		}
-		fn(seq, syscall.Errno(-int32(nl.NativeEndian().Uint32(payload))))
-		ended = ended || seq == last
+		fn(m.Seq, syscall.Errno(nlmsg.ErrorCode(m)))
+		ended = ended || m.Seq == last
 	}
-	return ended, nil
+	return ended, err
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 )
 
 // TestAppendNewAddr: the adds BindAll batches carry what Bind sends (a
@@ -43,7 +45,7 @@ func TestAppendNewAddr(t *testing.T) {
 		m.index, m.ifa = a.index, a.flags
 		m.ip, _ = netip.AddrFromSlice(a.ip)
 		got = append(got, m)
-		b = b[nlmAlign(l):]
+		b = b[nlmsg.Align(l):]
 	}
 	create := uint16(unix.NLM_F_REQUEST | unix.NLM_F_CREATE | unix.NLM_F_EXCL)
 	want := []msg{{40, create, 32, 7, addrs[0], 0}, {41, create, 128, 7, addrs[1], unix.IFA_F_NODAD | unix.IFA_F_NOPREFIXROUTE}}

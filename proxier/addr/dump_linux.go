@@ -12,40 +12,43 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 )
 
 // errDumpInterrupted: the kernel flagged a dump that changed while it ran
 // (NLM_F_DUMP_INTR); it is repeated.
 var errDumpInterrupted = errors.New("address dump interrupted by a concurrent change")
 
-// dumper lists every address of the namespace with one RTM_GETADDR dump on
-// a socket of its own, parsing the answer in place. vishvananda/netlink's
-// AddrList builds a netlink.Addr with several allocations per address, and
-// List (the dummy's 10,000 addresses at 10,000 services) and NodeAddresses
-// (every link's) run on every repair cycle: in the VM at 10k they had
-// allocated 283 MB in six minutes.
-type dumper struct {
+// rtSocket is the adapter's own rtnetlink socket for its hot paths, used
+// without vishvananda/netlink's message objects: address dumps parsed in
+// place (here) and batched binds (bind_linux.go). AddrList built a
+// netlink.Addr with several allocations per address, and List (the dummy's
+// 10,000 addresses at 10,000 services) and NodeAddresses (every link's) run
+// on every repair cycle: in the VM at 10k they had allocated 283 MB in six
+// minutes.
+type rtSocket struct {
 	mu   sync.Mutex
 	sock *nl.NetlinkSocket
 	buf  []byte
 	seq  uint32
 }
 
-// newDumper opens the dump socket in ns (netns.None(): the caller's).
-func newDumper(ns netns.NsHandle) (*dumper, error) {
+// newRTSocket opens the socket in ns (netns.None(): the caller's).
+func newRTSocket(ns netns.NsHandle) (*rtSocket, error) {
 	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
 	}
-	return &dumper{sock: s, buf: make([]byte, 1<<16)}, nil
+	return &rtSocket{sock: s, buf: make([]byte, 1<<16)}, nil
 }
 
-func (d *dumper) close() { d.sock.Close() }
+func (d *rtSocket) close() { d.sock.Close() }
 
 // collect returns the addresses keep accepts among those of every link,
 // canonical (IPv4 as 4 bytes), unsorted. An interrupted dump is repeated
 // from scratch up to dumpRetries times.
-func (d *dumper) collect(keep func(ifAddr) bool) ([]netip.Addr, error) {
+func (d *rtSocket) collect(keep func(ifAddr) bool) ([]netip.Addr, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []netip.Addr
@@ -68,7 +71,7 @@ func (d *dumper) collect(keep func(ifAddr) bool) ([]netip.Addr, error) {
 	return out, nil
 }
 
-func (d *dumper) dumpOnce(fn func(ifAddr)) error {
+func (d *rtSocket) dumpOnce(fn func(ifAddr)) error {
 	d.seq++
 	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfAddrmsg)
 	nl.NativeEndian().PutUint32(req[0:], uint32(len(req)))
@@ -109,38 +112,27 @@ type ifAddr struct {
 // parseDump reads one receive buffer of an address dump with sequence
 // number seq: fn gets each address; done reports the end of the dump.
 func parseDump(b []byte, seq uint32, intr *bool, fn func(ifAddr)) (done bool, err error) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(nl.NativeEndian().Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return false, fmt.Errorf("rtnetlink message of length %d in %d bytes", l, len(b))
-		}
-		typ, flags := nl.NativeEndian().Uint16(b[4:]), nl.NativeEndian().Uint16(b[6:])
-		msgSeq := nl.NativeEndian().Uint32(b[8:])
-		payload := b[unix.NLMSG_HDRLEN:l]
-		b = b[min(nlmAlign(l), len(b)):]
-		if msgSeq != seq {
+	msgs, err := nlmsg.Append(nil, b)
+	for _, m := range msgs {
+		if m.Seq != seq {
 			continue // the answer to an earlier, abandoned request
 		}
-		if flags&unix.NLM_F_DUMP_INTR != 0 {
+		if m.Flags&unix.NLM_F_DUMP_INTR != 0 {
 			*intr = true
 		}
-		switch typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(payload) >= 4 {
-				if code := int32(nl.NativeEndian().Uint32(payload)); code != 0 {
-					return true, syscall.Errno(-code)
-				}
+		switch m.Type {
+		case unix.NLMSG_DONE, unix.NLMSG_ERROR:
+			if code := nlmsg.ErrorCode(m); code != 0 {
+				return true, syscall.Errno(code)
 			}
 			return true, nil
 		case unix.RTM_NEWADDR:
-			if a, ok := parseAddrMsg(payload); ok {
+			if a, ok := parseAddrMsg(m.Payload); ok {
 				fn(a)
 			}
 		}
 	}
-	return false, nil
+	return false, err
 }
 
 // parseAddrMsg reads an ifaddrmsg and its attributes. The address is
@@ -169,7 +161,7 @@ func parseAddrMsg(p []byte) (ifAddr, bool) {
 				a.flags = nl.NativeEndian().Uint32(v)
 			}
 		}
-		attrs = attrs[min(nlmAlign(l), len(attrs)):]
+		attrs = attrs[min(nlmsg.Align(l), len(attrs)):]
 	}
 	a.ip = address
 	if local != nil {
@@ -177,5 +169,3 @@ func parseAddrMsg(p []byte) (ifAddr, bool) {
 	}
 	return a, len(a.ip) == 4 || len(a.ip) == 16
 }
-
-func nlmAlign(n int) int { return (n + 3) &^ 3 }

@@ -11,11 +11,13 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 )
 
 // rtattr encodes one route attribute.
 func rtattr(typ uint16, v []byte) []byte {
-	b := make([]byte, nlmAlign(unix.SizeofRtAttr+len(v)))
+	b := make([]byte, nlmsg.Align(unix.SizeofRtAttr+len(v)))
 	nl.NativeEndian().PutUint16(b, uint16(unix.SizeofRtAttr+len(v)))
 	nl.NativeEndian().PutUint16(b[2:], typ)
 	copy(b[unix.SizeofRtAttr:], v)

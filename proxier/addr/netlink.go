@@ -24,7 +24,7 @@ type Netlink struct {
 	name    string
 	primary []netip.Addr
 	h       *netlink.Handle
-	dump    *dumper
+	rt      *rtSocket
 
 	mu    sync.Mutex
 	index int // the dummy's ifindex, 0 when not looked up yet
@@ -46,18 +46,18 @@ func New(cfg Config) (*Netlink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
 	}
-	d, err := newDumper(ns)
+	d, err := newRTSocket(ns)
 	if err != nil {
 		h.Close()
 		return nil, err
 	}
-	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h, dump: d}, nil
+	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h, rt: d}, nil
 }
 
 // Close releases the netlink sockets.
 func (n *Netlink) Close() {
 	n.h.Close()
-	n.dump.close()
+	n.rt.close()
 }
 
 // lookup finds the dummy link by name and caches its index.
@@ -151,7 +151,7 @@ func (n *Netlink) List() ([]netip.Addr, error) {
 	err := n.withLink(func(link netlink.Link) error {
 		dummy := int32(link.Attrs().Index)
 		var err error
-		out, err = n.dump.collect(func(a ifAddr) bool { return a.index == dummy })
+		out, err = n.rt.collect(func(a ifAddr) bool { return a.index == dummy })
 		return err
 	})
 	if err != nil {
@@ -249,7 +249,7 @@ func (n *Netlink) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error
 	} else if !errors.Is(err, ErrInterfaceNotFound) && !errors.Is(err, ErrNotDummy) {
 		return nil, err
 	}
-	host, err := n.dump.collect(func(a ifAddr) bool {
+	host, err := n.rt.collect(func(a ifAddr) bool {
 		return a.index != int32(dummy) && a.flags&unix.IFA_F_DADFAILED == 0
 	})
 	if err != nil {

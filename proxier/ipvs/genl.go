@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -16,7 +17,6 @@ import (
 
 // Netlink header values (include/uapi/linux/netlink.h).
 const (
-	nlmsgHdrLen  = 16
 	genlHdrLen   = 4
 	nlmFRequest  = 0x1
 	nlmFAck      = 0x4
@@ -78,15 +78,13 @@ const (
 // attrs builds netlink attributes into a byte slice, 4-byte aligned.
 type attrs []byte
 
-func align4(n int) int { return (n + 3) &^ 3 }
-
 // put appends one attribute.
 func (a attrs) put(typ uint16, val []byte) attrs {
 	l := 4 + len(val)
 	a = binary.NativeEndian.AppendUint16(a, uint16(l))
 	a = binary.NativeEndian.AppendUint16(a, typ)
 	a = append(a, val...)
-	return append(a, make([]byte, align4(l)-l)...)
+	return append(a, make([]byte, nlmsg.Align(l)-l)...)
 }
 
 func (a attrs) u16(typ uint16, v uint16) attrs {
@@ -151,7 +149,7 @@ func destAttrs(rs model.RealServer, full bool) attrs {
 
 // appendMessage appends one generic netlink request to buf.
 func appendMessage(buf []byte, family uint16, flags uint16, seq uint32, cmd, version uint8, payload attrs) []byte {
-	l := nlmsgHdrLen + genlHdrLen + len(payload)
+	l := nlmsg.HdrLen + genlHdrLen + len(payload)
 	buf = binary.NativeEndian.AppendUint32(buf, uint32(l))
 	buf = binary.NativeEndian.AppendUint16(buf, family)
 	buf = binary.NativeEndian.AppendUint16(buf, nlmFRequest|flags)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -30,43 +31,6 @@ const (
 	nlaTypeMask = 0x3fff // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 )
 
-// nlmsg is one netlink message of a receive buffer.
-type nlmsg struct {
-	typ, flags uint16
-	seq        uint32
-	payload    []byte // after the netlink header
-}
-
-// splitMessages cuts a receive buffer into netlink messages.
-func splitMessages(b []byte) ([]nlmsg, error) { return appendMessages(nil, b) }
-
-// appendMessages appends the netlink messages of a receive buffer to out.
-func appendMessages(out []nlmsg, b []byte) ([]nlmsg, error) {
-	for len(b) >= nlmsgHdrLen {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < nlmsgHdrLen || l > len(b) {
-			return out, fmt.Errorf("netlink message of length %d in %d bytes", l, len(b))
-		}
-		out = append(out, nlmsg{
-			typ:     binary.NativeEndian.Uint16(b[4:]),
-			flags:   binary.NativeEndian.Uint16(b[6:]),
-			seq:     binary.NativeEndian.Uint32(b[8:]),
-			payload: b[nlmsgHdrLen:l],
-		})
-		b = b[min(align4(l), len(b)):]
-	}
-	return out, nil
-}
-
-// errorCode reads the negated errno that starts NLMSG_ERROR and NLMSG_DONE
-// payloads (a DONE without one means success).
-func errorCode(m nlmsg) int32 {
-	if len(m.payload) < 4 {
-		return 0
-	}
-	return -int32(binary.NativeEndian.Uint32(m.payload))
-}
-
 // ack is the kernel's answer to one request: its sequence number and errno
 // (0 for success).
 type ack struct {
@@ -77,16 +41,16 @@ type ack struct {
 // parseAcks reads the NLMSG_ERROR messages of a receive buffer. Other
 // message types are skipped.
 func parseAcks(b []byte) ([]ack, error) {
-	msgs, err := splitMessages(b)
+	msgs, err := nlmsg.Append(nil, b)
 	var out []ack
 	for _, m := range msgs {
-		if m.typ != nlmsgError {
+		if m.Type != nlmsgError {
 			continue
 		}
-		if len(m.payload) < 4 {
-			return out, fmt.Errorf("short netlink error message (%d bytes)", len(m.payload))
+		if len(m.Payload) < 4 {
+			return out, fmt.Errorf("short netlink error message (%d bytes)", len(m.Payload))
 		}
-		out = append(out, ack{seq: m.seq, errno: errorCode(m)})
+		out = append(out, ack{seq: m.Seq, errno: nlmsg.ErrorCode(m)})
 	}
 	return out, err
 }
@@ -117,7 +81,7 @@ func (a *attrTable) index(b []byte) error {
 		if typ := binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask; typ < attrSlots {
 			a[typ] = b[4:l:l]
 		}
-		b = b[min(align4(l), len(b)):]
+		b = b[min(nlmsg.Align(l), len(b)):]
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -174,23 +175,23 @@ func TestParseMalformed(t *testing.T) {
 
 func TestSplitMessages(t *testing.T) {
 	data := appendMessage(nil, 42, nlmFMulti|nlmFDumpIntr, 5, ipvsCmdNewService, 1, attrs(nil).u32(1, 1))
-	done := binary.NativeEndian.AppendUint32(nil, nlmsgHdrLen+4)
+	done := binary.NativeEndian.AppendUint32(nil, nlmsg.HdrLen+4)
 	done = binary.NativeEndian.AppendUint16(done, nlmsgDone)
 	done = binary.NativeEndian.AppendUint16(done, nlmFMulti)
 	done = binary.NativeEndian.AppendUint32(done, 5)
 	done = binary.NativeEndian.AppendUint32(done, 0)
 	done = binary.NativeEndian.AppendUint32(done, uint32(0xffffff90)) // -112: EHOSTDOWN, any errno
-	msgs, err := splitMessages(append(data, done...))
+	msgs, err := nlmsg.Append(nil, append(data, done...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || msgs[0].typ != 42 || msgs[0].flags&nlmFDumpIntr == 0 || msgs[1].typ != nlmsgDone {
+	if len(msgs) != 2 || msgs[0].Type != 42 || msgs[0].Flags&nlmFDumpIntr == 0 || msgs[1].Type != nlmsgDone {
 		t.Fatalf("messages = %+v", msgs)
 	}
-	if got := errorCode(msgs[1]); got != 112 {
-		t.Errorf("errorCode(DONE) = %d, want 112", got)
+	if got := nlmsg.ErrorCode(msgs[1]); got != 112 {
+		t.Errorf("nlmsg.ErrorCode(DONE) = %d, want 112", got)
 	}
-	if _, err := splitMessages(data[:len(data)-2]); err == nil || errors.Is(err, ErrInvalid) {
+	if _, err := nlmsg.Append(nil, data[:len(data)-2]); err == nil || errors.Is(err, ErrInvalid) {
 		t.Errorf("truncated buffer: err = %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -23,14 +24,14 @@ func describe(t *testing.T, msg []byte) string {
 	h := fmt.Sprintf("type=%d flags=%#x seq=%d cmd=%d ver=%d",
 		binary.NativeEndian.Uint16(msg[4:]), binary.NativeEndian.Uint16(msg[6:]),
 		binary.NativeEndian.Uint32(msg[8:]), msg[16], msg[17])
-	return h + " " + describeAttrs(t, msg[nlmsgHdrLen+genlHdrLen:], true)
+	return h + " " + describeAttrs(t, msg[nlmsg.HdrLen+genlHdrLen:], true)
 }
 
 func describeAttrs(t *testing.T, b []byte, top bool) string {
 	var parts []string
 	for len(b) > 0 {
 		l, typ := int(binary.NativeEndian.Uint16(b)), binary.NativeEndian.Uint16(b[2:])
-		if l < 4 || align4(l) > len(b) {
+		if l < 4 || nlmsg.Align(l) > len(b) {
 			t.Fatalf("attribute length %d in %d bytes", l, len(b))
 		}
 		if top {
@@ -38,7 +39,7 @@ func describeAttrs(t *testing.T, b []byte, top bool) string {
 		} else {
 			parts = append(parts, fmt.Sprintf("%d=%s", typ, hex.EncodeToString(b[4:l])))
 		}
-		b = b[align4(l):]
+		b = b[nlmsg.Align(l):]
 	}
 	return strings.Join(parts, " ")
 }
@@ -131,13 +132,13 @@ func TestValidateOp(t *testing.T) {
 
 // nlError builds an NLMSG_ERROR answer to request seq with errno (0: ack).
 func nlError(seq uint32, errno int32) []byte {
-	b := binary.NativeEndian.AppendUint32(nil, nlmsgHdrLen+4+nlmsgHdrLen)
+	b := binary.NativeEndian.AppendUint32(nil, nlmsg.HdrLen+4+nlmsg.HdrLen)
 	b = binary.NativeEndian.AppendUint16(b, nlmsgError)
 	b = binary.NativeEndian.AppendUint16(b, 0x100) // NLM_F_CAPPED
 	b = binary.NativeEndian.AppendUint32(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, 1234)
 	b = binary.NativeEndian.AppendUint32(b, uint32(-errno))
-	return append(b, make([]byte, nlmsgHdrLen)...) // the echoed request header
+	return append(b, make([]byte, nlmsg.HdrLen)...) // the echoed request header
 }
 
 func TestParseAcks(t *testing.T) {

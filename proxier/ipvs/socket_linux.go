@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -21,7 +22,7 @@ type genlSocket struct {
 	rbuf   []byte
 	// msgs is reused by read: its messages point into rbuf and are valid
 	// until the next read.
-	msgs []nlmsg
+	msgs []nlmsg.Message
 }
 
 // openGenlSocket opens the socket in the calling thread's network
@@ -82,7 +83,7 @@ func (s *genlSocket) write(b []byte) error {
 
 // read receives one datagram of answers; a datagram larger than the buffer
 // is an error rather than silently cut.
-func (s *genlSocket) read() ([]nlmsg, error) {
+func (s *genlSocket) read() ([]nlmsg.Message, error) {
 	n, _, flags, _, err := unix.Recvmsg(s.fd, s.rbuf, nil, 0)
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func (s *genlSocket) read() ([]nlmsg, error) {
 	if flags&unix.MSG_TRUNC != 0 {
 		return nil, fmt.Errorf("netlink answer larger than %d bytes", len(s.rbuf))
 	}
-	s.msgs, err = appendMessages(s.msgs[:0], s.rbuf[:n])
+	s.msgs, err = nlmsg.Append(s.msgs[:0], s.rbuf[:n])
 	return s.msgs, err
 }
 
@@ -109,15 +110,15 @@ func (s *genlSocket) resolveFamily() (uint16, error) {
 		}
 		for _, m := range msgs {
 			switch {
-			case m.seq != s.seq:
-			case m.typ == nlmsgError && errorCode(m) != 0:
-				return 0, syscall.Errno(errorCode(m))
-			case m.typ == nlmsgError && family == 0:
+			case m.Seq != s.seq:
+			case m.Type == nlmsgError && nlmsg.ErrorCode(m) != 0:
+				return 0, syscall.Errno(nlmsg.ErrorCode(m))
+			case m.Type == nlmsgError && family == 0:
 				return 0, errors.New("no family id in the controller's answer")
-			case m.typ == nlmsgError:
+			case m.Type == nlmsgError:
 				return family, nil
-			case m.typ == genlIDCtrl && len(m.payload) >= genlHdrLen:
-				a, err := attrIndex(m.payload[genlHdrLen:])
+			case m.Type == genlIDCtrl && len(m.Payload) >= genlHdrLen:
+				a, err := attrIndex(m.Payload[genlHdrLen:])
 				if err != nil {
 					return 0, err
 				}
@@ -153,11 +154,11 @@ func (s *genlSocket) send(ops []model.Op) ([]int32, error) {
 		}
 		done := false
 		for _, m := range msgs {
-			if m.typ != nlmsgError || m.seq < first || m.seq > last {
+			if m.Type != nlmsgError || m.Seq < first || m.Seq > last {
 				continue // not an answer to this batch (an abandoned one's)
 			}
-			errnos[m.seq-first] = errorCode(m)
-			done = done || m.seq == last
+			errnos[m.Seq-first] = nlmsg.ErrorCode(m)
+			done = done || m.Seq == last
 		}
 		if done {
 			return errnos, nil
@@ -183,20 +184,20 @@ func (s *genlSocket) dump(cmd uint8, payload attrs, each func(genlPayload []byte
 		}
 		for _, m := range msgs {
 			switch {
-			case m.seq != seq:
+			case m.Seq != seq:
 				continue
-			case m.flags&nlmFDumpIntr != 0:
+			case m.Flags&nlmFDumpIntr != 0:
 				intr = errNLDumpInterrupted
 			}
-			switch m.typ {
+			switch m.Type {
 			case nlmsgDone, nlmsgError:
-				if code := errorCode(m); code != 0 {
+				if code := nlmsg.ErrorCode(m); code != 0 {
 					return syscall.Errno(code)
 				}
 				return errors.Join(eachErr, intr)
 			case s.family:
 				if eachErr == nil {
-					eachErr = each(m.payload)
+					eachErr = each(m.Payload)
 				}
 			}
 		}
