@@ -69,28 +69,49 @@ func (o *Owner) owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []net
 // servers and one listing of the dummy interface's addresses, filtered to
 // what we own.
 func (e *Engine) observe() (*model.State, error) {
-	addrs, err := e.cfg.Addresses.List()
+	bound, err := e.listAddresses()
 	if err != nil {
-		return nil, fmt.Errorf("listing dummy interface addresses: %w", err)
+		return nil, err
 	}
 	svcs, err := e.cfg.IPVS.ListServices()
 	if err != nil {
 		return nil, fmt.Errorf("listing IPVS services: %w", err)
 	}
 	st := model.NewState()
-	for _, a := range addrs {
-		if !e.cfg.Owner.excluded(a) {
-			st.Addresses[a] = struct{}{}
-		}
-	}
-	nodeIPs := e.nodePortIPs()
+	st.Addresses = bound
+	ours := e.ownership(bound)
 	for _, s := range svcs {
-		_, desired := e.desired.vs[s.VSKey]
-		if e.cfg.Owner.owns(s.VSKey, st.Addresses, nodeIPs, desired) {
+		if ours(s.VSKey) {
 			st.Services[s.VSKey] = s
 		}
 	}
 	return st, nil
+}
+
+// listAddresses lists the dummy interface's addresses outside the exclude
+// CIDRs: the ones we own.
+func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
+	addrs, err := e.cfg.Addresses.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing dummy interface addresses: %w", err)
+	}
+	bound := make(map[netip.Addr]struct{}, len(addrs))
+	for _, a := range addrs {
+		if !e.cfg.Owner.excluded(a) {
+			bound[a] = struct{}{}
+		}
+	}
+	return bound, nil
+}
+
+// ownership returns whether a virtual server in the kernel is ours, given
+// the addresses bound (see Owner.owns).
+func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) bool {
+	nodeIPs := e.nodePortIPs()
+	return func(k model.VSKey) bool {
+		_, desired := e.desired.vs[k]
+		return e.cfg.Owner.owns(k, bound, nodeIPs, desired)
+	}
 }
 
 // nodePortIPs are the node addresses node-port virtual servers use.

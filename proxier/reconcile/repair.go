@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -120,18 +119,12 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 
 // repairAddresses is the address step: see Repair.
 func (e *Engine) repairAddresses(ctx context.Context, res *Result) {
-	addrs, err := e.cfg.Addresses.List()
+	bound, err := e.listAddresses()
 	if err != nil {
-		e.listFailed(ctx, fmt.Errorf("listing dummy interface addresses: %w", err), res)
+		e.listFailed(ctx, err, res)
 		return
 	}
 	e.retry.succeedGlobal()
-	bound := make(map[netip.Addr]struct{}, len(addrs))
-	for _, a := range addrs {
-		if !e.cfg.Owner.excluded(a) {
-			bound[a] = struct{}{}
-		}
-	}
 	e.applied.Addresses = bound
 	e.cycle.addressed = true
 	e.execute(ctx, proxier.DiffAddresses(nil, e.wantedAddresses(bound), bound), nil, res)
@@ -190,11 +183,10 @@ func (e *Engine) listVirtualServers() (map[model.VSKey]model.VirtualServer, erro
 	if err != nil {
 		return nil, fmt.Errorf("listing IPVS virtual servers: %w", err)
 	}
-	nodeIPs := e.nodePortIPs()
+	ours := e.ownership(e.applied.Addresses)
 	kernel := make(map[model.VSKey]model.VirtualServer, len(vss))
 	for _, vs := range vss {
-		_, desired := e.desired.vs[vs.VSKey]
-		if e.cfg.Owner.owns(vs.VSKey, e.applied.Addresses, nodeIPs, desired) {
+		if ours(vs.VSKey) {
 			kernel[vs.VSKey] = vs
 		}
 	}
