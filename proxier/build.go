@@ -107,6 +107,6 @@ func compareServiceState(a, b *ServiceState) int {
 }
 
 func conflictProblem(loser, winner types.NamespacedName, k model.VSKey) Problem {
-	return Problem{Kind: "Service", Namespace: loser.Namespace, Name: loser.Name,
+	return Problem{Kind: "Service", Namespace: loser.Namespace, Name: loser.Name, Service: loser,
 		Message: "virtual server " + k.String() + " is already claimed by service " + winner.String() + "; skipped"}
 }

@@ -3,6 +3,8 @@ package proxier
 import (
 	"fmt"
 	"net/netip"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // DefaultScheduler is the IPVS scheduler used when neither the configuration
@@ -86,6 +88,11 @@ type Problem struct {
 	Name      string
 	// Message says what was wrong and what was skipped.
 	Message string
+	// Service is the service whose build found the problem (for a slice:
+	// the service it belongs to); zero when none (Build's unowned slices).
+	// A service's rebuild reports all of its problems, so a consumer can
+	// forget what it reported for a service rebuilt without problems.
+	Service types.NamespacedName
 }
 
 // String formats the problem as one line: "Service ns/name: message".

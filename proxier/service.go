@@ -54,6 +54,9 @@ func BuildService(svc *v1.Service, slcs []*discovery.EndpointSlice, node Node, c
 	b.eps, b.problems = collectEndpoints(slcs)
 	b.build()
 	b.finish()
+	for i := range b.problems {
+		b.problems[i].Service = b.st.Name
+	}
 	return b.st, b.problems
 }
 

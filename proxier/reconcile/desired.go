@@ -89,7 +89,7 @@ func (d *desiredIndex) set(name types.NamespacedName, frag *proxier.ServiceState
 			d.claim(s.VSKey, name)
 			keys = append(keys, s.VSKey)
 			if w := d.claims[s.VSKey][0]; w != name {
-				problems = append(problems, proxier.Problem{Kind: "Service", Namespace: name.Namespace, Name: name.Name,
+				problems = append(problems, proxier.Problem{Kind: "Service", Namespace: name.Namespace, Name: name.Name, Service: name,
 					Message: "virtual server " + s.VSKey.String() + " is already claimed by service " + w.String() + "; skipped"})
 			}
 		}

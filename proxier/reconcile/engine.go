@@ -179,6 +179,10 @@ type Result struct {
 	RetryAfter time.Duration
 	// Problems are defects found in the services rebuilt by this sync.
 	Problems []proxier.Problem
+	// Rebuilt are the services rebuilt by this sync: Problems holds every
+	// problem they have now, so a service listed here without problems has
+	// none (any reported before are gone).
+	Rebuilt []types.NamespacedName
 	// Full is set when the sync read and reconciled everything at once.
 	Full bool
 }
@@ -212,6 +216,7 @@ func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Resul
 	}
 	var res Result
 	keys, addrs := e.retry.due(e.clock.Now())
+	res.Rebuilt = changed
 	for _, name := range changed {
 		k, a, p := e.rebuild(name)
 		keys, addrs = append(keys, k...), append(addrs, a...)

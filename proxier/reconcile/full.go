@@ -124,7 +124,7 @@ func (e *Engine) nodePortIPs() []netip.Addr {
 
 // rebuildAll recomputes every service's fragment: at start and after the
 // node changed. Fragments of services that no longer exist are dropped.
-func (e *Engine) rebuildAll() []proxier.Problem {
+func (e *Engine) rebuildAll() ([]proxier.Problem, []types.NamespacedName) {
 	var problems []proxier.Problem
 	names := e.src.ServiceNames()
 	present := make(map[types.NamespacedName]bool, len(names))
@@ -138,7 +138,7 @@ func (e *Engine) rebuildAll() []proxier.Problem {
 			e.desired.set(name, nil)
 		}
 	}
-	return problems
+	return problems, names
 }
 
 // Full reconciles everything: it lists the kernel, diffs it against the
@@ -154,8 +154,9 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	adopting := !e.started
 	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
 	if adopting || rebuildAll {
-		res.Problems = e.rebuildAll()
+		res.Problems, res.Rebuilt = e.rebuildAll()
 	} else {
+		res.Rebuilt = changed
 		for _, name := range changed {
 			_, _, p := e.rebuild(name)
 			res.Problems = append(res.Problems, p...)
