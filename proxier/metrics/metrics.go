@@ -38,6 +38,8 @@ type Metrics struct {
 	drainsStarted        prometheus.Counter
 	drainsFinished       *prometheus.CounterVec
 	kernelErrors         *prometheus.CounterVec
+	objectErrors         *prometheus.GaugeVec
+	objectReasons        map[string]int
 	kernelWrites         prometheus.Counter
 	sysctlDrift          *prometheus.CounterVec
 	syncs                *prometheus.CounterVec
@@ -87,7 +89,8 @@ func New() *Metrics {
 	m.draining = prometheus.NewGauge(prometheus.GaugeOpts(ours("destinations_draining", "Real servers kept at weight 0 after their endpoint vanished without terminating.")))
 	m.drainsStarted = prometheus.NewCounter(prometheus.CounterOpts(ours("drains_started_total", "Real servers put to weight 0 to drain.")))
 	m.drainsFinished = prometheus.NewCounterVec(prometheus.CounterOpts(ours("drains_finished_total", "Drains ended, and deletions that skipped the drain, by reason.")), []string{"reason"})
-	m.kernelErrors = prometheus.NewCounterVec(prometheus.CounterOpts(ours("kernel_operation_errors_total", "Failed kernel operations by operation; each is retried.")), []string{"operation"})
+	m.kernelErrors = prometheus.NewCounterVec(prometheus.CounterOpts(ours("kernel_operation_errors_total", "Failed kernel operations by operation: transient ones are retried with backoff, refusals fail their object (ipvs_proxy_object_errors).")), []string{"operation"})
+	m.objectErrors = prometheus.NewGaugeVec(prometheus.GaugeOpts(ours("object_errors", "Kernel objects (virtual servers, real servers, addresses) that failed and are not retried until they change, by reason: invalid, scheduler-missing, foreign, retries-exhausted.")), []string{"reason"})
 	m.kernelWrites = prometheus.NewCounter(prometheus.CounterOpts(ours("kernel_writes_total", "Kernel write operations attempted.")))
 	m.sysctlDrift = prometheus.NewCounterVec(prometheus.CounterOpts(ours("sysctl_drift_total", "Required sysctls found with another value and reset.")), []string{"name"})
 	m.syncs = prometheus.NewCounterVec(prometheus.CounterOpts(ours("syncs_total", "Syncs by type (incremental, full, repair: one step of the paced periodic repair) and result (ok, failed).")), []string{"type", "result"})
@@ -95,7 +98,7 @@ func New() *Metrics {
 	m.serviceProblemsTotal = prometheus.NewCounter(prometheus.CounterOpts(ours("service_problems_total", "Defects found in Services and EndpointSlices (skipped parts).")))
 	m.Registry.MustRegister(m.syncDuration, m.syncFullDuration, m.syncPartialDuration, m.lastSync, m.lastQueued, m.programming,
 		m.endpointPending, m.endpointTotal, m.servicePending, m.serviceTotal, m.healthz, m.livez,
-		m.virtualServers, m.realServers, m.draining, m.drainsStarted, m.drainsFinished, m.kernelErrors, m.kernelWrites,
+		m.virtualServers, m.realServers, m.draining, m.drainsStarted, m.drainsFinished, m.kernelErrors, m.objectErrors, m.kernelWrites,
 		m.sysctlDrift, m.syncs, m.configWarnings, m.serviceProblemsTotal,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -103,6 +106,20 @@ func New() *Metrics {
 
 // KernelError implements reconcile.Metrics.
 func (m *Metrics) KernelError(op string) { m.kernelErrors.WithLabelValues(op).Inc() }
+
+// ObjectErrors sets the number of failed kernel objects by reason; reasons
+// absent from byReason have none.
+func (m *Metrics) ObjectErrors(byReason map[string]int) {
+	for r := range m.objectReasons {
+		if _, ok := byReason[r]; !ok {
+			m.objectErrors.DeleteLabelValues(r)
+		}
+	}
+	for r, n := range byReason {
+		m.objectErrors.WithLabelValues(r).Set(float64(n))
+	}
+	m.objectReasons = byReason
+}
 
 // DrainStarted implements reconcile.Metrics.
 func (m *Metrics) DrainStarted() { m.drainsStarted.Inc() }

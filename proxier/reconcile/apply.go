@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"k8s.io/klog/v2"
@@ -27,8 +28,9 @@ func appendGone(out []goneReal, k model.VSKey, rs []model.RSKey) []goneReal {
 	return out
 }
 
-// addressOps appends bind/unbind operations for the touched addresses.
-func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr) []model.Op {
+// addressOps appends bind/unbind operations for the touched addresses,
+// less those of failed addresses (see statusTable.settleAddresses).
+func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr, repairing bool) []model.Op {
 	want := map[netip.Addr]struct{}{}
 	have := map[netip.Addr]struct{}{}
 	for _, a := range addrs {
@@ -42,14 +44,17 @@ func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr) []model.Op {
 			}
 		}
 	}
-	return proxier.DiffAddresses(ops, want, have)
+	start := len(ops)
+	ops = proxier.DiffAddresses(ops, want, have)
+	return append(ops[:start], e.status.settleAddresses(addrs, ops[start:], repairing)...)
 }
 
 // execute applies operations in plan order, then the netfilter intent when
 // it changed, then conntrack cleanup. A failed call never aborts the sync:
-// the failure is counted, logged once and retried with backoff; the
-// operations that depend on it (real servers of a virtual server that could
-// not be added) wait for that retry.
+// the failure is counted and its object gets a status (statusTable.fail):
+// a transient error is retried with backoff, a refusal fails the object
+// until it changes; the operations that depend on it (real servers of a
+// virtual server that could not be added) fail with it.
 func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, res *Result) {
 	logger := klog.FromContext(ctx)
 	proxier.SortOps(ops)
@@ -66,6 +71,9 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 	// only when asked for.
 	v5 := logger.V(5)
 	for i, op := range ops {
+		if errs[i] == errNotSent {
+			continue
+		}
 		res.Writes++
 		if v5.Enabled() {
 			v5.Info("Applied kernel operation", "op", op.String(), "err", errs[i])
@@ -76,24 +84,41 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			if firstErr == nil {
 				firstErr = err
 			}
-			logger.V(2).Info("Kernel operation failed; will retry", "op", op.String(), "err", err)
-			if op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress {
-				e.retry.failAddr(op.Addr, e.clock.Now())
-			} else {
-				e.retry.failKey(op.VS.VSKey, e.clock.Now())
+			e.failed(logger, op, err, res)
+			if isIPVSOp(op.Kind) {
 				failed[op.VS.VSKey] = true
 			}
 			continue
 		}
 		e.record(op)
+		e.status.done(objectOf(op))
 	}
-	e.succeeded(ops, failed)
 	e.applyNetfilter(res, &firstErr)
 	e.flushConntrack(ctx, gone, udpRevived, failed)
 	if firstErr != nil {
-		logger.Error(firstErr, "Kernel operations failed; retrying with backoff", "failed", res.Failures, "writes", res.Writes)
+		logger.Error(firstErr, "Kernel operations failed", "failed", res.Failures, "writes", res.Writes)
 	}
-	res.RetryAfter = e.retry.next(e.clock.Now())
+	res.RetryAfter = e.status.next(e.clock.Now())
+}
+
+// failed records a failed operation in the status table; an object that
+// failed for good is logged and returned in the result, once.
+func (e *Engine) failed(logger klog.Logger, op model.Op, err error, res *Result) {
+	o := objectOf(op)
+	st, newly := e.status.fail(o, op, err, e.clock.Now())
+	if !newly {
+		logger.V(2).Info("Kernel operation failed; will retry", "op", op.String(), "err", err, "attempts", st.Attempts)
+		return
+	}
+	oe := ObjectError{Object: o, Reason: st.Reason, Err: err}
+	if o.Kind != ObjAddress {
+		if c := e.desired.claims[o.VS]; len(c) > 0 {
+			oe.Service = c[0]
+		}
+	}
+	res.ObjectErrors = append(res.ObjectErrors, oe)
+	logger.Error(err, "Kernel object failed; not retried until it changes", "object", o.String(),
+		"reason", st.Reason, "service", oe.Service, "attempts", st.Attempts)
 }
 
 func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != model.OpUnbindAddress }
@@ -111,10 +136,7 @@ func (e *Engine) perform(ops []model.Op) []error {
 			j++
 		}
 		if j > i {
-			copy(errs[i:j], e.cfg.IPVS.ApplyBatch(ops[i:j]))
-			for k := i; k < j; k++ {
-				errs[k] = e.idempotent(ops[k], errs[k])
-			}
+			e.performIPVS(ops[i:j], errs[i:j])
 			i = j
 			continue
 		}
@@ -136,6 +158,48 @@ func (e *Engine) perform(ops []model.Op) []error {
 	return errs
 }
 
+// errNotSent marks an operation not sent because its virtual server could
+// not be added: it has no status of its own, since the virtual server's
+// retry (or change) plans it again.
+var errNotSent = errors.New("not sent: its virtual server was not added")
+
+// performIPVS applies a sorted run of IPVS operations. The virtual servers
+// to add go first, in a batch of their own: an add that fails (a foreign
+// virtual server is there, the scheduler is missing) fails the operations
+// of its virtual server without sending them, so that nothing is added to
+// a virtual server that is not ours. The rest goes in a second batch.
+func (e *Engine) performIPVS(ops []model.Op, errs []error) {
+	n := 0
+	for n < len(ops) && ops[n].Kind == model.OpAddVirtualServer {
+		n++
+	}
+	var failedAdds map[model.VSKey]error
+	if n > 0 && n < len(ops) {
+		copy(errs[:n], e.cfg.IPVS.ApplyBatch(ops[:n]))
+		for k := range n {
+			if errs[k] = e.idempotent(ops[k], errs[k]); errs[k] != nil {
+				if failedAdds == nil {
+					failedAdds = map[model.VSKey]error{}
+				}
+				failedAdds[ops[k].VS.VSKey] = errs[k]
+			}
+		}
+		ops, errs = ops[n:], errs[n:]
+	}
+	send := make([]model.Op, 0, len(ops))
+	at := make([]int, 0, len(ops))
+	for k, op := range ops {
+		if _, ok := failedAdds[op.VS.VSKey]; ok {
+			errs[k] = errNotSent
+			continue
+		}
+		send, at = append(send, op), append(at, k)
+	}
+	for k, err := range e.cfg.IPVS.ApplyBatch(send) {
+		errs[at[k]] = e.idempotent(send[k], err)
+	}
+}
+
 // idempotent retries an add that met an existing object as an update, an
 // update that met a missing object as an add, and a real server add that
 // met a missing virtual server after adding the virtual server.
@@ -145,6 +209,11 @@ func (e *Engine) idempotent(op model.Op, err error) error {
 	case err == nil:
 		return nil
 	case op.Kind == model.OpAddVirtualServer && errors.Is(err, ipvs.ErrExists):
+		// Not in the applied state, yet in the kernel: someone created it
+		// since we last read it. Ours only if the ownership rule says so.
+		if owned, _ := e.ownership(e.applied.Addresses)(k); !owned {
+			return fmt.Errorf("%s: %w", k, ErrForeign)
+		}
 		return v.UpdateVirtualServer(op.VS)
 	case op.Kind == model.OpUpdateVirtualServer && errors.Is(err, ipvs.ErrNotFound):
 		return v.AddVirtualServer(op.VS)
@@ -158,6 +227,7 @@ func (e *Engine) idempotent(op model.Op, err error) error {
 		if err := v.AddVirtualServer(op.VS); err != nil && !errors.Is(err, ipvs.ErrExists) {
 			return err
 		}
+		// (Exists: created by a concurrent add of ours in this batch.)
 		return v.AddRealServer(k, op.RS)
 	}
 	return err
@@ -191,18 +261,6 @@ func (e *Engine) record(op model.Op) {
 	}
 }
 
-// succeeded clears the retry state of everything that went through.
-func (e *Engine) succeeded(ops []model.Op, failed map[model.VSKey]bool) {
-	for _, op := range ops {
-		switch {
-		case op.Kind == model.OpBindAddress || op.Kind == model.OpUnbindAddress:
-			e.retry.succeedAddr(op.Addr)
-		case !failed[op.VS.VSKey]:
-			e.retry.succeedKey(op.VS.VSKey)
-		}
-	}
-}
-
 // applyNetfilter applies the netfilter intent when it changed or a previous
 // attempt failed, in one transaction: an update from the applied intent
 // when the kernel is known to hold it (applied or verified), else the
@@ -228,13 +286,13 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 		e.metrics.KernelError("netfilter")
 		e.nfApplied = false
 		e.desired.nfDirty = true
-		e.retry.failNetfilter(e.clock.Now())
+		e.status.failOther(ObjNetfilter, err, e.clock.Now())
 		if *firstErr == nil {
 			*firstErr = err
 		}
 		return
 	}
-	e.retry.succeedNetfilter()
+	e.status.done(Object{Kind: ObjNetfilter})
 	e.nfApplied = true
 	e.applied.Netfilter = nf
 }

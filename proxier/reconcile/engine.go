@@ -105,7 +105,9 @@ type Engine struct {
 	desired *desiredIndex
 	applied *model.State // what we believe the kernel holds (ours only)
 	drains  drains
-	retry   *retries
+	// status holds every object that is not done (pending a retry or
+	// failed): the one place retries are kept.
+	status *statusTable
 	// nfApplied is false until the netfilter intent was applied and
 	// whenever applying it failed.
 	nfApplied bool
@@ -131,7 +133,7 @@ func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	e := &Engine{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, node: node, src: src,
-		desired: newDesiredIndex(), applied: model.NewState(), drains: drains{}, retry: newRetries()}
+		desired: newDesiredIndex(), applied: model.NewState(), drains: drains{}, status: newStatusTable()}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -173,8 +175,13 @@ func (e *Engine) Stats() (virtualServers, realServers, draining int) {
 type Result struct {
 	// Writes counts the kernel writes attempted.
 	Writes int
-	// Failures counts the writes that failed; they are retried.
+	// Failures counts the writes (and reads) that failed: transient ones
+	// are retried with backoff, refused objects fail until they change.
 	Failures int
+	// ObjectErrors are the objects that failed in this sync: the kernel
+	// refused them, they belong to another program, or their retries ran
+	// out. Each is reported once, when it fails.
+	ObjectErrors []ObjectError
 	// RetryAfter is when failed work is due again (0: nothing to retry).
 	RetryAfter time.Duration
 	// Problems are defects found in the services rebuilt by this sync.
@@ -187,9 +194,29 @@ type Result struct {
 	Full bool
 }
 
-// Healthy reports whether the kernel is believed equal to the desired state
-// (no failure waiting for a retry).
-func (e *Engine) Healthy() bool { return e.retry.empty() && e.nfApplied }
+// ObjectError is one kernel object that failed, with the service that wants
+// it (zero when none does, e.g. an address of several services or a
+// deletion).
+type ObjectError struct {
+	Object  Object
+	Service types.NamespacedName
+	Reason  string
+	Err     error
+}
+
+// Healthy reports whether the proxy keeps syncing, as kube-proxy means it:
+// the kernel can be read and the netfilter program is in place. Objects
+// that wait for a retry or failed do not make the proxy unhealthy: one bad
+// object is that object's problem, never the node's.
+func (e *Engine) Healthy() bool { return e.status.other[ObjKernelRead] == nil && e.nfApplied }
+
+// FailedObjects returns how many kernel objects are failed, by reason (the
+// object errors metric).
+func (e *Engine) FailedObjects() map[string]int { return maps.Clone(e.status.failed) }
+
+// Statuses returns how many objects have a status (pending or failed):
+// zero once the kernel equals the desired state.
+func (e *Engine) Statuses() int { return e.status.len() }
 
 // Draining returns how many real servers are draining.
 func (e *Engine) Draining() int { return e.drains.count() }
@@ -215,8 +242,8 @@ func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Resul
 		return e.Full(ctx, nil, true)
 	}
 	var res Result
-	keys, addrs := e.retry.due(e.clock.Now())
 	res.Rebuilt = changed
+	keys, addrs, _ := e.status.due(e.clock.Now())
 	for _, name := range changed {
 		k, a, p := e.rebuild(name)
 		keys, addrs = append(keys, k...), append(addrs, a...)
@@ -227,9 +254,19 @@ func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Resul
 	for _, k := range uniqueKeys(keys) {
 		want, have := e.desired.vs[k], e.applied.Services[k]
 		gone = appendGone(gone, k, e.decideRemovals(k, want, have, false))
-		ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
+		ops = e.planKey(ops, k, want, have, false)
 	}
-	ops = e.addressOps(ops, addrs)
+	ops = e.addressOps(ops, addrs, false)
 	e.execute(ctx, ops, gone, &res)
 	return res
+}
+
+// planKey appends the operations that bring virtual server k from have to
+// want (with its draining real servers), less those of failed objects
+// (see statusTable.settle). repairing retries objects whose transient
+// retries ran out.
+func (e *Engine) planKey(ops []model.Op, k model.VSKey, want, have *model.Service, repairing bool) []model.Op {
+	start := len(ops)
+	ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
+	return append(ops[:start], e.status.settle(k, ops[start:], repairing)...)
 }

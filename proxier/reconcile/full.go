@@ -13,12 +13,27 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Owner decides which kernel objects belong to this proxy. We own the
-// virtual servers on addresses bound to our dummy interface, those on node
-// addresses with a port in the node-port range, and whatever the desired
-// state names; never anything inside ExcludeCIDRs (--ipvs-exclude-cidrs).
-// Others' virtual servers (keepalived, a local load balancer) are never
-// touched.
+// Owner holds the configuration that decides which kernel objects belong
+// to this proxy. A virtual server is ours when
+//
+//   - its address is bound on the dummy interface (ours or kube-proxy's:
+//     both use kube-ipvs0, which is how kube-proxy's state is adopted), or
+//     a Service makes us bind it there (kube-proxy binds it too), or
+//   - it is on a node-port address with a port in the node-port range, or
+//   - we created it in this process (it is in the applied state).
+//
+// Nothing inside ExcludeCIDRs (--ipvs-exclude-cidrs) is ours unless a
+// Service wants it, and even then it is never deleted. Any other virtual
+// server (keepalived, a hand-made ipvsadm entry, a local load balancer) is
+// foreign: never changed or deleted; a Service claiming it fails that
+// virtual server with ReasonForeign instead of taking it over. Addresses on
+// the dummy interface that are also configured on another interface belong
+// to the host and are never unbound.
+//
+// After a restart the rule decides alone: a virtual server that we created
+// on a host address (an externalIP that is a node address, which is served
+// but never bound) is then foreign until its owner, or an operator, deletes
+// it; docs/safety.md says how to recover.
 type Owner struct {
 	ExcludeCIDRs []netip.Prefix
 	// NodePortMin and NodePortMax bound the node-port range (default
@@ -35,61 +50,58 @@ func (o *Owner) excluded(a netip.Addr) bool {
 	return false
 }
 
-func (o *Owner) nodePortRange() (uint16, uint16) {
-	if o.NodePortMin == 0 && o.NodePortMax == 0 {
-		return 30000, 32767
+// nodePort reports whether k is a node port on one of nodeIPs.
+func (o *Owner) nodePort(k model.VSKey, nodeIPs []netip.Addr) bool {
+	lo, hi := o.NodePortMin, o.NodePortMax
+	if lo == 0 && hi == 0 {
+		lo, hi = 30000, 32767
 	}
-	return o.NodePortMin, o.NodePortMax
+	return k.Port >= lo && k.Port <= hi && slices.Contains(nodeIPs, k.Addr)
 }
 
 // Owns reports whether a virtual server found in the kernel is ours, given
-// the addresses bound on our dummy interface and the node's addresses (what
-// --cleanup removes).
+// the addresses bound on our dummy interface and the node's addresses
+// (what --cleanup removes): outside the exclude CIDRs, on a bound address
+// or a node port.
 func (o *Owner) Owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []netip.Addr) bool {
-	return o.owns(k, bound, nodeIPs, false)
-}
-
-// owns reports whether a virtual server is ours, given the addresses bound
-// on our dummy interface and the node's node-port addresses.
-func (o *Owner) owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []netip.Addr, desired bool) bool {
 	if o.excluded(k.Addr) {
 		return false
 	}
-	if desired {
-		return true
-	}
-	if _, ok := bound[k.Addr]; ok {
-		return true
-	}
-	lo, hi := o.nodePortRange()
-	return k.Port >= lo && k.Port <= hi && slices.Contains(nodeIPs, k.Addr)
+	_, ok := bound[k.Addr]
+	return ok || o.nodePort(k, nodeIPs)
 }
 
 // observe reads the kernel: one dump of virtual servers with their real
 // servers and one listing of the dummy interface's addresses, filtered to
-// what we own.
-func (e *Engine) observe() (*model.State, error) {
+// what we own. foreign are the desired virtual servers that exist in the
+// kernel and belong to someone else.
+func (e *Engine) observe() (st *model.State, foreign map[model.VSKey]bool, err error) {
 	bound, err := e.listAddresses()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svcs, err := e.cfg.IPVS.ListServices()
 	if err != nil {
-		return nil, fmt.Errorf("listing IPVS services: %w", err)
+		return nil, nil, fmt.Errorf("listing IPVS services: %w", err)
 	}
-	st := model.NewState()
+	st = model.NewState()
 	st.Addresses = bound
 	ours := e.ownership(bound)
+	foreign = map[model.VSKey]bool{}
 	for _, s := range svcs {
-		if ours(s.VSKey) {
+		switch owned, desired := ours(s.VSKey); {
+		case owned:
 			st.Services[s.VSKey] = s
+		case desired:
+			foreign[s.VSKey] = true
 		}
 	}
-	return st, nil
+	return st, foreign, nil
 }
 
-// listAddresses lists the dummy interface's addresses outside the exclude
-// CIDRs: the ones we own.
+// listAddresses lists the dummy interface's addresses, less those that are
+// also configured on another interface: those belong to the host, and
+// unbinding one could take the node's local route with it.
 func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
 	addrs, err := e.cfg.Addresses.List()
 	if err != nil {
@@ -97,20 +109,49 @@ func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
 	}
 	bound := make(map[netip.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
-		if !e.cfg.Owner.excluded(a) {
+		if !slices.Contains(e.node.HostIPs, a) {
 			bound[a] = struct{}{}
 		}
 	}
 	return bound, nil
 }
 
-// ownership returns whether a virtual server in the kernel is ours, given
-// the addresses bound (see Owner.owns).
-func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) bool {
+// ownership returns whether a virtual server in the kernel is ours (see
+// Owner), given the addresses bound, and whether a Service wants it.
+func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (owned, desired bool) {
 	nodeIPs := e.nodePortIPs()
-	return func(k model.VSKey) bool {
+	return func(k model.VSKey) (bool, bool) {
 		_, desired := e.desired.vs[k]
-		return e.cfg.Owner.owns(k, bound, nodeIPs, desired)
+		if !desired && e.cfg.Owner.excluded(k.Addr) {
+			return false, false
+		}
+		if _, created := e.applied.Services[k]; created {
+			return true, desired
+		}
+		// On the dummy interface now, or in this sync (binds follow adds).
+		_, onDummy := bound[k.Addr]
+		onDummy = onDummy || e.desired.addrs[k.Addr] > 0
+		return onDummy || e.cfg.Owner.nodePort(k, nodeIPs), desired
+	}
+}
+
+// markForeign fails the desired virtual servers that belong to someone
+// else and forgets that failure for those that no longer exist; a Full or
+// the repair's virtual-server step calls it with the kernel's foreign set.
+func (e *Engine) markForeign(foreign map[model.VSKey]bool, res *Result) {
+	for k := range e.status.vs {
+		o := Object{Kind: ObjVirtualServer, VS: k}
+		if s := e.status.get(o); s != nil && s.Reason == ReasonForeign && !foreign[k] {
+			e.status.done(o)
+		}
+	}
+	for k := range foreign {
+		want := e.desired.vs[k]
+		op := model.Op{Kind: model.OpAddVirtualServer, VS: want.VirtualServer}
+		if e.status.skip(op, false) {
+			continue
+		}
+		e.failed(klog.Background(), op, fmt.Errorf("%s: %w", k, ErrForeign), res)
 	}
 }
 
@@ -154,6 +195,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	adopting := !e.started
 	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
 	if adopting || rebuildAll {
+		e.status.resetFailed() // a new node or a restart: every object gets a new chance
 		res.Problems, res.Rebuilt = e.rebuildAll()
 	} else {
 		res.Rebuilt = changed
@@ -162,15 +204,16 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 			res.Problems = append(res.Problems, p...)
 		}
 	}
-	observed, err := e.observe()
+	observed, foreign, err := e.observe()
 	if err != nil {
 		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
 		e.metrics.KernelError("list")
 		res.Failures++
-		res.RetryAfter = e.retry.failGlobal(e.clock.Now())
+		res.RetryAfter = e.status.failOther(ObjKernelRead, err, e.clock.Now())
 		return res
 	}
-	e.retry.succeedGlobal()
+	e.status.done(Object{Kind: ObjKernelRead})
+	e.markForeign(foreign, &res)
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
 	e.applied = observed
 	e.checkNetfilter(logger)
@@ -182,11 +225,11 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		var ops []model.Op
 		var gone []goneReal
 		for _, k := range keys[start:min(start+fullChunk, len(keys))] {
-			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting)
+			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting, true)
 		}
 		e.execute(ctx, ops, gone, &res)
 	}
-	e.execute(ctx, proxier.DiffAddresses(nil, e.wantedAddresses(observed.Addresses), observed.Addresses), nil, &res)
+	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
@@ -198,12 +241,31 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 const fullChunk = 1000
 
 // repairKey appends what brings one virtual server from have, as read from
-// the kernel, to its desired state, after applying the drain policy.
-func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have *model.Service, adopting bool) ([]model.Op, []goneReal) {
+// the kernel, to its desired state, after applying the drain policy. A
+// foreign virtual server is left alone (markForeign failed it). repairing
+// retries objects whose transient retries ran out.
+func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have *model.Service, adopting, repairing bool) ([]model.Op, []goneReal) {
 	want := e.desired.vs[k]
 	gone = appendGone(gone, k, e.decideRemovals(k, want, have, adopting))
 	e.forgetVanishedDrains(k, have)
-	return proxier.DiffService(ops, effective(want, e.drains[k]), have), gone
+	return e.planKey(ops, k, want, have, repairing), gone
+}
+
+// repairAddressOps makes the addresses bound, as listed, exact: the desired
+// ones bound, ours that are no longer desired unbound.
+func (e *Engine) repairAddressOps(bound map[netip.Addr]struct{}) []model.Op {
+	want := e.wantedAddresses(bound)
+	touched := make([]netip.Addr, 0, len(want)+len(bound)/8)
+	for a := range want {
+		touched = append(touched, a)
+	}
+	for a := range bound {
+		if _, ok := want[a]; !ok {
+			touched = append(touched, a)
+		}
+	}
+	ops := proxier.DiffAddresses(nil, want, bound)
+	return e.status.settleAddresses(touched, ops, true)
 }
 
 // checkNetfilter reads the netfilter program back (no writes): drift from

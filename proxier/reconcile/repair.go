@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
-	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -106,7 +105,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	}
 	res.Writes += step.Writes
 	res.Failures += step.Failures
-	res.RetryAfter = e.retry.next(e.clock.Now()) // whatever failed, in Sync or in the step
+	res.RetryAfter = e.status.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
 	if !c.addressed || !c.listed || !c.verifying || len(c.keys) > 0 || e.nfCheck != nil {
 		return res, false
@@ -124,10 +123,10 @@ func (e *Engine) repairAddresses(ctx context.Context, res *Result) {
 		e.listFailed(ctx, err, res)
 		return
 	}
-	e.retry.succeedGlobal()
+	e.status.done(Object{Kind: ObjKernelRead})
 	e.applied.Addresses = bound
 	e.cycle.addressed = true
-	e.execute(ctx, proxier.DiffAddresses(nil, e.wantedAddresses(bound), bound), nil, res)
+	e.execute(ctx, e.repairAddressOps(bound), nil, res)
 }
 
 // listFailed reports a failed listing; the step is retried with backoff,
@@ -136,19 +135,20 @@ func (e *Engine) listFailed(ctx context.Context, err error, res *Result) {
 	klog.FromContext(ctx).Error(err, "Failed to read the kernel state; repair postponed")
 	e.metrics.KernelError("list")
 	res.Failures++
-	res.RetryAfter = e.retry.failGlobal(e.clock.Now())
+	res.RetryAfter = e.status.failOther(ObjKernelRead, err, e.clock.Now())
 }
 
 // repairObjects is the virtual-server step: see Repair. Whether a virtual
 // server is ours depends on the addresses bound now (the applied set, kept
 // current by every sync since the address step).
 func (e *Engine) repairObjects(ctx context.Context, res *Result) {
-	kernel, err := e.listVirtualServers()
+	kernel, foreign, err := e.listVirtualServers()
 	if err != nil {
 		e.listFailed(ctx, err, res)
 		return
 	}
-	e.retry.succeedGlobal()
+	e.status.done(Object{Kind: ObjKernelRead})
+	e.markForeign(foreign, res)
 	var ops []model.Op
 	var gone []goneReal
 	keys := make([]model.VSKey, 0, len(kernel))
@@ -159,7 +159,7 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 		case !inKernel:
 			// Gone from the kernel (or never added): add it whole if desired.
 			delete(e.applied.Services, k)
-			ops, gone = e.repairKey(ops, gone, k, nil, false)
+			ops, gone = e.repairKey(ops, gone, k, nil, false, true)
 		case applied == nil || e.desired.vs[k] == nil:
 			// Unknown to us, or to be deleted: read its real servers now.
 			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
@@ -167,7 +167,9 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 			// Its real servers are read by a later step; check its settings.
 			applied.VirtualServer = kv
 			if want := e.desired.vs[k].VirtualServer; want != kv {
-				ops = append(ops, model.Op{Kind: model.OpUpdateVirtualServer, VS: want})
+				if op := (model.Op{Kind: model.OpUpdateVirtualServer, VS: want}); !e.status.skip(op, true) {
+					ops = append(ops, op)
+				}
 			}
 			keys = append(keys, k)
 		}
@@ -177,20 +179,24 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 }
 
 // listVirtualServers lists the virtual servers we own, without their real
-// servers.
-func (e *Engine) listVirtualServers() (map[model.VSKey]model.VirtualServer, error) {
+// servers, and the desired ones that belong to someone else.
+func (e *Engine) listVirtualServers() (map[model.VSKey]model.VirtualServer, map[model.VSKey]bool, error) {
 	vss, err := e.cfg.IPVS.ListVirtualServers()
 	if err != nil {
-		return nil, fmt.Errorf("listing IPVS virtual servers: %w", err)
+		return nil, nil, fmt.Errorf("listing IPVS virtual servers: %w", err)
 	}
 	ours := e.ownership(e.applied.Addresses)
 	kernel := make(map[model.VSKey]model.VirtualServer, len(vss))
+	foreign := map[model.VSKey]bool{}
 	for _, vs := range vss {
-		if ours(vs.VSKey) {
+		switch owned, desired := ours(vs.VSKey); {
+		case owned:
 			kernel[vs.VSKey] = vs
+		case desired:
+			foreign[vs.VSKey] = true
 		}
 	}
-	return kernel, nil
+	return kernel, foreign, nil
 }
 
 // repairChunkStep reads the real servers of the next chunk of virtual
@@ -227,5 +233,5 @@ func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal
 	}
 	have := &model.Service{VirtualServer: vs, Reals: reals}
 	e.applied.Services[k] = have
-	return e.repairKey(ops, gone, k, have, false)
+	return e.repairKey(ops, gone, k, have, false, true)
 }
