@@ -45,6 +45,11 @@ type Interface interface {
 	Generation() (uint32, error)
 	// Cleanup deletes our tables; missing tables are not an error.
 	Cleanup() error
+	// ServicePorts returns the cluster, external and load-balancer ports
+	// (address, protocol, port) our tables hold, sorted: a record of the
+	// virtual servers we serve that outlives a restart. Missing tables give
+	// none.
+	ServicePorts() ([]model.VSKey, error)
 }
 
 var (

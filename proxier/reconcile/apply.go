@@ -91,6 +91,9 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			continue
 		}
 		e.record(op)
+		if op.Kind == model.OpAddVirtualServer && e.isForeign(op.VS.VSKey) {
+			e.desired.nfDirty = true // ours now: its ports return to the intent
+		}
 		e.status.done(objectOf(op))
 	}
 	e.applyNetfilter(res, &firstErr)
@@ -109,6 +112,9 @@ func (e *Engine) failed(logger klog.Logger, op model.Op, err error, res *Result)
 	if !newly {
 		logger.V(2).Info("Kernel operation failed; will retry", "op", op.String(), "err", err, "attempts", st.Attempts)
 		return
+	}
+	if st.Reason == ReasonForeign {
+		e.desired.nfDirty = true // its ports leave the netfilter intent
 	}
 	oe := ObjectError{Object: o, Reason: st.Reason, Err: err}
 	if o.Kind != ObjAddress {
@@ -269,7 +275,7 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	if !e.desired.nfDirty && e.nfApplied {
 		return
 	}
-	nf := e.desired.netfilter(&e.cfg.Build)
+	nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
 	if e.nfApplied && nf.Equal(&e.applied.Netfilter) {
 		return
 	}
@@ -351,7 +357,7 @@ func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []
 func (e *Engine) dryRun(logger klog.Logger, ops []model.Op) {
 	plan := &model.Plan{Ops: ops}
 	if e.desired.nfDirty || !e.nfApplied {
-		nf := e.desired.netfilter(&e.cfg.Build)
+		nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
 		if !e.nfApplied || !nf.Equal(&e.applied.Netfilter) {
 			plan.Netfilter = &nf
 			e.applied.Netfilter = nf

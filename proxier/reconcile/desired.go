@@ -231,13 +231,15 @@ func portID(p model.ServicePort) string {
 	return b.String()
 }
 
-// netfilter returns the complete netfilter intent. It costs O(entries); the
-// engine calls it only when nfDirty is set.
-func (d *desiredIndex) netfilter(cfg *proxier.Config) model.Netfilter {
+// netfilter returns the complete netfilter intent, less the ports whose
+// virtual server belongs to another program (foreign): their traffic is
+// that program's, and our netfilter records what we serve (see Owner). It
+// costs O(entries); the engine calls it only when nfDirty is set.
+func (d *desiredIndex) netfilter(cfg *proxier.Config, foreign func(model.VSKey) bool) model.Netfilter {
 	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: slices.Clone(cfg.LocalCIDRs)}
 	for _, c := range d.ports {
 		// A port whose virtual server another service won is that service's.
-		if cl := d.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner {
+		if cl := d.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner && !foreign(c.v.VSKey) {
 			n.Ports = append(n.Ports, c.v)
 		}
 	}

@@ -51,6 +51,10 @@ type Netfilter interface {
 	// Generation returns the nf_tables generation ID, which every
 	// committed transaction (anyone's) changes.
 	Generation() (uint32, error)
+	// ServicePorts returns the cluster, external and load-balancer ports
+	// our program holds: at start, the record of the virtual servers we
+	// created on host addresses (see Owner).
+	ServicePorts() ([]model.VSKey, error)
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.
@@ -113,6 +117,10 @@ type Engine struct {
 	nfApplied bool
 	// started is set after the first full reconcile (adoption).
 	started bool
+	// recorded are the service ports our netfilter program held at start:
+	// the virtual servers we created before a restart (see Owner). Only
+	// the first full reconcile needs them.
+	recorded map[model.VSKey]bool
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
 	// nfGen counts netfilter writes; nfCheck is the read-back in progress;

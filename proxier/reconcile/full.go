@@ -30,10 +30,13 @@ import (
 // the dummy interface that are also configured on another interface belong
 // to the host and are never unbound.
 //
-// After a restart the rule decides alone: a virtual server that we created
-// on a host address (an externalIP that is a node address, which is served
-// but never bound) is then foreign until its owner, or an operator, deletes
-// it; docs/safety.md says how to recover.
+// After a restart, "we created it" is read from the netfilter program we
+// left: its service-ports sets list every cluster, external and
+// load-balancer port we served, host ports included (a virtual server on a
+// host address, an externalIP that is a node address, is served but never
+// bound, so nothing else records it). A virtual server created just before
+// a crash that cut the sync short, before its netfilter update, is not
+// recorded and counts as foreign; docs/safety.md says how to recover.
 type Owner struct {
 	ExcludeCIDRs []netip.Prefix
 	// NodePortMin and NodePortMax bound the node-port range (default
@@ -125,7 +128,7 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 		if !desired && e.cfg.Owner.excluded(k.Addr) {
 			return false, false
 		}
-		if _, created := e.applied.Services[k]; created {
+		if _, created := e.applied.Services[k]; created || e.recorded[k] {
 			return true, desired
 		}
 		// On the dummy interface now, or in this sync (binds follow adds).
@@ -135,14 +138,29 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 	}
 }
 
+// readRecord reads which service ports our netfilter program holds (see
+// Owner). Unreadable, it is empty: virtual servers on host addresses then
+// count as foreign, the safe side.
+func (e *Engine) readRecord(logger klog.Logger) map[model.VSKey]bool {
+	keys, err := e.cfg.Netfilter.ServicePorts()
+	if err != nil {
+		logger.Error(err, "Failed to read the service ports recorded in the netfilter program; virtual servers on host addresses count as foreign")
+	}
+	rec := make(map[model.VSKey]bool, len(keys))
+	for _, k := range keys {
+		rec[k] = true
+	}
+	return rec
+}
+
 // markForeign fails the desired virtual servers that belong to someone
 // else and forgets that failure for those that no longer exist; a Full or
 // the repair's virtual-server step calls it with the kernel's foreign set.
 func (e *Engine) markForeign(foreign map[model.VSKey]bool, res *Result) {
 	for k := range e.status.vs {
-		o := Object{Kind: ObjVirtualServer, VS: k}
-		if s := e.status.get(o); s != nil && s.Reason == ReasonForeign && !foreign[k] {
-			e.status.done(o)
+		if e.isForeign(k) && !foreign[k] {
+			e.status.done(Object{Kind: ObjVirtualServer, VS: k})
+			e.desired.nfDirty = true // its ports are ours to serve again
 		}
 	}
 	for k := range foreign {
@@ -153,6 +171,13 @@ func (e *Engine) markForeign(foreign map[model.VSKey]bool, res *Result) {
 		}
 		e.failed(klog.Background(), op, fmt.Errorf("%s: %w", k, ErrForeign), res)
 	}
+}
+
+// isForeign reports whether a desired virtual server failed because another
+// program owns it.
+func (e *Engine) isForeign(k model.VSKey) bool {
+	s := e.status.get(Object{Kind: ObjVirtualServer, VS: k})
+	return s != nil && s.Reason == ReasonForeign
 }
 
 // nodePortIPs are the node addresses node-port virtual servers use.
@@ -204,6 +229,9 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 			res.Problems = append(res.Problems, p...)
 		}
 	}
+	if adopting && e.recorded == nil {
+		e.recorded = e.readRecord(logger)
+	}
 	observed, foreign, err := e.observe()
 	if err != nil {
 		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
@@ -217,7 +245,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
 	e.applied = observed
 	e.checkNetfilter(logger)
-	e.started = true
+	e.started, e.recorded = true, nil
 	// Written fullChunk virtual servers at a time, so that a cold sync of
 	// 10,000 services never holds its 110,000 operations at once.
 	keys := unionKeys(e.desired.vs, observed.Services)
@@ -281,7 +309,7 @@ func (e *Engine) checkNetfilter(logger klog.Logger) {
 	if e.nfApplied {
 		return
 	}
-	nf := e.desired.netfilter(&e.cfg.Build)
+	nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
 	if err := e.cfg.Netfilter.Verify(&nf); err == nil {
 		e.nfApplied = true
 		e.applied.Netfilter = nf

@@ -1,0 +1,53 @@
+package netfilter
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+)
+
+// The service-ports elements Translate writes decode back to the keys they
+// came from, in both families.
+func TestParsePortKeyRoundTrip(t *testing.T) {
+	for _, s := range []string{"198.18.0.10", "fd00::a"} {
+		a := netip.MustParseAddr(s)
+		k := model.VSKey{Addr: a, Port: 30443, Proto: model.SCTP}
+		addrLen := 4
+		if a.Is6() {
+			addrLen = 16
+		}
+		got, ok := parsePortKey(portKey(k), addrLen)
+		if !ok || got != k {
+			t.Errorf("parsePortKey(portKey(%v)) = %v, %v", k, got, ok)
+		}
+	}
+	if _, ok := parsePortKey([]byte{1, 2, 3}, 4); ok {
+		t.Error("a short element decoded")
+	}
+}
+
+// The Fake records the non-node-port ports of the applied intent, host
+// ports included, as the kernel's service-ports sets do.
+func TestFakeServicePorts(t *testing.T) {
+	f := NewFake()
+	if got, err := f.ServicePorts(); err != nil || len(got) != 0 {
+		t.Fatalf("no tables: %v, %v", got, err)
+	}
+	host := model.VSKey{Addr: netip.MustParseAddr("198.18.1.1"), Port: 80, Proto: model.TCP}
+	cluster := model.VSKey{Addr: netip.MustParseAddr("198.18.0.10"), Port: 80, Proto: model.TCP}
+	n := &model.Netfilter{Ports: []model.ServicePort{
+		{VSKey: cluster, Kind: model.KindClusterIP},
+		{VSKey: host, Kind: model.KindExternalIP, Host: true},
+		{VSKey: model.VSKey{Addr: host.Addr, Port: 30080, Proto: model.TCP}, Kind: model.KindNodePort},
+	}}
+	n.Sort()
+	if err := f.Apply(n); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.ServicePorts()
+	if want := []model.VSKey{cluster, host}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("ServicePorts = %v, %v; want %v", got, err, want)
+	}
+}
