@@ -32,7 +32,33 @@
 // --drain-timeout passes; UDP real servers are deleted at once and their
 // conntrack entries flushed. Every drain ends.
 //
-// One failed kernel call never aborts a sync: it is counted, logged once,
-// and its virtual server, address or netfilter program is retried with
-// exponential backoff (retry.go). Healthy is false while anything waits.
+// # One contract for every kernel object
+//
+// Every subsystem is reconciled the same way: desired objects in (the
+// desired index), the kernel read back on start and on repairs (observe:
+// what is ours is adopted, never flushed), a plan of writes (Update and
+// Delete, model.Op; Prune is the deletion of what is ours and no longer
+// desired), and a status per object out (status.go): a virtual server, a
+// real server, an address on the dummy interface, the netfilter program
+// (one object, written in one transaction) and the kernel read. An object
+// has a status only while it is not done:
+//
+//   - pending: a transient error (ENOMEM, ENOBUFS, EBUSY, EINTR, anything
+//     not known to be permanent), retried with exponential backoff from
+//     0.5 s to 30 s, and failed as "retries-exhausted" after 10 attempts,
+//     which the periodic repair tries again once per cycle;
+//   - failed with a reason (errors.go): the kernel refused the value
+//     (EINVAL and kin), the scheduler's module is missing, or the virtual
+//     server belongs to another program (Owner). It is not retried until
+//     its operation changes.
+//
+// One failed kernel call never aborts a sync, and one failed object is
+// that object's problem: it is reported once (Result.ObjectErrors, the
+// object errors metric via FailedObjects), and Healthy stays true as long
+// as the proxy keeps syncing (the kernel can be read, the netfilter
+// program is in place), as kube-proxy means it. Because a virtual
+// server's diff settles all of its entries, an object that is neither
+// wanted nor applied has no status: a retry cannot outlive its object.
+// Sysctls (checked on every full sync by the daemon) and conntrack
+// flushes (best effort, as in kube-proxy) are not objects with a status.
 package reconcile
