@@ -5,7 +5,6 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -44,7 +43,7 @@ func (e *Engine) PollDrains(ctx context.Context) Result {
 	}
 	var ops []model.Op
 	for _, k := range uniqueKeys(touched) {
-		ops = proxier.DiffService(ops, effective(e.desired.vs[k], e.drains[k]), e.applied.Services[k])
+		ops = e.planKey(ops, k, e.desired.vs[k], e.applied.Services[k], false)
 	}
 	e.execute(ctx, ops, nil, &res)
 	return res
