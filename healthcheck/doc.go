@@ -15,7 +15,8 @@
 //	                                  │ IsHealthy, LameDuck (ProxyState)
 //	                                  ▼
 //	eTP Local services ─► ServiceServers.SyncServices ─────┬─► one server per
-//	local ready endpoints ─► ServiceServers.SyncEndpoints ─┘   healthCheckNodePort
+//	local ready endpoints ─► ServiceServers.SyncEndpoints ─┤   healthCheckNodePort
+//	node-port addresses ─► ServiceServers.SetAddresses ────┘   and address
 //
 // The rules (kube-proxy's, except the lame duck):
 //
@@ -31,6 +32,11 @@
 //     kubelet does not restart a proxy that is working.
 //   - A service health check answers 200 when the service has ready
 //     endpoints on this node and the proxy is healthy, else 503.
+//   - Service health checks listen on the node addresses selected by
+//     --nodeport-addresses, on all addresses when it selects every one; when
+//     the selected addresses change, the listeners follow. A port that
+//     cannot be bound on one address is closed on all, reported once and
+//     retried; the other services are served meanwhile.
 //   - Lame duck (our addition, after coredns' plugin/health): on SIGTERM
 //     the daemon calls StartLameDuck, /healthz and every service health
 //     check answer 503 for the lame-duck period while the proxy keeps

@@ -57,7 +57,7 @@ func ExampleProxyServer() {
 func ExampleServiceServers() {
 	hs := healthcheck.NewProxyServer(healthcheck.ProxyConfig{})
 	servers := healthcheck.NewServiceServers(healthcheck.ServiceConfig{
-		Addresses: []string{"127.0.0.1"}, // the node addresses; "" or none binds all
+		Addresses: []string{"127.0.0.1"}, // the node addresses; nil or "" binds all
 		Proxy:     hs,
 	})
 	port := freePort()

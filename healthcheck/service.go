@@ -32,8 +32,10 @@ var _ ProxyState = (*ProxyServer)(nil)
 type ServiceConfig struct {
 	// Addresses are the IP addresses each health-check node port is bound
 	// on; kube-proxy binds the node addresses matching
-	// --nodeport-addresses. Empty, or any "" element, means all addresses
-	// (one listener on ":port").
+	// --nodeport-addresses. nil, or any "" element, means all addresses
+	// (one listener on ":port"); an empty list means none, as kube-proxy
+	// when --nodeport-addresses matches no node address (the health checks
+	// are then open but refuse every connection). SetAddresses changes them.
 	Addresses []string
 	// Proxy tells whether the proxy is healthy; required.
 	Proxy ProxyState
@@ -50,10 +52,10 @@ type ServiceConfig struct {
 // 200 when it has some and the proxy is healthy, 503 otherwise and during
 // the lame duck. All its methods are safe for concurrent use.
 type ServiceServers struct {
-	cfg       ServiceConfig
-	addresses []string
+	cfg ServiceConfig
 
 	mu        sync.RWMutex
+	addresses []string
 	services  map[types.NamespacedName]*serviceServer
 	endpoints map[types.NamespacedName]int
 	// failed holds the ports that could not be bound and were reported;
@@ -61,11 +63,17 @@ type ServiceServers struct {
 	failed map[types.NamespacedName]uint16
 }
 
-// serviceServer is the open health check of one service.
+// serviceServer is the open health check of one service: one listener per
+// bind address.
 type serviceServer struct {
-	port    uint16
-	servers []*http.Server
-	wg      sync.WaitGroup
+	port      uint16
+	listeners map[string]*listener // by address, "" for all
+}
+
+// listener is one HTTP server on one address; done closes when it stopped.
+type listener struct {
+	server *http.Server
+	done   chan struct{}
 }
 
 // NewServiceServers returns ServiceServers with no server open.
@@ -85,10 +93,10 @@ func NewServiceServers(cfg ServiceConfig) *ServiceServers {
 	}
 }
 
-// bindAddresses returns the sorted, unique addresses to bind, or [""] (all
-// addresses) when there are none or one of them is "".
+// bindAddresses returns the sorted, unique addresses to bind: [""] (all
+// addresses) for nil or when one of them is "", none for an empty list.
 func bindAddresses(addrs []string) []string {
-	if len(addrs) == 0 || slices.Contains(addrs, "") {
+	if addrs == nil || slices.Contains(addrs, "") {
 		return []string{""}
 	}
 	out := slices.Clone(addrs)
@@ -112,9 +120,11 @@ func (e *BindError) Unwrap() error { return e.Err }
 // SyncServices makes services (name → healthCheckNodePort) the set of open
 // health checks: it closes those of services not in it or whose port
 // changed, then opens the new ones. A port that cannot be bound (on any of
-// the addresses) is left closed and retried on every call; the returned
-// error joins one *BindError per port that failed for the first time, so
-// each failure is reported once. Calling it with nil closes everything.
+// the addresses) is left closed, as kube-proxy does, and retried by the
+// next SyncServices or Retry; the returned error joins one *BindError per
+// port that failed for the first time, so each failure is reported once.
+// The other services are served either way. Calling it with nil closes
+// everything.
 func (s *ServiceServers) SyncServices(services map[types.NamespacedName]uint16) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,23 +142,75 @@ func (s *ServiceServers) SyncServices(services map[types.NamespacedName]uint16) 
 	}
 	var errs []error
 	for _, name := range sortedNames(services) {
-		port := services[name]
 		if s.services[name] != nil {
 			continue
 		}
-		srv, err := s.open(name, port)
-		if err != nil {
-			if _, reported := s.failed[name]; !reported {
-				errs = append(errs, &BindError{Service: name, Port: port, Err: err})
-				s.failed[name] = port
-			}
-			continue
+		if err := s.openOrFail(name, services[name]); err != nil {
+			errs = append(errs, err)
 		}
-		delete(s.failed, name)
-		s.services[name] = srv
-		s.cfg.Logger.V(2).Info("Opened service health check", "service", name, "port", port)
 	}
 	return errors.Join(errs...)
+}
+
+// Retry tries again to open the health checks that could not be opened.
+// Their failures were reported when they happened, so Retry reports
+// nothing; the daemon calls it on every sync, as kube-proxy retries on
+// every SyncServices.
+func (s *ServiceServers) Retry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range sortedNames(s.failed) {
+		_ = s.openOrFail(name, s.failed[name]) // reported already
+	}
+}
+
+// SetAddresses sets the addresses the health checks listen on (as
+// ServiceConfig.Addresses) and moves the open ones there: each closes its
+// listeners on the addresses that went and opens listeners on the new ones,
+// leaving the others untouched so that probes on unchanged addresses are
+// not interrupted. A health check that cannot listen on a new address is
+// closed and retried, as a failed SyncServices; the returned error joins
+// their *BindErrors.
+func (s *ServiceServers) SetAddresses(addrs []string) error {
+	next := bindAddresses(addrs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(next, s.addresses) {
+		return nil
+	}
+	gone, added := subtract(s.addresses, next), subtract(next, s.addresses)
+	s.cfg.Logger.V(2).Info("Moved service health checks", "addresses", next, "services", len(s.services))
+	s.addresses = next
+	var errs []error
+	for _, name := range sortedNames(s.services) {
+		srv := s.services[name]
+		srv.closeOn(gone)
+		if err := s.listen(srv, name, added); err != nil {
+			srv.close()
+			delete(s.services, name)
+			s.failed[name] = srv.port
+			errs = append(errs, &BindError{Service: name, Port: srv.port, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openOrFail opens the health check of name on port; on failure it records
+// the port as failed and returns a *BindError if the failure is new.
+func (s *ServiceServers) openOrFail(name types.NamespacedName, port uint16) error {
+	srv, err := s.open(name, port)
+	if err != nil {
+		_, reported := s.failed[name]
+		s.failed[name] = port
+		if reported {
+			return nil
+		}
+		return &BindError{Service: name, Port: port, Err: err}
+	}
+	delete(s.failed, name)
+	s.services[name] = srv
+	s.cfg.Logger.V(2).Info("Opened service health check", "service", name, "port", port)
+	return nil
 }
 
 // SyncEndpoints records the number of ready endpoints each service has on
@@ -172,41 +234,80 @@ func (s *ServiceServers) Ports() map[types.NamespacedName]uint16 {
 }
 
 // open listens on port on every address and serves the health check of
-// name there. When one address fails it closes the others.
+// name there. When one address fails it closes the others, as kube-proxy
+// does, so that the retry can bind the port whole.
 func (s *ServiceServers) open(name types.NamespacedName, port uint16) (*serviceServer, error) {
 	if port == 0 {
 		return nil, errors.New("no port")
 	}
-	srv := &serviceServer{port: port}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { s.serve(w, name) })
-	for _, addr := range s.addresses {
-		hostPort := net.JoinHostPort(addr, strconv.Itoa(int(port)))
-		ln, err := s.cfg.Listen(context.Background(), "tcp", hostPort)
-		if err != nil {
-			srv.close()
-			return nil, err
-		}
-		hs := newHTTPServer(handler)
-		srv.servers = append(srv.servers, hs)
-		srv.wg.Go(func() {
-			// Serve returns ErrServerClosed after close; any other error
-			// means the listener broke, and the load balancer sees the
-			// port closed, which is the right signal.
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				s.cfg.Logger.Error(err, "Stopped service health check", "service", name, "address", hostPort)
-			}
-		})
+	srv := &serviceServer{port: port, listeners: map[string]*listener{}}
+	if err := s.listen(srv, name, s.addresses); err != nil {
+		srv.close()
+		return nil, err
 	}
 	return srv, nil
 }
 
-// close closes the listeners and connections and waits for the serving
-// goroutines to return.
-func (srv *serviceServer) close() {
-	for _, hs := range srv.servers {
-		_ = hs.Close() // only returns the listener's close error; nothing to do
+// listen opens srv's port on each of addrs and serves name's health check
+// there. It stops at the first failure, leaving the listeners it opened in
+// srv for the caller to close.
+func (s *ServiceServers) listen(srv *serviceServer, name types.NamespacedName, addrs []string) error {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { s.serve(w, name) })
+	for _, addr := range addrs {
+		hostPort := net.JoinHostPort(addr, strconv.Itoa(int(srv.port)))
+		ln, err := s.cfg.Listen(context.Background(), "tcp", hostPort)
+		if err != nil {
+			return err
+		}
+		l := &listener{server: newHTTPServer(handler), done: make(chan struct{})}
+		srv.listeners[addr] = l
+		go func() {
+			defer close(l.done)
+			// Serve returns ErrServerClosed after close; any other error
+			// means the listener broke, and the load balancer sees the
+			// port closed, which is the right signal.
+			if err := l.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				s.cfg.Logger.Error(err, "Stopped service health check", "service", name, "address", hostPort)
+			}
+		}()
 	}
-	srv.wg.Wait()
+	return nil
+}
+
+// closeOn closes srv's listeners on addrs.
+func (srv *serviceServer) closeOn(addrs []string) {
+	for _, addr := range addrs {
+		if l := srv.listeners[addr]; l != nil {
+			l.close()
+			delete(srv.listeners, addr)
+		}
+	}
+}
+
+// close closes every listener of srv.
+func (srv *serviceServer) close() {
+	for addr, l := range srv.listeners {
+		l.close()
+		delete(srv.listeners, addr)
+	}
+}
+
+// close closes the listener and its connections and waits for its serving
+// goroutine to return.
+func (l *listener) close() {
+	_ = l.server.Close() // only returns the listener's close error; nothing to do
+	<-l.done
+}
+
+// subtract returns the elements of a not in b.
+func subtract(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // ServiceHealth is the JSON body of a service health check, field for field

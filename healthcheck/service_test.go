@@ -277,7 +277,8 @@ func TestBindAddresses(t *testing.T) {
 		in   []string
 		want []string
 	}{
-		{name: "none means all", in: nil, want: []string{""}},
+		{name: "nil means all", in: nil, want: []string{""}},
+		{name: "empty means none", in: []string{}, want: []string{}},
 		{name: "empty element means all", in: []string{"10.0.0.1", ""}, want: []string{""}},
 		{name: "sorted and unique", in: []string{"10.0.0.2", "10.0.0.1", "10.0.0.2"}, want: []string{"10.0.0.1", "10.0.0.2"}},
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ipvs-proxy/ipvs-proxy/healthcheck"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 )
@@ -22,6 +25,9 @@ type health struct {
 	proxy    *healthcheck.ProxyServer
 	services *healthcheck.ServiceServers
 	serving  bool
+	// anyAddress is set when --nodeport-addresses selects every address:
+	// the health-check node ports then listen on all addresses.
+	anyAddress bool
 }
 
 // newHealth opens the healthz listener ("" disables it), so that a bind
@@ -42,8 +48,45 @@ func newHealth(ctx context.Context, cfg Config, clk clock.PassiveClock, m *metri
 		pc.Listener = ln
 	}
 	proxy := healthcheck.NewProxyServer(pc)
-	return &health{cfg: cfg, proxy: proxy, serving: pc.Listener != nil,
-		services: healthcheck.NewServiceServers(healthcheck.ServiceConfig{Proxy: proxy})}, nil
+	h := &health{cfg: cfg, proxy: proxy, serving: pc.Listener != nil, anyAddress: matchesAny(cfg.NodePortAddresses)}
+	// Until the node's addresses are known a filtered health check listens
+	// nowhere; none is open before the first sync anyway.
+	h.services = healthcheck.NewServiceServers(healthcheck.ServiceConfig{Proxy: proxy, Addresses: h.addresses(nil)})
+	return h, nil
+}
+
+// matchesAny reports whether --nodeport-addresses selects every address:
+// no value, or only "all" and zero CIDRs.
+func matchesAny(values []string) bool {
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if v == addr.KeywordAll {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err != nil || p.Bits() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// addresses returns where the health-check node ports listen, as
+// kube-proxy's service health server does: on all addresses (nil) when
+// --nodeport-addresses selects every address, else on the node addresses
+// it selects (nodePortIPs, the addresses of the node-port virtual servers;
+// none when it selects none). kube-proxy filters each IP family on its own
+// and listens on all addresses of a family the flag leaves unfiltered; here
+// such a family gets its selected addresses, loopback and link-local
+// excluded, which are also the only ones its node ports are served on.
+func (h *health) addresses(nodePortIPs []netip.Addr) []string {
+	if h.anyAddress {
+		return nil
+	}
+	out := make([]string, len(nodePortIPs))
+	for i, ip := range nodePortIPs {
+		out[i] = ip.String()
+	}
+	return out
 }
 
 // start serves healthz in the background. The proxy counts as updated now,
@@ -66,9 +109,18 @@ func (h *health) updated()               { h.proxy.Updated() }
 func (h *health) syncNode(node *v1.Node) { h.proxy.SyncNode(node) }
 func (h *health) lameDuck()              { h.proxy.StartLameDuck() }
 
-// syncServices opens and closes the health-check node ports and updates
-// their local endpoint counts.
-func (h *health) syncServices(ctx context.Context, hc map[types.NamespacedName]reconcile.HealthCheck) {
+// syncPorts moves the health-check node ports to the node-port addresses
+// when they changed, then opens and closes them as the engine's health
+// checks say (hc, when changed) and updates their local endpoint counts;
+// with no change it retries the ports that could not be opened.
+func (h *health) syncPorts(ctx context.Context, nodePortIPs []netip.Addr, hc map[types.NamespacedName]reconcile.HealthCheck, changed bool) {
+	if err := h.services.SetAddresses(h.addresses(nodePortIPs)); err != nil {
+		klog.FromContext(ctx).Error(err, "Failed to move some health-check node ports to the node-port addresses")
+	}
+	if !changed {
+		h.services.Retry()
+		return
+	}
 	ports := make(map[types.NamespacedName]uint16, len(hc))
 	counts := make(map[types.NamespacedName]int, len(hc))
 	for name, c := range hc {

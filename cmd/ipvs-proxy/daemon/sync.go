@@ -53,9 +53,8 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		}
 		d.health.updated()
 	}
-	if hc, changed := d.engine.HealthChecks(); changed {
-		d.health.syncServices(ctx, hc)
-	}
+	hc, changed := d.engine.HealthChecks()
+	d.health.syncPorts(ctx, d.node.NodePortIPs, hc, changed)
 	d.events.report(ctx, res.Problems)
 	logger.V(2).Info("Synced", "type", syncType(kind, res.Full), "services", len(ch.Services), "writes", res.Writes,
 		"failures", res.Failures, "duration", now.Sub(start), "draining", d.engine.Draining())
