@@ -3,14 +3,16 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"weak"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -72,7 +74,7 @@ func stripUnused(obj any) (any, error) {
 // and three condition booleans; cached objects are never written, so they
 // can share one copy each (100,000 endpoints: about 6 MB less).
 var (
-	shared      = &interner{m: map[string]*string{}}
+	shared      = newInterner()
 	sharedTrue  = new(true)
 	sharedFalse = new(false)
 )
@@ -88,11 +90,20 @@ func sharedBool(b *bool) *bool {
 }
 
 // interner hands out one *string per distinct value: node names and zones,
-// as many as the cluster has nodes.
+// as many as the cluster has nodes. It holds its values weakly: a value
+// goes from the map once no cached object refers to it, so churn of node
+// names (autoscaled or replaced nodes, or random names in a slice) cannot
+// grow it without bound.
 type interner struct {
 	mu sync.Mutex
-	m  map[string]*string
+	m  map[string]*internEntry
 }
+
+// internEntry is one value; its identity tells a cleanup whether the entry
+// it was registered for is still the one in the map.
+type internEntry struct{ p weak.Pointer[string] }
+
+func newInterner() *interner { return &interner{m: map[string]*internEntry{}} }
 
 func (in *interner) str(s *string) *string {
 	if s == nil {
@@ -100,11 +111,41 @@ func (in *interner) str(s *string) *string {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if p, ok := in.m[*s]; ok {
-		return p
+	if e, ok := in.m[*s]; ok {
+		if p := e.p.Value(); p != nil {
+			return p
+		}
 	}
-	in.m[*s] = s
+	// s becomes the shared copy. The cleanup's argument holds the key
+	// (the string's bytes, not s) and the entry, so it does not keep s
+	// reachable.
+	e := &internEntry{p: weak.Make(s)}
+	in.m[*s] = e
+	runtime.AddCleanup(s, in.forget, internKey{value: *s, entry: e})
 	return s
+}
+
+// internKey names the entry a cleanup removes.
+type internKey struct {
+	value string
+	entry *internEntry
+}
+
+// forget removes k's entry unless the value was interned again since its
+// copy died (the map then holds a newer entry).
+func (in *interner) forget(k internKey) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.m[k.value] == k.entry {
+		delete(in.m, k.value)
+	}
+}
+
+// size returns the number of values held.
+func (in *interner) size() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.m)
 }
 
 // startInformers starts the Service, EndpointSlice and (this) Node
@@ -170,7 +211,7 @@ func (d *daemon) startInformers(ctx context.Context) error {
 
 // newInformer returns an informer of lw's objects with no periodic resync
 // (the runner's repair reads the kernel instead).
-func newInformer(lw cache.ListerWatcher, obj runtime.Object) cache.SharedIndexInformer {
+func newInformer(lw cache.ListerWatcher, obj kruntime.Object) cache.SharedIndexInformer {
 	return cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{
 		ObjectDescription: fmt.Sprintf("%T", obj)})
 }

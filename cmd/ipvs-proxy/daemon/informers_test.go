@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi/kubeapitest"
@@ -66,7 +67,7 @@ func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
 // HasSynced is true as soon as its store is filled).
 func TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled(t *testing.T) {
 	const n = 200
-	objs := []runtime.Object{&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}}
+	objs := []kruntime.Object{&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}}
 	for i := range n {
 		objs = append(objs, k8stest.Service("ns", fmt.Sprintf("svc-%d", i)))
 	}
@@ -91,4 +92,45 @@ func TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled(t *testing.T) {
 	if got := len(d.tracker.Store().ServiceNames()); got != n {
 		t.Errorf("tracker synced with %d of %d services handled", got, n)
 	}
+}
+
+// TestInternerForgetsUnreferencedValues: node names that no cached object
+// refers to any more leave the interner (churn of random node names must
+// not grow it), and a value still referred to stays shared.
+func TestInternerForgetsUnreferencedValues(t *testing.T) {
+	const n = 10000
+	in := newInterner()
+	kept := internMany(t, in, n, 7)
+	deadline := time.Now().Add(10 * time.Second)
+	for in.size() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("size = %d after the values were dropped, want 1 (the one still referred to)", in.size())
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	later := fmt.Sprintf("node-%d", 7)
+	if in.str(&later) != kept {
+		t.Error("a value still referred to is no longer shared")
+	}
+	runtime.KeepAlive(kept)
+}
+
+// internMany interns n distinct node names, checks they are shared while
+// referred to, and returns the one numbered keep: the others are garbage
+// once it returns.
+func internMany(t *testing.T, in *interner, n, keep int) *string {
+	values := make([]*string, n)
+	for i := range n {
+		s := fmt.Sprintf("node-%d", i)
+		values[i] = in.str(&s)
+	}
+	again := fmt.Sprintf("node-%d", keep)
+	if in.str(&again) != values[keep] {
+		t.Fatal("a value interned twice is not shared")
+	}
+	if got := in.size(); got != n {
+		t.Fatalf("size = %d, want %d", got, n)
+	}
+	return values[keep]
 }
