@@ -32,7 +32,7 @@ func runBuildCases(t *testing.T, cases []buildCase) {
 			}
 			st, problems := Build(tc.services, tc.slices, node, tc.cfg)
 			tc.check(t, st, problems)
-			checkInvariants(t, st)
+			checkInvariants(t, st, node)
 		})
 	}
 }

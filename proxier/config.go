@@ -54,6 +54,14 @@ type Node struct {
 	// NodePortIPs are the addresses NodePort virtual servers are created on
 	// (after --nodeport-addresses filtering). nil means IPs.
 	NodePortIPs []netip.Addr
+	// HostIPs are every address configured on the host's interfaces other
+	// than the proxy's dummy interface, node IPs included (the daemon reads
+	// them from the kernel; `ipvs-proxy plan`, which cannot, uses IPs). A
+	// service address that is one of them, or one of IPs or NodePortIPs,
+	// belongs to the host: its service ports are served, but it is never
+	// bound on the dummy interface and the netfilter program neither
+	// rejects its other ports nor firewalls it (see hostaddr.go).
+	HostIPs []netip.Addr
 }
 
 // nodePortIPs returns the addresses NodePorts listen on.

@@ -24,4 +24,14 @@
 // connections it has finish while new ones go elsewhere; when no endpoint is
 // ready, serving-terminating ones get weight 1 (KEP-1669 fallback). An
 // endpoint neither ready nor terminating is not a real server.
+//
+// A node proxy is never the reason a node is unreachable (hostaddr.go).
+// Service addresses that are nobody's (loopback, multicast, link-local,
+// unspecified, 255.255.255.255) and endpoint addresses of those kinds are
+// reported and skipped. A service address that belongs to the host
+// (Node.HostIPs) is served on its service's ports, as kube-proxy's IPVS mode
+// serves it without binding it (shouldBind), but it is never bound on the
+// dummy interface, and its ports are marked model.ServicePort.Host so that
+// the netfilter program neither rejects the host's other ports on it nor
+// firewalls it; a problem says so.
 package proxier

@@ -75,8 +75,9 @@ type famEndpoints [2][]endpoint
 // collectEndpoints merges the slices of one service into endpoints per
 // service port and family. An address that appears in several slices is
 // kept once, preferring a ready copy (as kube-proxy's endpoint slice cache
-// does). Endpoints whose address is invalid or of the wrong family are
-// reported and skipped.
+// does). Endpoints whose address is invalid, of the wrong family or of a
+// kind that is nobody's real server (see hostaddr.go) are reported and
+// skipped.
 func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoints, []Problem) {
 	ordered := slcs
 	if len(slcs) > 1 {
@@ -186,6 +187,10 @@ func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint1
 		return endpoint{}, fmt.Errorf("endpoint address %q is not a valid IP; skipped", e.Addresses[0])
 	}
 	addr = addr.Unmap()
+	if why := unusableReason(addr); why != "" {
+		// IPVS refuses such destinations; see hostaddr.go.
+		return endpoint{}, fmt.Errorf("endpoint address %s %s, which cannot be a real server; skipped", describeAddr(e.Addresses[0], addr), why)
+	}
 	if (sl.AddressType == discovery.AddressTypeIPv4) != addr.Is4() {
 		return endpoint{}, fmt.Errorf("endpoint address %s does not match address type %s; skipped", addr, sl.AddressType)
 	}

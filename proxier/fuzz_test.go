@@ -30,10 +30,17 @@ func (s *byteSource) pick(n int) int { return s.next() % n }
 
 func (s *byteSource) bool() bool { return s.next()&1 == 1 }
 
-// Pools include invalid and odd values on purpose.
+// Pools include invalid and odd values on purpose: the node's own
+// addresses (node IPs, a node-port address, host addresses that are not
+// node IPs: see fuzzNode), and addresses that are nobody's service address
+// or real server (loopback, multicast, broadcast, link-local, unspecified),
+// some IPv4-mapped.
 var (
 	fuzzIPs = []string{"198.18.0.1", "198.18.0.2", "198.18.10.1", "198.18.10.2", "fd00::1", "fd00::a:1",
-		"", "None", "bogus", "::ffff:198.18.0.9", "0.0.0.0", "fe80::1%eth0", "198.18.0.300"}
+		"", "None", "bogus", "::ffff:198.18.0.9", "0.0.0.0", "fe80::1%eth0", "198.18.0.300",
+		"198.18.1.1", "fd00::1:1", "198.18.2.2", "198.18.3.3", "fd00::3:3", "::ffff:198.18.3.3",
+		"127.0.0.1", "::1", "::ffff:127.0.0.1", "224.0.0.1", "239.1.1.1", "ff02::1", "ff05::2",
+		"255.255.255.255", "169.254.1.1", "fe80::1", "::"}
 	fuzzProtos  = []v1.Protocol{"TCP", "UDP", "SCTP", "", "ICMP", "tcp"}
 	fuzzNames   = []string{"", "http", "dns", "a"}
 	fuzzNodes   = []string{"node-a", "node-b", ""}
@@ -129,6 +136,25 @@ func fuzzBool(s *byteSource) *bool {
 	return new(false)
 }
 
+// fuzzNode is testNode with a node-port address of its own (198.18.2.2)
+// and the host addresses the kernel would list: the node IPs, 198.18.3.3
+// and fd00::3:3 on another interface, loopback and link-local ones.
+// Sometimes it is single-stack, sometimes it has no HostIPs (node IPs are
+// host addresses all the same).
+func fuzzNode(s *byteSource) Node {
+	node := testNode()
+	if s.bool() {
+		node.IPs = node.IPs[:1]
+	}
+	node.NodePortIPs = append(node.NodePortIPs, netip.MustParseAddr("198.18.2.2"))
+	if s.pick(4) > 0 {
+		for _, a := range []string{"198.18.1.1", "fd00::1:1", "198.18.2.2", "198.18.3.3", "fd00::3:3", "127.0.0.1", "::1", "fe80::1"} {
+			node.HostIPs = append(node.HostIPs, netip.MustParseAddr(a))
+		}
+	}
+	return node
+}
+
 // FuzzBuild feeds Build arbitrary Services and EndpointSlices: it must never
 // panic, every result must hold the invariants, and Diff must take an empty
 // kernel to exactly that state.
@@ -146,14 +172,10 @@ func FuzzBuild(f *testing.F) {
 		for i, n := 0, s.pick(6); i < n; i++ {
 			sls = append(sls, fuzzSlice(s, i))
 		}
-		node := testNode()
-		if s.bool() {
-			node.IPs = node.IPs[:1]
-		}
-		node.NodePortIPs = append(node.NodePortIPs, netip.MustParseAddr("198.18.2.2"))
+		node := fuzzNode(s)
 		cfg := Config{Scheduler: fuzzScheds[s.pick(4)], MasqueradeAll: s.bool()}
 		st, _ := Build(svcs, sls, node, cfg)
-		checkInvariants(t, st)
+		checkInvariants(t, st, node)
 		applied := applyPlan(t, model.NewState(), Diff(st, model.NewState()))
 		if again := Diff(st, applied); !again.Empty() {
 			t.Fatalf("plan from empty did not converge:\n%s", again)

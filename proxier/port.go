@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"net/netip"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -41,16 +42,16 @@ func (p *portBuilder) build(clusterIPs, externalIPs, lbIPs []netip.Addr, sourceR
 	internalLocal := p.svc.Spec.InternalTrafficPolicy != nil && *p.svc.Spec.InternalTrafficPolicy == v1.ServiceInternalTrafficPolicyLocal
 	externalLocal := p.svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal
 	for _, a := range clusterIPs {
-		p.add(a, uint16(p.sp.Port), model.KindClusterIP, internalLocal, nil, true)
+		p.add(a, uint16(p.sp.Port), model.KindClusterIP, internalLocal, nil)
 	}
 	for _, a := range externalIPs {
 		if families[famIndex(a)] {
-			p.add(a, uint16(p.sp.Port), model.KindExternalIP, externalLocal, nil, true)
+			p.add(a, uint16(p.sp.Port), model.KindExternalIP, externalLocal, nil)
 		}
 	}
 	for _, a := range lbIPs {
 		if families[famIndex(a)] {
-			p.add(a, uint16(p.sp.Port), model.KindLoadBalancer, externalLocal, sourceRanges, true)
+			p.add(a, uint16(p.sp.Port), model.KindLoadBalancer, externalLocal, sourceRanges)
 		}
 	}
 	p.addNodePorts(families, externalLocal)
@@ -78,7 +79,7 @@ func (p *portBuilder) addNodePorts(families [2]bool, local bool) {
 	any := false
 	for _, a := range p.node.nodePortIPs() {
 		if families[famIndex(a)] {
-			p.add(a, uint16(p.sp.NodePort), model.KindNodePort, local, nil, false)
+			p.add(a, uint16(p.sp.NodePort), model.KindNodePort, local, nil)
 			any = true
 		}
 	}
@@ -88,9 +89,10 @@ func (p *portBuilder) addNodePorts(families [2]bool, local bool) {
 }
 
 // add appends one virtual server with its real servers and netfilter port.
-// Service addresses (bind=true) are bound on the dummy interface; node-port
-// addresses already belong to the node.
-func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local bool, ranges []netip.Prefix, bind bool) {
+// Service addresses are bound on the dummy interface unless they belong to
+// the host (then their port is marked Host; see hostaddr.go); node-port
+// addresses always belong to the host and are neither bound nor marked.
+func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local bool, ranges []netip.Prefix) {
 	vs := p.tmpl
 	vs.VSKey = model.VSKey{Addr: a, Port: port, Proto: p.proto}
 	f := famIndex(a)
@@ -102,10 +104,11 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 	svc.SortReals()
 	svc.Reals = compactReals(svc.Reals)
 	p.st.Services = append(p.st.Services, svc)
-	if bind {
+	host := kind != model.KindNodePort && slices.Contains(p.hosts, a)
+	if kind != model.KindNodePort && !host {
 		p.st.Addresses = append(p.st.Addresses, a)
 	}
-	sp := model.ServicePort{VSKey: vs.VSKey, Kind: kind, Local: local && kind != model.KindClusterIP}
+	sp := model.ServicePort{VSKey: vs.VSKey, Kind: kind, Local: local && kind != model.KindClusterIP, Host: host}
 	if kind == model.KindLoadBalancer {
 		sp.SourceRanges = familyRanges(ranges, a.Is4())
 	}

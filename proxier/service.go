@@ -34,6 +34,9 @@ type serviceBuilder struct {
 	st       *ServiceState
 	problems []Problem
 	eps      map[portKey]*famEndpoints
+	// hosts are the service's addresses that belong to the node (see
+	// hostaddr.go), usually none.
+	hosts []netip.Addr
 	// localReady counts this node's ready endpoints per IP family, summed
 	// over the ports (health-check node port).
 	localReady [2]int
@@ -73,7 +76,7 @@ func (b *serviceBuilder) build() {
 	}
 	tmpl := b.virtualServerTemplate()
 	b.healthCheckNodePort()
-	externalIPs := b.parseIPs("externalIPs", b.svc.Spec.ExternalIPs)
+	externalIPs := b.parseIPs(fieldExternalIPs, b.svc.Spec.ExternalIPs)
 	lbIPs := b.loadBalancerIPs()
 	sourceRanges := b.sourceRanges()
 	seen := make(map[portNumber]bool, len(b.svc.Spec.Ports))
@@ -139,22 +142,35 @@ func (b *serviceBuilder) clusterIPs() []netip.Addr {
 		b.problem("has no cluster IP; skipped")
 		return nil
 	}
-	return b.parseIPs("clusterIPs", raw)
+	return b.parseIPs(fieldClusterIPs, raw)
 }
 
-// parseIPs parses addresses, reporting invalid ones; addresses of a family
-// the node has no address in are dropped silently (single-stack node).
+// parseIPs parses addresses, reporting and skipping invalid ones and those
+// that are nobody's service address, and reporting those that belong to
+// the node (recorded in b.hosts; see hostaddr.go). Addresses of a family the
+// node has no address in are dropped silently (single-stack node).
 func (b *serviceBuilder) parseIPs(field string, raw []string) []netip.Addr {
 	var out []netip.Addr
 	for _, s := range raw {
 		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		if err != nil || a.Zone() != "" {
 			b.problem("%s: %q is not a valid IP; skipped", field, s)
 			continue
 		}
 		a = a.Unmap()
-		if b.node.hasFamily(a) && !slices.Contains(out, a) {
-			out = append(out, a)
+		if why := unusableReason(a); why != "" {
+			b.problem("%s: %s %s, which cannot be a service address; skipped", field, describeAddr(s, a), why)
+			continue
+		}
+		if !b.node.hasFamily(a) || slices.Contains(out, a) {
+			continue
+		}
+		out = append(out, a)
+		if b.node.isHost(a) {
+			if !slices.Contains(b.hosts, a) {
+				b.hosts = append(b.hosts, a)
+			}
+			b.problem("%s", hostAddressProblem(field, a))
 		}
 	}
 	return out
@@ -174,7 +190,7 @@ func (b *serviceBuilder) loadBalancerIPs() []netip.Addr {
 		}
 		raw = append(raw, ing.IP)
 	}
-	return b.parseIPs("status.loadBalancer.ingress", raw)
+	return b.parseIPs(fieldLoadBalancer, raw)
 }
 
 // finish sorts the fragment into canonical order.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -27,7 +28,12 @@ netfilter intent one node must have. Needs no root and touches no kernel.
 Problems with input objects are printed on standard error, one per line.
 
 The node is the Node named by --hostname-override, or the only Node in the
-input; its addresses are --node-ip, else its InternalIP addresses.
+input; its addresses are --node-ip, else its InternalIP addresses. The plan
+cannot read the node's interfaces, so these stand for all of the host's
+addresses: a service address that is one of them is served but neither bound
+on %s nor rejected or firewalled, as on the node. The daemon treats the
+addresses of the node's other interfaces the same way; the plan shows them
+bound.
 
 Flags:
 %s`
@@ -45,7 +51,7 @@ func runPlan(args []string, s streams) int {
 	fs.SetOutput(s.err)
 	fs.StringArrayVarP(&c.files, "filename", "f", nil, "A file, directory or - (standard input) holding Kubernetes objects; repeatable.")
 	c.opts.AddFlags(fs)
-	fs.Usage = func() { fmt.Fprintf(s.out, planUsage, DummyInterface, fs.FlagUsages()) }
+	fs.Usage = func() { fmt.Fprintf(s.out, planUsage, DummyInterface, DummyInterface, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
@@ -106,6 +112,9 @@ func (c *planCmd) plan(fs *pflag.FlagSet, s streams) (string, []string, error) {
 	if err != nil {
 		return "", warnings, err
 	}
+	// The daemon lists the host's addresses on its interfaces; the plan
+	// knows only the node IPs.
+	node.HostIPs = slices.Clone(node.IPs)
 	state, problems := proxier.Build(snap.Services, snap.EndpointSlices, node, cfg.Proxier())
 	for _, p := range problems {
 		warnings = append(warnings, p.String())

@@ -49,6 +49,14 @@ type Interface interface {
 	// by the --nodeport-addresses values (see ParseNodePortAddresses), never
 	// loopback or link-local. Invalid values return an error.
 	NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error)
+	// HostAddresses returns every address configured on every link but the
+	// dummy interface (on every link when it is missing or is not a
+	// dummy), sorted and without duplicates: node IPs, loopback and
+	// link-local addresses included. These belong to the host: a service
+	// address among them is served but never bound (proxier.Node.HostIPs).
+	// An address on both the dummy and another link is listed. Errors are
+	// those of the kernel dump.
+	HostAddresses() ([]netip.Addr, error)
 }
 
 // Config configures the real Interface and the Fake.

@@ -1,5 +1,6 @@
 // Package addr manages the dummy interface that holds service addresses
-// (kube-ipvs0 by default) and lists the node addresses NodePorts listen on.
+// (kube-ipvs0 by default) and lists the node addresses NodePorts listen on
+// and the host's addresses, which are never bound as service addresses.
 //
 // Why a dummy interface: IPVS intercepts packets in the LOCAL_IN hook, so a
 // packet to a ClusterIP, external IP or load-balancer IP must first be routed
@@ -46,6 +47,7 @@
 //	engine ─► EnsureInterface, Bind, Unbind ─► netlink (RTM_NEWLINK/NEWADDR/DELADDR) ─► kernel
 //	engine ◄─ List ◄─ RTM_GETADDR dump of the dummy interface
 //	engine ◄─ NodeAddresses(--nodeport-addresses) ◄─ SelectNodePortAddresses ◄─ RTM_GETADDR dump of all links but the dummy
+//	engine ◄─ HostAddresses ◄─ the same dump, unfiltered
 //
 // NodePortAddresses holds the pure parsing and filtering of
 // --nodeport-addresses, testable without root.

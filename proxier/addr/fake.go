@@ -11,9 +11,9 @@ import (
 // Counts are the kernel calls a fake has served since it was created or
 // last reset, so tests can prove that a no-op sync writes nothing.
 type Counts struct {
-	// Reads: List, NodeAddresses, and EnsureInterface on a correct
-	// interface. Writes: Bind, Unbind, DeleteInterface, and EnsureInterface
-	// when it creates or repairs the interface.
+	// Reads: List, NodeAddresses, HostAddresses, and EnsureInterface on a
+	// correct interface. Writes: Bind, Unbind, DeleteInterface, and
+	// EnsureInterface when it creates or repairs the interface.
 	Reads, Writes int
 }
 
@@ -77,7 +77,7 @@ func (f *Fake) RemoveInterface() {
 }
 
 // SetHostAddresses sets the node's addresses on links other than the dummy
-// interface (what NodeAddresses filters).
+// interface (what HostAddresses lists and NodeAddresses filters).
 func (f *Fake) SetHostAddresses(addrs ...netip.Addr) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -233,6 +233,22 @@ func (f *Fake) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error) {
 		return nil, err
 	}
 	return sel.Select(f.host), nil
+}
+
+// HostAddresses implements Interface: the addresses SetHostAddresses gave,
+// sorted and without duplicates.
+func (f *Fake) HostAddresses() ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("HostAddresses", "", false); err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(f.host))
+	for _, a := range f.host {
+		out = append(out, a.Unmap())
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
 }
 
 // Counts returns the calls served so far.

@@ -3,6 +3,7 @@ package addr
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -181,6 +182,30 @@ func TestFakeNodeAddresses(t *testing.T) {
 	}
 	if got := f.Counts(); got != (Counts{Reads: 2}) {
 		t.Errorf("Counts() = %+v, want 2 reads", got)
+	}
+}
+
+// HostAddresses lists every address of the other links, unfiltered,
+// sorted and unique; the dummy's addresses are not among them.
+func TestFakeHostAddresses(t *testing.T) {
+	f := NewFake(Config{})
+	f.SeedInterface(vip1)
+	if got, err := f.HostAddresses(); err != nil || len(got) != 0 {
+		t.Errorf("HostAddresses() without host addresses = %v, %v", got, err)
+	}
+	f.SetHostAddresses(addrs("198.18.1.2", "fe80::2", "127.0.0.1", "198.18.0.2", "198.18.1.2")...)
+	got, err := f.HostAddresses()
+	want := addrs("127.0.0.1", "198.18.0.2", "198.18.1.2", "fe80::2")
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("HostAddresses() = %v, %v; want %v", got, err, want)
+	}
+	boom := errors.New("boom")
+	f.InjectError("HostAddresses", "", boom)
+	if _, err := f.HostAddresses(); !errors.Is(err, boom) {
+		t.Errorf("HostAddresses() with an injected error = %v", err)
+	}
+	if got := f.Counts(); got != (Counts{Reads: 3}) {
+		t.Errorf("Counts() = %+v, want 3 reads", got)
 	}
 }
 

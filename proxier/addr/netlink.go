@@ -243,19 +243,36 @@ func (n *Netlink) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error
 	if err != nil {
 		return nil, err
 	}
+	host, err := n.otherLinks(func(a ifAddr) bool { return a.flags&unix.IFA_F_DADFAILED == 0 })
+	if err != nil {
+		return nil, err
+	}
+	return sel.Select(host), nil
+}
+
+// HostAddresses implements Interface. Unlike NodeAddresses it keeps
+// addresses whose duplicate address detection failed: they are still
+// configured, and the rule they serve is "never bind what the host has".
+func (n *Netlink) HostAddresses() ([]netip.Addr, error) {
+	host, err := n.otherLinks(func(ifAddr) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(host, netip.Addr.Compare)
+	return slices.Compact(host), nil
+}
+
+// otherLinks returns the addresses keep accepts among those of every link
+// but the dummy interface (every link when it is missing or not a dummy),
+// unsorted, from one RTM_GETADDR dump.
+func (n *Netlink) otherLinks(keep func(ifAddr) bool) ([]netip.Addr, error) {
 	dummy := 0
 	if link, err := n.lookup(); err == nil {
 		dummy = link.Attrs().Index
 	} else if !errors.Is(err, ErrInterfaceNotFound) && !errors.Is(err, ErrNotDummy) {
 		return nil, err
 	}
-	host, err := n.rt.collect(func(a ifAddr) bool {
-		return a.index != int32(dummy) && a.flags&unix.IFA_F_DADFAILED == 0
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sel.Select(host), nil
+	return n.rt.collect(func(a ifAddr) bool { return a.index != int32(dummy) && keep(a) })
 }
 
 // hostAddr is a as a /32 or /128 netlink address. IPv6 addresses skip

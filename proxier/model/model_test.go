@@ -69,6 +69,29 @@ func TestNetfilterSortEqual(t *testing.T) {
 	}
 }
 
+// A Host port is served but its address is not a service IP, and it sorts
+// and prints apart from the same port without Host.
+func TestNetfilterHostPorts(t *testing.T) {
+	n := Netfilter{Ports: []ServicePort{
+		{VSKey: vs("198.18.1.1", 80, TCP), Kind: KindExternalIP, Host: true},
+		{VSKey: vs("198.18.0.1", 80, TCP), Kind: KindClusterIP},
+		{VSKey: vs("198.18.1.1", 30080, TCP), Kind: KindNodePort},
+	}}
+	n.Sort()
+	if got := n.ServiceIPs(); len(got) != 1 || got[0] != netip.MustParseAddr("198.18.0.1") {
+		t.Errorf("ServiceIPs = %v, want only 198.18.0.1", got)
+	}
+	if got := n.Lines()[2]; got != "port external-ip tcp 198.18.1.1:80 host" {
+		t.Errorf("Lines()[2] = %q", got)
+	}
+	o := n
+	o.Ports = slices.Clone(n.Ports)
+	o.Ports[1].Host = false
+	if n.Equal(&o) {
+		t.Error("Equal ignores Host")
+	}
+}
+
 func TestSetAndDeleteRealKeepRealsSorted(t *testing.T) {
 	rs := func(addr string, port uint16, w int32) RealServer {
 		return RealServer{RSKey: RSKey{Addr: netip.MustParseAddr(addr), Port: port}, Weight: w}

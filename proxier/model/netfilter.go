@@ -44,8 +44,17 @@ type ServicePort struct {
 	// backends see the client's address.
 	Local bool
 	// SourceRanges, for load-balancer ports, are the only source prefixes
-	// allowed to connect (loadBalancerSourceRanges); empty allows all.
+	// allowed to connect (loadBalancerSourceRanges); empty allows all. They
+	// are not enforced on a Host port.
 	SourceRanges []netip.Prefix
+	// Host is set for a cluster, external or load-balancer port whose
+	// address belongs to the host (one of its interfaces' addresses, a node
+	// IP for example). The port is served and masqueraded as any other, but
+	// the address is not ours: it is not a service IP (ServiceIPs), so new
+	// connections to its other ports are not rejected, and SourceRanges are
+	// not enforced on it. Node ports, always on host addresses, do not
+	// carry it.
+	Host bool
 }
 
 // NodePort is a port opened on the node's addresses for a NodePort service.
@@ -83,12 +92,13 @@ type Netfilter struct {
 	Hairpin []Endpoint
 }
 
-// ServiceIPs returns the distinct addresses of non-node-port service ports,
-// sorted: new connections to them on other ports are rejected.
+// ServiceIPs returns the distinct addresses of service ports that are
+// neither node ports nor Host ports, sorted: new connections to them on
+// other ports are rejected.
 func (n *Netfilter) ServiceIPs() []netip.Addr {
 	var out []netip.Addr
 	for _, p := range n.Ports {
-		if p.Kind != KindNodePort {
+		if p.Kind != KindNodePort && !p.Host {
 			out = append(out, p.Addr)
 		}
 	}
@@ -132,6 +142,9 @@ func (n *Netfilter) Lines() []string {
 		l := fmt.Sprintf("port %s %s", p.Kind, p.VSKey)
 		if p.Local {
 			l += " local"
+		}
+		if p.Host {
+			l += " host"
 		}
 		if len(p.SourceRanges) > 0 {
 			r := make([]string, len(p.SourceRanges))
@@ -181,6 +194,12 @@ func compareServicePort(a, b ServicePort) int {
 	}
 	if a.Local != b.Local {
 		if a.Local {
+			return 1
+		}
+		return -1
+	}
+	if a.Host != b.Host {
+		if a.Host {
 			return 1
 		}
 		return -1

@@ -38,6 +38,9 @@ func withPort(kind model.PortKind, key string, opts ...func(*model.ServicePort))
 
 func local() func(*model.ServicePort) { return func(p *model.ServicePort) { p.Local = true } }
 
+// host marks a port whose address belongs to the host.
+func host() func(*model.ServicePort) { return func(p *model.ServicePort) { p.Host = true } }
+
 func ranges(prefixes ...string) func(*model.ServicePort) {
 	return func(p *model.ServicePort) {
 		for _, s := range prefixes {

@@ -70,13 +70,18 @@
 //     gets that address as its source, so it is dropped unless a range
 //     covers it. kube-proxy allows node access when a range contains a node
 //     IP; proxier.Build can express that by adding the load-balancer
-//     address itself to the port's SourceRanges.
+//     address itself to the port's SourceRanges. Ports on the host's own
+//     addresses (model.ServicePort.Host) are not firewalled: a node proxy
+//     is never the reason the node is unreachable.
 //   - filter-input (filter, priority -10) rejects, with ICMP port
 //     unreachable, new TCP/UDP/SCTP connections to a cluster, external or
 //     load-balancer address on a port no service uses (kubernetes#72236:
 //     host daemons listening on 0.0.0.0 must not be reachable through
 //     service addresses). It runs before IPVS (LOCAL_IN 99), which takes
-//     the ports in use. ICMP (ping) to service addresses still works.
+//     the ports in use. ICMP (ping) to service addresses still works. An
+//     address of the host's own (a node IP given as an external IP, say)
+//     is not in service-ips even when services use it: its SSH, kubelet
+//     and other ports stay reachable.
 //   - nat-postrouting (nat, priority 100) masquerades. IPVS NAT rewrites
 //     the destination in LOCAL_IN/LOCAL_OUT and sends the packet out
 //     through LOCAL_OUT and POSTROUTING; with net.ipv4.vs.conntrack=1 the

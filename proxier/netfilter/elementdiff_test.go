@@ -218,6 +218,7 @@ func randomIntent(rng *rand.Rand) *model.Netfilter {
 				VSKey: model.VSKey{Addr: netip.AddrFrom4([4]byte{198, 19, 0, byte(rng.IntN(6))}), Port: uint16(80 + rng.IntN(3)), Proto: model.TCP},
 				Kind:  kinds[rng.IntN(len(kinds))], Local: rng.IntN(2) == 0,
 			}
+			p.Host = p.Kind != model.KindNodePort && rng.IntN(4) == 0
 			for range rng.IntN(3) {
 				p.SourceRanges = append(p.SourceRanges, netip.MustParsePrefix(prefixes[rng.IntN(len(prefixes))]))
 			}

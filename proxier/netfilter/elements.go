@@ -73,6 +73,13 @@ func (b setBuilder) add(name string, e Element) { b[name].Elements = append(b[na
 
 // addPorts fills the service and masquerade sets. Cluster ports are
 // masqueraded by source only when the family has local CIDRs.
+//
+// The address of a Host port (the host's own) stays out of service-ips, so
+// that filter-input never rejects the host's other ports on it (SSH, the
+// kubelet) and connections from it are not taken for connections from a
+// service address. Its port still goes into service-ports, which only
+// matters together with service-ips: for the masquerade rule of
+// connections from a service address, which must cover it as any port.
 func (b setBuilder) addPorts(n *model.Netfilter, f family, detectLocal bool) {
 	for _, p := range n.Ports {
 		if !f.is(p.Addr) {
@@ -80,7 +87,9 @@ func (b setBuilder) addPorts(n *model.Netfilter, f family, detectLocal bool) {
 		}
 		key := portKey(p.VSKey)
 		if p.Kind != model.KindNodePort {
-			b.add(setServiceIPs, Element{Key: addrBytes(p.Addr)})
+			if inServiceIPs(p) {
+				b.add(setServiceIPs, Element{Key: addrBytes(p.Addr)})
+			}
 			b.add(setServicePorts, Element{Key: key})
 		}
 		switch masquerade(p, n.MasqueradeAll) {
@@ -94,13 +103,19 @@ func (b setBuilder) addPorts(n *model.Netfilter, f family, detectLocal bool) {
 	}
 }
 
+// inServiceIPs reports whether the port puts its address in service-ips:
+// ports of cluster, external and load-balancer addresses that are not the
+// host's.
+func inServiceIPs(p model.ServicePort) bool { return p.Kind != model.KindNodePort && !p.Host }
+
 // addFirewall fills the source-range sets. Ranges are merged per port: the
 // same load-balancer port may come from two services that claim it, and the
-// kernel refuses overlapping intervals.
+// kernel refuses overlapping intervals. Host ports are not firewalled: the
+// address is the host's, and the proxy never makes it unreachable.
 func (b setBuilder) addFirewall(n *model.Netfilter, f family) {
 	firewalled := map[model.VSKey][]netip.Prefix{}
 	for _, p := range n.Ports {
-		if p.Kind == model.KindLoadBalancer && f.is(p.Addr) {
+		if p.Kind == model.KindLoadBalancer && !p.Host && f.is(p.Addr) {
 			firewalled[p.VSKey] = append(firewalled[p.VSKey], p.SourceRanges...)
 		}
 	}

@@ -62,6 +62,14 @@ func natTo(endpoint string) func(*packet) {
 	}
 }
 
+// withHostPorts adds service ports on the node's own address 198.18.0.10
+// (an external IP and a load-balancer ingress IP with source ranges that
+// are the node's): served, but the address is not a service address.
+func withHostPorts(n *model.Netfilter) {
+	withPort(model.KindExternalIP, "tcp 198.18.0.10:80", host())(n)
+	withPort(model.KindLoadBalancer, "tcp 198.18.0.10:443", host(), ranges("198.18.100.0/24"))(n)
+}
+
 func TestPacketFlows(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -90,6 +98,13 @@ func TestPacketFlows(t *testing.T) {
 		{"node ip is not a service address", flowIntent(), pkt(input, "198.18.2.2", "198.18.0.10:22"), outAccept},
 		{"ipv6 cluster ip unused port", flowIntent(), pkt(input, "fd00:10:244::7", "[fd00:96::10]:22"), outReject},
 		{"node port accepted", flowIntent(), pkt(input, "198.18.2.2", "198.18.0.10:30080"), outAccept},
+		// Service ports on a host address: its other ports stay reachable.
+		{"host address, SSH", flowIntent(withHostPorts), pkt(input, "198.18.2.2", "198.18.0.10:22"), outAccept},
+		{"host address, kubelet", flowIntent(withHostPorts), pkt(input, "198.18.2.2", "198.18.0.10:10250"), outAccept},
+		{"host address, service port", flowIntent(withHostPorts), pkt(input, "198.18.2.2", "198.18.0.10:80"), outAccept},
+		{"host address, lb port from outside its ranges", flowIntent(withHostPorts), pkt(prerouting, "198.18.2.2", "198.18.0.10:443"), outAccept},
+		{"host address, lb port from the node", flowIntent(withHostPorts), pkt(output, "198.18.0.10", "198.18.0.10:443"), outAccept},
+		{"the same address not the host's, SSH", flowIntent(withPort(model.KindExternalIP, "tcp 198.18.0.10:80")), pkt(input, "198.18.2.2", "198.18.0.10:22"), outReject},
 		// Masquerading, after IPVS rewrote the destination.
 		{"cluster ip from a pod", flowIntent(), pkt(postrouting, "10.244.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outAccept},
 		{"cluster ip from outside", flowIntent(), pkt(postrouting, "198.18.2.2", "10.96.0.10:53", natTo("10.244.1.7:53")), outMasquerade},
@@ -104,6 +119,14 @@ func TestPacketFlows(t *testing.T) {
 		{"load balancer, policy cluster", flowIntent(), pkt(postrouting, "198.18.100.7", "198.18.6.1:443", natTo("10.244.1.7:8443")), outMasquerade},
 		{"node port, policy cluster", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.0.10:30080", natTo("10.244.1.7:8080")), outMasquerade},
 		{"node port, policy local", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.0.10:30081", natTo("10.244.1.7:8080")), outAccept},
+		{"host address service port, policy cluster", flowIntent(withHostPorts), pkt(postrouting, "198.18.2.2", "198.18.0.10:80", natTo("10.244.1.7:8080")), outMasquerade},
+		{"host address other port is not a service", flowIntent(withHostPorts), pkt(postrouting, "198.18.2.2", "198.18.0.10:22", natTo("10.244.1.7:22")), outAccept},
+		// A Host port stays in service-ports for the rule that masquerades
+		// connections from a service address, even with policy Local.
+		{"from a service address to a host address service port, policy local", flowIntent(withPort(model.KindExternalIP, "tcp 198.18.0.12:80", host(), local())),
+			pkt(postrouting, "10.96.0.10", "198.18.0.12:80", natTo("10.244.1.7:8080")), outMasquerade},
+		{"from a host address to a host address service port, policy local", flowIntent(withPort(model.KindExternalIP, "tcp 198.18.0.12:80", host(), local())),
+			pkt(postrouting, "198.18.0.12", "198.18.0.12:80", natTo("10.244.1.7:8080")), outAccept},
 		{"hairpin", flowIntent(), pkt(postrouting, "10.244.1.7", "10.96.0.10:53", natTo("10.244.1.7:8080")), outMasquerade},
 		{"not hairpin: another endpoint port", flowIntent(), pkt(postrouting, "10.244.1.7", "10.96.0.10:53", natTo("10.244.1.7:53")), outAccept},
 		{"unrelated traffic", flowIntent(), pkt(postrouting, "198.18.2.2", "198.18.9.9:80"), outAccept},

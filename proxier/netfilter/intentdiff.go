@@ -58,7 +58,7 @@ func changedPorts(old, new []model.ServicePort) (was, becomes []model.ServicePor
 				was = append(was, o...)
 				becomes = append(becomes, n...)
 			case witness == nil:
-				if i := slices.IndexFunc(o, func(p model.ServicePort) bool { return p.Kind != model.KindNodePort }); i >= 0 {
+				if i := slices.IndexFunc(o, inServiceIPs); i >= 0 {
 					witness = o[i : i+1]
 				}
 			}
@@ -136,7 +136,8 @@ func compareEndpoint(a, b model.Endpoint) int {
 }
 
 func equalServicePort(a, b model.ServicePort) bool {
-	return a.VSKey == b.VSKey && a.Kind == b.Kind && a.Local == b.Local && slices.Equal(a.SourceRanges, b.SourceRanges)
+	return a.VSKey == b.VSKey && a.Kind == b.Kind && a.Local == b.Local && a.Host == b.Host &&
+		slices.Equal(a.SourceRanges, b.SourceRanges)
 }
 
 func equalNodePort(a, b model.NodePort) bool { return a == b }

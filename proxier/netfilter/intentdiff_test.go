@@ -50,6 +50,30 @@ func TestDiffSharedGroups(t *testing.T) {
 		want: "- ip ipvs-proxy firewall-allow: 198.18.6.1 . tcp . 443 . 198.18.100.0/23\n" +
 			"+ ip ipvs-proxy firewall-allow: 198.18.6.1 . tcp . 443 . 198.18.100.0/24\n",
 	}, {
+		// The node gained 198.18.0.10: it leaves service-ips, its ports
+		// stay served and masqueraded.
+		name: "an address becomes the host's",
+		new:  setHost(shared, "198.18.0.10", true),
+		want: "- ip ipvs-proxy service-ips: 198.18.0.10\n",
+	}, {
+		// A load-balancer address becomes the host's: its source ranges
+		// are no longer enforced.
+		name: "a firewalled address becomes the host's",
+		new:  setHost(shared, "198.18.6.1", true),
+		want: "- ip ipvs-proxy service-ips: 198.18.6.1\n" +
+			"- ip ipvs-proxy firewall-ports: 198.18.6.1 . tcp . 443\n" +
+			"- ip ipvs-proxy firewall-allow: 198.18.6.1 . tcp . 443 . 198.18.100.0/23\n",
+	}, {
+		// Fragments built at different times may disagree (the engine
+		// rebuilds them all when host addresses change): while one port of
+		// the address is not Host, the address stays in service-ips.
+		name: "one of an address's ports becomes Host",
+		new: makeIntent(func(n *model.Netfilter) {
+			*n = *shared
+			n.Ports = slices.Clone(n.Ports)
+			n.Ports[1].Host = true // tcp 198.18.0.10:53; udp stays
+		}),
+	}, {
 		name: "one of two node port entries goes",
 		new:  makeIntent(func(n *model.Netfilter) { *n = *shared; n.NodePorts = n.NodePorts[:1] }),
 	}, {
@@ -76,6 +100,19 @@ func TestDiffSharedGroups(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setHost returns a copy of n whose ports on addr have Host set to h.
+func setHost(n *model.Netfilter, addr string, h bool) *model.Netfilter {
+	return makeIntent(func(c *model.Netfilter) {
+		*c = *n
+		c.Ports = slices.Clone(n.Ports)
+		for i := range c.Ports {
+			if c.Ports[i].Addr.String() == addr && c.Ports[i].Kind != model.KindNodePort {
+				c.Ports[i].Host = h
+			}
+		}
+	})
 }
 
 // drop returns a copy of n without the ports of the key.
@@ -125,7 +162,11 @@ func mutate(rng *rand.Rand, n *model.Netfilter) *model.Netfilter {
 		case 1:
 			m.Ports = append(m.Ports, extra.Ports[0])
 		case 2:
-			m.Ports[i].Local = !m.Ports[i].Local
+			if rng.IntN(2) == 0 {
+				m.Ports[i].Local = !m.Ports[i].Local
+			} else {
+				m.Ports[i].Host = !m.Ports[i].Host && m.Ports[i].Kind != model.KindNodePort
+			}
 		case 3:
 			m.Ports[i].SourceRanges = extra.Ports[0].SourceRanges
 		case 4:

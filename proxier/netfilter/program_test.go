@@ -54,6 +54,17 @@ func TestTranslate(t *testing.T) {
 			),
 		},
 		{
+			// Ports on the host's own addresses: in service-ports and
+			// masq-ports, but not in service-ips nor the firewall sets.
+			name: "host-addresses",
+			intent: makeIntent(
+				withPort(model.KindClusterIP, "tcp 10.96.0.1:443"),
+				withPort(model.KindExternalIP, "tcp 198.18.0.10:80", host()),
+				withPort(model.KindLoadBalancer, "tcp 198.18.0.11:443", host(), ranges("198.18.100.0/24")),
+				withPort(model.KindLoadBalancer, "tcp 198.18.6.1:443", ranges("198.18.100.0/24")),
+			),
+		},
+		{
 			name: "ipv6-only",
 			intent: makeIntent(
 				withPort(model.KindClusterIP, "udp [fd00:96::a]:53"),

@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
 		return err
 	}
-	d.events = newProblemEvents(ctx, deps.Client, cfg.NodeName, d.metrics)
+	d.events = newProblemEvents(ctx, deps.Client, d.metrics)
 	defer d.events.stop()
 	return d.run(ctx)
 }
@@ -209,10 +209,17 @@ func (d *daemon) refreshNode(ctx context.Context) error {
 		return fmt.Errorf("listing node addresses for node ports: %w", err)
 	}
 	n.NodePortIPs = nonNil(ips)
+	// Service addresses among the host's are served but never bound
+	// (proxier.Node.HostIPs).
+	host, err := d.deps.Adapters.Addresses.HostAddresses()
+	if err != nil {
+		return fmt.Errorf("listing the host's addresses: %w", err)
+	}
+	n.HostIPs = nonNil(host)
 	d.node, d.nodeOK = n, true
 	d.engine.SetNode(n)
 	d.health.syncNode(obj)
-	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "nodePortIPs", n.NodePortIPs)
+	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "nodePortIPs", n.NodePortIPs, "hostIPs", n.HostIPs)
 	return nil
 }
 

@@ -115,12 +115,19 @@ func (d *daemon) dueAddressCheck(kind runner.Kind, rebuildAll bool) bool {
 
 // nodePortIPsChanged re-reads the node's interface addresses (on full
 // reconciles): an address added to or removed from an interface changes the
-// node-port virtual servers without any API event.
+// node-port virtual servers, and which service addresses are the host's
+// (served but not bound: proxier.Node.HostIPs), without any API event.
 func (d *daemon) nodePortIPsChanged(ctx context.Context) bool {
-	ips, err := d.deps.Adapters.Addresses.NodeAddresses(d.cfg.NodePortAddresses)
+	a := d.deps.Adapters.Addresses
+	ips, err := a.NodeAddresses(d.cfg.NodePortAddresses)
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("Could not list node addresses", "err", err)
 		return false
 	}
-	return !slices.Equal(nonNil(ips), d.node.NodePortIPs)
+	host, err := a.HostAddresses()
+	if err != nil {
+		klog.FromContext(ctx).V(2).Info("Could not list the host's addresses", "err", err)
+		return false
+	}
+	return !slices.Equal(nonNil(ips), d.node.NodePortIPs) || !slices.Equal(nonNil(host), d.node.HostIPs)
 }
