@@ -224,6 +224,9 @@ func portID(p model.ServicePort) string {
 	if p.Local {
 		b.WriteString(" local")
 	}
+	if p.Host {
+		b.WriteString(" host")
+	}
 	for _, r := range p.SourceRanges {
 		b.WriteByte(' ')
 		b.WriteString(r.String())
@@ -268,6 +271,7 @@ func (d *desiredIndex) addressSet() map[netip.Addr]struct{} {
 func sameNetfilter(a, b *proxier.ServiceState) bool {
 	return slices.Equal(a.NodePorts, b.NodePorts) && slices.Equal(a.Hairpin, b.Hairpin) &&
 		slices.EqualFunc(a.Ports, b.Ports, func(x, y model.ServicePort) bool {
-			return x.VSKey == y.VSKey && x.Kind == y.Kind && x.Local == y.Local && slices.Equal(x.SourceRanges, y.SourceRanges)
+			return x.VSKey == y.VSKey && x.Kind == y.Kind && x.Local == y.Local && x.Host == y.Host &&
+				slices.Equal(x.SourceRanges, y.SourceRanges)
 		})
 }

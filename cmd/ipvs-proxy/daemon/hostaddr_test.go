@@ -64,4 +64,7 @@ func TestHostAddressesFollowInterfaces(t *testing.T) {
 	if !strings.Contains(ipvsFake.Dump(), "-A -t 198.18.3.3:80") {
 		t.Errorf("the host address is no longer served:\n%s", ipvsFake.Dump())
 	}
+	// Its other ports are no longer rejected: the port is a host port, so
+	// the address leaves service-ips.
+	waitFor(t, func() bool { return strings.Contains(nfFake.Dump(), "port external-ip tcp 198.18.3.3:80 host\n") }, nfFake.Dump)
 }
