@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
 		return err
 	}
-	d.events = newProblemEvents(ctx, deps.Client, cfg.NodeName, d.metrics)
+	d.events = newProblemEvents(ctx, deps.Client, d.metrics)
 	defer d.events.stop()
 	return d.run(ctx)
 }
