@@ -19,6 +19,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/version"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
@@ -28,9 +29,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const daemonUsage = `Usage: ipvs-proxy [flags]
        ipvs-proxy plan -f FILE [flags]   (print a node's IPVS state offline; see 'ipvs-proxy plan --help')
@@ -49,7 +47,7 @@ func runDaemon(args []string, s streams) int {
 	fs := pflag.NewFlagSet("ipvs-proxy", pflag.ContinueOnError)
 	fs.SetOutput(s.err)
 	o.AddDaemonFlags(fs)
-	showVersion := fs.Bool("version", false, "Print the version and exit.")
+	showVersion := addVersionFlag(fs)
 	goflags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(goflags)
 	fs.AddGoFlagSet(goflags)
@@ -61,8 +59,7 @@ func runDaemon(args []string, s streams) int {
 		fmt.Fprintf(s.err, "ipvs-proxy: %v\nRun 'ipvs-proxy --help' for usage.\n", err)
 		return exitUsage
 	}
-	if *showVersion {
-		fmt.Fprintln(s.out, "ipvs-proxy", version)
+	if showVersion.print(s.out) {
 		return exitOK
 	}
 	cfg, warnings, err := o.Complete(fs)
@@ -82,6 +79,8 @@ func runDaemon(args []string, s streams) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	v := version.Get()
+	klog.InfoS("Version info", "version", v.GitVersion, "gitCommit", v.GitCommit, "buildDate", v.BuildDate, "goVersion", v.GoVersion)
 	if err := daemonAction(ctx, cfg, len(warnings)); err != nil {
 		klog.ErrorS(err, "Failed")
 		return exitFailure
@@ -96,6 +95,9 @@ func daemonAction(ctx context.Context, cfg *options.Config, warnings int) error 
 		// Only kube-proxy's iptables and ipsets: IPVS, the dummy interface
 		// and our tables are not even opened.
 		return daemon.CleanupKubeProxyOnly(ctx, kubeproxy.New(kubeproxy.Config{}))
+	}
+	if !cfg.Cleanup {
+		checkKernel(klog.FromContext(ctx))
 	}
 	adapters, err := realAdapters(cfg)
 	if err != nil {
