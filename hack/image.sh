@@ -7,7 +7,17 @@
 #   hack/image.sh [OUT]        default OUT: bin/ipvs-proxy-image.tar
 #
 # Environment: IMAGE (the name recorded in the archive, default
-# ipvs-proxy:dev), GOARCH (default: the Go toolchain's), CRANE_VERSION.
+# ipvs-proxy:dev), GOARCH (default: the Go toolchain's), CRANE_VERSION,
+# VERSION (the version stamped into the binary, default from
+# hack/version.sh), BINARY (a static linux/GOARCH binary already built and
+# stamped, as hack/release.sh passes it, instead of building one).
+#
+# The binary is at /ipvs-proxy, the entrypoint, and also answers at
+# /usr/local/bin/kube-proxy, a symbolic link to it: kubeadm's kube-proxy
+# DaemonSet runs `command: [/usr/local/bin/kube-proxy, --config=...]`, so
+# changing only its image to this one works. The link costs a tar header
+# per path element (2 KiB before compression, about 100 bytes after), not a
+# second copy of the binary; the Dockerfile makes the same link.
 #
 # Load the archive on a node with `ctr -n k8s.io images import OUT`, or with
 # `podman load`, `skopeo copy oci-archive:OUT ...`, `docker load` (25+).
@@ -54,13 +64,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. The binary, built as `make build` builds it.
-mkdir -p "$work/root"
-CGO_ENABLED=0 GOOS=linux GOARCH=$GOARCH go build -trimpath -ldflags '-s -w' -o "$work/root/ipvs-proxy" ./cmd/ipvs-proxy
+# 1. The binary, built and stamped as `make build` builds it, and the
+#    kube-proxy path, relative so that it resolves in any unpacked copy too.
+mkdir -p "$work/root/usr/local/bin"
+if [[ -n ${BINARY:-} ]]; then
+  cp "$BINARY" "$work/root/ipvs-proxy"
+else
+  CGO_ENABLED=0 GOOS=linux GOARCH=$GOARCH go build -trimpath -ldflags "-s -w $(hack/version.sh ldflags)" \
+    -o "$work/root/ipvs-proxy" ./cmd/ipvs-proxy
+fi
+ln -s ../../../ipvs-proxy "$work/root/usr/local/bin/kube-proxy"
 
 # 2. One layer, byte-for-byte reproducible: fixed owner, mode and time.
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --mode=0755 \
-  -C "$work/root" -cf "$work/layer.tar" ipvs-proxy
+  -C "$work/root" -cf "$work/layer.tar" ipvs-proxy usr
 
 # 3. crane's registry, loopback only, on a port the kernel picks.
 "$CRANE" registry serve --address 127.0.0.1:0 >"$work/registry.log" 2>&1 &
@@ -79,7 +96,7 @@ ref=127.0.0.1:$port/ipvs-proxy:$tag
 "$CRANE" append --oci-empty-base -f "$work/layer.tar" -t "$ref" >/dev/null 2>"$work/crane.log" ||
   { cat "$work/crane.log" >&2; exit 1; }
 "$CRANE" mutate "$ref" -t "$ref" --entrypoint=/ipvs-proxy --user=0:0 --set-platform="linux/$GOARCH" \
-  -l org.opencontainers.image.title=ipvs-proxy >/dev/null 2>"$work/crane.log" ||
+  -l org.opencontainers.image.title=ipvs-proxy -l "org.opencontainers.image.version=$(hack/version.sh)" >/dev/null 2>"$work/crane.log" ||
   { cat "$work/crane.log" >&2; exit 1; }
 
 # 5. Out as an OCI layout, named IMAGE instead of the temporary registry's

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,17 +32,29 @@ type ociDescriptor struct {
 	Annotations map[string]string `json:"annotations"`
 }
 
+// Paths of the binary in the image: the entrypoint, and the command of
+// kubeadm's kube-proxy DaemonSet (testdata/kubeadm-kube-proxy.yaml), so
+// that changing only that DaemonSet's image runs ipvs-proxy.
+const (
+	entrypointPath = "/ipvs-proxy"
+	kubeProxyPath  = "/usr/local/bin/kube-proxy"
+)
+
+// stampedVersion is the version the image test stamps into the binary.
+const stampedVersion = "v9.9.9-imagetest"
+
 // TestImageArchive builds the image with hack/image.sh and reads the archive
 // back: an OCI layout whose digests hold, named ipvs-proxy:dev, whose config
 // runs /ipvs-proxy as root on linux, with one layer holding exactly the
-// static binary.
+// static binary, stamped with the version, and its kube-proxy path; both
+// paths run it.
 func TestImageArchive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and the image")
 	}
 	out := filepath.Join(t.TempDir(), "image.tar")
 	cmd := exec.CommandContext(t.Context(), filepath.Join(repoRoot, "hack/image.sh"), out)
-	cmd.Env = append(os.Environ(), "IMAGE=ipvs-proxy:dev")
+	cmd.Env = append(os.Environ(), "IMAGE=ipvs-proxy:dev", "VERSION="+stampedVersion)
 	log, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/image.sh: %v\n%s", err, log)
@@ -67,32 +80,40 @@ func TestImageArchive(t *testing.T) {
 		Config           struct {
 			Entrypoint, Cmd []string
 			User            string
+			Labels          map[string]string
 		}
 	}
 	decodeJSON(t, blob(t, files, manifest.Config), &config)
 	if config.OS != "linux" || config.Architecture != runtime.GOARCH {
 		t.Errorf("platform %s/%s", config.OS, config.Architecture)
 	}
-	if !slices.Equal(config.Config.Entrypoint, []string{"/ipvs-proxy"}) || len(config.Config.Cmd) != 0 || config.Config.User != "0:0" {
-		t.Errorf("config %+v, want entrypoint /ipvs-proxy as 0:0", config.Config)
+	if !slices.Equal(config.Config.Entrypoint, []string{entrypointPath}) || len(config.Config.Cmd) != 0 || config.Config.User != "0:0" {
+		t.Errorf("config %+v, want entrypoint %s as 0:0", config.Config, entrypointPath)
+	}
+	if v := config.Config.Labels["org.opencontainers.image.version"]; v != stampedVersion {
+		t.Errorf("label org.opencontainers.image.version = %q, want %q", v, stampedVersion)
 	}
 	if len(manifest.Layers) != 1 {
 		t.Fatalf("%d layers, want 1", len(manifest.Layers))
 	}
-	checkLayer(t, blob(t, files, manifest.Layers[0]))
+	root := checkLayer(t, blob(t, files, manifest.Layers[0]))
+	checkBothPathsRun(t, root)
 	if ds := dockerfileEntrypoint(t); !slices.Equal(ds, config.Config.Entrypoint) {
 		t.Errorf("Dockerfile ENTRYPOINT %q differs from the archive's %q", ds, config.Config.Entrypoint)
 	}
 }
 
-// checkLayer checks the layer holds only /ipvs-proxy: root-owned, 0755, a
-// static executable.
-func checkLayer(t *testing.T, gz []byte) {
+// checkLayer checks the layer holds /ipvs-proxy (root-owned, 0755, a
+// static executable), the directories of the kube-proxy path and, at that
+// path, a relative symbolic link to /ipvs-proxy; nothing else. It unpacks
+// those into a directory and returns it.
+func checkLayer(t *testing.T, gz []byte) string {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		t.Fatal(err)
 	}
+	root := t.TempDir()
 	tr := tar.NewReader(zr)
 	var names []string
 	for {
@@ -104,29 +125,79 @@ func checkLayer(t *testing.T, gz []byte) {
 			t.Fatal(err)
 		}
 		names = append(names, h.Name)
-		if h.Name != "ipvs-proxy" {
-			continue
+		if h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("%s: owner %d:%d", h.Name, h.Uid, h.Gid)
 		}
-		if h.Typeflag != tar.TypeReg || h.Mode&0o777 != 0o755 || h.Uid != 0 || h.Gid != 0 {
-			t.Errorf("ipvs-proxy: type %c mode %o owner %d:%d", h.Typeflag, h.Mode, h.Uid, h.Gid)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := elf.NewFile(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("ipvs-proxy is not ELF: %v", err)
-		}
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				t.Error("ipvs-proxy is dynamically linked (it has an interpreter)")
+		dst := filepath.Join(root, filepath.FromSlash(h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if h.Mode&0o777 != 0o755 {
+				t.Errorf("%s: mode %o", h.Name, h.Mode)
 			}
+			mkdir(t, dst)
+		case tar.TypeSymlink:
+			if target := path.Join(path.Dir(h.Name), h.Linkname); path.IsAbs(h.Linkname) || "/"+target != entrypointPath {
+				t.Errorf("%s links to %q, want a relative link to %s", h.Name, h.Linkname, entrypointPath)
+			}
+			if err := os.Symlink(h.Linkname, dst); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkStaticBinary(t, h, data)
+			t.Logf("layer: %s, %d bytes (%d compressed)", h.Name, len(data), len(gz))
+			if err := os.WriteFile(dst, data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Errorf("%s: unexpected entry type %c", h.Name, h.Typeflag)
 		}
-		t.Logf("layer: ipvs-proxy, %d bytes (%d compressed)", len(data), len(gz))
 	}
-	if !slices.Equal(names, []string{"ipvs-proxy"}) {
-		t.Errorf("layer entries %q, want only ipvs-proxy", names)
+	want := []string{strings.TrimPrefix(entrypointPath, "/"), "usr/", "usr/local/", "usr/local/bin/", strings.TrimPrefix(kubeProxyPath, "/")}
+	if !slices.Equal(names, want) {
+		t.Errorf("layer entries %q, want %q", names, want)
+	}
+	return root
+}
+
+// checkStaticBinary checks the layer's one file is the entrypoint, a 0755
+// static ELF executable.
+func checkStaticBinary(t *testing.T, h *tar.Header, data []byte) {
+	t.Helper()
+	if "/"+h.Name != entrypointPath || h.Mode&0o777 != 0o755 {
+		t.Errorf("file %s mode %o, want only %s, 0755", h.Name, h.Mode, entrypointPath)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s is not ELF: %v", h.Name, err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s is dynamically linked (it has an interpreter)", h.Name)
+		}
+	}
+}
+
+// checkBothPathsRun runs the unpacked layer's entrypoint and kube-proxy
+// path with --version: both must be the binary, stamped by hack/image.sh.
+// (The archive is built for this machine's architecture.)
+func checkBothPathsRun(t *testing.T, root string) {
+	t.Helper()
+	for _, p := range []string{entrypointPath, kubeProxyPath} {
+		out, err := exec.CommandContext(t.Context(), filepath.Join(root, p), "--version").CombinedOutput()
+		if want := "ipvs-proxy " + stampedVersion + "\n"; err != nil || string(out) != want {
+			t.Errorf("%s --version: %v, output %q, want %q", p, err, out, want)
+		}
+	}
+}
+
+func mkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -154,6 +225,12 @@ func TestDockerfile(t *testing.T) {
 	}
 	if len(froms) == 0 || froms[len(froms)-1] != "scratch" {
 		t.Errorf("final stage FROM %v, want scratch", froms)
+	}
+	// The same kube-proxy link as hack/image.sh's, copied with the binary.
+	for _, want := range []string{"ln -s ../../../ipvs-proxy /out" + kubeProxyPath, "COPY --from=build /out/ /"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
 	}
 	ctx := t.TempDir()
 	for _, c := range copies {
