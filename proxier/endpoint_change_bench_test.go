@@ -81,7 +81,7 @@ func benchEndpointChange(b *testing.B, n int) {
 	fx := newEngineFixture(b, n)
 	tr, slices, fake, addrs, nf, eng := fx.tr, fx.slices, fx.ipvs, fx.addrs, fx.nf, fx.eng
 	fake.ResetCalls()
-	addrs.ResetCounts()
+	addrs.ResetCalls()
 	nfBefore := nfWrites(nf)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -106,13 +106,7 @@ func benchEndpointChange(b *testing.B, n int) {
 	b.StopTimer()
 	// Kernel operations: each IPVS operation counts once whether it went
 	// alone or in a batch (the batch itself is one netlink write).
-	calls := 0
-	for c, n := range fake.Calls() {
-		if c != ipvs.CallApplyBatch {
-			calls += n
-		}
-	}
-	calls += addrs.Counts().Reads + addrs.Counts().Writes + nfWrites(nf) - nfBefore
+	calls := fake.Reads() + fake.Writes() + addrs.Reads() + addrs.Writes() + nfWrites(nf) - nfBefore
 	b.ReportMetric(float64(calls)/float64(changes), "kernel-calls/change")
 }
 
@@ -124,7 +118,7 @@ func BenchmarkNoOpFullReconcile(b *testing.B) {
 			ctx := klog.NewContext(context.Background(), klog.Background().V(1))
 			fx := newEngineFixture(b, n)
 			fx.ipvs.ResetCalls()
-			fx.addrs.ResetCounts()
+			fx.addrs.ResetCalls()
 			nf := nfWrites(fx.nf)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -136,8 +130,8 @@ func BenchmarkNoOpFullReconcile(b *testing.B) {
 				runs++
 			}
 			b.StopTimer()
-			writes := fx.ipvs.Writes() + fx.addrs.Counts().Writes + nfWrites(fx.nf) - nf
-			dumps := fx.ipvs.Calls()[ipvs.CallListServices] + fx.addrs.Counts().Reads
+			writes := fx.ipvs.Writes() + fx.addrs.Writes() + nfWrites(fx.nf) - nf
+			dumps := fx.ipvs.Calls(ipvs.CallListServices) + fx.addrs.Reads()
 			b.ReportMetric(float64(writes)/float64(runs), "writes/op")
 			b.ReportMetric(float64(dumps)/float64(runs), "dumps/op")
 		})
@@ -183,7 +177,7 @@ func BenchmarkRepairCycle(b *testing.B) {
 
 // nfWrites counts netfilter transactions: full applies and updates.
 func nfWrites(f *netfilter.Fake) int {
-	return f.Calls(netfilter.MethodApply) + f.Calls(netfilter.MethodUpdate)
+	return f.Calls(netfilter.CallApply) + f.Calls(netfilter.CallUpdate)
 }
 
 // BenchmarkServiceChange measures adding one service (and removing it

@@ -16,7 +16,7 @@ func ExampleFake() {
 	f.SetHostAddresses(netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.7.2"))
 
 	_ = f.EnsureInterface()
-	fmt.Printf("after ensure: %+v\n", f.Counts())
+	fmt.Printf("after ensure: %d reads, %d writes\n", f.Reads(), f.Writes())
 
 	_ = f.Bind(netip.MustParseAddr("10.96.0.10"))
 	_ = f.Unbind(netip.MustParseAddr("10.96.0.99"))
@@ -26,7 +26,7 @@ func ExampleFake() {
 	fmt.Println("node ports on:", nodePort)
 	fmt.Print(f.Dump())
 	// Output:
-	// after ensure: {Reads:1 Writes:0}
+	// after ensure: 1 reads, 0 writes
 	// bound: [10.96.0.1 10.96.0.10]
 	// node ports on: [198.18.0.2]
 	// interface kube-ipvs0 dummy noarp

@@ -6,21 +6,34 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
-// Counts are the kernel calls a fake has served since it was created or
-// last reset, so tests can prove that a no-op sync writes nothing.
-type Counts struct {
-	// Reads: List, NodeAddresses, HostAddresses, and EnsureInterface on a
-	// correct interface. Writes: Bind, Unbind, DeleteInterface, and
-	// EnsureInterface when it creates or repairs the interface.
-	Reads, Writes int
-}
+// Call names an Interface method, for the Fake's counters and faults.
+type Call string
+
+// The calls of Interface.
+const (
+	CallEnsureInterface Call = "EnsureInterface"
+	CallDeleteInterface Call = "DeleteInterface"
+	CallList            Call = "List"
+	CallBind            Call = "Bind"
+	CallUnbind          Call = "Unbind"
+	CallNodeAddresses   Call = "NodeAddresses"
+	CallHostAddresses   Call = "HostAddresses"
+)
 
 // Fake is an in-memory Interface: one dummy interface with its addresses,
 // and the node's addresses on its other links. It starts without the dummy
-// interface. It is safe for concurrent use.
+// interface. Its Injector counts calls and fails them on demand: Bind and
+// Unbind concern their address (fault.Rule.Subject "10.96.0.10"; BindAll
+// is a Bind of each). Writes are Bind, Unbind, DeleteInterface of an
+// existing interface and EnsureInterface when it creates or repairs the
+// interface; every other call is a read. A failed call changes nothing. It
+// is safe for concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu      sync.Mutex
 	name    string
 	primary []netip.Addr
@@ -29,8 +42,6 @@ type Fake struct {
 	notDum  bool // a non-dummy link holds the name
 	bound   map[netip.Addr]bool
 	host    []netip.Addr
-	errs    map[[2]string]error
-	counts  Counts
 }
 
 var _ Interface = (*Fake)(nil)
@@ -38,7 +49,7 @@ var _ Interface = (*Fake)(nil)
 // NewFake returns a fake for the configured interface name and primary IPs.
 func NewFake(cfg Config) *Fake {
 	return &Fake{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs),
-		bound: map[netip.Addr]bool{}, errs: map[[2]string]error{}}
+		bound: map[netip.Addr]bool{}}
 }
 
 // SeedInterface creates the dummy interface with the given addresses, as
@@ -84,45 +95,29 @@ func (f *Fake) SetHostAddresses(addrs ...netip.Addr) {
 	f.host = slices.Clone(addrs)
 }
 
-// InjectError makes every call of method (an Interface method name) fail
-// with err; arg selects the address for Bind and Unbind ("" matches every
-// call). A nil err removes the injection. Failed calls change nothing and
-// are still counted.
-func (f *Fake) InjectError(method, arg string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := [2]string{method, arg}
-	if err == nil {
-		delete(f.errs, k)
-		return
-	}
-	f.errs[k] = err
-}
-
-// call counts one call and returns its injected error. f.mu is held.
-func (f *Fake) call(method, arg string, write bool) error {
+// call counts one call and returns its injected error; subject is what the
+// call concerns ("" for nothing).
+func (f *Fake) call(c Call, subject any, write bool) error {
+	kind := fault.Read
 	if write {
-		f.counts.Writes++
-	} else {
-		f.counts.Reads++
+		kind = fault.Write
 	}
-	if err := f.errs[[2]string{method, arg}]; err != nil {
-		return err
+	if subject == "" {
+		return fault.Hit(&f.Injector, c, kind)
 	}
-	return f.errs[[2]string{method, ""}]
+	return fault.Hit(&f.Injector, c, kind, subject)
 }
 
 // EnsureInterface implements Interface.
 func (f *Fake) EnsureInterface() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.notDum {
-		f.counts.Reads++
-		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
-	}
-	write := !f.exists || f.arp
-	if err := f.call("EnsureInterface", "", write); err != nil {
+	write := !f.notDum && (!f.exists || f.arp)
+	if err := f.call(CallEnsureInterface, "", write); err != nil {
 		return err
+	}
+	if f.notDum {
+		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
 	}
 	f.exists, f.arp = true, false
 	return nil
@@ -132,16 +127,14 @@ func (f *Fake) EnsureInterface() error {
 func (f *Fake) DeleteInterface() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.call(CallDeleteInterface, "", f.exists && !f.notDum); err != nil {
+		return err
+	}
 	if f.notDum {
-		f.counts.Reads++
 		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
 	}
 	if !f.exists {
-		f.counts.Reads++
 		return nil
-	}
-	if err := f.call("DeleteInterface", "", true); err != nil {
-		return err
 	}
 	f.exists, f.arp = false, false
 	clear(f.bound)
@@ -152,7 +145,7 @@ func (f *Fake) DeleteInterface() error {
 func (f *Fake) List() ([]netip.Addr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("List", "", false); err != nil {
+	if err := f.call(CallList, "", false); err != nil {
 		return nil, err
 	}
 	if err := f.missing(); err != nil {
@@ -187,7 +180,7 @@ func (f *Fake) Bind(a netip.Addr) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("Bind", a.String(), true); err != nil {
+	if err := f.call(CallBind, a, true); err != nil {
 		return err
 	}
 	if err := f.missing(); err != nil {
@@ -211,7 +204,7 @@ func (f *Fake) Unbind(a netip.Addr) error {
 	a = a.Unmap()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("Unbind", a.String(), true); err != nil {
+	if err := f.call(CallUnbind, a, true); err != nil {
 		return err
 	}
 	if f.notDum {
@@ -229,7 +222,7 @@ func (f *Fake) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("NodeAddresses", "", false); err != nil {
+	if err := f.call(CallNodeAddresses, "", false); err != nil {
 		return nil, err
 	}
 	return sel.Select(f.host), nil
@@ -249,20 +242,6 @@ func (f *Fake) HostAddresses() ([]netip.Addr, error) {
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out), nil
-}
-
-// Counts returns the calls served so far.
-func (f *Fake) Counts() Counts {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.counts
-}
-
-// ResetCounts sets the call counters to zero.
-func (f *Fake) ResetCounts() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.counts = Counts{}
 }
 
 // Dump returns the interface and its bound addresses, sorted:

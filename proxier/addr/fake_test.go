@@ -6,7 +6,14 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
+
+// counts are a fake's read and write counters, compared at once.
+type counts struct{ Reads, Writes int }
+
+func countsOf(f *Fake) counts { return counts{Reads: f.Reads(), Writes: f.Writes()} }
 
 var (
 	vip1 = netip.MustParseAddr("10.96.0.1")
@@ -22,27 +29,27 @@ func TestFake(t *testing.T) {
 		run        func(*Fake) error
 		wantErr    error
 		wantDump   string
-		wantCounts Counts
+		wantCounts counts
 	}{
 		{
 			name:       "ensure creates the interface",
 			run:        func(f *Fake) error { return f.EnsureInterface() },
 			wantDump:   "interface kube-ipvs0 dummy noarp\n",
-			wantCounts: Counts{Writes: 1},
+			wantCounts: counts{Writes: 1},
 		},
 		{
 			name:       "ensure on a correct interface only reads",
 			setup:      func(f *Fake) { f.SeedInterface(vip1) },
 			run:        func(f *Fake) error { return f.EnsureInterface() },
 			wantDump:   "interface kube-ipvs0 dummy noarp\n10.96.0.1\n",
-			wantCounts: Counts{Reads: 1},
+			wantCounts: counts{Reads: 1},
 		},
 		{
 			name:       "ensure restores NOARP and keeps addresses",
 			setup:      func(f *Fake) { f.SeedInterface(vip1); f.SeedARP() },
 			run:        func(f *Fake) error { return f.EnsureInterface() },
 			wantDump:   "interface kube-ipvs0 dummy noarp\n10.96.0.1\n",
-			wantCounts: Counts{Writes: 1},
+			wantCounts: counts{Writes: 1},
 		},
 		{
 			name:       "ensure refuses a foreign link",
@@ -50,7 +57,7 @@ func TestFake(t *testing.T) {
 			run:        func(f *Fake) error { return f.EnsureInterface() },
 			wantErr:    ErrNotDummy,
 			wantDump:   "interface kube-ipvs0 foreign\n",
-			wantCounts: Counts{Reads: 1},
+			wantCounts: counts{Reads: 1},
 		},
 		{
 			name:  "bind both families, twice",
@@ -64,14 +71,14 @@ func TestFake(t *testing.T) {
 				return nil
 			},
 			wantDump:   "interface kube-ipvs0 dummy noarp\n10.96.0.1\n10.96.0.10\nfd00:96::1\n",
-			wantCounts: Counts{Writes: 4},
+			wantCounts: counts{Writes: 4},
 		},
 		{
 			name:       "bind without interface",
 			run:        func(f *Fake) error { return f.Bind(vip1) },
 			wantErr:    ErrInterfaceNotFound,
 			wantDump:   "interface kube-ipvs0 absent\n",
-			wantCounts: Counts{Writes: 1},
+			wantCounts: counts{Writes: 1},
 		},
 		{
 			name:  "unbind bound and missing addresses",
@@ -83,26 +90,26 @@ func TestFake(t *testing.T) {
 				return f.Unbind(vip6)
 			},
 			wantDump:   "interface kube-ipvs0 dummy noarp\n10.96.0.10\n",
-			wantCounts: Counts{Writes: 2},
+			wantCounts: counts{Writes: 2},
 		},
 		{
 			name:       "unbind without interface",
 			run:        func(f *Fake) error { return f.Unbind(vip1) },
 			wantDump:   "interface kube-ipvs0 absent\n",
-			wantCounts: Counts{Writes: 1},
+			wantCounts: counts{Writes: 1},
 		},
 		{
 			name:       "delete removes addresses",
 			setup:      func(f *Fake) { f.SeedInterface(vip1) },
 			run:        func(f *Fake) error { return f.DeleteInterface() },
 			wantDump:   "interface kube-ipvs0 absent\n",
-			wantCounts: Counts{Writes: 1},
+			wantCounts: counts{Writes: 1},
 		},
 		{
 			name:       "delete missing interface",
 			run:        func(f *Fake) error { return f.DeleteInterface() },
 			wantDump:   "interface kube-ipvs0 absent\n",
-			wantCounts: Counts{Reads: 1},
+			wantCounts: counts{Reads: 1},
 		},
 		{
 			name:       "delete never removes a foreign link",
@@ -110,11 +117,11 @@ func TestFake(t *testing.T) {
 			run:        func(f *Fake) error { return f.DeleteInterface() },
 			wantErr:    ErrNotDummy,
 			wantDump:   "interface kube-ipvs0 foreign\n",
-			wantCounts: Counts{Reads: 1},
+			wantCounts: counts{Reads: 1},
 		},
 		{
 			name:  "injected bind error for one address",
-			setup: func(f *Fake) { f.SeedInterface(); f.InjectError("Bind", "10.96.0.10", boom) },
+			setup: func(f *Fake) { f.SeedInterface(); f.Fail(CallBind, fault.Rule{Subject: "10.96.0.10", Err: boom}) },
 			run: func(f *Fake) error {
 				if err := f.Bind(vip1); err != nil {
 					return err
@@ -123,7 +130,7 @@ func TestFake(t *testing.T) {
 			},
 			wantErr:    boom,
 			wantDump:   "interface kube-ipvs0 dummy noarp\n10.96.0.1\n",
-			wantCounts: Counts{Writes: 2},
+			wantCounts: counts{Writes: 2},
 		},
 	}
 	for _, tc := range tests {
@@ -139,8 +146,8 @@ func TestFake(t *testing.T) {
 			if got := f.Dump(); got != tc.wantDump {
 				t.Errorf("Dump() =\n%s\nwant:\n%s", got, tc.wantDump)
 			}
-			if got := f.Counts(); got != tc.wantCounts {
-				t.Errorf("Counts() = %+v, want %+v", got, tc.wantCounts)
+			if got := countsOf(f); got != tc.wantCounts {
+				t.Errorf("counts = %+v, want %+v", got, tc.wantCounts)
 			}
 		})
 	}
@@ -180,8 +187,8 @@ func TestFakeNodeAddresses(t *testing.T) {
 	if _, err := f.NodeAddresses([]string{"bogus"}); err == nil {
 		t.Error("NodeAddresses(bogus) returned no error")
 	}
-	if got := f.Counts(); got != (Counts{Reads: 2}) {
-		t.Errorf("Counts() = %+v, want 2 reads", got)
+	if got := countsOf(f); got != (counts{Reads: 2}) {
+		t.Errorf("counts = %+v, want 2 reads", got)
 	}
 }
 
@@ -200,12 +207,12 @@ func TestFakeHostAddresses(t *testing.T) {
 		t.Errorf("HostAddresses() = %v, %v; want %v", got, err, want)
 	}
 	boom := errors.New("boom")
-	f.InjectError("HostAddresses", "", boom)
+	f.Fail(CallHostAddresses, fault.Rule{Err: boom})
 	if _, err := f.HostAddresses(); !errors.Is(err, boom) {
 		t.Errorf("HostAddresses() with an injected error = %v", err)
 	}
-	if got := f.Counts(); got != (Counts{Reads: 3}) {
-		t.Errorf("Counts() = %+v, want 3 reads", got)
+	if got := countsOf(f); got != (counts{Reads: 3}) {
+		t.Errorf("counts = %+v, want 3 reads", got)
 	}
 }
 

@@ -25,9 +25,9 @@ func ExampleFake() {
 		netip.MustParseAddrPort("10.244.1.5:53")))
 	fmt.Println(n, err)
 	fmt.Print(f.Dump())
-	fmt.Printf("%+v\n", f.Counts())
+	fmt.Println("reads:", f.Reads(), "writes:", f.Writes())
 	// Output:
 	// 1 <nil>
 	// udp 198.18.0.1:40001->10.96.0.10:53 reply 10.244.2.7:53->198.18.0.1:40001
-	// {Reads:0 Writes:1}
+	// reads: 0 writes: 1
 }

@@ -5,32 +5,37 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Counts are the calls a fake has served since it was created or last
-// reset, so tests can prove that a no-op sync touches nothing.
-type Counts struct {
-	// Reads counts List calls; Writes counts Clear calls with at least one
-	// filter (Clear without filters makes no kernel call).
-	Reads, Writes int
-}
+// Call names an Interface method, for the Fake's counters and faults.
+type Call string
+
+// The calls of Interface.
+const (
+	CallList  Call = "List"
+	CallClear Call = "Clear"
+)
 
 // Fake is an in-memory conntrack table: tests seed entries, the code under
 // test clears them with filters, and the test checks which entries remain.
-// It is safe for concurrent use.
+// Its Injector counts calls and fails them on demand (no call has a
+// subject): List is a read, Clear with at least one valid filter a write
+// (Clear without filters makes no kernel call, and invalid filters are
+// refused before any). A failed Clear deletes nothing. It is safe for
+// concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu      sync.Mutex
 	entries []Entry
-	errs    map[string]error
-	counts  Counts
 }
 
 var _ Interface = (*Fake)(nil)
 
 // NewFake returns a fake holding the given entries.
 func NewFake(entries ...Entry) *Fake {
-	f := &Fake{errs: map[string]error{}}
+	f := &Fake{}
 	f.Seed(entries...)
 	return f
 }
@@ -42,25 +47,11 @@ func (f *Fake) Seed(entries ...Entry) {
 	f.entries = append(f.entries, entries...)
 }
 
-// InjectError makes every call of method ("List" or "Clear") fail with err
-// until it is called again with a nil err. A failing Clear deletes
-// nothing. Failed calls are still counted.
-func (f *Fake) InjectError(method string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err == nil {
-		delete(f.errs, method)
-		return
-	}
-	f.errs[method] = err
-}
-
 // List implements Interface.
 func (f *Fake) List(proto model.Protocol) ([]Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.counts.Reads++
-	if err := f.errs["List"]; err != nil {
+	if err := fault.Hit(&f.Injector, CallList, fault.Read); err != nil {
 		return nil, err
 	}
 	var out []Entry
@@ -84,27 +75,12 @@ func (f *Fake) Clear(filters ...Filter) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.counts.Writes++
-	if err := f.errs["Clear"]; err != nil {
+	if err := fault.Hit(&f.Injector, CallClear, fault.Write); err != nil {
 		return 0, err
 	}
 	before := len(f.entries)
 	f.entries = slices.DeleteFunc(f.entries, func(e Entry) bool { return matchAny(filters, e) })
 	return before - len(f.entries), nil
-}
-
-// Counts returns the calls served so far.
-func (f *Fake) Counts() Counts {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.counts
-}
-
-// ResetCounts sets the call counters to zero.
-func (f *Fake) ResetCounts() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.counts = Counts{}
 }
 
 // Dump returns the table, one entry per line in Entry.String form, sorted

@@ -6,8 +6,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
+
+// counts are a fake's read and write counters, compared at once.
+type counts struct{ Reads, Writes int }
+
+func countsOf(f *Fake) counts { return counts{Reads: f.Reads(), Writes: f.Writes()} }
 
 func TestFakeClear(t *testing.T) {
 	table := func() []Entry {
@@ -25,7 +31,7 @@ func TestFakeClear(t *testing.T) {
 		wantN     int
 		wantDump  string
 		wantErr   bool
-		wantCalls Counts
+		wantCalls counts
 	}{
 		{
 			name:    "endpoint removed",
@@ -35,7 +41,7 @@ func TestFakeClear(t *testing.T) {
 				"udp 198.18.0.1:40001->10.96.0.10:53 reply 10.244.2.7:53->198.18.0.1:40001\n" +
 				"udp 198.18.0.3:40000->10.96.0.11:53 reply 10.244.1.5:53->198.18.0.3:40000\n" +
 				"udp [fd00::1]:40000->[fd00:96::10]:53 reply [fd00:244::5]:53->[fd00::1]:40000\n",
-			wantCalls: Counts{Writes: 1},
+			wantCalls: counts{Writes: 1},
 		},
 		{
 			name:    "service removed, both families",
@@ -43,18 +49,18 @@ func TestFakeClear(t *testing.T) {
 			wantN:   3,
 			wantDump: "tcp 198.18.0.1:40000->10.96.0.10:53 reply 10.244.1.5:53->198.18.0.1:40000\n" +
 				"udp 198.18.0.3:40000->10.96.0.11:53 reply 10.244.1.5:53->198.18.0.3:40000\n",
-			wantCalls: Counts{Writes: 1},
+			wantCalls: counts{Writes: 1},
 		},
 		{
 			name:      "no filters: no call",
 			wantDump:  "",
-			wantCalls: Counts{},
+			wantCalls: counts{},
 		},
 		{
 			name:      "invalid filter: nothing deleted, no call",
 			filters:   []Filter{ForService(model.UDP, vip, 53), {Proto: model.UDP}},
 			wantErr:   true,
-			wantCalls: Counts{},
+			wantCalls: counts{},
 		},
 	}
 	for _, tc := range tests {
@@ -75,31 +81,30 @@ func TestFakeClear(t *testing.T) {
 			if got := f.Dump(); got != want {
 				t.Errorf("Dump() after Clear:\n%s\nwant:\n%s", got, want)
 			}
-			if got := f.Counts(); got != tc.wantCalls {
-				t.Errorf("Counts() = %+v, want %+v", got, tc.wantCalls)
+			if got := countsOf(f); got != tc.wantCalls {
+				t.Errorf("counts = %+v, want %+v", got, tc.wantCalls)
 			}
 		})
 	}
 }
 
-func TestFakeInjectError(t *testing.T) {
+func TestFakeFail(t *testing.T) {
 	boom := errors.New("boom")
 	f := NewFake(udp("198.18.0.1:40000", "10.96.0.10:53", "10.244.1.5:53"))
-	f.InjectError("Clear", boom)
-	f.InjectError("List", boom)
+	f.Fail(CallClear, fault.Rule{Err: boom})
+	f.Fail(CallList, fault.Rule{Err: boom})
 	if n, err := f.Clear(ForService(model.UDP, vip, 53)); !errors.Is(err, boom) || n != 0 {
 		t.Errorf("Clear() = %d, %v; want 0, boom", n, err)
 	}
 	if _, err := f.List(model.UDP); !errors.Is(err, boom) {
 		t.Errorf("List() = %v, want boom", err)
 	}
-	f.InjectError("Clear", nil)
-	f.InjectError("List", nil)
+	f.ClearFaults()
 	if n, err := f.Clear(ForService(model.UDP, vip, 53)); err != nil || n != 1 {
 		t.Errorf("Clear() after clearing the injection = %d, %v; want 1, nil", n, err)
 	}
-	if got, want := f.Counts(), (Counts{Reads: 1, Writes: 2}); got != want {
-		t.Errorf("Counts() = %+v, want %+v", got, want)
+	if got, want := countsOf(f), (counts{Reads: 1, Writes: 2}); got != want {
+		t.Errorf("counts = %+v, want %+v", got, want)
 	}
 }
 

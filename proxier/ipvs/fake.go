@@ -2,12 +2,12 @@ package ipvs
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -17,22 +17,20 @@ var _ Interface = (*Fake)(nil)
 // which the Fake starts with.
 var DefaultTimeouts = Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}
 
-// Hook is called by the Fake before each call with the call and the keys it
-// concerns (zero keys when the call has none). A non-nil result fails the
-// call with that error, leaving the state unchanged.
-type Hook func(c Call, vs model.VSKey, rs model.RSKey) error
-
 // Fake is Interface in memory, for tests of the code above the adapter. It
-// follows the Kernel's error behaviour, counts calls (to prove that a no-op
-// sync writes nothing), fails calls on demand and holds settable connection
-// counters for drain tests. It is safe for concurrent use.
+// follows the Kernel's error behaviour and holds settable connection
+// counters for drain tests. Its Injector counts calls (to prove that a
+// no-op sync writes nothing; writes are the calls for which Call.IsWrite
+// holds, ApplyBatch is neither a read nor a write) and fails them on
+// demand: a call on a virtual server concerns its
+// key (fault.Rule.Subject "tcp 198.18.0.10:80"), a call on a real server
+// also the real server ("198.18.10.1:8080"). A failed call changes
+// nothing. It is safe for concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu       sync.Mutex
 	services map[model.VSKey]*fakeService
 	timeouts Timeouts
-	calls    map[Call]int
-	faults   []fault
-	hook     Hook
 }
 
 type fakeService struct {
@@ -45,20 +43,14 @@ type fakeReal struct {
 	stats model.RealServerStats
 }
 
-type fault struct {
-	call Call
-	vs   model.VSKey
-	err  error
-}
-
 // NewFake returns an empty Fake with the kernel's default timeouts.
 func NewFake() *Fake {
-	return &Fake{services: map[model.VSKey]*fakeService{}, timeouts: DefaultTimeouts, calls: map[Call]int{}}
+	return &Fake{services: map[model.VSKey]*fakeService{}, timeouts: DefaultTimeouts}
 }
 
 // Seed puts services into the table as if someone else had written them
-// (a previous run, kube-proxy): it counts no call and bypasses faults and
-// the hook. Existing services with the same keys are replaced.
+// (a previous run, kube-proxy): it counts no call and bypasses faults.
+// Existing services with the same keys are replaced.
 func (f *Fake) Seed(svcs ...*model.Service) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -69,29 +61,6 @@ func (f *Fake) Seed(svcs ...*model.Service) {
 		}
 		f.services[s.VSKey] = fs
 	}
-}
-
-// InjectError makes every later call c concerning virtual server vs (any
-// virtual server, and calls without one, when vs is the zero key) fail with
-// err, leaving the state unchanged, until ClearErrors.
-func (f *Fake) InjectError(c Call, vs model.VSKey, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append(f.faults, fault{call: c, vs: vs, err: err})
-}
-
-// ClearErrors removes the injected errors and the hook.
-func (f *Fake) ClearErrors() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults, f.hook = nil, nil
-}
-
-// SetHook installs a hook called before every call (nil removes it).
-func (f *Fake) SetHook(h Hook) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.hook = h
 }
 
 // SetStats sets the connection counters of a real server. It returns an
@@ -105,34 +74,6 @@ func (f *Fake) SetStats(vs model.VSKey, rs model.RSKey, st model.RealServerStats
 	}
 	r.stats = st
 	return nil
-}
-
-// Calls returns how many times each call was made (failed calls included)
-// since the Fake was made or ResetCalls.
-func (f *Fake) Calls() map[Call]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
-}
-
-// Writes returns how many write calls were made (failed ones included).
-func (f *Fake) Writes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for c, v := range f.calls {
-		if c.IsWrite() {
-			n += v
-		}
-	}
-	return n
-}
-
-// ResetCalls zeroes the call counters.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.calls)
 }
 
 // Services returns the table as ListServices does, without counting a call
@@ -160,19 +101,22 @@ func (f *Fake) Dump() string {
 	return b.String()
 }
 
-// begin counts a call and returns the injected error for it, if any. The
-// caller holds f.mu.
+// begin counts a call and returns the injected error for it, if any.
 func (f *Fake) begin(c Call, vs model.VSKey, rs model.RSKey) error {
-	f.calls[c]++
-	for _, ft := range f.faults {
-		if ft.call == c && (ft.vs == model.VSKey{} || ft.vs == vs) {
-			return ft.err
-		}
+	kind := fault.Read
+	switch {
+	case c == CallApplyBatch:
+		kind = fault.Batch
+	case c.IsWrite():
+		kind = fault.Write
 	}
-	if f.hook != nil {
-		return f.hook(c, vs, rs)
+	switch {
+	case rs != model.RSKey{}:
+		return fault.Hit(&f.Injector, c, kind, vs, rs)
+	case vs != model.VSKey{}:
+		return fault.Hit(&f.Injector, c, kind, vs)
 	}
-	return nil
+	return fault.Hit(&f.Injector, c, kind)
 }
 
 // sorted returns deep copies of the services in canonical order. The caller

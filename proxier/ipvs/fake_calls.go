@@ -241,9 +241,7 @@ func checkFakeVirtualServer(c Call, vs model.VirtualServer) error {
 // ApplyBatch call). An error injected for CallApplyBatch fails every
 // operation without applying any.
 func (f *Fake) ApplyBatch(ops []model.Op) []error {
-	f.mu.Lock()
 	err := f.begin(CallApplyBatch, model.VSKey{}, model.RSKey{})
-	f.mu.Unlock()
 	errs := make([]error, len(ops))
 	for i, op := range ops {
 		if err != nil {

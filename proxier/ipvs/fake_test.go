@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -207,17 +208,19 @@ func TestFakeListReturnsCopies(t *testing.T) {
 	if got, want := f.Dump(), "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.1:8080 -m -w 1\n"; got != want {
 		t.Errorf("mutating a listed service changed the Fake:\n%s", got)
 	}
-	if diff := cmp.Diff(map[Call]int{CallListServices: 1}, f.Calls()); diff != "" {
-		t.Errorf("Services() counted a call (-want +got):\n%s", diff)
+	if got := f.Reads() + f.Writes(); got != 1 || f.Calls(CallListServices) != 1 {
+		t.Errorf("%d calls, %d ListServices: Services() counted a call", got, f.Calls(CallListServices))
 	}
 }
 
+// Faults select calls by name and by the virtual or real server they
+// concern; failed calls change nothing and are counted.
 func TestFakeInjection(t *testing.T) {
 	boom := errors.New("boom")
 	other := makeVS("198.18.0.20", 80)
 	f := NewFake()
 	f.Seed(makeService(vs4), makeService(other))
-	f.InjectError(CallAddRealServer, vs4.VSKey, boom)
+	f.Fail(CallAddRealServer, fault.Rule{Subject: vs4.VSKey.String(), Err: boom})
 
 	if err := f.AddRealServer(vs4.VSKey, rs4a); !errors.Is(err, boom) {
 		t.Errorf("AddRealServer on injected VS = %v, want boom", err)
@@ -225,33 +228,30 @@ func TestFakeInjection(t *testing.T) {
 	if err := f.AddRealServer(other.VSKey, rs4a); err != nil {
 		t.Errorf("AddRealServer on another VS = %v, want nil", err)
 	}
-	f.InjectError(CallListServices, model.VSKey{}, boom)
+	f.Fail(CallListServices, fault.Rule{Err: boom})
 	if _, err := f.ListServices(); !errors.Is(err, boom) {
 		t.Errorf("ListServices = %v, want boom", err)
 	}
 
-	f.ClearErrors()
-	failures := 2
-	f.SetHook(func(c Call, vs model.VSKey, rs model.RSKey) error {
-		if c == CallAddRealServer && rs == rs4a.RSKey && failures > 0 {
-			failures--
-			return boom
-		}
-		return nil
-	})
+	f.ClearFaults()
+	// A real server by its key, on any virtual server, twice.
+	f.Fail(CallAddRealServer, fault.Rule{Subject: rs4a.RSKey.String(), Err: boom, Times: 2})
 	var errs []error
 	for range 3 {
 		errs = append(errs, f.AddRealServer(vs4.VSKey, rs4a))
 	}
 	if !errors.Is(errs[0], boom) || !errors.Is(errs[1], boom) || errs[2] != nil {
-		t.Errorf("hooked AddRealServer results = %v, want boom, boom, nil", errs)
+		t.Errorf("AddRealServer results = %v, want boom, boom, nil", errs)
 	}
-	want := map[Call]int{CallAddRealServer: 5, CallListServices: 1}
-	if diff := cmp.Diff(want, f.Calls()); diff != "" {
-		t.Errorf("Calls() mismatch (-want +got):\n%s", diff)
+	if f.Calls(CallAddRealServer) != 5 || f.Calls(CallListServices) != 1 || f.Reads() != 1 {
+		t.Errorf("calls: AddRealServer %d, ListServices %d, reads %d; want 5, 1, 1",
+			f.Calls(CallAddRealServer), f.Calls(CallListServices), f.Reads())
 	}
 	if got := f.Writes(); got != 5 {
 		t.Errorf("Writes() = %d, want 5", got)
+	}
+	if got := f.Injected(); got != 4 {
+		t.Errorf("Injected() = %d, want 4", got)
 	}
 	f.ResetCalls()
 	if got := f.Writes(); got != 0 {
@@ -341,7 +341,7 @@ func TestFakeConcurrent(t *testing.T) {
 	if got := strings.Count(f.Dump(), "-A "); got != 8 {
 		t.Errorf("got %d virtual servers, want 8:\n%s", got, f.Dump())
 	}
-	if got := f.Calls()[CallAddRealServer]; got != 400 {
+	if got := f.Calls(CallAddRealServer); got != 400 {
 		t.Errorf("AddRealServer calls = %d, want 400", got)
 	}
 }
@@ -374,11 +374,17 @@ func TestFakeApplyBatch(t *testing.T) {
 	}
 	wantCalls := map[Call]int{CallApplyBatch: 1, CallAddVirtualServer: 1, CallAddRealServer: 2,
 		CallUpdateRealServer: 1, CallDeleteRealServer: 1}
-	if diff := cmp.Diff(wantCalls, f.Calls()); diff != "" {
-		t.Errorf("Calls() mismatch (-want +got):\n%s", diff)
+	for c, n := range wantCalls {
+		if got := f.Calls(c); got != n {
+			t.Errorf("Calls(%s) = %d, want %d", c, got, n)
+		}
+	}
+	// The batch is neither a read nor a write: its operations are.
+	if r, w := f.Reads(), f.Writes(); r != 0 || w != 5 {
+		t.Errorf("%d reads, %d writes; want 0, 5", r, w)
 	}
 
-	f.InjectError(CallApplyBatch, model.VSKey{}, errors.New("down"))
+	f.Fail(CallApplyBatch, fault.Rule{Err: errors.New("down")})
 	before := f.Dump()
 	for i, err := range f.ApplyBatch(ops[:2]) {
 		if err == nil {

@@ -8,12 +8,23 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
+
+// Call names an Interface method, for the Fake's counters and faults.
+type Call string
+
+// CallCleanupLeftovers is the Interface's one call, a write.
+const CallCleanupLeftovers Call = "CleanupLeftovers"
 
 // Fake is an in-memory Interface: the iptables tables (nft and legacy) and
 // ipsets of a node, cleaned by the same planning as Kernel. Legacy tables
-// are reported, never changed, as by Kernel. It is safe for concurrent use.
+// are reported, never changed, as by Kernel. Its Injector counts calls and
+// fails them on demand (no call has a subject); a failed CleanupLeftovers
+// changes nothing. It is safe for concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu     sync.Mutex
 	tables map[tableKey]*fakeTable
 	sets   map[string]bool
@@ -24,8 +35,6 @@ type Fake struct {
 	releasing map[string]int
 	lag       int
 	handles   uint64
-	errs      []error
-	calls     int
 }
 
 type tableKey struct {
@@ -144,29 +153,11 @@ func (f *Fake) SeedKubeProxy(b Backend, fam Family) {
 	}
 }
 
-// FailNext makes the next CleanupLeftovers return err without changing
-// anything; several calls queue several errors.
-func (f *Fake) FailNext(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs = append(f.errs, err)
-}
-
-// Calls returns how many times CleanupLeftovers was called.
-func (f *Fake) Calls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls
-}
-
 // CleanupLeftovers implements Interface.
 func (f *Fake) CleanupLeftovers() (Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls++
-	if len(f.errs) > 0 {
-		err := f.errs[0]
-		f.errs = f.errs[1:]
+	if err := fault.Hit(&f.Injector, CallCleanupLeftovers, fault.Write); err != nil {
 		return Report{}, err
 	}
 	return cleanup(fakeNode{f}, func(time.Duration) {})

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -116,12 +118,12 @@ func TestFakeSetsReleasedLate(t *testing.T) {
 	}
 }
 
-func TestFakeFailNext(t *testing.T) {
+func TestFakeFail(t *testing.T) {
 	f := NewFake()
 	f.SeedKubeProxy(NFT, IPv4)
 	before := f.Dump()
 	boom := errors.New("boom")
-	f.FailNext(boom)
+	f.Fail(CallCleanupLeftovers, fault.Rule{Err: boom, Times: 1})
 	if _, err := f.CleanupLeftovers(); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want boom", err)
 	}
@@ -132,7 +134,7 @@ func TestFakeFailNext(t *testing.T) {
 	if err != nil || r.Count(KindChain) != len(kubeChains) || r.Count(KindSet) != len(kubeSets) {
 		t.Errorf("second cleanup: %v\n%s", err, r)
 	}
-	if f.Calls() != 2 {
-		t.Errorf("Calls() = %d, want 2", f.Calls())
+	if got := f.Calls(CallCleanupLeftovers); got != 2 {
+		t.Errorf("Calls(CleanupLeftovers) = %d, want 2", got)
 	}
 }

@@ -142,5 +142,5 @@
 // Fake is the in-memory Interface for the engine's tests: it stores the last
 // applied intent, dumps it canonically and injects errors. Its Update stores
 // the new intent (refusing an old one it does not hold) and counts apart
-// from Apply (MethodUpdate).
+// from Apply (CallUpdate).
 package netfilter

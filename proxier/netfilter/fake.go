@@ -6,31 +6,33 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Method names an Interface method, for the Fake's error injection and call
-// counters.
-type Method string
+// Call names an Interface method, for the Fake's counters and faults.
+type Call string
 
-// Interface methods.
+// The calls of Interface.
 const (
-	MethodProbe      Method = "Probe"
-	MethodApply      Method = "Apply"
-	MethodUpdate     Method = "Update"
-	MethodVerify     Method = "Verify"
-	MethodCleanup    Method = "Cleanup"
-	MethodGeneration Method = "Generation"
+	CallProbe        Call = "Probe"
+	CallApply        Call = "Apply"
+	CallUpdate       Call = "Update"
+	CallVerify       Call = "Verify"
+	CallCleanup      Call = "Cleanup"
+	CallGeneration   Call = "Generation"
+	CallServicePorts Call = "ServicePorts"
 )
 
 // Fake is an in-memory Interface: it keeps the last applied intent, as the
-// kernel keeps our tables. It is safe for concurrent use.
+// kernel keeps our tables. Its Injector counts calls and fails them on
+// demand (no call has a subject); Apply, Update and Cleanup are writes. A
+// failed call changes nothing. It is safe for concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu sync.Mutex
 	// applied is the intent in "the kernel"; nil when no table exists.
 	applied *model.Netfilter
-	errs    map[Method][]error
-	calls   map[Method]int
 	// gen is the generation ID: incremented by every successful Apply,
 	// Update and Cleanup and by Tamper, as any commit increments the
 	// kernel's.
@@ -39,39 +41,23 @@ type Fake struct {
 
 // NewFake returns a Fake with no tables.
 func NewFake() *Fake {
-	return &Fake{errs: map[Method][]error{}, calls: map[Method]int{}}
+	return &Fake{}
 }
 
-// FailNext makes the next call of the method return err without changing
-// anything; several calls queue several errors.
-func (f *Fake) FailNext(m Method, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs[m] = append(f.errs[m], err)
-}
-
-// Calls returns how many times the method was called, failed calls included.
-func (f *Fake) Calls(m Method) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[m]
-}
-
-// call counts a call and pops an injected error. f.mu must be held.
-func (f *Fake) call(m Method) error {
-	f.calls[m]++
-	if q := f.errs[m]; len(q) > 0 {
-		f.errs[m] = q[1:]
-		return q[0]
+// call counts a call and returns its injected error, if any.
+func (f *Fake) call(c Call) error {
+	kind := fault.Read
+	if c == CallApply || c == CallUpdate || c == CallCleanup {
+		kind = fault.Write
 	}
-	return nil
+	return fault.Hit(&f.Injector, c, kind)
 }
 
 // Probe implements Interface.
 func (f *Fake) Probe() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.call(MethodProbe)
+	return f.call(CallProbe)
 }
 
 // Apply implements Interface: it stores a copy of the sorted intent, or
@@ -79,7 +65,7 @@ func (f *Fake) Probe() error {
 func (f *Fake) Apply(n *model.Netfilter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodApply); err != nil {
+	if err := f.call(CallApply); err != nil {
 		return err
 	}
 	f.store(n)
@@ -87,14 +73,14 @@ func (f *Fake) Apply(n *model.Netfilter) error {
 }
 
 // Update implements Interface by storing the new intent, as Apply does, and
-// counts as MethodUpdate (its own injected errors, its own call count). It
+// counts as CallUpdate (its own injected errors, its own call count). It
 // refuses, with an error wrapping ErrDrift and changing nothing, an old
 // intent whose program differs from what the fake holds: the caller broke
 // Update's contract, which a kernel may not notice.
 func (f *Fake) Update(old, new *model.Netfilter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodUpdate); err != nil {
+	if err := f.call(CallUpdate); err != nil {
 		return err
 	}
 	if err := f.holds(old); err != nil {
@@ -140,7 +126,7 @@ func (f *Fake) program() *Program {
 func (f *Fake) Verify(n *model.Netfilter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodVerify); err != nil {
+	if err := f.call(CallVerify); err != nil {
 		return err
 	}
 	want := Translate(sorted(n), DefaultTableName)
@@ -151,7 +137,7 @@ func (f *Fake) Verify(n *model.Netfilter) error {
 func (f *Fake) Cleanup() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodCleanup); err != nil {
+	if err := f.call(CallCleanup); err != nil {
 		return err
 	}
 	f.applied = nil
@@ -163,7 +149,7 @@ func (f *Fake) Cleanup() error {
 func (f *Fake) Generation() (uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodGeneration); err != nil {
+	if err := f.call(CallGeneration); err != nil {
 		return 0, err
 	}
 	return f.gen, nil

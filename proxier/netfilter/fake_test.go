@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
@@ -58,7 +59,7 @@ func TestFakeEmptyIntentRemovesTables(t *testing.T) {
 func TestFakeErrorInjection(t *testing.T) {
 	f := NewFake()
 	boom := errors.New("boom")
-	f.FailNext(MethodApply, boom)
+	f.Fail(CallApply, fault.Rule{Err: boom, Times: 1})
 	if err := f.Apply(flowIntent()); !errors.Is(err, boom) {
 		t.Fatalf("Apply = %v, want the injected error", err)
 	}
@@ -68,14 +69,14 @@ func TestFakeErrorInjection(t *testing.T) {
 	if err := f.Apply(flowIntent()); err != nil {
 		t.Fatalf("second Apply: %v", err)
 	}
-	f.FailNext(MethodCleanup, boom)
+	f.Fail(CallCleanup, fault.Rule{Err: boom, Times: 1})
 	if err := f.Cleanup(); !errors.Is(err, boom) {
 		t.Fatalf("Cleanup = %v, want the injected error", err)
 	}
 	if f.Applied() == nil {
 		t.Errorf("a failed Cleanup removed the tables")
 	}
-	for m, want := range map[Method]int{MethodApply: 2, MethodCleanup: 1, MethodVerify: 0, MethodProbe: 0} {
+	for m, want := range map[Call]int{CallApply: 2, CallCleanup: 1, CallVerify: 0, CallProbe: 0} {
 		if got := f.Calls(m); got != want {
 			t.Errorf("Calls(%s) = %d, want %d", m, got, want)
 		}
@@ -100,7 +101,7 @@ func TestFakeConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := f.Calls(MethodApply); got != 160 {
+	if got := f.Calls(CallApply); got != 160 {
 		t.Errorf("Calls(Apply) = %d, want 160", got)
 	}
 }
@@ -117,7 +118,7 @@ func ExampleFake() {
 	}
 	_ = f.Apply(n)
 	fmt.Print(f.Dump())
-	fmt.Println(f.Verify(n) == nil, f.Calls(MethodApply))
+	fmt.Println(f.Verify(n) == nil, f.Calls(CallApply))
 	// Output:
 	// masquerade-all false
 	// local-cidr 10.244.0.0/16
@@ -149,7 +150,7 @@ func TestFakeUpdate(t *testing.T) {
 		t.Errorf("Verify(new) after Update: %v", err)
 	}
 	boom := errors.New("boom")
-	f.FailNext(MethodUpdate, boom)
+	f.Fail(CallUpdate, fault.Rule{Err: boom, Times: 1})
 	if err := f.Update(more, flowIntent()); !errors.Is(err, boom) {
 		t.Fatalf("Update = %v, want the injected error", err)
 	}
@@ -166,7 +167,7 @@ func TestFakeUpdate(t *testing.T) {
 	if err := f.Update(more, &model.Netfilter{}); err != nil || f.Applied() != nil {
 		t.Errorf("Update to an empty intent: %v, applied %v; want no tables", err, f.Applied())
 	}
-	for m, want := range map[Method]int{MethodUpdate: 5, MethodApply: 0} {
+	for m, want := range map[Call]int{CallUpdate: 5, CallApply: 0} {
 		if got := f.Calls(m); got != want {
 			t.Errorf("Calls(%s) = %d, want %d", m, got, want)
 		}

@@ -56,15 +56,12 @@ func parsePortKey(b []byte, addrLen int) (model.VSKey, bool) {
 	return model.VSKey{Addr: a, Proto: model.Protocol(b[addrLen]), Port: binary.BigEndian.Uint16(b[addrLen+4:])}, true
 }
 
-// MethodServicePorts names ServicePorts for the Fake's counters and faults.
-const MethodServicePorts Method = "ServicePorts"
-
 // ServicePorts implements Interface: the cluster, external and
 // load-balancer ports of the intent last applied.
 func (f *Fake) ServicePorts() ([]model.VSKey, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(MethodServicePorts); err != nil {
+	if err := f.call(CallServicePorts); err != nil {
 		return nil, err
 	}
 	var out []model.VSKey

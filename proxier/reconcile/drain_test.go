@@ -8,6 +8,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
@@ -99,8 +100,8 @@ func TestDrainRevivedEndpointReturnsToWeightOne(t *testing.T) {
 	r.resetCounts()
 	r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.2")))
 	r.expectRoute(webVS, "198.18.10.1:8080", "198.18.10.2:8080")
-	if c := r.ipvs.Calls(); c["DeleteRealServer"] != 0 || c["UpdateRealServer"] != 1 {
-		t.Errorf("calls %v: want one weight update and no delete", c)
+	if d, u := r.ipvs.Calls(ipvs.CallDeleteRealServer), r.ipvs.Calls(ipvs.CallUpdateRealServer); d != 0 || u != 1 {
+		t.Errorf("%d deletes, %d updates: want one weight update and no delete", d, u)
 	}
 	if r.eng.Draining() != 0 {
 		t.Error("revived endpoint still draining")
@@ -161,8 +162,8 @@ func TestRestartAdoptsWithoutWrites(t *testing.T) {
 	r.resetCounts()
 	nf := r.nfWrites()
 	res := r.full()
-	if res.Writes != 0 || r.ipvs.Writes() != 0 || r.addr.Counts().Writes != 0 {
-		t.Errorf("restart wrote: %d (ipvs %d, addr %+v)", res.Writes, r.ipvs.Writes(), r.addr.Counts())
+	if res.Writes != 0 || r.ipvs.Writes() != 0 || r.addr.Writes() != 0 {
+		t.Errorf("restart wrote: %d (ipvs %d, addr %d)", res.Writes, r.ipvs.Writes(), r.addr.Writes())
 	}
 	// netfilter: verified, not rewritten.
 	if r.nfWrites() != nf {
@@ -193,8 +194,8 @@ func TestAdoptsKubeProxyState(t *testing.T) {
 	r.web(ep("198.18.10.1"), ep("198.18.10.2"))
 	r.resetCounts()
 	res := r.full()
-	if r.ipvs.Writes() != 0 || r.addr.Counts().Writes != 0 {
-		t.Errorf("adoption wrote: %d writes (ipvs %v)", res.Writes, r.ipvs.Calls())
+	if r.ipvs.Writes() != 0 || r.addr.Writes() != 0 {
+		t.Errorf("adoption wrote: %d writes (ipvs %d, addr %d)", res.Writes, r.ipvs.Writes(), r.addr.Writes())
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
@@ -62,8 +64,8 @@ func TestRepairOfASmallStateIsOneFull(t *testing.T) {
 	if steps := r.repairCycle(); steps != 1 {
 		t.Errorf("cycle took %d steps, want 1", steps)
 	}
-	if c, w := r.ipvs.Calls(), r.writes()-before; c[ipvs.CallListServices] != 1 || w != 0 {
-		t.Errorf("calls %v, writes %d; want one ListServices and no writes", c, w)
+	if l, w := r.ipvs.Calls(ipvs.CallListServices), r.writes()-before; l != 1 || w != 0 {
+		t.Errorf("%d ListServices, %d writes; want one ListServices and no writes", l, w)
 	}
 }
 
@@ -79,26 +81,25 @@ func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	}
 	r.resetCounts()
 	before := r.writes() // netfilter's count is not reset
-	nfVerifies := r.nf.Calls(netfilter.MethodVerify)
+	nfVerifies := r.nf.Calls(netfilter.CallVerify)
 	for step := 1; step <= 6; step++ {
 		r.ipvs.ResetCalls()
-		lists := r.addr.Counts().Reads
+		lists := r.addr.Calls(addr.CallList)
 		res, done := r.eng.Repair(r.ctx, nil)
-		c := r.ipvs.Calls()
 		if res.Failures != 0 || done != (step == 6) {
 			t.Fatalf("step %d: failures %d, done %v", step, res.Failures, done)
 		}
-		if c[ipvs.CallListServices] != 0 || c[ipvs.CallListRealServers] > 3 {
-			t.Errorf("step %d read too much: %v", step, c)
+		if s, rs := r.ipvs.Calls(ipvs.CallListServices), r.ipvs.Calls(ipvs.CallListRealServers); s != 0 || rs > 3 {
+			t.Errorf("step %d read too much: %d ListServices, %d ListRealServers", step, s, rs)
 		}
-		if got, want := r.addr.Counts().Reads-lists, map[bool]int{true: 1}[step == 1]; got != want {
+		if got, want := r.addr.Calls(addr.CallList)-lists, map[bool]int{true: 1}[step == 1]; got != want {
 			t.Errorf("step %d listed addresses %d times, want %d", step, got, want)
 		}
-		if got, want := c[ipvs.CallListVirtualServers], map[bool]int{true: 1}[step == 2]; got != want {
+		if got, want := r.ipvs.Calls(ipvs.CallListVirtualServers), map[bool]int{true: 1}[step == 2]; got != want {
 			t.Errorf("step %d listed virtual servers %d times, want %d", step, got, want)
 		}
 	}
-	if got := r.nf.Calls(netfilter.MethodVerify) - nfVerifies; got != 1 {
+	if got := r.nf.Calls(netfilter.CallVerify) - nfVerifies; got != 1 {
 		t.Errorf("netfilter verified %d times in a cycle, want 1", got)
 	}
 	if w := r.writes() - before; w != 0 {
@@ -200,19 +201,19 @@ func (r *rig) repairStepN(n int) {
 func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	r.repairStepN(2) // address and virtual-server steps
-	r.nf.FailNext(netfilter.MethodVerify, fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift))
+	r.nf.Fail(netfilter.CallVerify, fault.Rule{Err: fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift), Times: 1})
 	r.repairStepN(1) // the read-back starts, and sees "drift"
-	applies, updates := r.nf.Calls(netfilter.MethodApply), r.nf.Calls(netfilter.MethodUpdate)
+	applies, updates := r.nf.Calls(netfilter.CallApply), r.nf.Calls(netfilter.CallUpdate)
 	extra := r.src.put(k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.0.200")),
 		k8stest.Slice("ns", "extra", "extra-1", []discovery.Endpoint{ep("198.18.12.1")}))
 	if res, _ := r.eng.Repair(r.ctx, []types.NamespacedName{extra}); res.Failures > 0 {
 		t.Fatalf("step failed: %+v", res)
 	}
 	r.repairCycle()
-	if got := r.nf.Calls(netfilter.MethodUpdate) - updates; got != 1 {
+	if got := r.nf.Calls(netfilter.CallUpdate) - updates; got != 1 {
 		t.Errorf("netfilter updates = %d, want 1 (the new service)", got)
 	}
-	if got := r.nf.Calls(netfilter.MethodApply) - applies; got != 0 {
+	if got := r.nf.Calls(netfilter.CallApply) - applies; got != 0 {
 		t.Errorf("netfilter reapplied %d times after a read-back that overlapped our own write", got)
 	}
 	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
@@ -226,7 +227,7 @@ func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 // after anyone's commit, and at least every eleventh cycle.
 func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	verifies := func() int { return r.nf.Calls(netfilter.MethodVerify) }
+	verifies := func() int { return r.nf.Calls(netfilter.CallVerify) }
 	r.repairCycle()
 	v := verifies()
 	r.repairCycle()
@@ -261,12 +262,12 @@ func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 	r.repairStepN(2) // address and virtual-server steps; the next is the netfilter step
 	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
 		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
-	r.ipvs.InjectError(ipvs.CallApplyBatch, model.VSKey{}, fmt.Errorf("injected: %w", syscall.ENOBUFS))
+	r.ipvs.Fail(ipvs.CallApplyBatch, fault.Rule{Err: fmt.Errorf("injected: %w", syscall.ENOBUFS)})
 	res, _ := r.eng.Repair(r.ctx, names[1:2])
 	if res.Failures == 0 || res.RetryAfter == 0 {
 		t.Fatalf("step result %+v: want a failure and a retry delay", res)
 	}
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	r.advance(res.RetryAfter)
 	if res := r.sync(); res.Failures != 0 {
 		t.Fatalf("retry failed: %+v", res)

@@ -6,6 +6,7 @@ import (
 
 	discovery "k8s.io/api/discovery/v1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
@@ -20,7 +21,7 @@ var errKernel = errors.New("injected: no buffer space available")
 func TestRetryAfterInjectedFailuresConverges(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.ipvs.InjectError(ipvs.CallAddRealServer, key(t, webVS), errKernel)
+	r.ipvs.Fail(ipvs.CallAddRealServer, fault.Rule{Subject: webVS, Err: errKernel})
 	web := r.web(ep("198.18.10.1"), ep("198.18.10.2"))
 	api := r.src.put(k8stest.Service("ns", "api", k8stest.ClusterIPs("198.18.0.11")),
 		k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{ep("198.18.10.3")}))
@@ -35,7 +36,7 @@ func TestRetryAfterInjectedFailuresConverges(t *testing.T) {
 	if res2.Failures == 0 || res2.RetryAfter <= res.RetryAfter {
 		t.Errorf("second attempt %+v: want failures and a longer backoff than %v", res2, res.RetryAfter)
 	}
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	// Not due yet: nothing is retried.
 	if res3 := r.sync(); res3.Writes != 0 {
 		t.Errorf("retried before the backoff passed: %+v", res3)
@@ -51,7 +52,7 @@ func TestRetryAfterInjectedFailuresConverges(t *testing.T) {
 func TestRetryFailedVirtualServerConvergesWithItsRealServers(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.ipvs.InjectError(ipvs.CallAddVirtualServer, key(t, webVS), errKernel)
+	r.ipvs.Fail(ipvs.CallAddVirtualServer, fault.Rule{Subject: webVS, Err: errKernel})
 	res := r.sync(r.web(ep("198.18.10.1")))
 	// The virtual server fails; its real server is not sent (nothing is
 	// added to a virtual server that is not there) and has no status of its
@@ -60,7 +61,7 @@ func TestRetryFailedVirtualServerConvergesWithItsRealServers(t *testing.T) {
 		t.Fatalf("result %+v, %d statuses: want the virtual server pending alone", res, r.eng.Statuses())
 	}
 	r.expectKernel()
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	r.advance(res.RetryAfter)
 	if res := r.sync(); res.Failures != 0 || r.eng.Statuses() != 0 {
 		t.Fatalf("retry failed: %+v, %d statuses left", res, r.eng.Statuses())
@@ -71,7 +72,7 @@ func TestRetryFailedVirtualServerConvergesWithItsRealServers(t *testing.T) {
 func TestRetryNetfilterFailure(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.nf.FailNext(netfilter.MethodUpdate, errKernel)
+	r.nf.Fail(netfilter.CallUpdate, fault.Rule{Err: errKernel, Times: 1})
 	res := r.sync(r.web(ep("198.18.10.1")))
 	// The netfilter program serves every service: its failure is the
 	// proxy's, as kube-proxy's failed iptables-restore is.
@@ -79,13 +80,13 @@ func TestRetryNetfilterFailure(t *testing.T) {
 		t.Fatalf("result %+v: want the netfilter failure counted, unhealthy", res)
 	}
 	r.advance(res.RetryAfter)
-	applies := r.nf.Calls(netfilter.MethodApply)
+	applies := r.nf.Calls(netfilter.CallApply)
 	r.sync()
 	if !r.eng.Healthy() || len(r.eng.applied.Netfilter.Ports) != 1 {
 		t.Errorf("netfilter not retried: healthy %v, applied %v", r.eng.Healthy(), r.eng.applied.Netfilter.Lines())
 	}
 	// After a failure the kernel's program is not known: the whole of it.
-	if r.nf.Calls(netfilter.MethodApply) != applies+1 {
+	if r.nf.Calls(netfilter.CallApply) != applies+1 {
 		t.Errorf("the retry did not apply the whole program")
 	}
 }
@@ -93,12 +94,12 @@ func TestRetryNetfilterFailure(t *testing.T) {
 func TestRetryFailedKernelReadWritesNothing(t *testing.T) {
 	r := newRig(t)
 	r.web(ep("198.18.10.1"))
-	r.ipvs.InjectError(ipvs.CallListServices, model.VSKey{}, errKernel)
+	r.ipvs.Fail(ipvs.CallListServices, fault.Rule{Err: errKernel})
 	res := r.eng.Full(r.ctx, nil, false)
 	if res.Writes != 0 || res.RetryAfter <= 0 || r.eng.Healthy() {
 		t.Fatalf("result %+v: a failed read must write nothing and retry", res)
 	}
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	r.full()
 	r.expectRoute(webVS, "198.18.10.1:8080")
 }

@@ -83,7 +83,7 @@ func newRig(t *testing.T) *rig {
 	if err := r.addr.EnsureInterface(); err != nil {
 		t.Fatal(err)
 	}
-	r.addr.ResetCounts()
+	r.addr.ResetCalls()
 	r.restart()
 	return r
 }
@@ -117,18 +117,18 @@ func (r *rig) sync(names ...types.NamespacedName) Result {
 // resetCounts forgets the fakes' call counters.
 func (r *rig) resetCounts() {
 	r.ipvs.ResetCalls()
-	r.addr.ResetCounts()
+	r.addr.ResetCalls()
 }
 
 // writes is the number of kernel writes since the last reset, all adapters.
 func (r *rig) writes() int {
-	return r.ipvs.Writes() + r.addr.Counts().Writes + r.nfWrites()
+	return r.ipvs.Writes() + r.addr.Writes() + r.nfWrites()
 }
 
 // nfWrites is the number of netfilter transactions so far: full applies and
 // updates.
 func (r *rig) nfWrites() int {
-	return r.nf.Calls(netfilter.MethodApply) + r.nf.Calls(netfilter.MethodUpdate)
+	return r.nf.Calls(netfilter.CallApply) + r.nf.Calls(netfilter.CallUpdate)
 }
 
 // kernel returns the kernel as a State, for behaviour assertions.

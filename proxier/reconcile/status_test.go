@@ -11,6 +11,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
@@ -51,12 +53,7 @@ func TestRefusedRealServerFailsAlone(t *testing.T) {
 	r := newRig(t)
 	r.full()
 	bad := model.RSKey{Addr: netip.MustParseAddr("198.18.10.255"), Port: 8080}
-	r.ipvs.SetHook(func(c ipvs.Call, vs model.VSKey, rs model.RSKey) error {
-		if c == ipvs.CallAddRealServer && rs == bad {
-			return refusal
-		}
-		return nil
-	})
+	r.ipvs.Fail(ipvs.CallAddRealServer, fault.Rule{Subject: bad.String(), Err: refusal})
 	res := r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.255")))
 	r.expectObjectError(res, ReasonInvalid, "ns/web")
 	r.expectRoute(webVS, "198.18.10.1:8080")
@@ -81,7 +78,7 @@ func TestRefusedRealServerFailsAlone(t *testing.T) {
 func TestMissingSchedulerFailsOnlyItsService(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.ipvs.InjectError(ipvs.CallAddVirtualServer, key(t, webVS), fmt.Errorf("%w: ip_vs_nosuch", ipvs.ErrSchedulerMissing))
+	r.ipvs.Fail(ipvs.CallAddVirtualServer, fault.Rule{Subject: webVS, Err: fmt.Errorf("%w: ip_vs_nosuch", ipvs.ErrSchedulerMissing)})
 	web := r.web(ep("198.18.10.1"))
 	api := r.src.put(k8stest.Service("ns", "api", k8stest.ClusterIPs("198.18.0.11")),
 		k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{ep("198.18.10.3")}))
@@ -91,7 +88,7 @@ func TestMissingSchedulerFailsOnlyItsService(t *testing.T) {
 	}
 	r.expectRoute("tcp 198.18.0.11:80", "198.18.10.3:8080")
 	r.expectQuiet(res)
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	r.sync(r.src.put(k8stest.Service("ns", "web", k8stest.Annotate("ipvs-proxy.io/scheduler", "lc")),
 		k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep("198.18.10.1")})))
 	r.expectRoute(webVS, "198.18.10.1:8080")
@@ -107,7 +104,7 @@ func TestRetryEndsWhenTheServiceGoes(t *testing.T) {
 		t.Run(string(call), func(t *testing.T) {
 			r := newRig(t)
 			r.full()
-			r.ipvs.InjectError(call, key(t, webVS), errKernel)
+			r.ipvs.Fail(call, fault.Rule{Subject: webVS, Err: errKernel})
 			web := r.web(ep("198.18.10.1"))
 			if res := r.sync(web); res.Failures == 0 || r.eng.Statuses() == 0 {
 				t.Fatalf("result %+v: want a pending retry", res)
@@ -127,7 +124,7 @@ func TestRetryEndsWhenTheServiceGoes(t *testing.T) {
 func TestAddressRetryEndsWithItsAddress(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.addr.InjectError("Bind", "198.18.0.10", errKernel)
+	r.addr.Fail(addr.CallBind, fault.Rule{Subject: "198.18.0.10", Err: errKernel})
 	web := r.web(ep("198.18.10.1"))
 	r.sync(web)
 	if r.eng.Statuses() != 1 {
@@ -150,7 +147,7 @@ func TestAddressRetryEndsWithItsAddress(t *testing.T) {
 func TestTransientRetriesEnd(t *testing.T) {
 	r := newRig(t)
 	r.full()
-	r.ipvs.InjectError(ipvs.CallAddRealServer, key(t, webVS), fmt.Errorf("injected: %w", syscall.ENOBUFS))
+	r.ipvs.Fail(ipvs.CallAddRealServer, fault.Rule{Subject: webVS, Err: fmt.Errorf("injected: %w", syscall.ENOBUFS)})
 	res := r.sync(r.web(ep("198.18.10.1")))
 	attempts := 1
 	for ; res.RetryAfter > 0 && attempts < 2*maxAttempts; attempts++ {
@@ -161,7 +158,7 @@ func TestTransientRetriesEnd(t *testing.T) {
 		t.Fatalf("%d attempts, failed %v: want %d attempts, then exhausted", attempts, r.eng.FailedObjects(), maxAttempts)
 	}
 	r.expectQuiet(res)
-	r.ipvs.ClearErrors()
+	r.ipvs.ClearFaults()
 	r.full() // the repair tries it again
 	r.expectRoute(webVS, "198.18.10.1:8080")
 	if r.eng.Statuses() != 0 {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
 // kernelState is a node where IPVS and br_netfilter are loaded with the
@@ -85,7 +87,7 @@ func TestEnsure(t *testing.T) {
 				{Name: "net.ipv4.ip_forward", Value: "1"},
 				{Name: "net.ipv4.vs.conntrack", Value: "1"},
 			},
-			inject:     func(f *Fake) { f.InjectError("Set", "net.ipv4.ip_forward", boom) },
+			inject:     func(f *Fake) { f.Fail(CallSet, fault.Rule{Subject: "net.ipv4.ip_forward", Err: boom}) },
 			wantDrift:  []string{"net.ipv4.ip_forward", "net.ipv4.vs.conntrack"},
 			wantErr:    []string{"permission denied"},
 			wantWrites: 2,
@@ -120,12 +122,11 @@ func TestEnsure(t *testing.T) {
 					t.Errorf("Ensure() error = %v, want it to contain %q", err, w)
 				}
 			}
-			c := f.Counts()
-			if c.Writes != tc.wantWrites {
-				t.Errorf("writes = %d, want %d", c.Writes, tc.wantWrites)
+			if w := f.Writes(); w != tc.wantWrites {
+				t.Errorf("writes = %d, want %d", w, tc.wantWrites)
 			}
-			if c.Reads != len(tc.settings) {
-				t.Errorf("reads = %d, want %d (one per setting)", c.Reads, len(tc.settings))
+			if r := f.Reads(); r != len(tc.settings) {
+				t.Errorf("reads = %d, want %d (one per setting)", r, len(tc.settings))
 			}
 			for name, want := range tc.wantDump {
 				if !strings.Contains(f.Dump(), name+" = "+want+"\n") {
@@ -144,7 +145,7 @@ func TestEnsureRepairsDrift(t *testing.T) {
 	}
 	// Someone resets one parameter between two full reconciles.
 	f.Seed("net.ipv4.conf.all.arp_ignore", "0")
-	f.ResetCounts()
+	f.ResetCalls()
 	drift, err := Ensure(f, settings)
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +154,8 @@ func TestEnsureRepairsDrift(t *testing.T) {
 	if diff := cmp.Diff(want, drift); diff != "" {
 		t.Errorf("drift mismatch (-want +got):\n%s", diff)
 	}
-	if c := f.Counts(); c.Writes != 1 {
-		t.Errorf("writes = %d, want 1", c.Writes)
+	if w := f.Writes(); w != 1 {
+		t.Errorf("writes = %d, want 1", w)
 	}
 	if got := drift[0].String(); got != `net.ipv4.conf.all.arp_ignore: "0" -> "1"` {
 		t.Errorf("Drift.String() = %s", got)

@@ -26,9 +26,9 @@ func ExampleFake() {
 	for _, d := range drift {
 		fmt.Println("drifted:", d)
 	}
-	f.ResetCounts()
+	f.ResetCalls()
 	drift, _ = sysctl.Ensure(f, settings)
-	fmt.Printf("second pass: %d drifted, %+v\n", len(drift), f.Counts())
+	fmt.Printf("second pass: %d drifted, %d reads, %d writes\n", len(drift), f.Reads(), f.Writes())
 	fmt.Print(f.Dump())
 	// Output:
 	// error: <nil>
@@ -36,7 +36,7 @@ func ExampleFake() {
 	// drifted: net.ipv4.vs.expire_nodest_conn: "0" -> "1"
 	// drifted: net.ipv4.vs.expire_quiescent_template: "0" -> "1"
 	// drifted: net.ipv4.vs.conn_reuse_mode: "1" -> "0"
-	// second pass: 0 drifted, {Reads:5 Writes:0}
+	// second pass: 0 drifted, 5 reads, 0 writes
 	// kernel.osrelease = 5.4.0-150-generic
 	// net.ipv4.ip_forward = 1
 	// net.ipv4.vs.conn_reuse_mode = 0

@@ -6,28 +6,35 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
-// Counts are the calls a fake has served since it was created or last
-// reset, so tests can prove that a no-op sync writes nothing.
-type Counts struct {
-	Reads, Writes int
-}
+// Call names an Interface method, for the Fake's counters and faults.
+type Call string
+
+// The calls of Interface.
+const (
+	CallGet Call = "Get"
+	CallSet Call = "Set"
+)
 
 // Fake is an in-memory Interface. Parameters that were never seeded do not
-// exist, as on a kernel without the module. It is safe for concurrent use.
+// exist, as on a kernel without the module. Its Injector counts calls and
+// fails them on demand: Get and Set concern their parameter
+// (fault.Rule.Subject "net.ipv4.ip_forward"); Set is a write. A failed Set
+// changes nothing. It is safe for concurrent use.
 type Fake struct {
+	fault.Injector[Call]
 	mu     sync.Mutex
 	values map[string]string
-	errs   map[[2]string]error
-	counts Counts
 }
 
 var _ Interface = (*Fake)(nil)
 
 // NewFake returns a fake holding the given parameters.
 func NewFake(values map[string]string) *Fake {
-	f := &Fake{values: map[string]string{}, errs: map[[2]string]error{}}
+	f := &Fake{values: map[string]string{}}
 	maps.Copy(f.values, values)
 	return f
 }
@@ -47,34 +54,11 @@ func (f *Fake) Remove(name string) {
 	delete(f.values, name)
 }
 
-// InjectError makes every call of method ("Get" or "Set") on the parameter
-// name fail with err; name "" matches every parameter. A nil err removes
-// the injection. Failed calls are still counted.
-func (f *Fake) InjectError(method, name string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := [2]string{method, name}
-	if err == nil {
-		delete(f.errs, k)
-		return
-	}
-	f.errs[k] = err
-}
-
-// injected returns the error injected for the call, if any. f.mu is held.
-func (f *Fake) injected(method, name string) error {
-	if err := f.errs[[2]string{method, name}]; err != nil {
-		return err
-	}
-	return f.errs[[2]string{method, ""}]
-}
-
 // Get implements Interface.
 func (f *Fake) Get(name string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.counts.Reads++
-	if err := f.injected("Get", name); err != nil {
+	if err := fault.Hit(&f.Injector, CallGet, fault.Read, name); err != nil {
 		return "", err
 	}
 	v, ok := f.values[name]
@@ -88,8 +72,7 @@ func (f *Fake) Get(name string) (string, error) {
 func (f *Fake) Set(name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.counts.Writes++
-	if err := f.injected("Set", name); err != nil {
+	if err := fault.Hit(&f.Injector, CallSet, fault.Write, name); err != nil {
 		return err
 	}
 	if _, ok := f.values[name]; !ok {
@@ -97,20 +80,6 @@ func (f *Fake) Set(name, value string) error {
 	}
 	f.values[name] = value
 	return nil
-}
-
-// Counts returns the calls served so far.
-func (f *Fake) Counts() Counts {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.counts
-}
-
-// ResetCounts sets the call counters to zero.
-func (f *Fake) ResetCounts() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.counts = Counts{}
 }
 
 // Dump returns every parameter as "name = value" lines, sorted by name.

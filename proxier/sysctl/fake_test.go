@@ -5,32 +5,33 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
-func TestFakeInjectError(t *testing.T) {
+func TestFakeFail(t *testing.T) {
 	boom := errors.New("boom")
 	f := NewFake(map[string]string{"a.b": "1", "a.c": "2"})
-	f.InjectError("Set", "a.b", boom)
+	f.Fail(CallSet, fault.Rule{Subject: "a.b", Err: boom})
 	if err := f.Set("a.b", "3"); !errors.Is(err, boom) {
 		t.Errorf("Set(a.b) = %v, want boom", err)
 	}
 	if err := f.Set("a.c", "3"); err != nil {
 		t.Errorf("Set(a.c) = %v, want nil", err)
 	}
-	f.InjectError("Get", "", boom)
+	f.Fail(CallGet, fault.Rule{Err: boom})
 	if _, err := f.Get("a.c"); !errors.Is(err, boom) {
 		t.Errorf("Get(a.c) = %v, want boom", err)
 	}
-	f.InjectError("Get", "", nil)
-	f.InjectError("Set", "a.b", nil)
+	f.ClearFaults()
 	if err := f.Set("a.b", "3"); err != nil {
 		t.Errorf("Set(a.b) after clearing = %v", err)
 	}
 	if got, want := f.Dump(), "a.b = 3\na.c = 3\n"; got != want {
 		t.Errorf("Dump() = %q, want %q", got, want)
 	}
-	if got, want := f.Counts(), (Counts{Reads: 1, Writes: 3}); got != want {
-		t.Errorf("Counts() = %+v, want %+v", got, want)
+	if r, w := f.Reads(), f.Writes(); r != 1 || w != 3 {
+		t.Errorf("%d reads, %d writes; want 1, 3", r, w)
 	}
 }
 
@@ -49,7 +50,7 @@ func TestFakeConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c := f.Counts(); c.Reads != 800 || c.Writes != 800 {
-		t.Errorf("Counts() = %+v, want 800 reads and writes", c)
+	if r, w := f.Reads(), f.Writes(); r != 800 || w != 800 {
+		t.Errorf("%d reads, %d writes; want 800 of each", r, w)
 	}
 }

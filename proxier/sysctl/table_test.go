@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 )
 
 // names returns "name=value" for each setting, optional ones marked "?".
@@ -91,7 +93,7 @@ func TestBridgePresent(t *testing.T) {
 		{name: "absent", fake: func() *Fake { return NewFake(nil) }},
 		{name: "read error", fake: func() *Fake {
 			f := NewFake(nil)
-			f.InjectError("Get", "", boom)
+			f.Fail(CallGet, fault.Rule{Err: boom})
 			return f
 		}, wantErr: boom},
 	}

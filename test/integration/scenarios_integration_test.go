@@ -166,14 +166,14 @@ func TestRestartWithManyServicesWritesNothing(t *testing.T) {
 	stop()
 
 	k.IPVS.ResetCalls()
-	k.Addr.ResetCounts()
-	nf := k.NF.Calls(netfilter.MethodApply) + k.NF.Calls(netfilter.MethodUpdate)
+	k.Addr.ResetCalls()
+	nf := k.NF.Calls(netfilter.CallApply) + k.NF.Calls(netfilter.CallUpdate)
 	startDaemon(t, p.Config(), adapters)
 	eventually(t, time.Minute, "the restarted daemon's first sync", func() (bool, string) {
-		return k.IPVS.Calls()[ipvs.CallListServices] > 0, "no kernel list yet"
+		return k.IPVS.Calls(ipvs.CallListServices) > 0, "no kernel list yet"
 	})
 	time.Sleep(2 * time.Second) // its first sync's writes, and a few syncs after
-	writes := k.IPVS.Writes() + k.Addr.Counts().Writes + k.NF.Calls(netfilter.MethodApply) + k.NF.Calls(netfilter.MethodUpdate) - nf
+	writes := k.IPVS.Writes() + k.Addr.Writes() + k.NF.Calls(netfilter.CallApply) + k.NF.Calls(netfilter.CallUpdate) - nf
 	if writes != 0 || len(k.IPVS.Services()) != n+1 {
 		t.Errorf("restart over %d programmed services: %d writes, %d virtual servers; want 0 and %d", n, writes, len(k.IPVS.Services()), n+1)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
@@ -88,7 +89,7 @@ func TestCleanupKubeProxyLeftovers(t *testing.T) {
 			if tc.kp != nil {
 				ad.KubeProxy = tc.kp
 				if tc.failWith != nil {
-					tc.kp.FailNext(tc.failWith)
+					tc.kp.Fail(kubeproxy.CallCleanupLeftovers, fault.Rule{Err: tc.failWith, Times: 1})
 				}
 			}
 			err := Cleanup(context.Background(), ad, reconcile.Owner{}, tc.flag)
@@ -101,7 +102,7 @@ func TestCleanupKubeProxyLeftovers(t *testing.T) {
 			if tc.kp == nil {
 				return
 			}
-			if got := tc.kp.Calls(); got != tc.wantCalls {
+			if got := tc.kp.Calls(kubeproxy.CallCleanupLeftovers); got != tc.wantCalls {
 				t.Errorf("CleanupLeftovers called %d times, want %d", got, tc.wantCalls)
 			}
 			if left := strings.Contains(tc.kp.Dump(), "KUBE-SERVICES"); left != tc.wantKPLeft {
@@ -136,14 +137,14 @@ func TestCleanupKubeProxyOnly(t *testing.T) {
 			kp := seeded()
 			before := kp.Dump()
 			if tc.failWith != nil {
-				kp.FailNext(tc.failWith)
+				kp.Fail(kubeproxy.CallCleanupLeftovers, fault.Rule{Err: tc.failWith, Times: 1})
 			}
 			err := CleanupKubeProxyOnly(context.Background(), kp)
 			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			}
-			if kp.Calls() != 1 {
-				t.Errorf("CleanupLeftovers called %d times, want 1", kp.Calls())
+			if got := kp.Calls(kubeproxy.CallCleanupLeftovers); got != 1 {
+				t.Errorf("CleanupLeftovers called %d times, want 1", got)
 			}
 			want := tc.wantLeft
 			if tc.wantErr != nil {
