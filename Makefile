@@ -2,16 +2,21 @@
 GO        ?= go
 BIN       := bin
 LDFLAGS   := -s -w
+# The version stamped into binaries (git describe --tags --dirty --always;
+# "dev" outside git); `make release VERSION=...` overrides it. Evaluated
+# only by the targets that build.
+VERSION   ?= $(shell hack/version.sh)
+STAMP      = $(shell VERSION='$(VERSION)' hack/version.sh ldflags)
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
 
-.PHONY: all build test lint bench bench-vm fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo clean
+.PHONY: all build test lint bench bench-vm fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo release clean
 
 all: lint build test
 
-## build: static daemon binary bin/ipvs-proxy (CGO_ENABLED=0)
+## build: static daemon binary bin/ipvs-proxy (CGO_ENABLED=0), stamped with VERSION
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) $(STAMP)' -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
 ## test: unit tests with the race detector (no root, no VM, no API server)
 test:
@@ -66,6 +71,10 @@ manifests-test: k8s-bins
 ## image: OCI image archive without a container engine (hack/image.sh, crane)
 image:
 	hack/image.sh $(BIN)/ipvs-proxy-image.tar
+
+## release: bin/release/ipvs-proxy-VERSION-linux-{amd64,arm64}, their OCI image archives (ipvs-proxy:VERSION) and sha256 sums (hack/release.sh)
+release:
+	VERSION='$(VERSION)' hack/release.sh
 
 ## privileges-test: the DaemonSet's privilege claims on a real kernel (VM)
 privileges-test: build
