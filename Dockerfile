@@ -24,6 +24,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd/ cmd/
 COPY healthcheck/ healthcheck/
+COPY internal/ internal/
 COPY proxier/ proxier/
 ARG TARGETARCH
 # The version stamp (hack/version.sh prints it; the build context has no .git).
