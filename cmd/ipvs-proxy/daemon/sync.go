@@ -44,7 +44,11 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		d.metrics.State(d.engine.Stats())
 	}
 	now := d.clock.Now()
-	healthy := res.Failures == 0 && d.engine.Healthy()
+	// Healthy as kube-proxy means it: the proxy keeps syncing. Objects that
+	// wait for a retry or failed are theirs to report (metric, events), not
+	// the node's.
+	healthy := d.engine.Healthy()
+	d.metrics.ObjectErrors(d.engine.FailedObjects())
 	d.metrics.SyncDone(syncType(kind, res.Full), now.Sub(start), res.Writes, !healthy, now)
 	d.metrics.Pending(d.tracker.Pending())
 	if healthy {
