@@ -77,3 +77,23 @@ func TestWeightsOfAndCounts(t *testing.T) {
 		t.Errorf("Counts.String = %q", got)
 	}
 }
+
+func TestParseNftSet(t *testing.T) {
+	out := `{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+ {"set": {"family": "ip", "name": "service-ips", "table": "ipvs-proxy", "type": "ipv4_addr", "handle": 3,
+  "elem": ["198.19.0.10", {"concat": ["198.19.0.10", "tcp", 80]}]}}]}`
+	got, err := parseNftSet([]byte(out), "service-ips")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `198.19.0.10 {"concat":["198.19.0.10","tcp",80]}`; strings.Join(got, " ") != want {
+		t.Errorf("parseNftSet = %q, want %q", got, want)
+	}
+	empty := `{"nftables": [{"set": {"family": "ip", "name": "service-ips", "table": "ipvs-proxy"}}]}`
+	if got, err := parseNftSet([]byte(empty), "service-ips"); err != nil || len(got) != 0 {
+		t.Errorf("parseNftSet of an empty set = %q, %v; want none", got, err)
+	}
+	if _, err := parseNftSet([]byte(empty), "other"); err == nil {
+		t.Errorf("parseNftSet of a set nft did not print: no error")
+	}
+}

@@ -44,10 +44,7 @@ func findService(vip netip.AddrPort, proto string) (*ipvs.Handle, *ipvs.Service,
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing IPVS services: %w", err)
 	}
-	p := uint16(syscall.IPPROTO_TCP)
-	if proto == "udp" {
-		p = syscall.IPPROTO_UDP
-	}
+	p := protoNumber(proto)
 	for _, s := range svcs {
 		a, _ := netip.AddrFromSlice(s.Address)
 		if s.Protocol == p && s.Port == vip.Port() && a.Unmap() == vip.Addr() && s.FWMark == 0 {
@@ -55,6 +52,14 @@ func findService(vip netip.AddrPort, proto string) (*ipvs.Handle, *ipvs.Service,
 		}
 	}
 	return h, nil, nil
+}
+
+// protoNumber maps "tcp" or "udp" to its IP protocol number.
+func protoNumber(proto string) uint16 {
+	if proto == "udp" {
+		return syscall.IPPROTO_UDP
+	}
+	return syscall.IPPROTO_TCP
 }
 
 // VirtualServer is a virtual server's settings as the kernel reports them.

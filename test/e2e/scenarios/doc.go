@@ -14,6 +14,8 @@
 //	09 hairpin, externalTrafficPolicy Local health checks, source ranges
 //	10 --cleanup
 //	11 adoption of kube-proxy's IPVS state
+//	12 safety: a foreign virtual server, endpoints and schedulers the kernel
+//	   refuses, a Service claiming the node's own address
 //
 // The host side (test/e2e, `make e2e`) compiles this package with
 // `go test -c -tags e2eguest`, lists its tests and boots one VM per scenario,
