@@ -47,8 +47,7 @@ const (
 //     whose module the kernel lacks never turn /healthz or /livez from 200
 //     over twice the health timeout, and an ordinary Service answers a
 //     request every 200 ms throughout without a failure; the daemon's
-//     ipvs_proxy_object_errors counts the two objects the kernel refused
-//     (logged only while the daemon does not export it).
+//     ipvs_proxy_object_errors counts the two objects the kernel refused.
 //   - HostAddress: a Service whose external IP is the node's own address
 //     gets its own port there, balanced to its backends; a host listener on
 //     another port of that address keeps answering; the address is neither
