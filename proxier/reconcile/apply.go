@@ -105,7 +105,8 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 }
 
 // failed records a failed operation in the status table; an object that
-// failed for good is logged and returned in the result, once.
+// failed for good is returned in the result, once, for the caller to log
+// and report.
 func (e *Engine) failed(logger klog.Logger, op model.Op, err error, res *Result) {
 	o := objectOf(op)
 	st, newly := e.status.fail(o, op, err, e.clock.Now())
@@ -123,8 +124,6 @@ func (e *Engine) failed(logger klog.Logger, op model.Op, err error, res *Result)
 		}
 	}
 	res.ObjectErrors = append(res.ObjectErrors, oe)
-	logger.Error(err, "Kernel object failed; not retried until it changes", "object", o.String(),
-		"reason", st.Reason, "service", oe.Service, "attempts", st.Attempts)
 }
 
 func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != model.OpUnbindAddress }

@@ -194,9 +194,9 @@ type Result struct {
 	RetryAfter time.Duration
 	// Problems are defects found in the services rebuilt by this sync.
 	Problems []proxier.Problem
-	// Rebuilt are the services rebuilt by this sync: Problems holds every
-	// problem they have now, so a service listed here without problems has
-	// none (any reported before are gone).
+	// Rebuilt are the services rebuilt by this sync, deleted ones
+	// included: Problems holds every problem they have now, so a service
+	// listed here without problems has none (any reported before are gone).
 	Rebuilt []types.NamespacedName
 	// Full is set when the sync read and reconciled everything at once.
 	Full bool

@@ -202,6 +202,7 @@ func (e *Engine) rebuildAll() ([]proxier.Problem, []types.NamespacedName) {
 	for name := range e.desired.frags {
 		if !present[name] {
 			e.desired.set(name, nil)
+			names = append(names, name) // rebuilt as gone: it has no problems now
 		}
 	}
 	return problems, names

@@ -83,6 +83,26 @@ func (p *problemEvents) report(ctx context.Context, res reconcile.Result, change
 	}
 }
 
+// objectErrors logs the kernel objects that failed in a sync and emits a
+// Warning event on the Service that wants each (none for an object no
+// Service names, such as an address shared by several). The engine reports
+// each failure once, when it happens, so there is nothing to de-duplicate.
+// The message says what the kernel said, which is the same on every node
+// for the same object, so the event is shared as the others are.
+func (p *problemEvents) objectErrors(ctx context.Context, errs []reconcile.ObjectError) {
+	logger := klog.FromContext(ctx)
+	for _, oe := range errs {
+		logger.Error(oe.Err, "Kernel object failed; not retried until it changes", "object", oe.Object.String(),
+			"reason", oe.Reason, "service", oe.Service)
+		if oe.Service.Name == "" {
+			continue
+		}
+		ref := objectRef{kind: "Service", namespace: oe.Service.Namespace, name: oe.Service.Name}.reference()
+		p.recorder.Event(ref, v1.EventTypeWarning, "FailedToProgram",
+			oe.Object.String()+": "+oe.Reason+": "+oe.Err.Error()+"; not retried until the Service changes (see docs/safety.md)")
+	}
+}
+
 // groupProblems returns, per service and object, the messages of its
 // problems sorted and joined: the same problems give the same message on
 // every node, whatever order the build found them in.

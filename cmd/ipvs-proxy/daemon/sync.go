@@ -60,6 +60,7 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	hc, changed := d.engine.HealthChecks()
 	d.health.syncPorts(ctx, d.node.NodePortIPs, hc, changed)
 	d.events.report(ctx, res, ch.Services)
+	d.events.objectErrors(ctx, res.ObjectErrors)
 	logger.V(2).Info("Synced", "type", syncType(kind, res.Full), "services", len(ch.Services), "writes", res.Writes,
 		"failures", res.Failures, "duration", now.Sub(start), "draining", d.engine.Draining())
 	return res.RetryAfter
