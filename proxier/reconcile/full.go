@@ -284,16 +284,8 @@ func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have 
 // ones bound, ours that are no longer desired unbound.
 func (e *Engine) repairAddressOps(bound map[netip.Addr]struct{}) []model.Op {
 	want := e.wantedAddresses(bound)
-	touched := make([]netip.Addr, 0, len(want)+len(bound)/8)
-	for a := range want {
-		touched = append(touched, a)
-	}
-	for a := range bound {
-		if _, ok := want[a]; !ok {
-			touched = append(touched, a)
-		}
-	}
 	ops := proxier.DiffAddresses(nil, want, bound)
+	touched := union(want, bound)
 	return e.status.settleAddresses(touched, ops, true)
 }
 
@@ -348,7 +340,14 @@ func (e *Engine) forgetVanishedDrains(k model.VSKey, have *model.Service) {
 // unionKeys returns the keys of both maps (the desired virtual servers and
 // what the kernel holds), sorted.
 func unionKeys[A, B any](a map[model.VSKey]A, b map[model.VSKey]B) []model.VSKey {
-	keys := make([]model.VSKey, 0, len(a)+len(b)/8)
+	keys := union(a, b)
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+// union returns the keys of both maps, in no order.
+func union[K comparable, A, B any](a map[K]A, b map[K]B) []K {
+	keys := make([]K, 0, len(a)+len(b)/8)
 	for k := range a {
 		keys = append(keys, k)
 	}
@@ -357,7 +356,6 @@ func unionKeys[A, B any](a map[model.VSKey]A, b map[model.VSKey]B) []model.VSKey
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, compareKeys)
 	return keys
 }
 
