@@ -71,7 +71,14 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 	// only when asked for.
 	v5 := logger.V(5)
 	for i, op := range ops {
-		if errs[i] == errNotSent {
+		switch errs[i] {
+		case errNotSent:
+			// Its virtual server's status stands for it: a retry of its
+			// own would bypass the virtual server's backoff.
+			e.status.done(objectOf(op))
+			continue
+		case errAddressInUse:
+			e.status.fail(objectOf(op), op, errs[i], e.clock.Now()) // retried after its virtual servers
 			continue
 		}
 		res.Writes++
@@ -130,11 +137,13 @@ func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != mod
 
 // perform applies sorted operations in plan order: runs of IPVS operations
 // and runs of address binds go to the kernel as batches (many requests per
-// netlink write), unbinds one by one. "Already exists" and "not found" are idempotent: an
+// netlink write), unbinds one by one after the deletions (see
+// unbindAfterDeletes). "Already exists" and "not found" are idempotent: an
 // add of an existing object is retried as an update and an update of a
 // missing object as an add.
 func (e *Engine) perform(ops []model.Op) []error {
 	errs := make([]error, len(ops))
+	var unbinds []int
 	for i := 0; i < len(ops); {
 		j := i
 		for j < len(ops) && isIPVSOp(ops[j].Kind) {
@@ -157,15 +166,56 @@ func (e *Engine) perform(ops []model.Op) []error {
 			i = j
 			continue
 		}
-		errs[i] = e.cfg.Addresses.Unbind(ops[i].Addr)
+		unbinds = append(unbinds, i)
 		i++
 	}
+	e.unbindAfterDeletes(ops, errs, unbinds)
 	return errs
 }
 
+// errAddressInUse marks an unbind not sent because a virtual server of ours
+// that is no longer wanted is still on the address (its deletion failed, or
+// waits for a later repair step). It is not a kernel error: the address
+// waits for a retry, which unbinds it once the virtual server is gone.
+var errAddressInUse = errors.New("not unbound: a virtual server on it is not deleted yet")
+
+// unbindAfterDeletes unbinds the addresses of ops[unbinds], after the
+// plan's deletions, except those on which a virtual server of ours that is
+// no longer wanted is left: after a restart, the binding is what makes
+// that virtual server ours (see Owner), so unbinding the address first
+// would leave it to nobody, never deleted.
+func (e *Engine) unbindAfterDeletes(ops []model.Op, errs []error, unbinds []int) {
+	if len(unbinds) == 0 {
+		return
+	}
+	unbinding := make(map[netip.Addr]bool, len(unbinds))
+	for _, i := range unbinds {
+		unbinding[ops[i].Addr] = true
+	}
+	deleted := map[model.VSKey]bool{}
+	for i, op := range ops {
+		if op.Kind == model.OpDeleteVirtualServer && errs[i] == nil {
+			deleted[op.VS.VSKey] = true
+		}
+	}
+	inUse := map[netip.Addr]bool{}
+	for k := range e.applied.Services {
+		if unbinding[k.Addr] && !deleted[k] && e.desired.vs[k] == nil {
+			inUse[k.Addr] = true
+		}
+	}
+	for _, i := range unbinds {
+		if a := ops[i].Addr; inUse[a] {
+			errs[i] = errAddressInUse
+		} else {
+			errs[i] = e.cfg.Addresses.Unbind(a)
+		}
+	}
+}
+
 // errNotSent marks an operation not sent because its virtual server could
-// not be added: it has no status of its own, since the virtual server's
-// retry (or change) plans it again.
+// not be added: it has no status of its own (one left from before is
+// done), since the virtual server's retry (or change) plans it again.
 var errNotSent = errors.New("not sent: its virtual server was not added")
 
 // performIPVS applies a sorted run of IPVS operations. The virtual servers

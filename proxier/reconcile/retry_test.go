@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	discovery "k8s.io/api/discovery/v1"
@@ -126,4 +127,88 @@ func TestIdempotentErrors(t *testing.T) {
 	r.expectKernel("-A -t 198.18.0.10:80 -s lc")
 	r.full() // the full reconcile restores the real server the update path could not know about
 	r.expectKernel("-A -t 198.18.0.10:80 -s lc", "-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1")
+}
+
+// An address is unbound only once no unwanted virtual server of ours is
+// left on it: after a restart the binding is what makes that virtual server
+// ours, so unbinding the address while the virtual server's deletion failed
+// would leave the virtual server to nobody, never deleted (the fault soak
+// found it: TestSoakFaults).
+func TestUnbindWaitsForItsVirtualServer(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			r := newRig(t)
+			r.full()
+			web := r.web(ep("198.18.10.1"))
+			r.sync(web)
+			r.ipvs.Fail(ipvs.CallDeleteVirtualServer, fault.Rule{Subject: webVS, Err: errKernel})
+			r.src.remove(web)
+			res := r.sync(web)
+			if !contains(r.addr.Dump(), "198.18.0.10") || res.RetryAfter == 0 {
+				t.Fatalf("the address was unbound (%s) or nothing is retried (%v) while its virtual server is left",
+					r.addr.Dump(), res.RetryAfter)
+			}
+			r.ipvs.ClearFaults()
+			r.advance(res.RetryAfter)
+			if restart {
+				r.restart()
+				r.full()
+			} else {
+				r.sync()
+			}
+			r.expectKernel()
+			if contains(r.addr.Dump(), "198.18.0.10") || r.eng.Statuses() != 0 {
+				t.Errorf("address still bound (%s) or %d statuses once its virtual server is gone", r.addr.Dump(), r.eng.Statuses())
+			}
+		})
+	}
+}
+
+// A real server pending a retry when its virtual server fails for good is
+// forgotten with it: its operation is never sent while the virtual server
+// is failed, so its retry would be due forever (a sync every MinInterval
+// for nothing). The virtual server's status stands for it, as for real
+// servers not sent (the fault soak found it: TestSoakFaults).
+func TestFailedVirtualServerEndsItsRealServersRetries(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.2")))
+	// Someone deletes the virtual server; the kernel then refuses to add
+	// it back, and a real server's update meets a missing virtual server.
+	must(t, r.ipvs.DeleteVirtualServer(key(t, webVS)))
+	r.ipvs.Fail(ipvs.CallAddVirtualServer, fault.Rule{Subject: webVS, Err: refusal})
+	res := r.sync(r.src.put(k8stest.Service("ns", "web", k8stest.Annotate("ipvs-proxy.io/scheduler", "lc")),
+		k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep("198.18.10.1"), ep("198.18.10.2", terminating(true))})))
+	if r.eng.FailedObjects()[ReasonInvalid] != 1 || r.eng.Statuses() != 2 {
+		t.Fatalf("failed %v, %d statuses: want the virtual server failed as invalid, the real server pending",
+			r.eng.FailedObjects(), r.eng.Statuses())
+	}
+	r.advance(res.RetryAfter)
+	res = r.sync()
+	if r.eng.Statuses() != 1 {
+		t.Errorf("%d statuses: want only the failed virtual server's", r.eng.Statuses())
+	}
+	r.expectQuiet(res)
+}
+
+// Real servers held back by their virtual server's failed add retry on the
+// virtual server's backoff: a status of their own left from an earlier
+// failure is done, else its past retry time would make every sync retry
+// the virtual server at once (the fault soak found it: TestSoakFaults).
+func TestRealServersHeldBackFollowTheirVirtualServersBackoff(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	r.ipvs.Fail(ipvs.CallAddRealServer, fault.Rule{Subject: "198.18.10.2:8080", Err: errKernel, Times: 1})
+	res := r.sync(r.web(ep("198.18.10.1"), ep("198.18.10.2")))
+	if r.eng.Statuses() != 1 {
+		t.Fatalf("%d statuses: want the real server pending", r.eng.Statuses())
+	}
+	r.advance(res.RetryAfter) // its retry is due when the virtual server vanishes
+	must(t, r.ipvs.DeleteVirtualServer(key(t, webVS)))
+	r.ipvs.Fail(ipvs.CallAddVirtualServer, fault.Rule{Subject: webVS, Err: errKernel})
+	res = r.eng.Full(r.ctx, nil, false)
+	if res.RetryAfter != retryInitial || r.eng.Statuses() != 1 {
+		t.Fatalf("retry after %v, %d statuses: want the virtual server alone, retried after %v",
+			res.RetryAfter, r.eng.Statuses(), retryInitial)
+	}
 }

@@ -247,7 +247,8 @@ func (t *statusTable) skip(op model.Op, repairing bool) bool {
 // settle filters one virtual server's freshly diffed operations: those of
 // failed objects whose operation did not change are dropped (with every
 // operation of the virtual server when the virtual server itself is
-// failed), and the entries of objects the diff has no operation for are
+// failed: its status then stands for its real servers', as for operations
+// not sent), and the entries of objects the diff has no operation for are
 // done. It returns the operations to perform.
 func (t *statusTable) settle(k model.VSKey, ops []model.Op, repairing bool) []model.Op {
 	m := t.vs[k]
@@ -264,7 +265,9 @@ func (t *statusTable) settle(k model.VSKey, ops []model.Op, repairing bool) []mo
 		}
 	}
 	for o := range m {
-		if !planned[o] {
+		// A real server held back by its failed virtual server would wait
+		// for a retry that never comes (its operation is never sent).
+		if !planned[o] || vsFailed && o.Kind == ObjRealServer {
 			t.done(o)
 		}
 	}
