@@ -36,9 +36,9 @@ type portKey struct {
 }
 
 // groupSlices indexes EndpointSlices by the service they belong to (the
-// kubernetes.io/service-name label). Slices without the label, of an FQDN
-// address type, of services not in the input or of another proxy are
-// skipped; the first two and the third are reported.
+// kubernetes.io/service-name label). Slices without the label or of
+// services not in the input are reported and skipped; ignored slices (see
+// ignoredSlice) are skipped silently, as the daemon never receives them.
 func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[types.NamespacedName][]*discovery.EndpointSlice, []Problem) {
 	known := make(map[types.NamespacedName]bool, len(services))
 	for _, s := range services {
@@ -50,7 +50,7 @@ func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[t
 	out := make(map[types.NamespacedName][]*discovery.EndpointSlice, len(services))
 	var problems []Problem
 	for _, sl := range slcs {
-		if sl == nil || sl.AddressType == discovery.AddressTypeFQDN {
+		if ignoredSlice(sl) {
 			continue
 		}
 		name := sl.Labels[discovery.LabelServiceName]
@@ -68,16 +68,28 @@ func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[t
 	return out, problems
 }
 
+// ignoredSlice reports a slice kube-proxy never reads: of an FQDN address
+// type, or labelled service.kubernetes.io/headless (its informer's label
+// selector, cmd/kube-proxy/app/server.go labelSelectorNoHeadlessEndpoints;
+// the daemon's informers select the same). Build ignores them too, so that
+// `ipvs-proxy plan` on a kubectl dump computes what the daemon does.
+func ignoredSlice(sl *discovery.EndpointSlice) bool {
+	if sl == nil || sl.AddressType == discovery.AddressTypeFQDN {
+		return true
+	}
+	_, headless := sl.Labels[v1.IsHeadlessService]
+	return headless
+}
+
 // famEndpoints are one service port's endpoints, per IP family (index 0
 // IPv4, 1 IPv6): kube-proxy proxies each family on its own.
 type famEndpoints [2][]endpoint
 
 // collectEndpoints merges the slices of one service into endpoints per
-// service port and family. An address that appears in several slices is
-// kept once, preferring a ready copy (as kube-proxy's endpoint slice cache
-// does). Endpoints whose address is invalid, of the wrong family or of a
-// kind that is nobody's real server (see hostaddr.go) are reported and
-// skipped.
+// service port and family. An address listed more than once, in one slice
+// or in several, is kept once (see outranks). Endpoints whose address is
+// invalid, of the wrong family or of a kind that is nobody's real server
+// (see hostaddr.go) are reported and skipped.
 func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoints, []Problem) {
 	ordered := slcs
 	if len(slcs) > 1 {
@@ -85,14 +97,11 @@ func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoint
 		slices.SortFunc(ordered, func(a, b *discovery.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
 	}
 	out := map[portKey]*famEndpoints{}
-	// Duplicates across slices are looked up in a map; within one slice
-	// they are rare and merged when real servers are built.
-	var seen map[portKey]map[netip.AddrPort]int
-	if len(ordered) > 1 {
-		seen = map[portKey]map[netip.AddrPort]int{}
-	}
 	var problems []Problem
 	for _, sl := range ordered {
+		if ignoredSlice(sl) {
+			continue
+		}
 		fam := 0
 		if sl.AddressType == discovery.AddressTypeIPv6 {
 			fam = 1
@@ -119,33 +128,90 @@ func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoint
 					}
 					continue
 				}
-				if seen != nil && mergeDuplicate(seen, k, fe, fam, ep) {
+				if j := findDuplicate(fe[fam], &ep); j >= 0 {
+					if ep.outranks(&fe[fam][j]) {
+						fe[fam][j] = ep
+					}
 					continue
 				}
 				fe[fam] = append(fe[fam], ep)
 			}
 		}
 	}
+	for _, fe := range out {
+		for fam := range fe {
+			fe[fam] = dedupLong(fe[fam])
+		}
+	}
 	return out, problems
 }
 
-// mergeDuplicate records ep in seen and reports whether it duplicates an
-// endpoint already collected (then a ready copy replaces a not-ready one).
-func mergeDuplicate(seen map[portKey]map[netip.AddrPort]int, k portKey, fe *famEndpoints, fam int, ep endpoint) bool {
-	m := seen[k]
-	if m == nil {
-		m = map[netip.AddrPort]int{}
-		seen[k] = m
+// scanLimit is the list length up to which a duplicate address is found by
+// a scan as it comes; longer lists are sorted once complete (dedupLong).
+// Neither costs an allocation: an index map per service port would cost a
+// full Build a third more memory at 10 endpoints per service.
+const scanLimit = 32
+
+// findDuplicate returns the index in list of ep's address, or -1. It only
+// scans short lists: -1 for a long one means "not checked yet".
+func findDuplicate(list []endpoint, ep *endpoint) int {
+	if len(list) >= scanLimit {
+		return -1
 	}
-	ap := netip.AddrPortFrom(ep.addr, ep.port)
-	if j, dup := m[ap]; dup {
-		if ep.ready && !fe[fam][j].ready {
-			fe[fam][j] = ep
+	for j := range list {
+		if list[j].addr == ep.addr && list[j].port == ep.port {
+			return j
 		}
-		return true
 	}
-	m[ap] = len(fe[fam])
-	return false
+	return -1
+}
+
+// dedupLong merges the duplicates of a long list (see scanLimit), keeping
+// for each address the copy that outranks the others, the first met on a
+// tie, and returns the list sorted by address.
+func dedupLong(list []endpoint) []endpoint {
+	if len(list) < scanLimit {
+		return list
+	}
+	slices.SortStableFunc(list, func(a, b endpoint) int {
+		return netip.AddrPortFrom(a.addr, a.port).Compare(netip.AddrPortFrom(b.addr, b.port))
+	})
+	out := list[:1]
+	for _, e := range list[1:] {
+		last := &out[len(out)-1]
+		switch {
+		case e.addr != last.addr || e.port != last.port:
+			out = append(out, e)
+		case e.outranks(last):
+			*last = e
+		}
+	}
+	return out
+}
+
+// outranks reports whether e, a later copy of an address already collected
+// as other, replaces it. kube-proxy's EndpointSliceCache.addEndpoints lets
+// a copy that is not terminating replace any other and a terminating one
+// only fill an empty place: the running pod wins over a terminating one
+// whose IP it reuses, or over the stale copy of an endpoint moving between
+// slices. Which of two non-terminating (or two terminating) copies it keeps
+// follows Go's map order, "undefined". Here the choice never depends on
+// the slices' order: not terminating, then ready, then serving wins; on a
+// tie the copy met first (slices sorted by name) stays.
+func (e *endpoint) outranks(other *endpoint) bool { return e.rank() > other.rank() }
+
+func (e *endpoint) rank() int {
+	r := 0
+	if !e.terminating {
+		r += 4
+	}
+	if e.ready {
+		r += 2
+	}
+	if e.serving {
+		r++
+	}
+	return r
 }
 
 // slicePortKey is the key of a slice port; ok is false for a port without a
@@ -176,8 +242,10 @@ func firstPortKey(sl *discovery.EndpointSlice) portKey {
 }
 
 // readEndpoint converts one slice endpoint. Conditions default as the API
-// documents: ready nil means ready, serving nil means ready's value,
-// terminating nil means false.
+// documents and kube-proxy reads them (EndpointSliceCache.addEndpoints):
+// ready nil and serving nil mean true, terminating nil means false. So a
+// terminating endpoint without serving still serves: it is a KEP-1669
+// fallback when no endpoint is ready.
 func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint16) (endpoint, error) {
 	if len(e.Addresses) == 0 {
 		return endpoint{}, fmt.Errorf("endpoint without addresses; skipped")
@@ -194,14 +262,13 @@ func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint1
 	if (sl.AddressType == discovery.AddressTypeIPv4) != addr.Is4() {
 		return endpoint{}, fmt.Errorf("endpoint address %s does not match address type %s; skipped", addr, sl.AddressType)
 	}
-	ep := endpoint{addr: addr, port: port, ready: true}
+	ep := endpoint{addr: addr, port: port, ready: true, serving: true}
 	if e.NodeName != nil {
 		ep.nodeName = *e.NodeName
 	}
 	if c := e.Conditions.Ready; c != nil {
 		ep.ready = *c
 	}
-	ep.serving = ep.ready
 	if c := e.Conditions.Serving; c != nil {
 		ep.serving = *c
 	}
