@@ -3,7 +3,9 @@ package proxier
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -48,19 +50,27 @@ type Node struct {
 	// Labels are the node's labels; topology.kubernetes.io/zone selects
 	// zone hints.
 	Labels map[string]string
-	// IPs are the node's addresses. A service IP family in which the node has
-	// no address gets nothing.
+	// IPs are the node's addresses: its node IP of each family, primary
+	// first, as kube-proxy picks them.
 	IPs []netip.Addr
+	// Families are the IP families the node proxies; a service address of
+	// another family gets nothing. kube-proxy proxies both families on a
+	// host whose kernel has IPv6, whatever addresses the Node lists
+	// (cmd/kube-proxy/app/server_linux.go, platformCheckSupported), so a
+	// family may be proxied without any address in IPs. nil means the
+	// families of IPs and NodePortIPs.
+	Families []v1.IPFamily
 	// NodePortIPs are the addresses NodePort virtual servers are created on
 	// (after --nodeport-addresses filtering). nil means IPs.
 	NodePortIPs []netip.Addr
 	// HostIPs are every address configured on the host's interfaces other
 	// than the proxy's dummy interface, node IPs included (the daemon reads
-	// them from the kernel; `ipvs-proxy plan`, which cannot, uses IPs). A
-	// service address that is one of them, or one of IPs or NodePortIPs,
-	// belongs to the host: its service ports are served, but it is never
-	// bound on the dummy interface and the netfilter program neither
-	// rejects its other ports nor firewalls it (see hostaddr.go).
+	// them from the kernel; `ipvs-proxy plan`, which cannot, uses the
+	// addresses the Node lists). A service address that is one of them, or
+	// one of IPs or NodePortIPs, belongs to the host: its service ports are
+	// served, but it is never bound on the dummy interface and the netfilter
+	// program neither rejects its other ports nor firewalls it (see
+	// hostaddr.go).
 	HostIPs []netip.Addr
 }
 
@@ -72,8 +82,12 @@ func (n *Node) nodePortIPs() []netip.Addr {
 	return n.NodePortIPs
 }
 
-// hasFamily reports whether the node has an address of the family of a.
+// hasFamily reports whether the node proxies the family of a: Families,
+// else whether it has an address of that family.
 func (n *Node) hasFamily(a netip.Addr) bool {
+	if n.Families != nil {
+		return slices.Contains(n.Families, ipFamily(a))
+	}
 	for _, ip := range n.IPs {
 		if ip.Is4() == a.Is4() {
 			return true
@@ -85,6 +99,14 @@ func (n *Node) hasFamily(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// ipFamily returns the family of a.
+func ipFamily(a netip.Addr) v1.IPFamily {
+	if a.Is4() {
+		return v1.IPv4Protocol
+	}
+	return v1.IPv6Protocol
 }
 
 // Problem is one defect found in an input object. Build skips the defective

@@ -33,7 +33,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "plan help", args: []string{"plan", "-h"}, wantCode: exitOK, wantStdout: "--hostname-override"},
 		{name: "plan without -f", args: []string{"plan"}, wantCode: exitUsage, wantStderr: "no input: give at least one -f FILE"},
 		{name: "plan with a bare argument", args: []string{"plan", "cluster.yaml"}, wantCode: exitUsage, wantStderr: `unexpected argument "cluster.yaml"`},
-		{name: "plan with an unknown flag", args: []string{"plan", "-f", "x", "--proxy-mode=iptables"}, wantCode: exitUsage, wantStderr: "unknown flag: --proxy-mode"},
+		{name: "plan with an unknown flag", args: []string{"plan", "-f", "x", "--proxy-modus=iptables"}, wantCode: exitUsage, wantStderr: "unknown flag: --proxy-modus"},
 		{name: "plan with a bad flag value", args: []string{"plan", "-f", "x", "--masquerade-all=maybe"}, wantCode: exitUsage, wantStderr: "invalid argument"},
 		{name: "unreadable file", args: []string{"plan", "-f", "testdata/absent.yaml", "--node-ip=198.18.128.1", "--hostname-override=n"},
 			wantCode: exitFailure, wantStderr: "ipvs-proxy plan: stat testdata/absent.yaml: no such file or directory"},

@@ -2,20 +2,21 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/snapshot"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
-// DummyInterface is the interface service addresses are bound to, as
-// kube-proxy's IPVS mode names it.
+// DummyInterface is the interface service addresses are bound to by
+// default, as kube-proxy's IPVS mode names it.
 const DummyInterface = "kube-ipvs0"
 
 const planUsage = `Usage: ipvs-proxy plan -f FILE [-f FILE...] [flags]
@@ -23,25 +24,38 @@ const planUsage = `Usage: ipvs-proxy plan -f FILE [-f FILE...] [flags]
 Reads Services, EndpointSlices and Nodes from files (multi-document YAML,
 JSON, or a List as written by 'kubectl get svc,endpointslices,nodes -A -o yaml';
 -f - reads standard input, a directory is read for .yaml/.yml/.json files) and
-prints the IPVS virtual and real servers, the addresses bound on %s and the
-netfilter intent one node must have. Needs no root and touches no kernel.
-Problems with input objects are printed on standard error, one per line.
+prints the IPVS virtual and real servers, the addresses bound on the dummy
+interface (%s) and the netfilter intent one node must have. Needs no root and
+touches no kernel. Problems with input objects are printed on standard error,
+one per line.
+
+It takes the daemon's flags and --config file, so the command line of a
+node's ipvs-proxy or kube-proxy can be previewed as it is; settings that only
+change the running daemon (API client, servers, sync periods, sysctls,
+actions) are accepted and listed once on standard error.
 
 The node is the Node named by --hostname-override, or the only Node in the
-input; its addresses are --node-ip, else its InternalIP addresses. The plan
-cannot read the node's interfaces, so these stand for all of the host's
-addresses: a service address that is one of them is served but neither bound
-on %s nor rejected or firewalled, as on the node. The daemon treats the
-addresses of the node's other interfaces the same way; the plan shows them
-bound.
+input. Its node IPs are chosen as kube-proxy chooses them: --node-ip, else
+its InternalIP then ExternalIP addresses, one per family, --bind-address
+replacing its family's. It proxies both IP families unless --host-ipv6=false
+(the daemon asks the kernel, as kube-proxy does). The plan cannot read the
+node's interfaces: --node-ip, else the Node's InternalIP addresses, and the
+node IPs stand for all of the host's addresses. Node ports listen on those
+that --nodeport-addresses selects, chosen by the same function as in the
+daemon; a service address that is one of them is served but neither bound
+nor rejected or firewalled, as on the node. The daemon treats the addresses
+of the node's other interfaces the same way; the plan shows them bound.
 
 Flags:
 %s`
 
 // planCmd holds the parsed flags of `ipvs-proxy plan`.
 type planCmd struct {
-	files []string
-	opts  options.Options
+	files    []string
+	hostIPv6 bool
+	opts     options.Options
+	// klog are the daemon's logging flags, accepted and ignored.
+	klog *flag.FlagSet
 }
 
 // runPlan runs `ipvs-proxy plan` and returns the exit code.
@@ -50,8 +64,13 @@ func runPlan(args []string, s streams) int {
 	fs := pflag.NewFlagSet("plan", pflag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.StringArrayVarP(&c.files, "filename", "f", nil, "A file, directory or - (standard input) holding Kubernetes objects; repeatable.")
+	fs.BoolVar(&c.hostIPv6, "host-ipv6", true, "Whether the node's kernel has IPv6 enabled: false previews a node that proxies only its primary IP family. "+
+		"The daemon reads it from /proc as kube-proxy does; nearly every Linux host has IPv6.")
 	c.opts.AddFlags(fs)
-	fs.Usage = func() { fmt.Fprintf(s.out, planUsage, DummyInterface, DummyInterface, fs.FlagUsages()) }
+	c.klog = flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(c.klog)
+	fs.AddGoFlagSet(c.klog)
+	fs.Usage = func() { fmt.Fprintf(s.out, planUsage, DummyInterface, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
@@ -87,13 +106,17 @@ func (c *planCmd) check(fs *pflag.FlagSet) error {
 }
 
 // plan reads the configuration and the objects, builds the node's state and
-// returns its dump. Warnings, in order: configuration, input objects, node,
-// then Build's problems; none of them is an error.
+// returns its dump. Warnings, in order: the settings ignored, configuration,
+// input objects, node, then Build's problems; none of them is an error.
 func (c *planCmd) plan(fs *pflag.FlagSet, s streams) (string, []string, error) {
 	cfg, warnings, err := c.opts.Complete(fs)
 	if err != nil {
 		return "", warnings, err
 	}
+	if ignored := c.runtimeOnly(fs); len(ignored) > 0 {
+		warnings = append([]string{"plan: ignored (they only change the running daemon): " + strings.Join(ignored, ", ")}, warnings...)
+	}
+	cfg.HostIPv6 = func() bool { return c.hostIPv6 }
 	snap, w, err := snapshot.ReadFiles(c.files, s.in)
 	warnings = append(warnings, w...)
 	if err != nil {
@@ -107,19 +130,30 @@ func (c *planCmd) plan(fs *pflag.FlagSet, s streams) (string, []string, error) {
 	if n != nil {
 		name = n.Name
 	}
+	// The node's HostIPs and NodePortIPs stand for what the daemon reads
+	// from the host's interfaces (see planUsage).
 	node, w, err := cfg.Node(name, n)
 	warnings = append(warnings, w...)
 	if err != nil {
 		return "", warnings, err
 	}
-	// The daemon lists the host's addresses on its interfaces; the plan
-	// knows only the node IPs.
-	node.HostIPs = slices.Clone(node.IPs)
 	state, problems := proxier.Build(snap.Services, snap.EndpointSlices, node, cfg.Proxier())
 	for _, p := range problems {
 		warnings = append(warnings, p.String())
 	}
-	return state.Dump(DummyInterface), warnings, nil
+	return state.Dump(cfg.DummyInterface), warnings, nil
+}
+
+// runtimeOnly lists the settings given that change only the running
+// daemon: those options reports, and the logging flags.
+func (c *planCmd) runtimeOnly(fs *pflag.FlagSet) []string {
+	out := c.opts.RuntimeOnly()
+	c.klog.VisitAll(func(f *flag.Flag) {
+		if fs.Changed(f.Name) {
+			out = append(out, "--"+f.Name)
+		}
+	})
+	return out
 }
 
 // selectNode picks the Node the plan is for: the one named name, or the only

@@ -17,6 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const (
 	clusterYAML     = "../../test/testdata/cluster.yaml"
 	kubeProxyConfig = "../../test/testdata/kube-proxy-config.yaml"
+	// kubeadmConfig is kubeadm's whole config.conf, every field written.
+	kubeadmConfig = "options/testdata/kubeadm-config.conf"
 )
 
 // result is what one in-process run of the command produced.
@@ -57,7 +59,9 @@ func checkGolden(t *testing.T, file, got string) {
 }
 
 // TestPlanGolden runs `ipvs-proxy plan` on the committed cluster dump for
-// each node and compares stdout and stderr with golden files.
+// each node and compares stdout and stderr with golden files. The
+// configuration cases take the daemon's command line and file as they are:
+// what only changes the running daemon is listed once on stderr.
 func TestPlanGolden(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -67,7 +71,18 @@ func TestPlanGolden(t *testing.T) {
 		{name: "node-a", args: []string{"--hostname-override", "node-a"}},
 		{name: "node-b", args: []string{"--hostname-override", "node-b"}},
 		{name: "node-c", args: []string{"--hostname-override", "node-c"}},
+		// nodePortAddresses names only IPv4: node-b's IPv6 address gets
+		// node ports too (31080, 31443), as in the daemon.
 		{name: "node-b-config", args: []string{"--config", kubeProxyConfig, "--masquerade-all"}},
+		{name: "kubeadm-config", args: []string{"--config", kubeadmConfig, "--hostname-override", "node-a"}},
+		// A kube-proxy command line: stdout is node-a's.
+		{name: "strict-arp", args: []string{"--hostname-override", "node-a", "--ipvs-strict-arp", "--ipvs-sync-period=10s",
+			"--kubeconfig=/var/lib/kube-proxy/kubeconfig.conf", "--conntrack-min=0", "--v=0"}},
+		{name: "node-c-without-ipv6", args: []string{"--hostname-override", "node-c", "--host-ipv6=false"}},
+		// Node ports on the node IP of each family only, not on the
+		// host's other address 198.18.129.12.
+		{name: "nodeport-primary", args: []string{"--hostname-override", "node-b", "--nodeport-addresses=primary",
+			"--node-ip=198.18.128.12,198.18.129.12,fd00:10:0:128::12"}},
 		{name: "service-proxy-name", args: []string{"--hostname-override", "node-a", "--service-proxy-name", "ipvs-proxy"}},
 		{name: "node-ip-without-node", args: []string{"--hostname-override", "node-d", "--node-ip", "198.18.128.14"}, noNodes: true},
 	}
@@ -160,7 +175,7 @@ func TestPlanSemantics(t *testing.T) {
 			},
 		},
 		{
-			name: "node-c has no IPv6 and no local ingress pod",
+			name: "node-c has no local ingress pod",
 			args: []string{"--hostname-override", "node-c"},
 			want: []string{
 				"-A -t 198.18.200.10:80 -s rr",                          // eTP Local without local endpoints: no real servers
@@ -168,7 +183,52 @@ func TestPlanSemantics(t *testing.T) {
 				"-a -t 198.18.40.21:80 -r 198.19.2.23:8080 -m -w 1",     // no node hint for node-c: all
 				"-a -u 198.18.128.13:30514 -r 198.19.3.23:5514 -m -w 1", // eTP Local, only local endpoint terminating: fallback
 			},
-			notWant: []string{"fd00:", "-a -t 198.18.200.10:80 -r", "-a -t 198.18.128.13:30080 -r"},
+			notWant: []string{"-a -t 198.18.200.10:80 -r", "-a -t 198.18.128.13:30080 -r"},
+		},
+		{
+			// kube-proxy runs dual-stack on any host with IPv6, whatever the
+			// Node lists (server_linux.go, platformCheckSupported).
+			name:    "node-c lists no IPv6 address but proxies IPv6",
+			args:    []string{"--hostname-override", "node-c"},
+			want:    []string{"-A -t [fd00:10:96::4013]:80 -s rr", "-A -t [fd00:10:200::20]:80 -s rr", "fd00:10:96::4013"},
+			notWant: []string{"]:31080 -s", "[fd00:10:0:128::"}, // no IPv6 address, no IPv6 node ports
+		},
+		{
+			name:    "node-c on a host without IPv6 proxies IPv4 only",
+			args:    []string{"--hostname-override", "node-c", "--host-ipv6=false"},
+			want:    []string{"-A -t 198.18.40.10:80 -s rr"},
+			notWant: []string{"fd00:"},
+		},
+		{
+			// kube-proxy: NewNodePortAddresses adds ::/0 for a family the
+			// list does not name (pkg/proxy/util/nodeport_addresses.go).
+			name: "nodeport-addresses naming IPv4 only leaves IPv6 unrestricted",
+			args: []string{"--config", kubeProxyConfig},
+			want: []string{"-A -t 198.18.128.12:31080 -s wrr", "-A -t [fd00:10:0:128::12]:31080 -s wrr"},
+		},
+		{
+			name:    "nodeport-addresses localhost: no node ports, IPVS never serves loopback",
+			args:    []string{"--hostname-override", "node-a", "--nodeport-addresses=localhost"},
+			want:    []string{"-A -t 198.18.40.10:80 -s rr"},
+			notWant: []string{"-A -t 198.18.128.11:", "-A -t [fd00:10:0:128::11]:"},
+		},
+		{
+			name: "nodeport-addresses primary: the node IP of each family",
+			args: []string{"--hostname-override", "node-b", "--nodeport-addresses=primary",
+				"--node-ip=198.18.128.12,198.18.129.12,fd00:10:0:128::12"},
+			want:    []string{"-A -t 198.18.128.12:31080 -s rr", "-A -t [fd00:10:0:128::12]:31080 -s rr"},
+			notWant: []string{"-A -t 198.18.129.12:31080"},
+		},
+		{
+			name: "nodeport-addresses all",
+			args: []string{"--hostname-override", "node-a", "--nodeport-addresses=all"},
+			want: []string{"-A -t 198.18.128.11:30007 -s rr", "-A -t [fd00:10:0:128::11]:31080 -s rr"},
+		},
+		{
+			name:    "dummy-interface names the interface bound",
+			args:    []string{"--hostname-override", "node-a", "--dummy-interface=ipvs0"},
+			want:    []string{"# addresses ipvs0"},
+			notWant: []string{"kube-ipvs0"},
 		},
 		{
 			name:    "service-proxy-name selects exactly the labelled services",

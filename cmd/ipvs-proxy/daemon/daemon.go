@@ -204,23 +204,36 @@ func (d *daemon) refreshNode(ctx context.Context) error {
 		return err
 	}
 	n.Name = d.cfg.NodeName
-	ips, err := d.deps.Adapters.Addresses.NodeAddresses(d.cfg.NodePortAddresses)
-	if err != nil {
-		return fmt.Errorf("listing node addresses for node ports: %w", err)
+	// The interfaces replace the Node's addresses that cfg.Node put in
+	// their place (the plan's stand-in).
+	if n.NodePortIPs, n.HostIPs, err = d.hostAddresses(n); err != nil {
+		return err
 	}
-	n.NodePortIPs = nonNil(ips)
-	// Service addresses among the host's are served but never bound
-	// (proxier.Node.HostIPs).
-	host, err := d.deps.Adapters.Addresses.HostAddresses()
-	if err != nil {
-		return fmt.Errorf("listing the host's addresses: %w", err)
-	}
-	n.HostIPs = nonNil(host)
 	d.node, d.nodeOK = n, true
 	d.engine.SetNode(n)
 	d.health.syncNode(obj)
-	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "nodePortIPs", n.NodePortIPs, "hostIPs", n.HostIPs)
+	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "families", n.Families, "nodePortIPs", n.NodePortIPs, "hostIPs", n.HostIPs)
 	return nil
+}
+
+// hostAddresses reads the node's interfaces: the addresses node ports
+// listen on, chosen by addr.NodePortIPs, the function `ipvs-proxy plan`
+// applies to the Node's addresses, with n's node IPs for "primary"; and
+// the host's addresses, whose service addresses are served but never bound
+// (proxier.Node.HostIPs).
+func (d *daemon) hostAddresses(n proxier.Node) (nodePort, host []netip.Addr, err error) {
+	a := d.deps.Adapters.Addresses
+	usable, err := a.NodeAddresses(nil) // every address a node port may use
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing node addresses for node ports: %w", err)
+	}
+	if nodePort, err = addr.NodePortIPs(d.cfg.NodePortAddresses, n.IPs, usable); err != nil {
+		return nil, nil, fmt.Errorf("selecting node addresses for node ports: %w", err)
+	}
+	if host, err = a.HostAddresses(); err != nil {
+		return nil, nil, fmt.Errorf("listing the host's addresses: %w", err)
+	}
+	return nodePort, nonNil(host), nil
 }
 
 func nonNil(a []netip.Addr) []netip.Addr {

@@ -123,16 +123,10 @@ func (d *daemon) dueAddressCheck(kind runner.Kind, rebuildAll bool) bool {
 // node-port virtual servers, and which service addresses are the host's
 // (served but not bound: proxier.Node.HostIPs), without any API event.
 func (d *daemon) nodePortIPsChanged(ctx context.Context) bool {
-	a := d.deps.Adapters.Addresses
-	ips, err := a.NodeAddresses(d.cfg.NodePortAddresses)
+	ips, host, err := d.hostAddresses(d.node)
 	if err != nil {
-		klog.FromContext(ctx).V(2).Info("Could not list node addresses", "err", err)
+		klog.FromContext(ctx).V(2).Info("Could not read the node's addresses", "err", err)
 		return false
 	}
-	host, err := a.HostAddresses()
-	if err != nil {
-		klog.FromContext(ctx).V(2).Info("Could not list the host's addresses", "err", err)
-		return false
-	}
-	return !slices.Equal(nonNil(ips), d.node.NodePortIPs) || !slices.Equal(nonNil(host), d.node.HostIPs)
+	return !slices.Equal(ips, d.node.NodePortIPs) || !slices.Equal(host, d.node.HostIPs)
 }

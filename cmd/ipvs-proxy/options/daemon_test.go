@@ -343,19 +343,19 @@ func TestDaemonFlagSetTakesKlogFlags(t *testing.T) {
 	klogFlags.Lookup("v").Value.Set("0") //nolint:errcheck // restore klog's global verbosity
 }
 
-// TestPlanFlagSet checks that plan keeps its own, smaller flag set.
-func TestPlanFlagSet(t *testing.T) {
-	var o Options
-	fs := pflag.NewFlagSet("plan", pflag.ContinueOnError)
-	o.AddFlags(fs)
-	for _, name := range []string{"proxy-mode", "kubeconfig", "drain-timeout", "cleanup", "conntrack-min"} {
-		if fs.Lookup(name) != nil {
-			t.Errorf("plan registers the daemon's --%s", name)
-		}
+// TestPlanTakesTheDaemonFlagSet: plan registers exactly the daemon's flags,
+// so that any command line the daemon takes can be previewed.
+func TestPlanTakesTheDaemonFlagSet(t *testing.T) {
+	names := func(add func(*Options, *pflag.FlagSet)) []string {
+		var o Options
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		add(&o, fs)
+		var out []string
+		fs.VisitAll(func(f *pflag.Flag) { out = append(out, f.Name) })
+		return out
 	}
-	for _, name := range []string{"config", "hostname-override", "node-ip", "service-proxy-name", "feature-gates"} {
-		if fs.Lookup(name) == nil {
-			t.Errorf("plan lacks --%s", name)
-		}
+	plan, daemon := names((*Options).AddFlags), names((*Options).AddDaemonFlags)
+	if diff := cmp.Diff(daemon, plan); diff != "" {
+		t.Errorf("plan's flags differ from the daemon's (-daemon +plan):\n%s", diff)
 	}
 }

@@ -20,12 +20,12 @@ type configFlag struct {
 	override func(dst, src *settings)
 }
 
-// sharedFlags are registered by both `ipvs-proxy plan` (AddFlags) and the
-// daemon (AddDaemonFlags).
+// sharedFlags change the state Build produces, so both `ipvs-proxy plan`
+// and the daemon use them.
 var sharedFlags = []configFlag{
 	stringFlag("hostname-override", "", "The name of this node, matched against the Node object and endpoints' nodeName.",
 		func(s *settings) *string { return &s.kp.HostnameOverride }),
-	stringFlag("bind-address", "0.0.0.0", "Overrides the node's primary IP of its family (as kube-proxy's --bind-address); 0.0.0.0 and :: mean no override.",
+	stringFlag("bind-address", "0.0.0.0", "Overrides the node IP of its family and makes that family primary (as kube-proxy's --bind-address); 0.0.0.0 and :: mean no override.",
 		func(s *settings) *string { return &s.kp.BindAddress }),
 	stringFlag("ipvs-scheduler", "", "The default IPVS scheduler: "+strings.Join(Schedulers, ", ")+" (default rr).",
 		func(s *settings) *string { return &s.kp.IPVS.Scheduler }),
@@ -35,16 +35,22 @@ var sharedFlags = []configFlag{
 		func(s *settings) *string { return &s.kp.ClusterCIDR }),
 	stringFlag("detect-local-mode", "", "How cluster-local traffic is detected; only ClusterCIDR (the default) is supported.",
 		func(s *settings) *string { return (*string)(&s.kp.DetectLocalMode) }),
-	stringSliceFlag("nodeport-addresses", "CIDRs of the node addresses NodePorts listen on, or \"primary\" for the node's primary IPs (default all node IPs).",
+	stringSliceFlag("nodeport-addresses", "CIDRs of the node addresses NodePorts listen on, and the keywords \"primary\" (the node IP of each family), \"localhost\" (loopback, which IPVS never serves) and \"all\". "+
+		"A family no CIDR names is not restricted (default all: every address of the node's interfaces).",
 		func(s *settings) *[]string { return &s.kp.NodePortAddresses }),
-	stringSliceFlag("node-ip", "The node's addresses (repeatable or comma-separated); default: the Node's InternalIP addresses.",
+	stringSliceFlag("node-ip", "The node's addresses (repeatable or comma-separated), in place of the Node's InternalIP and ExternalIP addresses; the first of each family is its node IP, the first given the primary one.",
 		func(s *settings) *[]string { return &s.own.NodeIPs }),
 	stringFlag("service-proxy-name", "", "Handle exactly the services whose label service.kubernetes.io/service-proxy-name has this value (default: only services without that label).",
 		func(s *settings) *string { return &s.own.ServiceProxyName }),
 	featureGatesFlag(),
+	stringFlag("proxy-mode", ModeIPVS, "The proxy mode. ipvs-proxy implements only ipvs; any other mode is an error (plan warns and goes on).",
+		func(s *settings) *string { return (*string)(&s.kp.Mode) }),
+	stringFlag("dummy-interface", DefaultDummyInterface, "The dummy interface service addresses are bound to. kube-proxy's IPVS mode uses kube-ipvs0; keeping that name lets ipvs-proxy adopt kube-proxy's addresses.",
+		func(s *settings) *string { return &s.own.DummyInterface }),
 }
 
-// daemonFlags are registered by AddDaemonFlags only.
+// daemonFlags change only the running daemon: plan accepts them and lists
+// those given (Options.RuntimeOnly).
 var daemonFlags = []configFlag{
 	// Talking to the API server.
 	stringFlag("kubeconfig", "", "Path to a kubeconfig file with the API server's address and credentials (--master overrides the address); empty: the pod's in-cluster service account.",
@@ -69,8 +75,6 @@ var daemonFlags = []configFlag{
 		func(s *settings) *bool { return &s.kp.EnableProfiling }),
 
 	// The proxy.
-	stringFlag("proxy-mode", ModeIPVS, "The proxy mode. ipvs-proxy implements only ipvs; any other mode is an error.",
-		func(s *settings) *string { return (*string)(&s.kp.Mode) }),
 	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often the kernel's IPVS, address and netfilter state is read back and any drift repaired; above 500 virtual servers the work is done in steps spread over the period, so it never holds up a change. Must be greater than 0.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.SyncPeriod.Duration }),
 	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
@@ -90,8 +94,6 @@ var daemonFlags = []configFlag{
 		func(s *settings) *time.Duration { return &s.kp.IPVS.UDPTimeout.Duration }),
 
 	// ipvs-proxy's own settings (IPVSProxyConfiguration).
-	stringFlag("dummy-interface", DefaultDummyInterface, "The dummy interface service addresses are bound to. kube-proxy's IPVS mode uses kube-ipvs0; keeping that name lets ipvs-proxy adopt kube-proxy's addresses.",
-		func(s *settings) *string { return &s.own.DummyInterface }),
 	stringFlag("nodeport-range", DefaultNodePortRange, "The cluster's NodePort range (kube-apiserver's --service-node-port-range), LOW-HIGH or one port. "+
 		"IPVS virtual servers on node addresses with a port in this range are ipvs-proxy's to create, repair and remove; others on node addresses are left alone.",
 		func(s *settings) *string { return &s.own.NodePortRange }),
@@ -113,6 +115,18 @@ var daemonFlags = []configFlag{
 
 // actionFlags are daemon flags that choose what the process does rather
 // than configure it; they are not part of any configuration file.
+var actionFlags = []string{"cleanup", "cleanup-kube-proxy", "init-only", "write-config-to"}
+
+// runtimeFlagNames are the flags that change only the running daemon.
+func runtimeFlagNames() []string {
+	names := make([]string, 0, len(daemonFlags)+len(actionFlags))
+	for _, f := range daemonFlags {
+		names = append(names, f.name)
+	}
+	return append(names, actionFlags...)
+}
+
+// addActionFlags registers actionFlags.
 func (o *Options) addActionFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cleanup, "cleanup", false, "Remove the IPVS virtual servers, dummy-interface addresses and netfilter rules ipvs-proxy programs, then exit.")
 	fs.BoolVar(&o.cleanupKubeProxy, "cleanup-kube-proxy", false, "Remove what kube-proxy's IPVS mode leaves behind (its iptables chains, the jumps to them and its ipsets), then exit. "+

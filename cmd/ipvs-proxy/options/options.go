@@ -1,10 +1,11 @@
 // Package options turns ipvs-proxy's command line and configuration file
 // into the settings the proxy core and the daemon need.
 //
-// `ipvs-proxy plan` registers its flags with Options.AddFlags, the daemon
-// with Options.AddDaemonFlags (the plan's flags and the rest); both name
-// them as kube-proxy does where the meaning is the same. After parsing, the
-// command calls Options.Complete. It reads --config when given (a
+// The daemon registers its flags with Options.AddDaemonFlags, and
+// `ipvs-proxy plan` the same set with Options.AddFlags, so that any command
+// line the daemon takes can be previewed; both name them as kube-proxy does
+// where the meaning is the same. After parsing, the command calls
+// Options.Complete. It reads --config when given (a
 // KubeProxyConfiguration, kubeproxy.config.k8s.io/v1alpha1, such as the
 // config.conf of kubeadm's kube-proxy ConfigMap, optionally followed by an
 // IPVSProxyConfiguration document with ipvs-proxy's own settings), fills the
@@ -15,6 +16,13 @@
 //	                           ├─► Complete ─► Config ─┬─► Config.Proxier()       ─► proxier.Config
 //	flags changed ─────────────┘                       ├─► Config.Node(name, Node) ─► proxier.Node
 //	                                                   └─► WriteConfig(cfg, file)  ─► --write-config-to
+//
+// Config.Node applies kube-proxy's rules for the node IPs, the IP families
+// proxied and --nodeport-addresses (the latter through addr.NodePortIPs,
+// which the daemon applies again to the addresses of the host's
+// interfaces). Settings given to plan that only change the running daemon
+// (sync periods, servers, sysctls...) are accepted and listed by
+// Options.RuntimeOnly.
 //
 // Fields of the file that the command does not use (Options.Supported)
 // produce one warning each, never an error, so an existing kube-proxy
@@ -49,8 +57,7 @@ type Options struct {
 	// Supported are the configuration fields, as JSON paths such as
 	// "ipvs.scheduler" (those of the IPVSProxyConfiguration prefixed with
 	// "IPVSProxyConfiguration."), that the command uses; every other field
-	// set in the file is reported as unsupported. nil means PlanFields, or
-	// DaemonFields after AddDaemonFlags.
+	// set in the file is reported as unsupported. nil means DaemonFields.
 	Supported []string
 
 	// flags holds the values of the flags that mirror a configuration
@@ -58,6 +65,9 @@ type Options struct {
 	flags settings
 	// daemon is set by AddDaemonFlags: Complete checks what the daemon uses.
 	daemon bool
+	// runtimeOnly are the settings given to plan that only the running
+	// daemon uses (see RuntimeOnly).
+	runtimeOnly []string
 	// The daemon's action flags.
 	cleanup, cleanupKubeProxy, initOnly bool
 	writeConfigTo                       string
@@ -69,11 +79,13 @@ type settings struct {
 	own IPVSProxyConfiguration
 }
 
-// PlanFields are the configuration fields `ipvs-proxy plan` uses.
+// PlanFields are the configuration fields that change what `ipvs-proxy
+// plan` prints (the state Build produces for the node). plan accepts all of
+// DaemonFields; the others only change the running daemon.
 var PlanFields = []string{
 	"hostnameOverride", "bindAddress", "mode", "ipvs.scheduler", "iptables.masqueradeAll",
 	"clusterCIDR", "detectLocalMode", "nodePortAddresses", "featureGates",
-	IPVSProxyKind + ".serviceProxyName", IPVSProxyKind + ".nodeIPs",
+	IPVSProxyKind + ".serviceProxyName", IPVSProxyKind + ".nodeIPs", IPVSProxyKind + ".dummyInterface",
 }
 
 // DaemonFields are the configuration fields the daemon uses: those of plan,
@@ -87,31 +99,29 @@ var DaemonFields = append(slices.Clone(PlanFields),
 	IPVSProxyKind,
 )
 
-// AddFlags registers the flags of `ipvs-proxy plan` on fs: --config and the
-// configuration flags that change the IPVS state a node must have.
+// AddFlags registers the flags of `ipvs-proxy plan` on fs: the daemon's
+// whole set (see AddDaemonFlags), so that any command line the daemon
+// takes, kube-proxy's included, can be previewed. Those that only change
+// the running daemon are accepted, and RuntimeOnly lists the ones given.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ConfigFile, "config", "", "A KubeProxyConfiguration file (kubeproxy.config.k8s.io/v1alpha1), optionally followed by an IPVSProxyConfiguration document (ipvs-proxy.io/v1alpha1); flags given on the command line override it.")
-	for _, f := range sharedFlags {
-		f.register(fs, &o.flags)
-	}
-}
-
-// AddDaemonFlags registers the daemon's flags on fs: those of AddFlags,
-// the other kube-proxy flags the daemon implements, ipvs-proxy's own, the
-// action flags (--cleanup, --init-only, --write-config-to) and the
-// kube-proxy flags accepted and ignored. It leaves -v and the other klog
-// flags to the caller (klog.InitFlags on a Go flag set added with
-// fs.AddGoFlagSet).
-func (o *Options) AddDaemonFlags(fs *pflag.FlagSet) {
-	o.daemon = true
-	o.AddFlags(fs)
-	for _, f := range daemonFlags {
+	for _, f := range o.flagTable() {
 		f.register(fs, &o.flags)
 	}
 	o.addActionFlags(fs)
 	for _, f := range ignoredFlags {
 		f.register(fs, f.name, f.usage())
 	}
+}
+
+// AddDaemonFlags registers the daemon's flags on fs: --config, the
+// kube-proxy flags the daemon implements, ipvs-proxy's own, the action
+// flags (--cleanup, --init-only, --write-config-to) and the kube-proxy
+// flags accepted and ignored. It leaves -v and the other klog flags to the
+// caller (klog.InitFlags on a Go flag set added with fs.AddGoFlagSet).
+func (o *Options) AddDaemonFlags(fs *pflag.FlagSet) {
+	o.daemon = true
+	o.AddFlags(fs)
 }
 
 // Config is the effective, validated configuration.
@@ -136,17 +146,19 @@ type Config struct {
 	LocalCIDRs []netip.Prefix
 	// BindIP is bindAddress when it names one address (not 0.0.0.0 or ::).
 	BindIP netip.Addr
-	// NodePortPrimary and NodePortCIDRs are the parsed nodePortAddresses.
-	NodePortPrimary bool
-	NodePortCIDRs   []netip.Prefix
+	// HostIPv6 reports whether the host's kernel has IPv6 enabled, which
+	// decides the IP families Node proxies. nil means KernelIPv6, the check
+	// kube-proxy makes; `ipvs-proxy plan`, which cannot look at the node,
+	// sets it from --host-ipv6.
+	HostIPv6 func() bool
 	// FeatureGates holds the gates' values (see ServiceSchedulerAnnotations
 	// and NotReadyDrain).
 	FeatureGates featuregate.FeatureGate
 	// NotReadyDrain is the NotReadyDrain gate.
 	NotReadyDrain bool
 
-	// The fields below are the daemon's; after AddFlags (plan) they hold
-	// the defaults.
+	// The fields below change only the running daemon; plan accepts and
+	// ignores them.
 
 	// Master is --master.
 	Master string
@@ -176,18 +188,11 @@ type Config struct {
 // configuration fields and flags that are set but not used; the error
 // reports an unreadable file or an invalid value.
 func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
-	supported := o.supported()
-	var s settings
-	var warnings []string
-	if o.ConfigFile != "" {
-		f, w, err := LoadFile(o.ConfigFile, supported)
-		if err != nil {
-			return nil, nil, err
-		}
-		s, warnings = settings{kp: f.KubeProxy, own: f.IPVSProxy}, w
-		clearUnsupported(reflect.ValueOf(&s.kp).Elem(), "", supported)
-		clearUnsupported(reflect.ValueOf(&s.own).Elem(), IPVSProxyKind, supported)
+	s, warnings, err := o.load()
+	if err != nil {
+		return nil, nil, err
 	}
+	fileSet := s.setFields()
 	applyDefaults(&s)
 	for _, f := range o.flagTable() {
 		if fs.Changed(f.name) {
@@ -207,25 +212,73 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
+	if !o.daemon {
+		o.runtimeOnly = runtimeOnly(fs, fileSet)
+	}
 	return cfg, warnings, nil
 }
 
-func (o *Options) supported() []string {
-	switch {
-	case o.Supported != nil:
-		return o.Supported
-	case o.daemon:
-		return DaemonFields
-	default:
-		return PlanFields
+// load reads --config, when given, and clears the fields the command does
+// not use.
+func (o *Options) load() (settings, []string, error) {
+	if o.ConfigFile == "" {
+		return settings{}, nil, nil
 	}
+	supported := o.supported()
+	f, warnings, err := LoadFile(o.ConfigFile, supported)
+	if err != nil {
+		return settings{}, nil, err
+	}
+	s := settings{kp: f.KubeProxy, own: f.IPVSProxy}
+	clearUnsupported(reflect.ValueOf(&s.kp).Elem(), "", supported)
+	clearUnsupported(reflect.ValueOf(&s.own).Elem(), IPVSProxyKind, supported)
+	return s, warnings, nil
+}
+
+// setFields returns the paths of the fields s sets, those of the
+// IPVSProxyConfiguration prefixed with its kind.
+func (s *settings) setFields() []string {
+	out := SetFields(&s.kp)
+	var own []string
+	walkSet(reflect.ValueOf(&s.own).Elem(), "", &own)
+	for _, p := range own {
+		out = append(out, IPVSProxyKind+"."+p)
+	}
+	return out
+}
+
+// RuntimeOnly returns, after Complete for `ipvs-proxy plan`, the settings
+// given that change only the running daemon, not the state plan prints:
+// flags as "--name", in registration order, then configuration fields as
+// paths ("ipvs.syncPeriod", "IPVSProxyConfiguration.drainTimeout").
+func (o *Options) RuntimeOnly() []string { return slices.Clone(o.runtimeOnly) }
+
+// runtimeOnly lists the daemon-only flags changed on fs and the fields of
+// fileSet (the paths set in the configuration file) that plan ignores.
+func runtimeOnly(fs *pflag.FlagSet, fileSet []string) []string {
+	var out []string
+	for _, name := range runtimeFlagNames() {
+		if fs.Changed(name) {
+			out = append(out, "--"+name)
+		}
+	}
+	for _, p := range fileSet {
+		if isSupported(p, DaemonFields) && !isSupported(p, PlanFields) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (o *Options) supported() []string {
+	if o.Supported != nil {
+		return o.Supported
+	}
+	return DaemonFields
 }
 
 func (o *Options) flagTable() []configFlag {
-	if o.daemon {
-		return slices.Concat(sharedFlags, daemonFlags)
-	}
-	return sharedFlags
+	return slices.Concat(sharedFlags, daemonFlags)
 }
 
 // Proxier returns the configuration proxier.Build needs.

@@ -136,37 +136,43 @@ hostnameOverride: " Node-A "
 	}
 }
 
+// TestCompleteWarnings: plan accepts the daemon's fields and flags; those
+// that only change the running daemon are listed by RuntimeOnly, and only
+// what the daemon does not use either gets a warning.
 func TestCompleteWarnings(t *testing.T) {
 	tests := []struct {
-		name   string
-		file   string // configuration file path
-		config string // or configuration text
-		args   []string
-		want   []string
+		name        string
+		file        string // configuration file path
+		config      string // or configuration text
+		args        []string
+		want        []string
+		wantRuntime []string
 	}{
 		{name: "no config, no warnings"},
 		{
-			name: "kubeadm config.conf uses only the kubeconfig path we do not read",
-			file: "testdata/kubeadm-config.conf",
-			want: []string{"config: field clientConnection.kubeconfig is not supported; ignored"},
+			name:        "kubeadm config.conf: only the kubeconfig path plan does not need",
+			file:        "testdata/kubeadm-config.conf",
+			wantRuntime: []string{"clientConnection.kubeconfig"},
 		},
 		{
-			name:   "each unsupported field once",
+			name:   "daemon fields are runtime-only, gates not ours are warned about",
 			config: header + "ipvs:\n  strictARP: true\n  excludeCIDRs: [198.18.0.0/24]\n  scheduler: rr\nfeatureGates: {A: true, B: false}\n",
 			want: []string{
-				"config: field ipvs.excludeCIDRs is not supported; ignored",
-				"config: field ipvs.strictARP is not supported; ignored",
 				"config: feature gate A is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
 				"config: feature gate B is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored",
 			},
+			wantRuntime: []string{"ipvs.excludeCIDRs", "ipvs.strictARP"},
 		},
 		{
-			name:   "own document: fields plan does not use",
-			config: ownConfig + "serviceProxyName: ipvs-proxy\nnodeIPs: [198.18.128.11]\ndrainTimeout: 1s\ndryRun: true\n",
-			want: []string{
-				"config: field IPVSProxyConfiguration.drainTimeout is not supported; ignored",
-				"config: field IPVSProxyConfiguration.dryRun is not supported; ignored",
-			},
+			name:        "own document: the fields plan does not use",
+			config:      ownConfig + "serviceProxyName: ipvs-proxy\nnodeIPs: [198.18.128.11]\ndummyInterface: ipvs0\ndrainTimeout: 1s\ndryRun: true\n",
+			wantRuntime: []string{"IPVSProxyConfiguration.drainTimeout", "IPVSProxyConfiguration.dryRun"},
+		},
+		{
+			name:        "daemon flags are runtime-only, flags the daemon ignores too are warned about",
+			args:        []string{"--ipvs-strict-arp", "--kubeconfig=/k", "--cleanup", "--dummy-interface=ipvs0", "--conntrack-min=1"},
+			want:        []string{"flag --conntrack-min is ignored: ipvs-proxy does not tune conntrack; set the nf_conntrack sysctls on the node"},
+			wantRuntime: []string{"--kubeconfig", "--ipvs-strict-arp", "--cleanup"},
 		},
 		{
 			name:   "unknown field",
@@ -179,6 +185,11 @@ func TestCompleteWarnings(t *testing.T) {
 			want:   []string{`config: mode "nftables" ignored: ipvs-proxy always programs IPVS`},
 		},
 		{
+			name: "another proxy mode given as a flag",
+			args: []string{"--proxy-mode=iptables"},
+			want: []string{`config: mode "iptables" ignored: ipvs-proxy always programs IPVS`},
+		},
+		{
 			name: "detect-local-mode not implemented",
 			args: []string{"--detect-local-mode=BridgeInterface"},
 			want: []string{"config: detect-local-mode BridgeInterface is not supported yet; traffic is not classified as cluster-local"},
@@ -186,13 +197,21 @@ func TestCompleteWarnings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := configArgs(t, tc.file, tc.config, tc.args)
-			_, warnings, err := complete(t, args...)
+			var o Options
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(configArgs(t, tc.file, tc.config, tc.args)); err != nil {
+				t.Fatal(err)
+			}
+			_, warnings, err := o.Complete(fs)
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
 			if diff := cmp.Diff(tc.want, warnings); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantRuntime, o.RuntimeOnly()); diff != "" {
+				t.Errorf("RuntimeOnly (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -216,7 +235,9 @@ func TestCompleteErrors(t *testing.T) {
 		{name: "two CIDRs of one family", args: []string{"--cluster-cidr=198.19.0.0/16,198.18.0.0/16"}, wantErr: "at most one CIDR per IP family"},
 		{name: "bad node IP", args: []string{"--node-ip=198.18.128.300"}, wantErr: `invalid node IP "198.18.128.300"`},
 		{name: "bad bind address", args: []string{"--bind-address=node-a"}, wantErr: `invalid bind address "node-a"`},
-		{name: "bad nodeport address", args: []string{"--nodeport-addresses=secondary"}, wantErr: `invalid nodeport address "secondary"`},
+		{name: "bad nodeport address", args: []string{"--nodeport-addresses=secondary"},
+			wantErr: `invalid --nodeport-addresses (nodePortAddresses): "secondary" is neither a CIDR nor one of the keywords "primary", "localhost", "all"`},
+		{name: "nodeport keyword twice", args: []string{"--nodeport-addresses=primary,primary"}, wantErr: `keyword "primary" given twice`},
 		{name: "unknown detect-local-mode", args: []string{"--detect-local-mode=Magic"}, wantErr: `invalid detect-local-mode "Magic"`},
 	}
 	for _, tc := range tests {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 )
 
 // validate parses and checks the settings and fills the parsed fields of
@@ -128,18 +130,13 @@ func (c *Config) parseDetectLocal() ([]string, error) {
 	}
 }
 
+// parseNodePortAddresses checks nodePortAddresses as kube-proxy validates
+// it (pkg/proxy/apis/config/validation, validateKubeProxyNodePortAddress):
+// CIDRs and the keywords primary, localhost and all, each keyword once.
+// What they select is decided per node (Node, addr.NodePortIPs).
 func (c *Config) parseNodePortAddresses() error {
-	for _, s := range c.KubeProxy.NodePortAddresses {
-		s = strings.TrimSpace(s)
-		if s == "primary" {
-			c.NodePortPrimary = true
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("invalid nodeport address %q: want a CIDR or \"primary\"", s)
-		}
-		c.NodePortCIDRs = append(c.NodePortCIDRs, p.Masked())
+	if _, err := addr.ParseNodePortAddresses(c.KubeProxy.NodePortAddresses, nil); err != nil {
+		return fmt.Errorf("invalid --nodeport-addresses (nodePortAddresses): %w", err)
 	}
 	return nil
 }
