@@ -25,6 +25,15 @@
 // ready, serving-terminating ones get weight 1 (KEP-1669 fallback). An
 // endpoint neither ready nor terminating is not a real server.
 //
+// Traffic policies (topology.go, selection.forPort): internalTrafficPolicy
+// Local gives the cluster IP this node's endpoints only, none when it has
+// none. externalTrafficPolicy Local gives the external IPs, load-balancer
+// IPs and node ports this node's endpoints, and the cluster's when it has
+// none, as kube-proxy's IPVS mode does, so that pods and the node reach the
+// service through its external addresses; those ports are marked
+// model.ServicePort.NoLocalEndpoints and the netfilter program drops new
+// connections to them from outside the cluster.
+//
 // A node proxy is never the reason a node is unreachable (hostaddr.go).
 // Service addresses that are nobody's (loopback, multicast, link-local,
 // unspecified, 255.255.255.255) and endpoint addresses of those kinds are

@@ -10,9 +10,11 @@ import (
 // checkInvariants asserts what every built state must hold, whatever the
 // input: every real server belongs to a virtual server of its family,
 // weights are 0 or 1, real servers are sorted and unique, virtual servers
-// are unique by construction (a map), a persistent one has a timeout, and
-// every bound address has a virtual server. It also checks the safety
-// rules of hostaddr.go against the node the state was built for.
+// are unique by construction (a map), a persistent one has a timeout,
+// every bound address has a virtual server, and only externally reachable
+// Local ports fall back to the cluster's endpoints (NoLocalEndpoints). It
+// also checks the safety rules of hostaddr.go against the node the state
+// was built for.
 func checkInvariants(t testing.TB, st *model.State, node Node) {
 	t.Helper()
 	bound := map[string]bool{}
@@ -45,6 +47,11 @@ func checkInvariants(t testing.TB, st *model.State, node Node) {
 	for a := range st.Addresses {
 		if !bound[a.String()] {
 			t.Errorf("address %s bound without a virtual server", a)
+		}
+	}
+	for _, p := range st.Netfilter.Ports {
+		if p.NoLocalEndpoints && (!p.Local || p.Kind == model.KindClusterIP) {
+			t.Errorf("port %s: no-local-endpoints on a port that is not an external Local port", p)
 		}
 	}
 	checkHostInvariants(t, st, node)

@@ -91,16 +91,6 @@ func TestBuildTrafficPolicies(t *testing.T) {
 			expectRoute(t, st, "tcp 198.18.0.10:80", "198.18.10.2:8080")
 		},
 	}, {
-		name:     "externalTrafficPolicy Local without local endpoints: the node port exists and sends nowhere",
-		services: []*v1.Service{makeService("ns", "web", nodePort(30080), externalLocal)},
-		slices:   slice("web", ep("198.18.10.2")),
-		check: func(t *testing.T, st *model.State, p []Problem) {
-			expectRoute(t, st, "tcp 198.18.1.1:30080")
-			if np := st.Netfilter.NodePorts; len(np) != 1 || !np[0].Local {
-				t.Errorf("node port intent %v, want one local", np)
-			}
-		},
-	}, {
 		name:     "internalTrafficPolicy Local: the cluster IP gets only this node's endpoints",
 		services: []*v1.Service{makeService("ns", "web", internalLocal, nodePort(30080))},
 		slices:   eps,

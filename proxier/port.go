@@ -89,6 +89,9 @@ func (p *portBuilder) addNodePorts(families [2]bool, local bool) {
 }
 
 // add appends one virtual server with its real servers and netfilter port.
+// With a node-local policy, the real servers are those of
+// selection.forPort (an external port without a local endpoint falls back
+// to the cluster's and is marked NoLocalEndpoints).
 // Service addresses are bound on the dummy interface unless they belong to
 // the host (then their port is marked Host; see hostaddr.go); node-port
 // addresses always belong to the host and are neither bound nor marked.
@@ -96,11 +99,8 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 	vs := p.tmpl
 	vs.VSKey = model.VSKey{Addr: a, Port: port, Proto: p.proto}
 	f := famIndex(a)
-	sel := p.famSel[f].cluster
-	if local {
-		sel = p.famSel[f].local
-	}
-	svc := &model.Service{VirtualServer: vs, Reals: realServers(p.famEps[f], sel, local, p.node, a.Is4())}
+	sel, localOnly, noLocal := p.famSel[f].forPort(kind, local)
+	svc := &model.Service{VirtualServer: vs, Reals: realServers(p.famEps[f], sel, localOnly, p.node, a.Is4())}
 	svc.SortReals()
 	svc.Reals = compactReals(svc.Reals)
 	p.st.Services = append(p.st.Services, svc)
@@ -108,7 +108,7 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 	if kind != model.KindNodePort && !host {
 		p.st.Addresses = append(p.st.Addresses, a)
 	}
-	sp := model.ServicePort{VSKey: vs.VSKey, Kind: kind, Local: local && kind != model.KindClusterIP, Host: host}
+	sp := model.ServicePort{VSKey: vs.VSKey, Kind: kind, Local: local && kind != model.KindClusterIP, Host: host, NoLocalEndpoints: noLocal}
 	if kind == model.KindLoadBalancer {
 		sp.SourceRanges = familyRanges(ranges, a.Is4())
 	}

@@ -100,6 +100,37 @@ func categorize(eps []endpoint, node *Node) selection {
 	return sel
 }
 
+// forPort returns the endpoints that take new connections on one virtual
+// server of a port, whether the other terminating endpoints it may keep at
+// weight 0 are only this node's, and whether it falls back to the cluster's
+// endpoints because the node has none of its own (noLocal).
+//
+// A node-local policy on a cluster IP (internalTrafficPolicy Local) takes
+// this node's endpoints only, and none when it has none: the spec's
+// meaning, and kube-proxy's nftables mode. A node-local policy on an
+// external IP, load-balancer IP or node port (externalTrafficPolicy Local)
+// takes this node's endpoints, and the cluster's when the node has none,
+// as kube-proxy's IPVS mode does (pkg/proxy/ipvs/proxier.go, syncEndpoint:
+// onlyNodeLocalEndpoints with no localEndpoints uses clusterEndpoints,
+// kubernetes#97081): pods and the node itself then reach the service
+// through its external addresses. noLocal is set only when the cluster has
+// endpoints to fall back to; the netfilter program drops new connections
+// from outside to such a port (model.ServicePort.NoLocalEndpoints).
+//
+// kube-proxy's IPVS mode falls back on the cluster IP too, when an
+// internalTrafficPolicy Local service is also reachable externally
+// (CategorizeEndpoints computes its cluster endpoints then); we do not, on
+// purpose (docs/migrating-from-kube-proxy.md).
+func (s selection) forPort(kind model.PortKind, local bool) (sel []int, localOnly, noLocal bool) {
+	switch {
+	case !local:
+		return s.cluster, false, false
+	case kind == model.KindClusterIP || len(s.local) > 0:
+		return s.local, true, false
+	}
+	return s.cluster, false, len(s.cluster) > 0
+}
+
 // realServers returns the real servers of a virtual server of the given
 // family: the selected endpoints at weight 1, and every other terminating
 // endpoint the policy could reach at weight 0, so the connections it still

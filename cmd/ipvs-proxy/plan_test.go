@@ -178,12 +178,17 @@ func TestPlanSemantics(t *testing.T) {
 			name: "node-c has no local ingress pod",
 			args: []string{"--hostname-override", "node-c"},
 			want: []string{
-				"-A -t 198.18.200.10:80 -s rr",                          // eTP Local without local endpoints: no real servers
-				"-A -t 198.18.40.19:80 -s rr",                           // iTP Local without local endpoints
+				// eTP Local without local endpoints: the cluster's endpoints
+				// (kube-proxy's IPVS mode, kubernetes#97081), and new
+				// connections from outside the cluster dropped.
+				"-a -t 198.18.200.10:80 -r 198.19.1.11:80 -m -w 1",
+				"-a -t 198.18.128.13:30080 -r 198.19.2.11:80 -m -w 1",
+				"port node-port tcp 198.18.128.13:30080 local no-local-endpoints",
+				"-A -t 198.18.40.19:80 -s rr",                           // iTP Local without local endpoints: none
 				"-a -t 198.18.40.21:80 -r 198.19.2.23:8080 -m -w 1",     // no node hint for node-c: all
 				"-a -u 198.18.128.13:30514 -r 198.19.3.23:5514 -m -w 1", // eTP Local, only local endpoint terminating: fallback
 			},
-			notWant: []string{"-a -t 198.18.200.10:80 -r", "-a -t 198.18.128.13:30080 -r"},
+			notWant: []string{"-a -t 198.18.40.19:80 -r", "port node-port udp 198.18.128.13:30514 local no-local-endpoints"},
 		},
 		{
 			// kube-proxy runs dual-stack on any host with IPv6, whatever the

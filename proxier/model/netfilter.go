@@ -55,6 +55,48 @@ type ServicePort struct {
 	// not enforced on it. Node ports, always on host addresses, do not
 	// carry it.
 	Host bool
+	// NoLocalEndpoints is set on a Local port (external IP, load-balancer
+	// or node port of a service with externalTrafficPolicy Local) when this
+	// node has no endpoint of its own for it but the cluster has: its
+	// virtual server then takes the cluster's endpoints, as kube-proxy's
+	// IPVS mode does (kubernetes#97081), so that pods and the node itself
+	// reach the service through its external addresses. New connections
+	// from elsewhere (sources outside LocalCIDRs that do not come from the
+	// node) are dropped, as kube-proxy's nftables mode drops them: not
+	// masqueraded, their replies would leave from another node and never
+	// reach the client. Without LocalCIDRs of the port's family nothing
+	// is dropped: pods could not be told from outside clients.
+	NoLocalEndpoints bool
+}
+
+// Equal reports whether two ports are the same in every field.
+func (p ServicePort) Equal(o ServicePort) bool { return compareServicePort(p, o) == 0 }
+
+// String returns the port as it appears in dumps (after "port "): its
+// kind, key, flags and source ranges. It names every field.
+func (p ServicePort) String() string {
+	var b strings.Builder
+	b.WriteString(p.Kind.String())
+	b.WriteByte(' ')
+	b.WriteString(p.VSKey.String())
+	if p.Local {
+		b.WriteString(" local")
+	}
+	if p.Host {
+		b.WriteString(" host")
+	}
+	if p.NoLocalEndpoints {
+		b.WriteString(" no-local-endpoints")
+	}
+	for i, r := range p.SourceRanges {
+		if i == 0 {
+			b.WriteString(" source-ranges ")
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(r.String())
+	}
+	return b.String()
 }
 
 // NodePort is a port opened on the node's addresses for a NodePort service.
@@ -139,21 +181,7 @@ func (n *Netfilter) Lines() []string {
 		out = append(out, "local-cidr "+c.String())
 	}
 	for _, p := range n.Ports {
-		l := fmt.Sprintf("port %s %s", p.Kind, p.VSKey)
-		if p.Local {
-			l += " local"
-		}
-		if p.Host {
-			l += " host"
-		}
-		if len(p.SourceRanges) > 0 {
-			r := make([]string, len(p.SourceRanges))
-			for i, s := range p.SourceRanges {
-				r[i] = s.String()
-			}
-			l += " source-ranges " + strings.Join(r, ",")
-		}
-		out = append(out, l)
+		out = append(out, "port "+p.String())
 	}
 	for _, np := range n.NodePorts {
 		l := fmt.Sprintf("node-port %s %d", np.Proto, np.Port)
@@ -192,19 +220,27 @@ func compareServicePort(a, b ServicePort) int {
 	if a.Kind != b.Kind {
 		return int(a.Kind) - int(b.Kind)
 	}
-	if a.Local != b.Local {
-		if a.Local {
-			return 1
-		}
-		return -1
+	if c := compareBool(a.Local, b.Local); c != 0 {
+		return c
 	}
-	if a.Host != b.Host {
-		if a.Host {
-			return 1
-		}
-		return -1
+	if c := compareBool(a.Host, b.Host); c != 0 {
+		return c
+	}
+	if c := compareBool(a.NoLocalEndpoints, b.NoLocalEndpoints); c != 0 {
+		return c
 	}
 	return slices.CompareFunc(a.SourceRanges, b.SourceRanges, comparePrefix)
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func compareNodePort(a, b NodePort) int {

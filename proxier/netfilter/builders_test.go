@@ -38,6 +38,11 @@ func withPort(kind model.PortKind, key string, opts ...func(*model.ServicePort))
 
 func local() func(*model.ServicePort) { return func(p *model.ServicePort) { p.Local = true } }
 
+// noLocal marks a Local port served by other nodes' endpoints.
+func noLocal() func(*model.ServicePort) {
+	return func(p *model.ServicePort) { p.NoLocalEndpoints = true }
+}
+
 // host marks a port whose address belongs to the host.
 func host() func(*model.ServicePort) { return func(p *model.ServicePort) { p.Host = true } }
 

@@ -1,7 +1,8 @@
 // Package netfilter programs the part of a Service that IPVS cannot express:
 // masquerading, loadBalancerSourceRanges, rejecting unused ports on service
-// addresses and accepting node ports. It is the only package that imports
-// an nftables library.
+// addresses, accepting node ports, and dropping outside connections to
+// externalTrafficPolicy Local ports this node serves with other nodes'
+// endpoints. It is the only package that imports an nftables library.
 //
 // # Data flow
 //
@@ -13,7 +14,7 @@
 //
 // Translate turns the intent into a Program: our tables with their sets,
 // chains and rules as plain values, printable in nft syntax (String). The
-// rules are a fixed list (9 per table); services only add set elements, so
+// rules are a fixed list (10 per table); services only add set elements, so
 // the rule count does not grow with the number of services. Apply sends the
 // whole program in ONE transaction that first deletes our tables and then
 // re-creates them, so packets see either the old or the new ruleset, never a
@@ -73,6 +74,23 @@
 //     address itself to the port's SourceRanges. Ports on the host's own
 //     addresses (model.ServicePort.Host) are not firewalled: a node proxy
 //     is never the reason the node is unreachable.
+//   - firewall-prerouting also drops new connections to an
+//     externalTrafficPolicy Local port without a local endpoint
+//     (no-local-endpoints, from model.ServicePort.NoLocalEndpoints) from
+//     sources outside local-cidrs. Such a port's virtual server takes other
+//     nodes' endpoints, as kube-proxy's IPVS mode does (kubernetes#97081),
+//     so that pods and the node reach the service through its external
+//     addresses; a client outside the cluster would be forwarded without
+//     masquerade and get its reply from another node, which it discards.
+//     kube-proxy's nftables mode drops those connections too (its
+//     no-endpoint-services and no-endpoint-nodeports verdict maps, once
+//     its EXT chain has sent pod and node traffic to the cluster's
+//     endpoints). The node's own connections never pass prerouting (IPVS
+//     takes them in LOCAL_OUT), so they are never dropped here. A family
+//     without local CIDRs gets no element: without local detection, pods
+//     cannot be told from outside clients, and their connections must work.
+//     The port stays open to the host firewall and the health-check node
+//     port still answers 503, so external load balancers avoid the node.
 //   - filter-input (filter, priority -10) rejects, with ICMP port
 //     unreachable, new TCP/UDP/SCTP connections to a cluster, external or
 //     load-balancer address on a port no service uses (kubernetes#72236:

@@ -121,7 +121,7 @@ func sameDefinition(a, b *Set) bool {
 	return true
 }
 
-// chainsText renders a table's chains and rules: a fixed, small text (9
+// chainsText renders a table's chains and rules: a fixed, small text (10
 // rules) whatever the number of services.
 func chainsText(t *Table) string {
 	var b strings.Builder

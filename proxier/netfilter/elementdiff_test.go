@@ -77,6 +77,24 @@ func TestDiffElements(t *testing.T) {
 			want: "- ip ipvs-proxy masq-ports: 198.18.5.5 . tcp . 80\n",
 		},
 		{
+			// An endpoint change: the node's last local endpoint of a
+			// Local service goes, its ports fall back to other nodes'.
+			name: "a local port loses its last local endpoint",
+			new: flowIntent(func(n *model.Netfilter) {
+				markNoLocal(n, "tcp 198.18.5.6:80")
+				markNoLocal(n, "tcp 198.18.0.10:30081")
+			}),
+			want: "+ ip ipvs-proxy no-local-endpoints: 198.18.0.10 . tcp . 30081\n" +
+				"+ ip ipvs-proxy no-local-endpoints: 198.18.5.6 . tcp . 80\n",
+		},
+		{
+			name: "a Local load balancer without local endpoint is added",
+			new:  flowIntent(withPort(model.KindLoadBalancer, "tcp 198.18.6.4:443", local(), noLocal())),
+			want: "+ ip ipvs-proxy service-ips: 198.18.6.4\n" +
+				"+ ip ipvs-proxy service-ports: 198.18.6.4 . tcp . 443\n" +
+				"+ ip ipvs-proxy no-local-endpoints: 198.18.6.4 . tcp . 443\n",
+		},
+		{
 			name: "masquerade-all moves cluster ports",
 			new:  flowIntent(masqueradeAll),
 			want: "- ip ipvs-proxy cluster-ports: 10.96.0.10 . tcp . 53\n" +
@@ -218,6 +236,7 @@ func randomIntent(rng *rand.Rand) *model.Netfilter {
 				VSKey: model.VSKey{Addr: netip.AddrFrom4([4]byte{198, 19, 0, byte(rng.IntN(6))}), Port: uint16(80 + rng.IntN(3)), Proto: model.TCP},
 				Kind:  kinds[rng.IntN(len(kinds))], Local: rng.IntN(2) == 0,
 			}
+			p.NoLocalEndpoints = p.Local && p.Kind != model.KindClusterIP && rng.IntN(2) == 0
 			p.Host = p.Kind != model.KindNodePort && rng.IntN(4) == 0
 			for range rng.IntN(3) {
 				p.SourceRanges = append(p.SourceRanges, netip.MustParsePrefix(prefixes[rng.IntN(len(prefixes))]))
@@ -234,6 +253,16 @@ func setRanges(n *model.Netfilter, addr string, prefixes ...string) {
 		if n.Ports[i].Addr == netip.MustParseAddr(addr) {
 			n.Ports[i].SourceRanges = nil
 			ranges(prefixes...)(&n.Ports[i])
+		}
+	}
+}
+
+// markNoLocal sets NoLocalEndpoints on the Local ports of a key.
+func markNoLocal(n *model.Netfilter, key string) {
+	k := vsKey(key)
+	for i := range n.Ports {
+		if n.Ports[i].VSKey == k && n.Ports[i].Local {
+			n.Ports[i].NoLocalEndpoints = true
 		}
 	}
 }

@@ -53,16 +53,17 @@ func newSets(f family, n *model.Netfilter) setBuilder {
 		return &Set{Fields: fields, Elements: make([]Element, 0, size)}
 	}
 	b := setBuilder{
-		setServiceIPs:    set(ports, f.addr),
-		setServicePorts:  set(ports, svcKey...),
-		setMasqPorts:     set(ports, svcKey...),
-		setClusterPorts:  set(ports, svcKey...),
-		setLocalCIDRs:    set(len(n.LocalCIDRs), f.addr),
-		setHairpin:       set(len(n.Hairpin), f.addr, FieldProto, FieldPort, f.addr),
-		setFirewallPorts: set(0, svcKey...),
-		setFirewallAllow: set(0, f.addr, FieldProto, FieldPort, f.addr),
-		setNodePorts:     set(len(n.NodePorts), FieldProto, FieldPort),
-		setRejectProtos:  set(3, FieldProto),
+		setServiceIPs:       set(ports, f.addr),
+		setServicePorts:     set(ports, svcKey...),
+		setMasqPorts:        set(ports, svcKey...),
+		setClusterPorts:     set(ports, svcKey...),
+		setLocalCIDRs:       set(len(n.LocalCIDRs), f.addr),
+		setHairpin:          set(len(n.Hairpin), f.addr, FieldProto, FieldPort, f.addr),
+		setFirewallPorts:    set(0, svcKey...),
+		setFirewallAllow:    set(0, f.addr, FieldProto, FieldPort, f.addr),
+		setNoLocalEndpoints: set(0, svcKey...),
+		setNodePorts:        set(len(n.NodePorts), FieldProto, FieldPort),
+		setRejectProtos:     set(3, FieldProto),
 	}
 	b[setLocalCIDRs].Interval = true
 	b[setFirewallAllow].Interval = true
@@ -71,8 +72,11 @@ func newSets(f family, n *model.Netfilter) setBuilder {
 
 func (b setBuilder) add(name string, e Element) { b[name].Elements = append(b[name].Elements, e) }
 
-// addPorts fills the service and masquerade sets. Cluster ports are
-// masqueraded by source only when the family has local CIDRs.
+// addPorts fills the service, masquerade and no-local-endpoints sets.
+// Cluster ports are masqueraded by source only when the family has local
+// CIDRs, and ports without a local endpoint drop sources outside them only
+// then: without local detection, pods cannot be told from outside clients,
+// and their connections (which kube-proxy's IPVS mode forwards) must work.
 //
 // The address of a Host port (the host's own) stays out of service-ips, so
 // that filter-input never rejects the host's other ports on it (SSH, the
@@ -91,6 +95,9 @@ func (b setBuilder) addPorts(n *model.Netfilter, f family, detectLocal bool) {
 				b.add(setServiceIPs, Element{Key: addrBytes(p.Addr)})
 			}
 			b.add(setServicePorts, Element{Key: key})
+		}
+		if p.NoLocalEndpoints && detectLocal {
+			b.add(setNoLocalEndpoints, Element{Key: key})
 		}
 		switch masquerade(p, n.MasqueradeAll) {
 		case masqAlways:
@@ -136,7 +143,7 @@ func (b setBuilder) addFirewall(n *model.Netfilter, f family) {
 func setOrder(name string) int {
 	return slices.Index([]string{
 		setServiceIPs, setServicePorts, setRejectProtos, setNodePorts,
-		setFirewallPorts, setFirewallAllow,
+		setFirewallPorts, setFirewallAllow, setNoLocalEndpoints,
 		setHairpin, setMasqPorts, setClusterPorts, setLocalCIDRs,
 	}, name)
 }

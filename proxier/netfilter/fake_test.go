@@ -134,7 +134,7 @@ func ExampleTranslate() {
 	p := Translate(n, DefaultTableName)
 	counts := p.ElementCount()
 	fmt.Println(len(p.Tables), p.RuleCount(), counts["ip/service-ports"], counts["ip/cluster-ports"])
-	// Output: 1 9 1 0
+	// Output: 1 10 1 0
 }
 
 func TestFakeUpdate(t *testing.T) {

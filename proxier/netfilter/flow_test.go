@@ -139,3 +139,71 @@ func TestPacketFlows(t *testing.T) {
 		})
 	}
 }
+
+// noLocalIntent is flowIntent plus externalTrafficPolicy Local ports of a
+// service with no endpoint on this node: an external IP, a load-balancer IP
+// (with source ranges), a node port and an IPv6 load-balancer IP, whose
+// virtual servers take other nodes' endpoints.
+func noLocalIntent(mutators ...func(*model.Netfilter)) *model.Netfilter {
+	return flowIntent(append([]func(*model.Netfilter){
+		withPort(model.KindExternalIP, "tcp 198.18.5.7:80", local(), noLocal()),
+		withPort(model.KindLoadBalancer, "tcp 198.18.6.3:443", local(), noLocal(), ranges("198.18.100.0/24", "10.244.0.0/16")),
+		withPort(model.KindNodePort, "tcp 198.18.0.10:30082", local(), noLocal()),
+		withNodePort(model.TCP, 30082, true),
+		withPort(model.KindLoadBalancer, "tcp [fd00:6::3]:443", local(), noLocal()),
+	}, mutators...)...)
+}
+
+// TestPacketFlowsNoLocalEndpoints: new connections from outside the cluster
+// to a Local port without a local endpoint are dropped before IPVS would
+// forward them unmasqueraded to another node (whose reply would never reach
+// the client), as kube-proxy's nftables mode drops them
+// (pkg/proxy/nftables/proxier.go: the service's EXT chain sends pod
+// traffic, "short-circuit pod traffic" by the local detector, and the
+// node's own, `fib saddr type local`, to the cluster endpoints; the rest
+// keeps the service address and meets externalTrafficFilterVerdict "drop"
+// in the no-endpoint-services map, for external and load-balancer IPs, or
+// no-endpoint-nodeports, for node ports). Pods and the node itself reach
+// them; without local detection, nothing is dropped (our choice: kube-proxy's
+// nftables mode would drop pods too, its IPVS mode drops nobody).
+func TestPacketFlowsNoLocalEndpoints(t *testing.T) {
+	noCIDRs := func(n *model.Netfilter) { n.LocalCIDRs = nil }
+	tests := []struct {
+		name   string
+		intent *model.Netfilter
+		packet packet
+		want   string
+	}{
+		{"external ip from outside", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.5.7:80"), outDrop},
+		{"external ip from a pod", noLocalIntent(), pkt(prerouting, "10.244.2.2", "198.18.5.7:80"), outAccept},
+		{"external ip from the node", noLocalIntent(), pkt(output, "198.18.5.7", "198.18.5.7:80"), outAccept},
+		{"lb from outside", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.3:443"), outDrop},
+		{"lb from outside, within its source ranges", noLocalIntent(), pkt(prerouting, "198.18.100.7", "198.18.6.3:443"), outDrop},
+		{"lb from a pod within its source ranges", noLocalIntent(), pkt(prerouting, "10.244.2.2", "198.18.6.3:443"), outAccept},
+		{"lb from outside, established", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.3:443", established), outAccept},
+		{"lb other port of the address", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.6.3:80"), outAccept},
+		{"node port from outside", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.0.10:30082"), outDrop},
+		{"node port from a pod", noLocalIntent(), pkt(prerouting, "10.244.2.2", "198.18.0.10:30082"), outAccept},
+		{"node port from the node", noLocalIntent(), pkt(output, "198.18.0.10", "198.18.0.10:30082"), outAccept},
+		{"node port from outside, established", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.0.10:30082", established), outAccept},
+		{"node port accepted in input once past prerouting", noLocalIntent(), pkt(input, "10.244.2.2", "198.18.0.10:30082"), outAccept},
+		{"node port with a local endpoint, from outside", noLocalIntent(), pkt(prerouting, "198.18.2.2", "198.18.0.10:30081"), outAccept},
+		{"ipv6 lb from outside", noLocalIntent(), pkt(prerouting, "fd00:bb::9", "[fd00:6::3]:443"), outDrop},
+		{"ipv6 lb from a pod", noLocalIntent(), pkt(prerouting, "fd00:10:244::9", "[fd00:6::3]:443"), outAccept},
+		// Without local detection pods cannot be told from outside
+		// clients: nothing is dropped, as kube-proxy's IPVS mode.
+		{"no local cidrs: external ip from outside", noLocalIntent(noCIDRs), pkt(prerouting, "198.18.2.2", "198.18.5.7:80"), outAccept},
+		{"no local cidrs: node port from outside", noLocalIntent(noCIDRs), pkt(prerouting, "198.18.2.2", "198.18.0.10:30082"), outAccept},
+		// What gets through is not masqueraded (policy Local), unless the
+		// node connects from the service address.
+		{"lb from a pod to another node's endpoint", noLocalIntent(), pkt(postrouting, "10.244.2.2", "198.18.6.3:443", natTo("10.244.3.3:8443")), outAccept},
+		{"external ip from the node's service address", noLocalIntent(), pkt(postrouting, "198.18.5.7", "198.18.5.7:80", natTo("10.244.3.3:8080")), outMasquerade},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := evaluate(Translate(tc.intent, DefaultTableName), tc.packet); got != tc.want {
+				t.Errorf("%+v: %s, want %s", tc.packet, got, tc.want)
+			}
+		})
+	}
+}

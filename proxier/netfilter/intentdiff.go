@@ -135,10 +135,9 @@ func compareEndpoint(a, b model.Endpoint) int {
 	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 }
 
-func equalServicePort(a, b model.ServicePort) bool {
-	return a.VSKey == b.VSKey && a.Kind == b.Kind && a.Local == b.Local && a.Host == b.Host &&
-		slices.Equal(a.SourceRanges, b.SourceRanges)
-}
+// equalServicePort compares every field, so that a change of any of them
+// (a port that loses its last local endpoint, say) makes its group change.
+func equalServicePort(a, b model.ServicePort) bool { return a.Equal(b) }
 
 func equalNodePort(a, b model.NodePort) bool { return a == b }
 

@@ -16,6 +16,7 @@ import (
 // one load-balancer port (merged ranges), node ports and unsorted intents.
 func TestDiffSharedGroups(t *testing.T) {
 	shared := makeIntent(
+		withLocalCIDRs("10.244.0.0/16"),
 		withPort(model.KindNodePort, "tcp 198.18.0.10:1"), // sorts first; puts nothing in service-ips
 		withPort(model.KindExternalIP, "tcp 198.18.0.10:53"),
 		withPort(model.KindExternalIP, "udp 198.18.0.10:53"),
@@ -74,6 +75,16 @@ func TestDiffSharedGroups(t *testing.T) {
 			n.Ports[1].Host = true // tcp 198.18.0.10:53; udp stays
 		}),
 	}, {
+		// The port's other claim (not Local) is in the same group: the
+		// whole group is translated, and the element follows the flag.
+		name: "a Local claim of a shared port loses its local endpoints",
+		new: makeIntent(func(n *model.Netfilter) {
+			*n = *shared
+			n.Ports = slices.Clone(n.Ports)
+			markNoLocal(n, "tcp 198.18.6.1:443")
+		}),
+		want: "+ ip ipvs-proxy no-local-endpoints: 198.18.6.1 . tcp . 443\n",
+	}, {
 		name: "one of two node port entries goes",
 		new:  makeIntent(func(n *model.Netfilter) { *n = *shared; n.NodePorts = n.NodePorts[:1] }),
 	}, {
@@ -81,8 +92,9 @@ func TestDiffSharedGroups(t *testing.T) {
 		// unsorted, it would look like the address's only port.
 		name: "unsorted",
 		new: &model.Netfilter{
-			Ports:     append(slices.Clone(shared.Ports), makeIntent(withPort(model.KindExternalIP, "tcp 198.18.0.10:54")).Ports...),
-			NodePorts: []model.NodePort{shared.NodePorts[1], shared.NodePorts[0]},
+			LocalCIDRs: shared.LocalCIDRs,
+			Ports:      append(slices.Clone(shared.Ports), makeIntent(withPort(model.KindExternalIP, "tcp 198.18.0.10:54")).Ports...),
+			NodePorts:  []model.NodePort{shared.NodePorts[1], shared.NodePorts[0]},
 		},
 		want: "+ ip ipvs-proxy service-ports: 198.18.0.10 . tcp . 54\n" +
 			"+ ip ipvs-proxy masq-ports: 198.18.0.10 . tcp . 54\n",
@@ -99,6 +111,26 @@ func TestDiffSharedGroups(t *testing.T) {
 				t.Errorf("diff (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDiffNoLocalWithoutLocalCIDRs: without local detection in a family,
+// a port losing its local endpoints changes no element (pods could not be
+// told from outside clients, so nothing is dropped).
+func TestDiffNoLocalWithoutLocalCIDRs(t *testing.T) {
+	old := makeIntent(withLocalCIDRs("fd00:10:244::/48"),
+		withPort(model.KindNodePort, "tcp 198.18.0.10:30080", local()),
+		withPort(model.KindNodePort, "tcp [fd00:18::10]:30080", local()))
+	new := makeIntent(withLocalCIDRs("fd00:10:244::/48"),
+		withPort(model.KindNodePort, "tcp 198.18.0.10:30080", local(), noLocal()),
+		withPort(model.KindNodePort, "tcp [fd00:18::10]:30080", local(), noLocal()))
+	checkDiffMatches(t, old, new)
+	d, ok := Diff(old, new, DefaultTableName)
+	if !ok {
+		t.Fatal("Diff refused")
+	}
+	if want := "+ ip6 ipvs-proxy no-local-endpoints: fd00:18::10 . tcp . 30080\n"; d.String() != want {
+		t.Errorf("diff %q, want only the IPv6 port %q", d.String(), want)
 	}
 }
 
@@ -162,10 +194,13 @@ func mutate(rng *rand.Rand, n *model.Netfilter) *model.Netfilter {
 		case 1:
 			m.Ports = append(m.Ports, extra.Ports[0])
 		case 2:
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(3) {
+			case 0:
 				m.Ports[i].Local = !m.Ports[i].Local
-			} else {
+			case 1:
 				m.Ports[i].Host = !m.Ports[i].Host && m.Ports[i].Kind != model.KindNodePort
+			default: // local endpoints come or go
+				m.Ports[i].NoLocalEndpoints = !m.Ports[i].NoLocalEndpoints && m.Ports[i].Local
 			}
 		case 3:
 			m.Ports[i].SourceRanges = extra.Ports[0].SourceRanges

@@ -82,16 +82,17 @@ type Rule struct {
 
 // Set names. Every table holds all of them, so the rules never change shape.
 const (
-	setServiceIPs    = "service-ips"    // cluster, external and load-balancer addresses
-	setServicePorts  = "service-ports"  // their addr . proto . port
-	setMasqPorts     = "masq-ports"     // addr . proto . port always masqueraded
-	setClusterPorts  = "cluster-ports"  // addr . proto . port masqueraded from non-local sources
-	setLocalCIDRs    = "local-cidrs"    // cluster-local (pod) sources
-	setHairpin       = "hairpin"        // endpoint . proto . port . endpoint
-	setFirewallPorts = "firewall-ports" // load-balancer addr . proto . port with source ranges
-	setFirewallAllow = "firewall-allow" // addr . proto . port . allowed source range
-	setNodePorts     = "node-ports"     // proto . port
-	setRejectProtos  = "reject-protos"  // the protocols whose unused ports are rejected
+	setServiceIPs       = "service-ips"        // cluster, external and load-balancer addresses
+	setServicePorts     = "service-ports"      // their addr . proto . port
+	setMasqPorts        = "masq-ports"         // addr . proto . port always masqueraded
+	setClusterPorts     = "cluster-ports"      // addr . proto . port masqueraded from non-local sources
+	setLocalCIDRs       = "local-cidrs"        // cluster-local (pod) sources
+	setHairpin          = "hairpin"            // endpoint . proto . port . endpoint
+	setFirewallPorts    = "firewall-ports"     // load-balancer addr . proto . port with source ranges
+	setFirewallAllow    = "firewall-allow"     // addr . proto . port . allowed source range
+	setNoLocalEndpoints = "no-local-endpoints" // addr . proto . port of Local ports served by other nodes
+	setNodePorts        = "node-ports"         // proto . port
+	setRejectProtos     = "reject-protos"      // the protocols whose unused ports are rejected
 )
 
 // Chain names and priorities. IPVS hooks LOCAL_IN at priority 98/99 and

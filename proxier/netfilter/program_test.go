@@ -65,6 +65,23 @@ func TestTranslate(t *testing.T) {
 			),
 		},
 		{
+			// externalTrafficPolicy Local ports served by other nodes'
+			// endpoints: in no-local-endpoints where the family has local
+			// CIDRs (IPv4 here), nowhere else (IPv6: pods could not be
+			// told from outside clients). Still not masqueraded.
+			name: "no-local-endpoints",
+			intent: makeIntent(
+				withLocalCIDRs("10.244.0.0/16"),
+				withPort(model.KindClusterIP, "tcp 10.96.0.20:80"),
+				withPort(model.KindExternalIP, "tcp 198.18.5.5:80", local(), noLocal()),
+				withPort(model.KindLoadBalancer, "tcp 198.18.6.1:443", local(), noLocal(), ranges("198.18.100.0/24")),
+				withPort(model.KindLoadBalancer, "tcp 198.18.6.2:443", local()),
+				withPort(model.KindNodePort, "tcp 198.18.0.10:30080", local(), noLocal()),
+				withPort(model.KindNodePort, "tcp [fd00:18::10]:30080", local(), noLocal()),
+				withNodePort(model.TCP, 30080, true),
+			),
+		},
+		{
 			name: "ipv6-only",
 			intent: makeIntent(
 				withPort(model.KindClusterIP, "udp [fd00:96::a]:53"),
@@ -84,6 +101,11 @@ func TestTranslateRuleCountConstant(t *testing.T) {
 	rules := -1
 	for _, services := range []int{1, 10, 1000, 20000} {
 		n := manyServices(services)
+		for i := range n.Ports {
+			if p := &n.Ports[i]; p.Kind == model.KindExternalIP {
+				p.Local, p.NoLocalEndpoints = true, true // served by other nodes' endpoints
+			}
+		}
 		p := Translate(n, DefaultTableName)
 		if rules == -1 {
 			rules = p.RuleCount()
@@ -93,23 +115,24 @@ func TestTranslateRuleCountConstant(t *testing.T) {
 		}
 		counts := p.ElementCount()
 		want := map[string]int{
-			"ip/service-ips":    services * 3, // cluster IP, external IP, load balancer
-			"ip/service-ports":  services * 3,
-			"ip/masq-ports":     services * 3, // external, load balancer, node port
-			"ip/cluster-ports":  services,
-			"ip/firewall-ports": services,
-			"ip/firewall-allow": services,
-			"ip/hairpin":        services,
-			"ip/node-ports":     services,
-			"ip/local-cidrs":    1,
-			"ip/reject-protos":  3,
+			"ip/service-ips":        services * 3, // cluster IP, external IP, load balancer
+			"ip/service-ports":      services * 3,
+			"ip/masq-ports":         services * 2, // load balancer, node port
+			"ip/cluster-ports":      services,
+			"ip/firewall-ports":     services,
+			"ip/firewall-allow":     services,
+			"ip/no-local-endpoints": services, // the external IP
+			"ip/hairpin":            services,
+			"ip/node-ports":         services,
+			"ip/local-cidrs":        1,
+			"ip/reject-protos":      3,
 		}
 		if diff := cmp.Diff(want, counts); diff != "" {
 			t.Errorf("services=%d: element counts (-want +got):\n%s", services, diff)
 		}
 	}
-	if rules != 9 {
-		t.Errorf("%d rules per table, want 9", rules)
+	if rules != 10 {
+		t.Errorf("%d rules per table, want 10", rules)
 	}
 }
 

@@ -20,9 +20,18 @@ func buildChains(f family) []Chain {
 				counter(), verdict(expr.VerdictDrop, "")),
 		}}},
 		{
-			Name:  chainFirewallPre,
-			Hook:  baseChain(nftables.ChainTypeFilter, *nftables.ChainHookPrerouting, priorityFirewall),
-			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}},
+			Name: chainFirewallPre,
+			Hook: baseChain(nftables.ChainTypeFilter, *nftables.ChainHookPrerouting, priorityFirewall),
+			Rules: []Rule{{Exprs: join(verdict(expr.VerdictJump, chainFirewall))}, {
+				// Prerouting only: the node's own connections go through
+				// output (and IPVS takes them there), so they are never
+				// dropped here.
+				Comment: "drop new connections from outside to externalTrafficPolicy Local ports without a local endpoint",
+				Exprs: join(ctStateNew(),
+					lookup(setNoLocalEndpoints, false, svc(daddr(f))...),
+					lookup(setLocalCIDRs, true, saddr(f)),
+					counter(), verdict(expr.VerdictDrop, "")),
+			}},
 		},
 		{
 			// Node-originated traffic skips prerouting (kubernetes#119656).

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -215,24 +214,9 @@ func addRefs[K comparable](m map[K]int, keys []K, delta int) {
 	}
 }
 
-// portID identifies a service port with all its attributes.
-func portID(p model.ServicePort) string {
-	var b strings.Builder
-	b.WriteString(p.VSKey.String())
-	b.WriteByte(' ')
-	b.WriteString(p.Kind.String())
-	if p.Local {
-		b.WriteString(" local")
-	}
-	if p.Host {
-		b.WriteString(" host")
-	}
-	for _, r := range p.SourceRanges {
-		b.WriteByte(' ')
-		b.WriteString(r.String())
-	}
-	return b.String()
-}
+// portID identifies a service port with all its attributes (its dump
+// line, which names every field).
+func portID(p model.ServicePort) string { return p.String() }
 
 // netfilter returns the complete netfilter intent, less the ports whose
 // virtual server belongs to another program (foreign): their traffic is
@@ -270,8 +254,5 @@ func (d *desiredIndex) addressSet() map[netip.Addr]struct{} {
 // entries (fragments list them in a deterministic order).
 func sameNetfilter(a, b *proxier.ServiceState) bool {
 	return slices.Equal(a.NodePorts, b.NodePorts) && slices.Equal(a.Hairpin, b.Hairpin) &&
-		slices.EqualFunc(a.Ports, b.Ports, func(x, y model.ServicePort) bool {
-			return x.VSKey == y.VSKey && x.Kind == y.Kind && x.Local == y.Local && x.Host == y.Host &&
-				slices.Equal(x.SourceRanges, y.SourceRanges)
-		})
+		slices.EqualFunc(a.Ports, b.Ports, model.ServicePort.Equal)
 }

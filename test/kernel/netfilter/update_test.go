@@ -51,6 +51,16 @@ func onPort(addr string, fn func(*model.ServicePort)) func(*model.Netfilter) {
 	}
 }
 
+// noLocalOn marks the Local ports at the addresses as served by other
+// nodes' endpoints (NoLocalEndpoints).
+func noLocalOn(addrs ...string) func(*model.Netfilter) {
+	return func(n *model.Netfilter) {
+		for _, a := range addrs {
+			onPort(a, func(p *model.ServicePort) { p.NoLocalEndpoints = p.Local })(n)
+		}
+	}
+}
+
 func dropPorts(addr string) func(*model.Netfilter) {
 	return func(n *model.Netfilter) {
 		n.Ports = slices.DeleteFunc(n.Ports, func(p model.ServicePort) bool { return p.Addr == netip.MustParseAddr(addr) })
@@ -101,6 +111,8 @@ func TestUpdateMatchesApply(t *testing.T) {
 		{"drop source ranges", a, change(a, onPort("198.19.2.1", func(p *model.ServicePort) { p.SourceRanges = nil }))},
 		{"add source ranges", change(a, onPort("198.19.2.1", func(p *model.ServicePort) { p.SourceRanges = nil })), a},
 		{"external traffic policy Local", a, change(a, onPort("198.19.1.1", local))},
+		{"Local ports lose their local endpoints", a, change(a, noLocalOn("198.19.1.2", "fd00:19:2::1", "fd00:18:1::1"))},
+		{"Local ports get local endpoints back", change(a, noLocalOn("198.19.1.2", "fd00:19:2::1", "fd00:18:1::1")), a},
 		{"masquerade-all", a, change(a, func(n *model.Netfilter) { n.MasqueradeAll = true })},
 		{"local CIDRs change (replace)", a, change(a, func(n *model.Netfilter) { n.LocalCIDRs[0] = pfx("198.18.64.0/18") })},
 		{"IPv6 appears (replace)", ipv4Only, a},
@@ -166,6 +178,7 @@ func randomIntent(rng *rand.Rand) *model.Netfilter {
 			VSKey: model.VSKey{Addr: addr, Port: uint16(80 + rng.IntN(3)), Proto: model.TCP},
 			Kind:  kinds[rng.IntN(len(kinds))], Local: rng.IntN(2) == 0,
 		}
+		p.NoLocalEndpoints = p.Local && p.Kind != model.KindClusterIP && rng.IntN(2) == 0
 		for range rng.IntN(3) {
 			p.SourceRanges = append(p.SourceRanges, pfx(prefixes[rng.IntN(len(prefixes))]))
 		}
