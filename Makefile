@@ -9,8 +9,10 @@ VERSION   ?= $(shell hack/version.sh)
 STAMP      = $(shell VERSION='$(VERSION)' hack/version.sh ldflags)
 BENCHTIME ?= 1s
 FUZZTIME  ?= 60s
+# The differential suite's seeds (make parity SEEDS=1,2,3).
+SEEDS     ?= 1
 
-.PHONY: all build test lint bench bench-vm fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side e2e demo release clean
+.PHONY: all build test lint bench bench-vm fuzz k8s-bins integration vm-smoke kernel-test real-kube-proxy-cleanup manifests-test image privileges-test side-by-side parity e2e demo release clean
 
 all: lint build test
 
@@ -83,6 +85,10 @@ privileges-test: build
 ## side-by-side: real kube-proxy beside ipvs-proxy in the VM (canary configuration, leftover commands)
 side-by-side: k8s-bins
 	$(GO) test -tags realkubeproxy -count=1 -v ./test/manifests/sidebyside
+
+## parity: the differential suite: random clusters (SEEDS=1,2,3) programmed by the real kube-proxy v1.37.2 and by ipvs-proxy in the VM, IPVS tables and kube-ipvs0 compared (test/parity; one VM boot, ~1.5-2.5 min, per seed)
+parity: k8s-bins
+	PARITY_SEEDS='$(SEEDS)' $(GO) test -tags parity -count=1 -v -timeout 6h -run '^TestParity$$' ./test/parity
 
 ## e2e: real traffic through the daemon in the VM against a real kube-apiserver
 e2e: k8s-bins

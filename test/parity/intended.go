@@ -1,0 +1,160 @@
+package parity
+
+import (
+	v1 "k8s.io/api/core/v1"
+)
+
+// Intended is a difference from kube-proxy's IPVS mode that ipvs-proxy
+// makes on purpose.
+type Intended struct {
+	// Name is a short identifier, printed in the suite's counts.
+	Name string
+	// Reason says in one line why ipvs-proxy differs.
+	Reason string
+	// Applies reports whether the rule explains difference d. It looks at
+	// the objects (the virtual and real servers, the services, the
+	// endpoints, the host's addresses), never at printed text.
+	Applies func(d *Difference, w *World) bool
+}
+
+// IntendedDifferences is the one list of the differences from kube-proxy
+// that are on purpose. docs/migrating-from-kube-proxy.md, "Differences from
+// kube-proxy", says the same in prose; keep the two in step. Any difference
+// no entry explains fails the suite.
+var IntendedDifferences = []Intended{
+	{
+		Name:    "terminating-at-weight-0",
+		Reason:  "a terminating endpoint stays a real server at weight 0, so its open connections finish while new ones go elsewhere; kube-proxy never adds it",
+		Applies: terminatingAtWeight0,
+	},
+	{
+		Name:    "hash-fallback-flag",
+		Reason:  "sh and mh get their fallback flag (flag-1), so they skip weight-0 (draining) real servers instead of sending clients to them (kubernetes#121590)",
+		Applies: hashFallbackFlag,
+	},
+	{
+		Name:    "host-address-not-bound",
+		Reason:  "a service address that is already the host's (on another interface) is served but never bound on kube-ipvs0, so the proxy never takes over or removes a host address",
+		Applies: hostAddressNotBound,
+	},
+	{
+		Name:    "special-address-refused",
+		Reason:  "service and endpoint addresses that are nobody's (loopback, multicast, link-local, unspecified, 255.255.255.255) are skipped with an event, never programmed",
+		Applies: specialAddressRefused,
+	},
+	{
+		Name:    "internal-local-no-fallback",
+		Reason:  "internalTrafficPolicy Local without a local endpoint has no real server (KEP-2086, as kube-proxy's iptables and nftables modes); kube-proxy's IPVS mode falls back to every endpoint",
+		Applies: internalLocalNoFallback,
+	},
+	{
+		Name:    "scheduler-annotation",
+		Reason:  "a service's ipvs-proxy.io/scheduler (or kube-router's) annotation chooses its scheduler and flags; kube-proxy ignores it",
+		Applies: schedulerAnnotation,
+	},
+}
+
+// Explain returns the intended difference that explains d, or nil.
+func Explain(d *Difference, w *World) *Intended {
+	for i := range IntendedDifferences {
+		if IntendedDifferences[i].Applies(d, w) {
+			return &IntendedDifferences[i]
+		}
+	}
+	return nil
+}
+
+// terminatingAtWeight0: a real server only ipvs-proxy has, at weight 0,
+// whose endpoints (every copy of the address with that port, for the
+// service ports of the virtual server) are all terminating.
+func terminatingAtWeight0(d *Difference, w *World) bool {
+	if d.Object != ObjRealServer || d.Side != OnlyIPVSProxy || d.IPVSProxyRS.Weight != 0 {
+		return false
+	}
+	found := false
+	for _, r := range w.Lookup(d.VS) {
+		for _, e := range w.Endpoints(r, d.VS.Addr.Is4()) {
+			if e.Addr == d.RS.Addr && e.Port == d.RS.Port {
+				if !e.Terminating() {
+					return false
+				}
+				found = true
+			}
+		}
+	}
+	return found
+}
+
+// hashFallbackFlag: the same sh or mh scheduler on both sides, and the
+// flags differ only in ipvs-proxy's flag-1.
+func hashFallbackFlag(d *Difference, _ *World) bool {
+	if d.Object != ObjVirtualServer || d.Side != Both || d.Field != "flags" {
+		return false
+	}
+	kp, ip := d.KubeProxyVS, d.IPVSProxyVS
+	hash := kp.Scheduler == ip.Scheduler && (kp.Scheduler == "sh" || kp.Scheduler == "mh")
+	return hash && kp.Flags^ip.Flags == FlagSched1 && ip.Flags&FlagSched1 != 0
+}
+
+// hostAddressNotBound: an address kube-proxy bound on kube-ipvs0 that is
+// also on another interface of the host.
+func hostAddressNotBound(d *Difference, w *World) bool {
+	return d.Object == ObjAddress && d.Side == OnlyKubeProxy && w.IsHost(d.Addr.Addr())
+}
+
+// specialAddressRefused: a virtual server, bound address or real server
+// only kube-proxy has, on a special address.
+func specialAddressRefused(d *Difference, _ *World) bool {
+	if d.Side != OnlyKubeProxy {
+		return false
+	}
+	switch d.Object {
+	case ObjVirtualServer:
+		return Special(d.VS.Addr)
+	case ObjAddress:
+		return Special(d.Addr.Addr())
+	}
+	return Special(d.RS.Addr)
+}
+
+// internalLocalNoFallback: a real server only kube-proxy has on a cluster
+// IP of a service with internalTrafficPolicy Local that has no usable
+// local endpoint (ready, or serving and terminating) in that family.
+func internalLocalNoFallback(d *Difference, w *World) bool {
+	if d.Object != ObjRealServer || d.Side != OnlyKubeProxy {
+		return false
+	}
+	for _, r := range w.Lookup(d.VS) {
+		itp := r.Service.Spec.InternalTrafficPolicy
+		if r.Kind == KindCluster && itp != nil && *itp == v1.ServiceInternalTrafficPolicyLocal &&
+			!hasUsableLocal(w.Endpoints(r, d.VS.Addr.Is4())) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasUsableLocal reports whether a local endpoint is ready, or serving and
+// terminating.
+func hasUsableLocal(eps []Endpoint) bool {
+	for _, e := range eps {
+		if e.Local() && (e.Ready() || e.Serving() && e.Terminating()) {
+			return true
+		}
+	}
+	return false
+}
+
+// schedulerAnnotation: scheduler or flags differ on a virtual server of a
+// service with a scheduler annotation.
+func schedulerAnnotation(d *Difference, w *World) bool {
+	if d.Object != ObjVirtualServer || d.Side != Both || (d.Field != "scheduler" && d.Field != "flags") {
+		return false
+	}
+	for _, r := range w.Lookup(d.VS) {
+		if hasSchedulerAnnotation(r.Service) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,151 @@
+package parity
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// testWorld: service web (NodePort, iTP Local, cluster IP 198.18.1.10,
+// http 80/TCP, node port 30001) with a ready endpoint on another node and
+// a local one that is terminating and not serving; service hashed
+// (annotated sh, 198.18.1.11:443).
+func testWorld() *World {
+	local := v1.ServiceInternalTrafficPolicyLocal
+	web := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}, Spec: v1.ServiceSpec{
+		Type: v1.ServiceTypeNodePort, ClusterIPs: []string{"198.18.1.10"}, InternalTrafficPolicy: &local,
+		Ports: []v1.ServicePort{{Name: "http", Port: 80, NodePort: 30001, Protocol: v1.ProtocolTCP}},
+	}}
+	hashed := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "hashed", Annotations: map[string]string{annotationScheduler: "sh"}},
+		Spec: v1.ServiceSpec{ClusterIPs: []string{"198.18.1.11"}, Ports: []v1.ServicePort{{Port: 443, Protocol: v1.ProtocolTCP}}}}
+	slice := &discovery.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "web-1", Labels: map[string]string{discovery.LabelServiceName: "web"}},
+		AddressType: discovery.AddressTypeIPv4,
+		Ports:       []discovery.EndpointPort{{Name: new("http"), Port: new(int32(8080)), Protocol: new(v1.ProtocolTCP)}},
+		Endpoints: []discovery.Endpoint{
+			{Addresses: []string{"198.19.1.2"}, NodeName: new("elsewhere")},
+			{Addresses: []string{"198.19.1.3"}, NodeName: new(NodeName),
+				Conditions: discovery.EndpointConditions{Ready: new(false), Serving: new(false), Terminating: new(true)}},
+		},
+	}
+	return &World{Cluster: &Cluster{}, Services: []*v1.Service{web, hashed}, Slices: []*discovery.EndpointSlice{slice},
+		Host: []netip.Addr{NodeIPv4, netip.MustParseAddr("127.0.0.1")}}
+}
+
+func rsDiff(side Side, vsKey string, r RealServer) Difference {
+	v := vs(vsKey, "rr", 0, 0, r)
+	d := Difference{Object: ObjRealServer, Side: side, VS: v.VSKey, RS: r.RSKey}
+	if side == OnlyKubeProxy {
+		d.KubeProxyRS = &r
+	} else {
+		d.IPVSProxyRS = &r
+	}
+	return d
+}
+
+func vsDiff(side Side, field string, kp, ip *VirtualServer) Difference {
+	d := Difference{Object: ObjVirtualServer, Side: side, Field: field, KubeProxyVS: kp, IPVSProxyVS: ip}
+	if kp != nil {
+		d.VS = kp.VSKey
+	} else {
+		d.VS = ip.VSKey
+	}
+	return d
+}
+
+func addrDiff(side Side, p string) Difference {
+	return Difference{Object: ObjAddress, Side: side, Addr: netip.MustParsePrefix(p)}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestExplain: each intended rule explains its own difference and no
+// look-alike.
+func TestExplain(t *testing.T) {
+	w := testWorld()
+	for _, tc := range []struct {
+		name string
+		d    Difference
+		want string // the rule's name; "" for unexplained
+	}{
+		{"terminating endpoint at weight 0", rsDiff(OnlyIPVSProxy, "TCP 198.18.1.10:80", rs("198.19.1.3:8080", 0)), "terminating-at-weight-0"},
+		{"terminating endpoint at weight 1", rsDiff(OnlyIPVSProxy, "TCP 198.18.1.10:80", rs("198.19.1.3:8080", 1)), ""},
+		{"ready endpoint at weight 0", rsDiff(OnlyIPVSProxy, "TCP 198.18.1.10:80", rs("198.19.1.2:8080", 0)), ""},
+		{"terminating endpoint, other port", rsDiff(OnlyIPVSProxy, "TCP 198.18.1.10:80", rs("198.19.1.3:9090", 0)), ""},
+		{"sh fallback flag", vsDiff(Both, "flags", ptr(vs("TCP 198.18.1.99:80", "sh", 0, 0)), ptr(vs("TCP 198.18.1.99:80", "sh", FlagSched1, 0))), "hash-fallback-flag"},
+		{"mh port flag missing", vsDiff(Both, "flags", ptr(vs("TCP 198.18.1.99:80", "mh", FlagSched2, 0)), ptr(vs("TCP 198.18.1.99:80", "mh", FlagSched1, 0))), ""},
+		{"rr with flag-1", vsDiff(Both, "flags", ptr(vs("TCP 198.18.1.99:80", "rr", 0, 0)), ptr(vs("TCP 198.18.1.99:80", "rr", FlagSched1, 0))), ""},
+		{"host address bound by kube-proxy", addrDiff(OnlyKubeProxy, "198.19.255.15/32"), "host-address-not-bound"},
+		{"service address bound by kube-proxy only", addrDiff(OnlyKubeProxy, "198.18.1.10/32"), ""},
+		{"host address bound by ipvs-proxy only", addrDiff(OnlyIPVSProxy, "198.19.255.15/32"), ""},
+		{"loopback virtual server", vsDiff(OnlyKubeProxy, "", ptr(vs("TCP 127.0.0.53:80", "rr", 0, 0)), nil), "special-address-refused"},
+		{"multicast address", addrDiff(OnlyKubeProxy, "224.1.1.1/32"), "special-address-refused"},
+		{"broadcast real server", rsDiff(OnlyKubeProxy, "TCP 198.18.1.10:80", rs("255.255.255.255:8080", 1)), "special-address-refused"},
+		{"special virtual server only ipvs-proxy has", vsDiff(OnlyIPVSProxy, "", nil, ptr(vs("TCP 127.0.0.53:80", "rr", 0, 0))), ""},
+		{"ordinary virtual server", vsDiff(OnlyKubeProxy, "", ptr(vs("TCP 198.18.1.10:80", "rr", 0, 0)), nil), ""},
+		{"iTP Local fallback on the cluster IP", rsDiff(OnlyKubeProxy, "TCP 198.18.1.10:80", rs("198.19.1.2:8080", 1)), "internal-local-no-fallback"},
+		{"the same on the node port", rsDiff(OnlyKubeProxy, "TCP 198.19.255.15:30001", rs("198.19.1.2:8080", 1)), ""},
+		{"annotated scheduler", vsDiff(Both, "scheduler", ptr(vs("TCP 198.18.1.11:443", "rr", 0, 0)), ptr(vs("TCP 198.18.1.11:443", "sh", FlagSched1, 0))), "scheduler-annotation"},
+		{"scheduler without annotation", vsDiff(Both, "scheduler", ptr(vs("TCP 198.18.1.10:80", "rr", 0, 0)), ptr(vs("TCP 198.18.1.10:80", "sh", FlagSched1, 0))), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if in := Explain(&tc.d, w); in != nil {
+				got = in.Name
+			}
+			if got != tc.want {
+				t.Errorf("%s: explained by %q, want %q", tc.d, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenGap: the hints printed next to unexplained differences.
+func TestOpenGap(t *testing.T) {
+	w := testWorld()
+	for _, tc := range []struct {
+		d    Difference
+		want string
+	}{
+		{vsDiff(OnlyKubeProxy, "", ptr(vs("TCP 198.19.254.1:30001", "rr", 0, 0)), nil), "issue point 2 (node addresses)"},
+		{vsDiff(Both, "flags", ptr(vs("TCP 198.18.1.10:80", "mh", FlagSched2, 0)), ptr(vs("TCP 198.18.1.10:80", "mh", FlagSched1, 0))), "issue point 6 (schedulers)"},
+		{rsDiff(OnlyIPVSProxy, "TCP 198.18.1.10:80", rs("198.19.1.2:8080", 1)), "issue point 5 (EndpointSlice details)"},
+		{addrDiff(OnlyIPVSProxy, "198.18.1.10/32"), "new"},
+	} {
+		if got := OpenGap(&tc.d, w); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.d, got, tc.want)
+		}
+	}
+	w.Cluster.Flags = []string{"--nodeport-addresses=primary"}
+	d := vsDiff(OnlyKubeProxy, "", ptr(vs("TCP 198.19.254.1:30001", "rr", 0, 0)), nil)
+	if got := OpenGap(&d, w); got != "issue point 3 (--nodeport-addresses)" {
+		t.Errorf("%s with --nodeport-addresses: %q", d, got)
+	}
+}
+
+// TestIntendedDifferencesAreDocumented: the guide's "Differences from
+// kube-proxy" section names every rule, and no other.
+func TestIntendedDifferencesAreDocumented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/migrating-from-kube-proxy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Differences from kube-proxy\n")
+	if !ok {
+		t.Fatal(`the guide has no "## Differences from kube-proxy" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, in := range IntendedDifferences {
+		if !strings.Contains(section, "`"+in.Name+"`") {
+			t.Errorf("the guide's section does not name `%s` (%s)", in.Name, in.Reason)
+		}
+	}
+	if n, want := strings.Count(section, "\n- `"), len(IntendedDifferences); n != want {
+		t.Errorf("the guide's section has %d entries, the table %d", n, want)
+	}
+}
