@@ -249,8 +249,20 @@ func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Resul
 	if !e.started {
 		return e.Full(ctx, nil, true)
 	}
-	var res Result
+	var failedRead Result
+	if s := e.status.other[ObjKernelRead]; s != nil && !e.clock.Now().Before(s.RetryAt) {
+		// A failed kernel read is retried by reading again: a Full (the
+		// repair cycle it interrupted, if any, is superseded). If the read
+		// fails again, the due retries and changes still go through.
+		if res := e.Full(ctx, changed, false); e.status.other[ObjKernelRead] == nil {
+			return res
+		} else {
+			failedRead = res
+		}
+	}
+	res := Result{Failures: failedRead.Failures}
 	res.Rebuilt = changed
+	res.Problems = failedRead.Problems
 	keys, addrs, _ := e.status.due(e.clock.Now())
 	for _, name := range changed {
 		k, a, p := e.rebuild(name)

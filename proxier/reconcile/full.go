@@ -259,6 +259,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		e.execute(ctx, ops, gone, &res)
 	}
 	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
+	e.status.forgetUnlisted(e.desired.vs, observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())

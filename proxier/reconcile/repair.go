@@ -91,6 +91,11 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	}
 	res := e.Sync(ctx, changed)
 	c := e.cycle
+	if c == nil {
+		// Sync retried a failed kernel read with a Full, which ends the
+		// cycle: complete if the read succeeded.
+		return res, e.status.other[ObjKernelRead] == nil
+	}
 	var step Result
 	switch {
 	case !c.addressed:

@@ -305,6 +305,29 @@ func (t *statusTable) settleAddresses(touched []netip.Addr, ops []model.Op, repa
 	return dropSkipped(t, ops, repairing)
 }
 
+// forgetUnlisted ends the statuses of the objects a full reconcile found
+// neither desired nor ours in the kernel: a virtual server that is not
+// (or no longer) ours after a restart or a node change, an address no
+// longer desired or bound. Nothing will plan them again.
+func (t *statusTable) forgetUnlisted(desired map[model.VSKey]*model.Service, observed map[model.VSKey]*model.Service,
+	wantAddrs, boundAddrs map[netip.Addr]struct{}) {
+	for k, m := range t.vs {
+		if desired[k] != nil || observed[k] != nil {
+			continue
+		}
+		for o := range m {
+			t.done(o)
+		}
+	}
+	for a := range t.addrs {
+		_, want := wantAddrs[a]
+		_, bound := boundAddrs[a]
+		if !want && !bound {
+			t.done(Object{Kind: ObjAddress, Addr: a})
+		}
+	}
+}
+
 // due returns the pending virtual servers and addresses whose retry time
 // has passed, and whether the netfilter program is due.
 func (t *statusTable) due(now time.Time) (keys []model.VSKey, addrs []netip.Addr, nf bool) {

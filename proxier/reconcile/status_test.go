@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
@@ -257,4 +258,25 @@ func TestHostAddressVirtualServerIsOursAfterRestart(t *testing.T) {
 	if !sameService(r.kernel().Services[foreign.VSKey], foreign) {
 		t.Errorf("foreign virtual server changed: %v", r.kernel().IPVSLines())
 	}
+}
+
+// A failed kernel read is retried by reading again once its backoff has
+// passed, and the proxy is healthy after: the retry is not an incremental
+// sync that never reads (which would leave health false and ask for a
+// retry every millisecond).
+func TestFailedKernelReadIsRetriedByReading(t *testing.T) {
+	r := newRig(t)
+	r.full()
+	web := r.web(ep("198.18.10.1"))
+	r.ipvs.Fail(ipvs.CallListServices, fault.Rule{Err: errKernel, Times: 1})
+	res := r.eng.Full(r.ctx, []types.NamespacedName{web}, false)
+	if r.eng.Healthy() || res.RetryAfter <= 0 {
+		t.Fatalf("healthy %v, retry after %v: want unhealthy with a retry", r.eng.Healthy(), res.RetryAfter)
+	}
+	r.advance(res.RetryAfter)
+	res = r.sync()
+	if !res.Full || !r.eng.Healthy() || res.RetryAfter != 0 {
+		t.Fatalf("result %+v, healthy %v: want the retry to read the kernel again and converge", res, r.eng.Healthy())
+	}
+	r.expectRoute(webVS, "198.18.10.1:8080")
 }
