@@ -70,6 +70,22 @@ func TestDaemonProgramsFakeKernel(t *testing.T) {
 	}
 }
 
+// startDaemon runs the daemon until the test ends and returns the context
+// it runs in; the test fails if Run returns an error.
+func startDaemon(t *testing.T, cfg Config, deps Deps) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, deps) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return ctx
+}
+
 func waitFor(t *testing.T, cond func() bool, state func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -92,13 +108,8 @@ func TestNodePortAddressesFollowInterfaces(t *testing.T) {
 	addrFake.SetHostAddresses(netip.MustParseAddr("198.18.1.1"))
 	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 200 * time.Millisecond, MinSyncPeriod: 10 * time.Millisecond,
 		DrainPollInterval: 50 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
-			Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
-	}()
-	defer func() { cancel(); <-done }()
+	startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
+		Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
 	waitFor(t, func() bool { return strings.Contains(ipvsFake.Dump(), "-A -t 198.18.1.1:30080") }, ipvsFake.Dump)
 	addrFake.SetHostAddresses(netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.2.1"))
 	waitFor(t, func() bool { return strings.Contains(ipvsFake.Dump(), "-A -t 198.18.2.1:30080") }, ipvsFake.Dump)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -35,13 +34,8 @@ func TestHostAddressesFollowInterfaces(t *testing.T) {
 	// addresses, not the node-port ones.
 	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 200 * time.Millisecond, MinSyncPeriod: 10 * time.Millisecond,
 		DrainPollInterval: 50 * time.Millisecond, NodePortAddresses: []string{"198.18.1.0/24"}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
-			Netfilter: nfFake, Conntrack: conntrack.NewFake()}})
-	}()
-	defer func() { cancel(); <-done }()
+	ctx := startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: Adapters{IPVS: ipvsFake, Addresses: addrFake,
+		Netfilter: nfFake, Conntrack: conntrack.NewFake()}})
 	waitFor(t, func() bool { return strings.Contains(nfFake.Dump(), "port external-ip tcp 198.18.3.3:80\n") }, nfFake.Dump)
 	if !strings.Contains(addrFake.Dump(), "198.18.3.3") {
 		t.Errorf("external IP not bound:\n%s", addrFake.Dump())

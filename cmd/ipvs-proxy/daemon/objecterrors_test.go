@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"syscall"
@@ -39,13 +38,8 @@ func TestRefusedObjectIsTheServicesProblem(t *testing.T) {
 	m := metrics.New()
 	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 100 * time.Millisecond, MinSyncPeriod: 10 * time.Millisecond,
 		DrainPollInterval: 50 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Deps{Client: kubeapitest.FromClientset(client), Metrics: m, Adapters: Adapters{IPVS: ipvsFake,
-			Addresses: addr.NewFake(addr.Config{}), Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
-	}()
-	defer func() { cancel(); <-done }()
+	ctx := startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Metrics: m, Adapters: Adapters{IPVS: ipvsFake,
+		Addresses: addr.NewFake(addr.Config{}), Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
 	waitFor(t, func() bool { return strings.Contains(ipvsFake.Dump(), "-r 198.18.10.1:8080 -m -w 1") }, ipvsFake.Dump)
 	events := func() string {
 		list, err := client.CoreV1().Events("ns").List(ctx, metav1.ListOptions{})
