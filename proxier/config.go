@@ -33,6 +33,12 @@ type Config struct {
 	// DisableSchedulerAnnotations ignores the per-service scheduler
 	// annotations (feature gate ServiceSchedulerAnnotations off).
 	DisableSchedulerAnnotations bool
+	// Schedulers are the IPVS schedulers the node's kernel offers, found by
+	// the daemon at start (ipvs.DiscoverSchedulers). A scheduler annotation
+	// naming another one is reported and the service gets the default
+	// scheduler. nil means Schedulers, mainline Linux's (`ipvs-proxy plan`
+	// cannot see the node's kernel).
+	Schedulers []string
 }
 
 // scheduler returns the configured default scheduler.

@@ -3,6 +3,7 @@ package proxier
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -21,8 +22,16 @@ const (
 	maxAffinityTimeoutSeconds      int32 = 86400
 )
 
-// Schedulers are the IPVS schedulers a service may ask for.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}
+// Schedulers are the IPVS schedulers of mainline Linux
+// (net/netfilter/ipvs/Kconfig): the eleven kube-proxy's documentation
+// lists, and fo, ovf and twos (twos is newer than Debian 12's 6.1). A
+// kernel may lack some and offer out-of-tree ones: the daemon finds at
+// start those it offers (Config.Schedulers).
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh", "fo", "ovf", "twos"}
+
+// maxSchedulerName is the longest scheduler name the kernel takes
+// (IP_VS_SCHEDNAME_MAXLEN, 16 bytes with the terminating NUL).
+const maxSchedulerName = 15
 
 // schedFlagTokens maps flag names to bits, per scheduler that accepts them.
 // kube-router's flag-N names apply to sh and mh alike.
@@ -39,25 +48,57 @@ var schedFlagTokens = map[string]struct {
 	"flag-3":      {"", model.FlagSched3},
 }
 
-// ValidScheduler reports whether name is a known IPVS scheduler.
-func ValidScheduler(name string) bool {
-	for _, s := range Schedulers {
-		if s == name {
-			return true
+// ValidScheduler reports whether name is a scheduler of mainline Linux.
+func ValidScheduler(name string) bool { return slices.Contains(Schedulers, name) }
+
+// WellFormedScheduler reports whether name can name an IPVS scheduler: at
+// most 15 lowercase letters, digits or underscores (the kernel loads module
+// ip_vs_<name> for it). Whether the node's kernel offers it is checked at
+// start, not here.
+func WellFormedScheduler(name string) bool {
+	if name == "" || len(name) > maxSchedulerName {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
-// DefaultSchedFlags are the flags a scheduler gets when none are given: the
-// hash schedulers skip weight-0 (draining) real servers only with their
-// fallback flag, so they always get it unless told otherwise
-// (kubernetes#121590).
+// DefaultSchedFlags are the flags a scheduler gets when a service's
+// annotation names it without flags: the fallback flag of the hash
+// schedulers sh and mh, which kube-proxy never sets (kubernetes#121590 for
+// sh; #139497 and PR #138688 for mh). A hash scheduler sends a client to
+// the real server its hash picks whatever that server's weight: sh keeps a
+// weight-0 real server in its table like any other, and mh keeps its slots
+// because the kernel remembers its last non-zero weight (kernel commit
+// a2c09ac0fb67, "Keep latest weight of destination"). Without the fallback
+// flag the kernel then finds no destination for the clients that hash to a
+// draining (weight 0) real server and refuses their new connections ("no
+// destination available") until it is deleted; with it, they go on to the
+// next real server of the table.
 func DefaultSchedFlags(sched string) model.SchedFlags {
 	if sched == "sh" || sched == "mh" {
 		return model.FlagSched1
 	}
 	return 0
+}
+
+// ConfigSchedFlags are the flags of the default scheduler (--ipvs-scheduler):
+// kube-proxy's, mh-port for mh and nothing for any other
+// (pkg/proxy/ipvs/proxier.go: "Set the source hash flag needed for the
+// distribution method mh", FlagSourceHash 0x10), plus DefaultSchedFlags'
+// fallback flag. An annotated mh keeps hashing the client's address alone
+// (mh-fallback): a client then sticks to one real server, unless the
+// annotation asks for mh-port.
+func ConfigSchedFlags(sched string) model.SchedFlags {
+	f := DefaultSchedFlags(sched)
+	if sched == "mh" {
+		f |= model.FlagSched2
+	}
+	return f
 }
 
 // ParseSchedFlags parses a comma-separated flag list for a scheduler.
@@ -84,7 +125,7 @@ func ParseSchedFlags(sched, list string) (model.SchedFlags, error) {
 // virtual server of the service shares.
 func (b *serviceBuilder) virtualServerTemplate() model.VirtualServer {
 	vs := model.VirtualServer{Scheduler: b.cfg.scheduler()}
-	vs.Flags = DefaultSchedFlags(vs.Scheduler)
+	vs.Flags = ConfigSchedFlags(vs.Scheduler)
 	if !b.cfg.DisableSchedulerAnnotations {
 		if s, f, ok := b.annotatedScheduler(); ok {
 			vs.Scheduler, vs.Flags = s, f
@@ -123,8 +164,8 @@ func (b *serviceBuilder) annotatedScheduler() (string, model.SchedFlags, bool) {
 		return "", 0, false
 	}
 	sched = strings.TrimSpace(sched)
-	if !ValidScheduler(sched) {
-		b.problem("annotation %s: unknown scheduler %q; using the default scheduler", schedKey, sched)
+	if why := b.cfg.unavailableScheduler(sched); why != "" {
+		b.problem("annotation %s: %s; using the default scheduler", schedKey, why)
 		return "", 0, false
 	}
 	list, hasFlags := b.svc.Annotations[flagsKey]
@@ -137,6 +178,24 @@ func (b *serviceBuilder) annotatedScheduler() (string, model.SchedFlags, bool) {
 		return "", 0, false
 	}
 	return sched, flags, true
+}
+
+// unavailableScheduler says why a service may not use scheduler name, or
+// returns "" when it may: it must be one the node's kernel offers
+// (Config.Schedulers).
+func (c *Config) unavailableScheduler(name string) string {
+	offered := c.Schedulers
+	if offered == nil {
+		offered = Schedulers
+	}
+	switch {
+	case slices.Contains(offered, name):
+		return ""
+	case ValidScheduler(name):
+		return fmt.Sprintf("scheduler %q is not available in this node's kernel (no module %s; it offers %s)",
+			name, "ip_vs_"+name, strings.Join(offered, ", "))
+	}
+	return fmt.Sprintf("unknown scheduler %q", name)
 }
 
 // sourceRanges parses loadBalancerSourceRanges (or the legacy annotation

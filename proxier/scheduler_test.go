@@ -21,6 +21,13 @@ func TestBuildSchedulers(t *testing.T) {
 		{name: "default is rr", wantSched: "rr"},
 		{name: "global scheduler from config", cfg: Config{Scheduler: "wlc"}, wantSched: "wlc"},
 		{name: "global sh gets its fallback flag", cfg: Config{Scheduler: "sh"}, wantSched: "sh", wantFlags: model.FlagSched1},
+		// kube-proxy v1.37.2 pkg/proxy/ipvs/proxier.go sets FlagSourceHash
+		// (0x10, mh-port) on every virtual server when its scheduler is mh,
+		// and no flag for sh; the fallback flag is ours (DefaultSchedFlags).
+		{name: "global mh gets kube-proxy's mh-port and the fallback", cfg: Config{Scheduler: "mh"},
+			wantSched: "mh", wantFlags: model.FlagSched1 | model.FlagSched2},
+		{name: "an annotation falling back gets the global scheduler's flags", cfg: Config{Scheduler: "mh"}, ann: []string{AnnotationScheduler, "fastest"},
+			wantSched: "mh", wantFlags: model.FlagSched1 | model.FlagSched2, problems: []string{`unknown scheduler "fastest"`}},
 		{name: "annotation picks the scheduler", ann: []string{AnnotationScheduler, "lc"}, wantSched: "lc"},
 		{name: "annotated sh gets sh-fallback", ann: []string{AnnotationScheduler, "sh"}, wantSched: "sh", wantFlags: model.FlagSched1},
 		{name: "annotated mh gets mh-fallback", ann: []string{AnnotationScheduler, "mh"}, wantSched: "mh", wantFlags: model.FlagSched1},
@@ -43,6 +50,17 @@ func TestBuildSchedulers(t *testing.T) {
 			wantSched: "rr", problems: []string{"set without"}},
 		{name: "annotations ignored when the feature gate is off", cfg: Config{DisableSchedulerAnnotations: true},
 			ann: []string{AnnotationScheduler, "sh"}, wantSched: "rr"},
+		// Config.Schedulers: what the node's kernel offers, found at start.
+		{name: "a scheduler outside kube-proxy's list is accepted when the kernel offers it", cfg: Config{Schedulers: []string{"rr", "twos"}},
+			ann: []string{AnnotationScheduler, "twos"}, wantSched: "twos"},
+		{name: "a scheduler the kernel lacks falls back to the default", cfg: Config{Scheduler: "wlc", Schedulers: []string{"rr", "wlc", "sh"}},
+			ann: []string{AnnotationScheduler, "twos"}, wantSched: "wlc",
+			problems: []string{`scheduler "twos" is not available in this node's kernel (no module ip_vs_twos; it offers rr, wlc, sh)`}},
+		{name: "even one of kube-proxy's", cfg: Config{Schedulers: []string{"rr"}},
+			ann: []string{AnnotationScheduler, "mh"}, wantSched: "rr", problems: []string{`scheduler "mh" is not available`}},
+		{name: "an out-of-tree scheduler the kernel offers is accepted", cfg: Config{Schedulers: []string{"rr", "mine"}},
+			ann: []string{AnnotationScheduler, "mine"}, wantSched: "mine"},
+		{name: "without the kernel's list (plan), every scheduler of Linux is accepted", ann: []string{AnnotationScheduler, "ovf"}, wantSched: "ovf"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,6 +94,17 @@ func TestSchedFlagNames(t *testing.T) {
 	} {
 		if got := model.SchedFlagNames(tc.sched, tc.flags); got != tc.want {
 			t.Errorf("SchedFlagNames(%s, %#x) = %q, want %q", tc.sched, tc.flags, got, tc.want)
+		}
+	}
+}
+
+func TestWellFormedScheduler(t *testing.T) {
+	for name, want := range map[string]bool{
+		"rr": true, "twos": true, "my_sched2": true, "abcdefghijklmno": true,
+		"": false, "abcdefghijklmnop": false, "RR": false, "round robin": false, "ip-vs": false,
+	} {
+		if got := WellFormedScheduler(name); got != want {
+			t.Errorf("WellFormedScheduler(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

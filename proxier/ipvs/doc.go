@@ -36,7 +36,10 @@
 // At start the daemon calls Probe, because moby/ipvs's New succeeds even when
 // the kernel has no IPVS: Probe checks /proc/net/ip_vs, resolves the IPVS
 // generic netlink family and reads the timeouts, and on failure names the
-// kernel modules to load (see Modules).
+// kernel modules to load (see Modules). It then asks Schedulers which
+// schedulers the kernel offers (DiscoverSchedulers reads the module files;
+// the Fake says what it is told) and proves the configured one with
+// ProbeScheduler, which works on any Interface.
 //
 // Nothing here logs: errors are wrapped and returned, and the caller logs
 // them once. (moby/ipvs itself logs through logrus when New cannot run

@@ -31,6 +31,10 @@ type Fake struct {
 	mu       sync.Mutex
 	services map[model.VSKey]*fakeService
 	timeouts Timeouts
+	// kernelScheds are the schedulers the fake kernel runs, foundScheds
+	// what Schedulers reports (see SetSchedulers); nil means the default.
+	kernelScheds []string
+	foundScheds  *Schedulers
 }
 
 type fakeService struct {

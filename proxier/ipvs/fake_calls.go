@@ -69,7 +69,7 @@ func (f *Fake) AddVirtualServer(vs model.VirtualServer) error {
 	if err := f.begin(CallAddVirtualServer, vs.VSKey, model.RSKey{}); err != nil {
 		return err
 	}
-	if err := checkFakeVirtualServer(CallAddVirtualServer, vs); err != nil {
+	if err := f.checkVirtualServer(CallAddVirtualServer, vs); err != nil {
 		return err
 	}
 	if _, ok := f.services[vs.VSKey]; ok {
@@ -86,7 +86,7 @@ func (f *Fake) UpdateVirtualServer(vs model.VirtualServer) error {
 	if err := f.begin(CallUpdateVirtualServer, vs.VSKey, model.RSKey{}); err != nil {
 		return err
 	}
-	if err := checkFakeVirtualServer(CallUpdateVirtualServer, vs); err != nil {
+	if err := f.checkVirtualServer(CallUpdateVirtualServer, vs); err != nil {
 		return err
 	}
 	s, ok := f.services[vs.VSKey]
@@ -214,25 +214,6 @@ func (f *Fake) SetTimeouts(t Timeouts) error {
 	set(&f.timeouts.TCP, t.TCP)
 	set(&f.timeouts.TCPFin, t.TCPFin)
 	set(&f.timeouts.UDP, t.UDP)
-	return nil
-}
-
-// fakeSchedulers are the schedulers a stock kernel ships; others fail with
-// ErrSchedulerMissing as on a kernel without their module.
-var fakeSchedulers = map[string]bool{
-	"rr": true, "wrr": true, "lc": true, "wlc": true, "fo": true, "ovf": true, "lblc": true,
-	"lblcr": true, "dh": true, "sh": true, "sed": true, "nq": true, "mh": true, "twos": true,
-}
-
-// checkFakeVirtualServer validates a virtual server as the Kernel does and
-// checks its scheduler exists as the kernel would.
-func checkFakeVirtualServer(c Call, vs model.VirtualServer) error {
-	if err := validateVirtualServer(vs); err != nil {
-		return err
-	}
-	if !fakeSchedulers[vs.Scheduler] {
-		return callError(c, vs.VSKey.String(), fmt.Errorf("%w: %s", ErrSchedulerMissing, SchedulerModule(vs.Scheduler)), nil)
-	}
 	return nil
 }
 

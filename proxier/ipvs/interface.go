@@ -27,13 +27,18 @@ var (
 	ErrDumpInterrupted = errors.New("dump interrupted by concurrent changes")
 )
 
-// Interface is what the reconcile engine needs from IPVS. Kernel implements
-// it on the real kernel and Fake in memory; both follow the error behaviour
-// written on each method.
+// Interface is what the daemon's start and the reconcile engine need from
+// IPVS. Kernel implements it on the real kernel and Fake in memory; both
+// follow the error behaviour written on each method.
 type Interface interface {
 	// Probe proves that IPVS works. It returns an error wrapping
 	// ErrUnavailable that names the kernel modules to load when it does not.
 	Probe() error
+	// Schedulers returns the IPVS schedulers the kernel offers (see
+	// DiscoverSchedulers). It cannot fail: what cannot be read is left out,
+	// and Schedulers.Complete says whether the list is the whole truth.
+	// ProbeScheduler proves that one works.
+	Schedulers() Schedulers
 
 	// ListServices returns every virtual server with its real servers, sorted
 	// by key (reals sorted too). Firewall-mark services, which this project

@@ -2,9 +2,11 @@ package ipvs
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	mobyipvs "github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
@@ -20,6 +22,8 @@ type Kernel struct {
 	handle *mobyipvs.Handle
 	// procPath is the file whose presence shows IPVS in this namespace.
 	procPath string
+	// modules are where Schedulers looks for scheduler modules.
+	modules ModuleSources
 	// sock is the raw socket of ApplyBatch and the dumps.
 	sock *genlSocket
 	// mobyOK is set once a request through moby/ipvs got an answer.
@@ -46,8 +50,23 @@ func New() (*Kernel, error) {
 		h.Close()
 		return nil, err
 	}
-	return &Kernel{handle: h, sock: s, procPath: "/proc/net/ip_vs"}, nil
+	return &Kernel{handle: h, sock: s, procPath: "/proc/net/ip_vs", modules: runningModules()}, nil
 }
+
+// runningModules are the module files of the running kernel. Without its
+// release (uname fails) only the loaded modules can be read.
+func runningModules() ModuleSources {
+	src := ModuleSources{ProcModules: "/proc/modules"}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		src.ModulesDir = filepath.Join("/lib/modules", unix.ByteSliceToString(u.Release[:]))
+	}
+	return src
+}
+
+// Schedulers implements Interface by reading the module files of the
+// running kernel (DiscoverSchedulers).
+func (k *Kernel) Schedulers() Schedulers { return DiscoverSchedulers(k.modules) }
 
 // Close releases the netlink sockets. The Kernel is unusable afterwards.
 func (k *Kernel) Close() error {

@@ -6,9 +6,10 @@ import (
 )
 
 // Modules are the kernel modules IPVS mode needs: the core and the
-// protocol-independent schedulers this project programs. The kernel loads a
-// scheduler's module on first use when it can; Probe names all of them when
-// IPVS is missing so that one message tells the operator what to load.
+// schedulers most used (any other the kernel offers may be configured, see
+// DiscoverSchedulers). The kernel loads a scheduler's module on first use
+// when it can; Probe names all of them when IPVS is missing so that one
+// message tells the operator what to load.
 var Modules = []string{
 	"ip_vs",
 	"ip_vs_rr",
@@ -19,9 +20,6 @@ var Modules = []string{
 	"ip_vs_mh",
 	"nf_conntrack",
 }
-
-// SchedulerModule is the module that implements an IPVS scheduler.
-func SchedulerModule(sched string) string { return "ip_vs_" + sched }
 
 // unavailable wraps the cause of a failed probe in ErrUnavailable with a
 // message naming the modules to load.

@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if err := d.prepareKernel(ctx); err != nil {
 		return err
 	}
-	engine, err := reconcile.New(reconcile.Config{Build: cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
+	engine, err := reconcile.New(reconcile.Config{Build: d.cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
 		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, Addresses: deps.Adapters.Addresses,
 		Netfilter: deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
 		Metrics: d.metrics, DryRun: cfg.DryRun}, nil, proxier.Node{Name: cfg.NodeName})

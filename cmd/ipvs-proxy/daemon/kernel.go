@@ -11,14 +11,17 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
 )
 
-// prepareKernel proves IPVS and nftables work, creates the dummy interface,
-// applies the required sysctls and the IPVS timeouts. It flushes nothing:
-// existing state is adopted by the first full reconcile. In a dry run it
-// only probes.
+// prepareKernel proves IPVS and nftables work, checks the IPVS schedulers
+// (checkSchedulers), creates the dummy interface, applies the required
+// sysctls and the IPVS timeouts. It flushes nothing: existing state is
+// adopted by the first full reconcile. In a dry run it only probes.
 func (d *daemon) prepareKernel(ctx context.Context) error {
 	a := d.deps.Adapters
 	if err := a.IPVS.Probe(); err != nil {
 		return fmt.Errorf("IPVS is not usable: %w", err)
+	}
+	if err := d.checkSchedulers(ctx); err != nil {
+		return err
 	}
 	if err := a.Netfilter.Probe(); err != nil {
 		return fmt.Errorf("nftables is not usable: %w", err)

@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	cliflag "k8s.io/component-base/cli/flag"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // configFlag is a flag that mirrors a configuration field: a
@@ -27,7 +29,7 @@ var sharedFlags = []configFlag{
 		func(s *settings) *string { return &s.kp.HostnameOverride }),
 	stringFlag("bind-address", "0.0.0.0", "Overrides the node IP of its family and makes that family primary (as kube-proxy's --bind-address); 0.0.0.0 and :: mean no override.",
 		func(s *settings) *string { return &s.kp.BindAddress }),
-	stringFlag("ipvs-scheduler", "", "The default IPVS scheduler: "+strings.Join(Schedulers, ", ")+" (default rr).",
+	stringFlag("ipvs-scheduler", "", "The default IPVS scheduler: any the node's kernel offers, checked at start (Linux has "+strings.Join(proxier.Schedulers, ", ")+"; default rr).",
 		func(s *settings) *string { return &s.kp.IPVS.Scheduler }),
 	boolFlag("masquerade-all", false, "Masquerade all traffic sent to service addresses.",
 		func(s *settings) *bool { return &s.kp.IPTables.MasqueradeAll }),

@@ -297,6 +297,3 @@ func (c *Config) Proxier() proxier.Config {
 func (c *Config) HostnameOverride() string {
 	return strings.ToLower(strings.TrimSpace(c.KubeProxy.HostnameOverride))
 }
-
-// Schedulers are the IPVS schedulers a virtual server may use.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed", "nq", "mh"}

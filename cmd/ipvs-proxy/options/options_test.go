@@ -190,6 +190,12 @@ func TestCompleteWarnings(t *testing.T) {
 			want: []string{`config: mode "iptables" ignored: ipvs-proxy always programs IPVS`},
 		},
 		{
+			name:   "a scheduler outside Linux's is warned about, not refused: the daemon checks the kernel",
+			config: header + "ipvs: {scheduler: fastest}\n",
+			want:   []string{`config: IPVS scheduler "fastest" is not one of Linux's (rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh, fo, ovf, twos); the daemon starts only if the node's kernel offers it`},
+		},
+		{name: "twos, fo and ovf are Linux's", args: []string{"--ipvs-scheduler=twos"}},
+		{
 			name: "detect-local-mode not implemented",
 			args: []string{"--detect-local-mode=BridgeInterface"},
 			want: []string{"config: detect-local-mode BridgeInterface is not supported yet; traffic is not classified as cluster-local"},
@@ -229,8 +235,10 @@ func TestCompleteErrors(t *testing.T) {
 		{name: "config of another kind", config: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "not a KubeProxyConfiguration"},
 		{name: "config without kind", config: "ipvs: {scheduler: rr}\n", wantErr: "not a KubeProxyConfiguration"},
 		{name: "config not YAML", config: header + "ipvs: [\n", wantErr: "config "},
-		{name: "unknown scheduler", args: []string{"--ipvs-scheduler=fastest"}, wantErr: `invalid IPVS scheduler "fastest"`},
-		{name: "unknown scheduler in file", config: header + "ipvs: {scheduler: fastest}\n", wantErr: `invalid IPVS scheduler "fastest"`},
+		// Any scheduler name is accepted (the daemon checks the kernel at
+		// start); one that cannot name a module is not.
+		{name: "malformed scheduler", args: []string{"--ipvs-scheduler=Round Robin"}, wantErr: `invalid IPVS scheduler "Round Robin"`},
+		{name: "malformed scheduler in file", config: header + "ipvs: {scheduler: ip_vs_rr.ko}\n", wantErr: `invalid IPVS scheduler "ip_vs_rr.ko"`},
 		{name: "bad cluster CIDR", args: []string{"--cluster-cidr=198.19.0.0/33"}, wantErr: `invalid cluster CIDR "198.19.0.0/33"`},
 		{name: "two CIDRs of one family", args: []string{"--cluster-cidr=198.19.0.0/16,198.18.0.0/16"}, wantErr: "at most one CIDR per IP family"},
 		{name: "bad node IP", args: []string{"--node-ip=198.18.128.300"}, wantErr: `invalid node IP "198.18.128.300"`},

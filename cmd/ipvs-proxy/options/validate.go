@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
 )
 
@@ -25,7 +26,7 @@ func (c *Config) validate(flagGates map[string]bool, daemon bool) ([]string, err
 	}
 	errs := []error{
 		c.parseNodeIPs(),
-		c.checkScheduler(),
+		addWarnings(c.checkScheduler()),
 		addWarnings(c.checkMode(daemon)),
 		c.parseBindAddress(),
 		c.parseClusterCIDRs(),
@@ -58,11 +59,21 @@ func (c *Config) parseNodeIPs() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) checkScheduler() error {
-	if s := c.KubeProxy.IPVS.Scheduler; s != "" && !slices.Contains(Schedulers, s) {
-		return fmt.Errorf("invalid IPVS scheduler %q: want one of %s", s, strings.Join(Schedulers, ", "))
+// checkScheduler checks that --ipvs-scheduler can name an IPVS scheduler.
+// Any scheduler the node's kernel offers is accepted, not a fixed list: the
+// daemon checks at start that the kernel has it (daemon.checkSchedulers).
+// A name that is not one of mainline Linux's is warned about.
+func (c *Config) checkScheduler() ([]string, error) {
+	s := c.KubeProxy.IPVS.Scheduler
+	switch {
+	case s == "" || proxier.ValidScheduler(s):
+		return nil, nil
+	case !proxier.WellFormedScheduler(s):
+		return nil, fmt.Errorf("invalid IPVS scheduler %q (--ipvs-scheduler, ipvs.scheduler): want the name of an IPVS scheduler (of module ip_vs_<name>), such as %s",
+			s, strings.Join(proxier.Schedulers, ", "))
 	}
-	return nil
+	return []string{fmt.Sprintf("config: IPVS scheduler %q is not one of Linux's (%s); the daemon starts only if the node's kernel offers it",
+		s, strings.Join(proxier.Schedulers, ", "))}, nil
 }
 
 // checkMode accepts the ipvs mode ("" means ipvs). Another mode is an error
