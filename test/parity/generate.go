@@ -13,7 +13,9 @@ import (
 
 // The seed's choices of flags: the empty string means the flag's default.
 var (
-	schedulerChoices = []string{"", "", "", "", "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq"}
+	// Every scheduler of Debian 12's kernel (test/vm loads them all);
+	// kube-proxy takes any name the kernel has.
+	schedulerChoices = []string{"", "", "", "", "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "fo", "ovf"}
 	nodePortChoices  = []string{"", "", "", "primary",
 		"198.19.255.0/24,fd00:198:19:255::/64", // the node's subnets
 		"198.19.255.0/24",                      // IPv4 only

@@ -105,6 +105,7 @@ var coverage = []struct {
 	{"extra host addresses", func(c *Cluster) bool { return len(c.Node.ExtraAddrs) > 0 }},
 	{"--ipvs-scheduler=sh", hasFlag("--ipvs-scheduler=sh")},
 	{"--ipvs-scheduler=mh", hasFlag("--ipvs-scheduler=mh")},
+	{"--ipvs-scheduler=fo", hasFlag("--ipvs-scheduler=fo")},
 	{"--nodeport-addresses=primary", hasFlag("--nodeport-addresses=primary")},
 	{"--nodeport-addresses CIDRs", hasFlag("--nodeport-addresses=198.19.255.0/24")},
 	{"--masquerade-all", hasFlag("--masquerade-all=true")},
