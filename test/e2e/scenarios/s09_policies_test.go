@@ -42,7 +42,10 @@ func Test09Hairpin(t *testing.T) {
 // externalTrafficPolicy Local is sent only to this node's endpoints, with
 // the client's address preserved; its health-check node port answers 200
 // with the local endpoint count while the node has local endpoints, and 503
-// once it has none (then its load-balancer IP answers no one).
+// once it has none. Then its load-balancer IP falls back to the cluster's
+// endpoints, as kube-proxy's IPVS mode does (for pods of this node, which
+// reach it locally), and new connections from outside the cluster are
+// dropped (their replies would leave from another node).
 func Test09LocalTrafficPolicy(t *testing.T) {
 	e := setup(t)
 	pods := e.pods("a", "b")
@@ -81,9 +84,9 @@ func Test09LocalTrafficPolicy(t *testing.T) {
 	e.slices(svc, endpoint{pod: a, mut: onOtherNode}, elsewhere)
 	e.checkHealth(cl, health, 503, 0)
 	lb := netip.AddrPortFrom(netip.MustParseAddr(lbIP[false]), servicePort)
-	e.waitWeights(lb, "tcp", map[netip.Addr]int{})
+	e.waitWeights(lb, "tcp", weights(false, 1, a, b))
 	if name, err := cl.Ask(lb); err == nil {
-		t.Errorf("the load-balancer IP without local endpoints was answered by %s", name)
+		t.Errorf("the load-balancer IP without local endpoints answered an outside client (%s): want it dropped", name)
 	}
 }
 
