@@ -58,7 +58,26 @@ func Generate(seed uint64) *Cluster {
 	if g.chance(0.3) {
 		g.orphanSlice()
 	}
+	if g.chance(0.15) { // drawn last, so that adding it changed no seed's objects
+		g.hostClusterIP()
+	}
 	return g.c
+}
+
+// hostClusterIP puts one service's cluster IP on the host too (on
+// HostInterface): a Service whose cluster IP is an address of the node.
+func (g *gen) hostClusterIP() {
+	var ips []string
+	for _, s := range g.c.Services {
+		if s.Spec.ClusterIP != v1.ClusterIPNone {
+			ips = append(ips, s.Spec.ClusterIPs...)
+		}
+	}
+	if len(ips) == 0 {
+		return
+	}
+	a := netip.MustParseAddr(pick(g, ips))
+	g.c.Node.ExtraAddrs = append(g.c.Node.ExtraAddrs, netip.PrefixFrom(a, a.BitLen()))
 }
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }

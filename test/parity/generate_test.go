@@ -103,6 +103,9 @@ var coverage = []struct {
 	{"node with only IPv4", func(c *Cluster) bool { return len(c.Node.InternalIPs) == 1 }},
 	{"node with IPv6 first", func(c *Cluster) bool { return c.Node.InternalIPs[0].Is6() }},
 	{"extra host addresses", func(c *Cluster) bool { return len(c.Node.ExtraAddrs) > 0 }},
+	{"cluster IP on the host", func(c *Cluster) bool {
+		return slices.ContainsFunc(c.Node.ExtraAddrs, func(p netip.Prefix) bool { return p.Addr().Is4() && p.Bits() == 32 || p.Bits() == 128 })
+	}},
 	{"--ipvs-scheduler=sh", hasFlag("--ipvs-scheduler=sh")},
 	{"--ipvs-scheduler=mh", hasFlag("--ipvs-scheduler=mh")},
 	{"--ipvs-scheduler=fo", hasFlag("--ipvs-scheduler=fo")},
