@@ -198,11 +198,24 @@ func (e *Engine) unbindAfterDeletes(ops []model.Op, errs []error, unbinds []int)
 			deleted[op.VS.VSKey] = true
 		}
 	}
+	// Only the virtual servers of this plan and those with a status can be
+	// left undeleted: any other that became unwanted was planned for
+	// deletion when it did (its service changed, or a Full saw it), and a
+	// failed deletion has a status. Looking at those alone keeps a service
+	// deletion O(its virtual servers), not O(all).
 	inUse := map[netip.Addr]bool{}
-	for k := range e.applied.Services {
-		if unbinding[k.Addr] && !deleted[k] && e.desired.vs[k] == nil {
+	check := func(k model.VSKey) {
+		if unbinding[k.Addr] && !deleted[k] && e.desired.vs[k] == nil && e.applied.Services[k] != nil {
 			inUse[k.Addr] = true
 		}
+	}
+	for _, op := range ops {
+		if isIPVSOp(op.Kind) {
+			check(op.VS.VSKey)
+		}
+	}
+	for k := range e.status.vs {
+		check(k)
 	}
 	for _, i := range unbinds {
 		if a := ops[i].Addr; inUse[a] {
