@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/configwatch"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/options"
@@ -81,7 +83,7 @@ func runDaemon(args []string, s streams) int {
 	defer stop()
 	v := version.Get()
 	klog.InfoS("Version info", "version", v.GitVersion, "gitCommit", v.GitCommit, "buildDate", v.BuildDate, "goVersion", v.GoVersion)
-	if err := daemonAction(ctx, cfg, len(warnings)); err != nil {
+	if err := daemonAction(ctx, cfg, configWatch(cfg, args)); err != nil {
 		klog.ErrorS(err, "Failed")
 		return exitFailure
 	}
@@ -89,8 +91,8 @@ func runDaemon(args []string, s streams) int {
 }
 
 // daemonAction runs --cleanup, --cleanup-kube-proxy, --init-only or the
-// daemon itself.
-func daemonAction(ctx context.Context, cfg *options.Config, warnings int) error {
+// daemon itself, which watch stops when --config changes.
+func daemonAction(ctx context.Context, cfg *options.Config, watch daemon.ConfigWatch) error {
 	if cfg.CleanupKubeProxy && !cfg.Cleanup {
 		// Only kube-proxy's iptables and ipsets: IPVS, the dummy interface
 		// and our tables are not even opened.
@@ -118,8 +120,43 @@ func daemonAction(ctx context.Context, cfg *options.Config, warnings int) error 
 	if err != nil {
 		return err
 	}
+	dcfg.ConfigWatch = watch
 	deps := daemon.Deps{Client: client, Adapters: adapters}
 	return daemon.Run(ctx, dcfg, deps)
+}
+
+// configWatch makes the daemon exit, after its lame duck and with status
+// 0, when the --config file changes to content the same command line
+// completes without error, so that the DaemonSet restarts it with the new
+// settings: this is how `kubectl -n kube-system edit cm kube-proxy` takes
+// effect, as with kube-proxy (cmd/kube-proxy/app/options.go, which exits
+// with an error). Without --config nothing is watched.
+func configWatch(cfg *options.Config, args []string) daemon.ConfigWatch {
+	if cfg.ConfigFile == "" {
+		return daemon.ConfigWatch{}
+	}
+	return daemon.ConfigWatch{
+		Watcher: configwatch.New(cfg.ConfigFile, cfg.ConfigSum),
+		Valid:   func() error { return completeAgain(args) },
+	}
+}
+
+// completeAgain parses the daemon's command line again and completes it,
+// which reads --config anew: the error the daemon would stop at on restart.
+func completeAgain(args []string) error {
+	var o options.Options
+	fs := pflag.NewFlagSet("ipvs-proxy", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.AddDaemonFlags(fs)
+	addVersionFlag(fs)
+	// klog's flags (-v...) were checked at start and are not re-registered:
+	// klog.InitFlags binds its global settings.
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, _, err := o.Complete(fs)
+	return err
 }
 
 // daemonConfig maps the options onto the daemon's configuration.

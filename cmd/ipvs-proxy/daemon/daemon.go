@@ -7,9 +7,10 @@
 //	                └► health (queued)  └► health (updated), metrics, events
 //
 // Nothing is applied before Services, EndpointSlices and the Node have been
-// listed. On start the engine adopts the kernel as it is; on SIGTERM the
-// health servers answer 503 for the lame-duck period and the daemon exits
-// leaving every rule in place, so a restart never disturbs traffic.
+// listed. On start the engine adopts the kernel as it is; on SIGTERM, or
+// when the --config file changes (ConfigWatch), the health servers answer
+// 503 for the lame-duck period and the daemon exits leaving every rule in
+// place, so a restart never disturbs traffic.
 package daemon
 
 import (
@@ -74,6 +75,9 @@ type Config struct {
 	Timeouts ipvs.Timeouts
 	// DryRun logs every plan and never writes to the kernel.
 	DryRun bool
+	// ConfigWatch stops the daemon, as SIGTERM does, when the --config file
+	// changes.
+	ConfigWatch ConfigWatch
 }
 
 // Adapters are the kernel adapters; tests pass the fakes.
@@ -169,8 +173,13 @@ func (d *daemon) run(ctx context.Context) error {
 	go d.runner.Run(runCtx)
 	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "minSyncPeriod", d.cfg.MinSyncPeriod,
 		"drainTimeout", d.cfg.DrainTimeout)
-	<-ctx.Done()
-	logger.Info("Stopping: lame duck, health answers 503", "duration", d.cfg.LameDuck)
+	reason := "signal"
+	select {
+	case <-ctx.Done():
+	case <-d.watchConfig(runCtx):
+		reason = "configChanged"
+	}
+	logger.Info("Stopping: lame duck, health answers 503", "duration", d.cfg.LameDuck, "reason", reason)
 	d.health.lameDuck()
 	select {
 	case <-d.clock.After(d.cfg.LameDuck):

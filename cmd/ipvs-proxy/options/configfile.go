@@ -16,6 +16,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kubeproxy "k8s.io/kube-proxy/config/v1alpha1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/configwatch"
 )
 
 var (
@@ -37,6 +39,9 @@ func newConfigScheme() *runtime.Scheme {
 type File struct {
 	KubeProxy kubeproxy.KubeProxyConfiguration
 	IPVSProxy IPVSProxyConfiguration
+	// Sum identifies the bytes read (set by LoadFile), which the daemon
+	// watches for a change.
+	Sum configwatch.Sum
 }
 
 // LoadFile reads the configuration file at path; see Load.
@@ -49,6 +54,7 @@ func LoadFile(path string, supported []string) (*File, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	f.Sum = configwatch.SumOf(data)
 	return f, warnings, nil
 }
 

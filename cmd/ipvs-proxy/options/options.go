@@ -45,6 +45,7 @@ import (
 	"k8s.io/component-base/featuregate"
 	kubeproxy "k8s.io/kube-proxy/config/v1alpha1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/configwatch"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
@@ -134,6 +135,10 @@ type Config struct {
 	// IPVSProxy holds ipvs-proxy's own settings, built the same way; the
 	// fields below are parsed from it.
 	IPVSProxy IPVSProxyConfiguration
+	// ConfigFile is --config ("" when not given) and ConfigSum the Sum of
+	// the content read from it.
+	ConfigFile string
+	ConfigSum  configwatch.Sum
 
 	// NodeIPs are the --node-ip addresses (empty: take them from the Node).
 	NodeIPs []netip.Addr
@@ -188,7 +193,7 @@ type Config struct {
 // configuration fields and flags that are set but not used; the error
 // reports an unreadable file or an invalid value.
 func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
-	s, warnings, err := o.load()
+	s, sum, warnings, err := o.load()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,7 +210,7 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 			warnings = append(warnings, fmt.Sprintf("flag --%s is ignored: %s", f.name, f.reason))
 		}
 	}
-	cfg := &Config{KubeProxy: s.kp, IPVSProxy: s.own,
+	cfg := &Config{KubeProxy: s.kp, IPVSProxy: s.own, ConfigFile: o.ConfigFile, ConfigSum: sum,
 		Cleanup: o.cleanup, CleanupKubeProxy: o.cleanupKubeProxy, InitOnly: o.initOnly, WriteConfigTo: o.writeConfigTo}
 	w, err := cfg.validate(o.flags.kp.FeatureGates, o.daemon)
 	warnings = append(warnings, w...)
@@ -220,19 +225,19 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 
 // load reads --config, when given, and clears the fields the command does
 // not use.
-func (o *Options) load() (settings, []string, error) {
+func (o *Options) load() (settings, configwatch.Sum, []string, error) {
 	if o.ConfigFile == "" {
-		return settings{}, nil, nil
+		return settings{}, configwatch.Sum{}, nil, nil
 	}
 	supported := o.supported()
 	f, warnings, err := LoadFile(o.ConfigFile, supported)
 	if err != nil {
-		return settings{}, nil, err
+		return settings{}, configwatch.Sum{}, nil, err
 	}
 	s := settings{kp: f.KubeProxy, own: f.IPVSProxy}
 	clearUnsupported(reflect.ValueOf(&s.kp).Elem(), "", supported)
 	clearUnsupported(reflect.ValueOf(&s.own).Elem(), IPVSProxyKind, supported)
-	return s, warnings, nil
+	return s, f.Sum, warnings, nil
 }
 
 // setFields returns the paths of the fields s sets, those of the
