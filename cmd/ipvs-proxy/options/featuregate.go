@@ -17,9 +17,12 @@ import (
 //	NotReadyDrain                true     Beta   drain vanished/not-ready endpoints for up to --drain-timeout
 //
 // AllAlpha and AllBeta set every gate of that stage, as in Kubernetes.
-// Unknown names on the command line are an error; in a configuration file,
-// which may be kube-proxy's own with kube-proxy's gates, they are ignored
-// with one warning each.
+// kube-proxy's own gates (kubeProxyGates: every Kubernetes gate, which
+// kube-proxy v1.37.2 accepts) are accepted and ignored with one warning
+// each, on the command line and in a file, so that kube-proxy's command
+// lines and ConfigMaps work unchanged. Other unknown names on the command
+// line are an error, as in kube-proxy; in a configuration file they are
+// ignored with one warning each.
 const (
 	// ServiceSchedulerAnnotations honours the per-service annotations that
 	// choose the IPVS scheduler of a service's virtual servers. Off, every
@@ -62,24 +65,32 @@ func knownGates() []string {
 
 // resolveGates settles the feature gates. fromFile are the file's gates,
 // of which unknown names are dropped with a warning; fromFlags are
-// --feature-gates, where an unknown name is an error. The result is the
-// gate registry and the gates explicitly set, flags over file.
+// --feature-gates, where an unknown name is an error unless it is
+// kube-proxy's. The result is the gate registry and the gates explicitly
+// set, flags over file.
 func resolveGates(fromFile, fromFlags map[string]bool) (featuregate.FeatureGate, map[string]bool, []string, error) {
 	known := knownGates()
 	var warnings []string
 	set := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(fromFile)) {
-		if !slices.Contains(known, name) {
+		switch {
+		case slices.Contains(known, name):
+			set[name] = fromFile[name]
+		case isKubeProxyGate(name):
+			warnings = append(warnings, kubeProxyGateWarning("config: featureGates", name, fromFile[name]))
+		default:
 			warnings = append(warnings, fmt.Sprintf("config: feature gate %s is not one of ipvs-proxy's (%s); ignored", name, strings.Join(known, ", ")))
-			continue
 		}
-		set[name] = fromFile[name]
 	}
 	for _, name := range slices.Sorted(maps.Keys(fromFlags)) {
-		if !slices.Contains(known, name) {
-			return nil, nil, warnings, fmt.Errorf("--feature-gates: unknown feature gate %q: known gates are %s", name, strings.Join(known, ", "))
+		switch {
+		case slices.Contains(known, name):
+			set[name] = fromFlags[name]
+		case isKubeProxyGate(name):
+			warnings = append(warnings, kubeProxyGateWarning("--feature-gates", name, fromFlags[name]))
+		default:
+			return nil, nil, warnings, fmt.Errorf("--feature-gates: unknown feature gate %q: known gates are %s (and kube-proxy's, ignored)", name, strings.Join(known, ", "))
 		}
-		set[name] = fromFlags[name]
 	}
 	fg := newFeatureGate()
 	if err := fg.SetFromMap(set); err != nil {
@@ -89,4 +100,14 @@ func resolveGates(fromFile, fromFlags map[string]bool) (featuregate.FeatureGate,
 		set = nil
 	}
 	return fg, set, warnings, nil
+}
+
+// isKubeProxyGate reports whether kube-proxy v1.37.2 accepts the gate name.
+func isKubeProxyGate(name string) bool {
+	_, found := slices.BinarySearch(kubeProxyGates, name)
+	return found
+}
+
+func kubeProxyGateWarning(where, name string, value bool) string {
+	return fmt.Sprintf("%s: %s=%t is a kube-proxy feature gate and has no effect on ipvs-proxy; ignored", where, name, value)
 }

@@ -32,10 +32,22 @@ func TestFeatureGates(t *testing.T) {
 		{name: "the flag overrides the file", config: header + "featureGates: {NotReadyDrain: false, ServiceSchedulerAnnotations: false}\n",
 			args: []string{"--feature-gates=NotReadyDrain=true"}, wantDrain: true,
 			wantSet: map[string]bool{"NotReadyDrain": true, "ServiceSchedulerAnnotations": false}},
+		// kube-proxy accepts every Kubernetes gate (hack/kubeproxy-gates.sh
+		// lists those of v1.37.2): they are ignored with a warning.
 		{name: "kube-proxy's gates in the file are ignored with a warning",
 			config:    header + "featureGates: {NFTablesProxyMode: true, ServiceSchedulerAnnotations: false}\n",
 			wantDrain: true, wantSet: map[string]bool{"ServiceSchedulerAnnotations": false},
-			wantWarnings: []string{"config: feature gate NFTablesProxyMode is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored"}},
+			wantWarnings: []string{"config: featureGates: NFTablesProxyMode=true is a kube-proxy feature gate and has no effect on ipvs-proxy; ignored"}},
+		{name: "kube-proxy's gates on the command line are ignored with a warning",
+			args:      []string{"--feature-gates=KubeProxyIPVS=true,NotReadyDrain=false,ContextualLogging=false"},
+			wantSched: true, wantSet: map[string]bool{"NotReadyDrain": false},
+			wantWarnings: []string{
+				"--feature-gates: ContextualLogging=false is a kube-proxy feature gate and has no effect on ipvs-proxy; ignored",
+				"--feature-gates: KubeProxyIPVS=true is a kube-proxy feature gate and has no effect on ipvs-proxy; ignored",
+			}},
+		{name: "other names in the file are ignored with a warning",
+			config: header + "featureGates: {NoSuchGate: true}\n", wantDrain: true, wantSched: true,
+			wantWarnings: []string{"config: feature gate NoSuchGate is not one of ipvs-proxy's (AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations); ignored"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,8 +77,8 @@ func TestFeatureGateErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{name: "unknown gate", args: []string{"--feature-gates=NFTablesProxyMode=true"},
-			wantErr: `--feature-gates: unknown feature gate "NFTablesProxyMode": known gates are AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations`},
+		{name: "unknown gate", args: []string{"--feature-gates=NoSuchGate=true"},
+			wantErr: `--feature-gates: unknown feature gate "NoSuchGate": known gates are AllAlpha, AllBeta, NotReadyDrain, ServiceSchedulerAnnotations (and kube-proxy's, ignored)`},
 		{name: "unknown gate beside a known one", args: []string{"--feature-gates=NotReadyDrain=false,Bogus=true"}, wantErr: `unknown feature gate "Bogus"`},
 	}
 	for _, tc := range tests {
@@ -98,6 +110,24 @@ func TestFeatureGatesHelpListsEveryGate(t *testing.T) {
 	for _, want := range []string{"NotReadyDrain=true|false (BETA - default=true)", "ServiceSchedulerAnnotations=true|false (BETA - default=true)"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--feature-gates help lacks %q:\n%s", want, help)
+		}
+	}
+}
+
+// TestKubeProxyGatesList: the generated list is sorted and unique (isKubeProxyGate
+// searches it), and shares no name with ipvs-proxy's gates.
+func TestKubeProxyGatesList(t *testing.T) {
+	if len(kubeProxyGates) < 200 {
+		t.Fatalf("%d kube-proxy gates; kube-proxy v1.37.2 accepts 252", len(kubeProxyGates))
+	}
+	for i := 1; i < len(kubeProxyGates); i++ {
+		if kubeProxyGates[i-1] >= kubeProxyGates[i] {
+			t.Errorf("kubeProxyGates not sorted and unique at %q, %q", kubeProxyGates[i-1], kubeProxyGates[i])
+		}
+	}
+	for _, name := range knownGates() {
+		if isKubeProxyGate(name) {
+			t.Errorf("gate %s is both ipvs-proxy's and kube-proxy's", name)
 		}
 	}
 }

@@ -121,8 +121,11 @@ var actionFlags = []string{"cleanup", "cleanup-kube-proxy", "init-only", "write-
 
 // runtimeFlagNames are the flags that change only the running daemon.
 func runtimeFlagNames() []string {
-	names := make([]string, 0, len(daemonFlags)+len(actionFlags))
+	names := make([]string, 0, len(daemonFlags)+len(actionFlags)+len(portFlags))
 	for _, f := range daemonFlags {
+		names = append(names, f.name)
+	}
+	for _, f := range portFlags {
 		names = append(names, f.name)
 	}
 	return append(names, actionFlags...)
@@ -272,7 +275,7 @@ func serverFlag(name, def, usage string, field func(*settings) (addr *string, di
 // featureGatesFlag is --feature-gates. Its names are checked by Complete:
 // unknown ones are an error on the command line.
 func featureGatesFlag() configFlag {
-	usage := "Comma-separated Name=true|false pairs that turn ipvs-proxy's optional behaviours on or off. Gates:\n" +
+	usage := "Comma-separated Name=true|false pairs that turn ipvs-proxy's optional behaviours on or off; kube-proxy's gates are accepted and ignored with a warning. Gates:\n" +
 		strings.Join(newFeatureGate().KnownFeatures(), "\n")
 	return configFlag{"feature-gates",
 		func(fs *pflag.FlagSet, s *settings) {

@@ -72,6 +72,8 @@ type Options struct {
 	// The daemon's action flags.
 	cleanup, cleanupKubeProxy, initOnly bool
 	writeConfigTo                       string
+	// ports are kube-proxy's deprecated --healthz-port and --metrics-port.
+	ports map[string]*int32
 }
 
 // settings is what a configuration file or the command line sets.
@@ -110,6 +112,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		f.register(fs, &o.flags)
 	}
 	o.addActionFlags(fs)
+	o.addPortFlags(fs)
 	for _, f := range ignoredFlags {
 		f.register(fs, f.name, f.usage())
 	}
@@ -204,6 +207,11 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 			f.override(&s, &o.flags)
 		}
 	}
+	w, err := o.applyPortFlags(fs, &s)
+	warnings = append(warnings, w...)
+	if err != nil {
+		return nil, warnings, err
+	}
 	applyServerDefaults(&s)
 	for _, f := range ignoredFlags {
 		if fs.Changed(f.name) {
@@ -212,7 +220,7 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 	}
 	cfg := &Config{KubeProxy: s.kp, IPVSProxy: s.own, ConfigFile: o.ConfigFile, ConfigSum: sum,
 		Cleanup: o.cleanup, CleanupKubeProxy: o.cleanupKubeProxy, InitOnly: o.initOnly, WriteConfigTo: o.writeConfigTo}
-	w, err := cfg.validate(o.flags.kp.FeatureGates, o.daemon)
+	w, err = cfg.validate(o.flags.kp.FeatureGates, o.daemon)
 	warnings = append(warnings, w...)
 	if err != nil {
 		return nil, warnings, err
