@@ -194,6 +194,8 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		StrictARP:          kp.IPVS.StrictARP,
 		IPv6:               configuredIPv6(cfg),
 		Timeouts:           ipvs.Timeouts{TCP: kp.IPVS.TCPTimeout.Duration, TCPFin: kp.IPVS.TCPFinTimeout.Duration, UDP: kp.IPVS.UDPTimeout.Duration},
+		Conntrack:          cfg.Conntrack(),
+		CPUs:               sysctl.OnlineCPUs(),
 		DryRun:             cfg.DryRun,
 	}, nil
 }

@@ -23,6 +23,14 @@
 // is a net.* one, and the only other one read, kernel.osrelease, comes from
 // uname(2).
 //
-// Only this package touches /proc/sys; nothing here executes the sysctl
-// command.
+// kube-proxy's conntrack settings (conntrack.go) are decided the same way,
+// once at start: ReadConntrack reads nf_conntrack_max and the hash size,
+// the pure ConntrackSettings decides from them, the configuration and the
+// node's CPU count (OnlineCPUs) what to raise or write, following
+// kube-proxy's pkg/proxy/conntrack/sysctls.go, and Ensure writes it. The
+// hash size is a module parameter, not a sysctl: Proc reads and writes
+// names starting with ModulePrefix under /sys/module (ModuleRoot).
+//
+// Only this package touches /proc/sys and /sys; nothing here executes the
+// sysctl command.
 package sysctl

@@ -49,6 +49,25 @@ func Ensure(iface Interface, settings []Setting) ([]Drift, error) {
 	return drifted, errors.Join(errs...)
 }
 
+// Diff returns the settings whose value differs, as Ensure would report
+// them, and writes nothing: what a dry run shows. Errors are those of
+// Ensure's reads.
+func Diff(iface Interface, settings []Setting) ([]Drift, error) {
+	var drifted []Drift
+	var errs []error
+	for _, s := range settings {
+		got, err := iface.Get(s.Name)
+		switch {
+		case err != nil && isNotExist(err) && s.Optional:
+		case err != nil:
+			errs = append(errs, err)
+		case normalize(got) != normalize(s.Value):
+			drifted = append(drifted, Drift{Name: s.Name, Got: got, Want: s.Value})
+		}
+	}
+	return drifted, errors.Join(errs...)
+}
+
 // normalize collapses white space, so that multi-value parameters
 // ("4096\t87380") compare equal however they were written.
 func normalize(v string) string { return strings.Join(strings.Fields(v), " ") }

@@ -28,6 +28,14 @@ type Interface interface {
 // DefaultRoot is where the kernel exposes its parameters.
 const DefaultRoot = "/proc/sys"
 
+// DefaultModuleRoot is where the kernel exposes the parameters of its
+// modules.
+const DefaultModuleRoot = "/sys/module"
+
+// ModulePrefix starts the names of module parameters, which Proc reads and
+// writes under ModuleRoot rather than Root.
+const ModulePrefix = "module."
+
 // Proc is the real Interface: files under a root directory, /proc/sys by
 // default. /proc/sys/net is per network namespace; it shows the namespace of
 // the process that opens it.
@@ -38,10 +46,18 @@ const DefaultRoot = "/proc/sys"
 // net.* parameters: in a container whose own /proc/sys is read-only, the
 // daemon writes through a bind of the host's /proc/sys/net mounted elsewhere
 // (--sysctl-root), and kernel.osrelease is not under it.
+//
+// Names starting with ModulePrefix are kernel module parameters, not
+// sysctls: "module.nf_conntrack.parameters.hashsize" is the file
+// nf_conntrack/parameters/hashsize under ModuleRoot (/sys/module), the only
+// place the kernel exposes conntrack's hash table size.
 type Proc struct {
 	// Root is the directory holding the parameters; "" means DefaultRoot.
 	// Tests point it at a temporary directory.
 	Root string
+	// ModuleRoot is the directory holding the module parameters; ""
+	// means DefaultModuleRoot.
+	ModuleRoot string
 }
 
 var _ Interface = (*Proc)(nil)
@@ -65,12 +81,25 @@ func Path(root, name string) (string, error) {
 	return filepath.Join(root, strings.ReplaceAll(name, ".", "/")), nil
 }
 
+// path returns the file holding the parameter: under ModuleRoot for a
+// module parameter, under Root otherwise.
+func (p *Proc) path(name string) (string, error) {
+	if rest, ok := strings.CutPrefix(name, ModulePrefix); ok {
+		root := p.ModuleRoot
+		if root == "" {
+			root = DefaultModuleRoot
+		}
+		return Path(root, rest)
+	}
+	return Path(p.Root, name)
+}
+
 // Get implements Interface.
 func (p *Proc) Get(name string) (string, error) {
 	if name == OSReleaseName {
 		return unameRelease()
 	}
-	path, err := Path(p.Root, name)
+	path, err := p.path(name)
 	if err != nil {
 		return "", err
 	}
@@ -88,7 +117,7 @@ func (p *Proc) Set(name, value string) error {
 	if name == OSReleaseName {
 		return fmt.Errorf("writing sysctl %s: read-only", name)
 	}
-	path, err := Path(p.Root, name)
+	path, err := p.path(name)
 	if err != nil {
 		return err
 	}

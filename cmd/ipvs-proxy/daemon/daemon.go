@@ -73,6 +73,12 @@ type Config struct {
 	IPv6 bool
 	// Timeouts are the IPVS connection timeouts (0 keeps the system value).
 	Timeouts ipvs.Timeouts
+	// Conntrack are kube-proxy's conntrack settings (--conntrack-*), set
+	// at start; the zero value changes nothing.
+	Conntrack sysctl.Conntrack
+	// CPUs is the node's CPU count that nf_conntrack_max is sized by
+	// (sysctl.OnlineCPUs).
+	CPUs int
 	// DryRun logs every plan and never writes to the kernel.
 	DryRun bool
 	// ConfigWatch stops the daemon, as SIGTERM does, when the --config file

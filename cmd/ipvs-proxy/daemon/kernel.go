@@ -12,7 +12,8 @@ import (
 )
 
 // prepareKernel proves IPVS and nftables work, checks the IPVS schedulers
-// (checkSchedulers), creates the dummy interface, applies the required
+// (checkSchedulers), applies kube-proxy's conntrack settings
+// (ensureConntrack), creates the dummy interface, applies the required
 // sysctls and the IPVS timeouts. It flushes nothing: existing state is
 // adopted by the first full reconcile. In a dry run it only probes.
 func (d *daemon) prepareKernel(ctx context.Context) error {
@@ -26,6 +27,7 @@ func (d *daemon) prepareKernel(ctx context.Context) error {
 	if err := a.Netfilter.Probe(); err != nil {
 		return fmt.Errorf("nftables is not usable: %w", err)
 	}
+	d.ensureConntrack(ctx)
 	if d.cfg.DryRun {
 		return nil
 	}
@@ -82,7 +84,7 @@ func (d *daemon) hasIPv6() bool {
 }
 
 // Init prepares the kernel as the daemon does at start (IPVS and nftables
-// probes, dummy interface, sysctls, IPVS timeouts) and returns: --init-only,
+// probes, conntrack settings, dummy interface, sysctls, IPVS timeouts) and returns: --init-only,
 // for an init container that runs with more privileges than the daemon.
 func Init(ctx context.Context, cfg Config, a Adapters) error {
 	d := &daemon{cfg: cfg, deps: Deps{Adapters: a}, metrics: metrics.New()}

@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeproxy "k8s.io/kube-proxy/config/v1alpha1"
+	"k8s.io/utils/ptr"
 )
 
 // Defaults of the settings a configuration file leaves unset. Those of
@@ -29,6 +30,13 @@ const (
 	// DefaultMinSyncPeriod is 1s where kube-proxy's IPVS mode has 0: see the
 	// help of --ipvs-min-sync-period.
 	DefaultMinSyncPeriod = time.Second
+
+	// kube-proxy's conntrack defaults
+	// (pkg/proxy/apis/config/v1alpha1/defaults.go).
+	DefaultConntrackMaxPerCore            = int32(32 * 1024)
+	DefaultConntrackMin                   = int32(128 * 1024)
+	DefaultConntrackTCPEstablishedTimeout = 24 * time.Hour
+	DefaultConntrackTCPCloseWaitTimeout   = time.Hour
 
 	DefaultDummyInterface = "kube-ipvs0"
 	// DefaultSysctlRoot is where the kernel exposes its parameters.
@@ -74,12 +82,26 @@ func applyDefaults(s *settings) {
 	if kp.IPVS.MinSyncPeriod.Duration == 0 {
 		kp.IPVS.MinSyncPeriod.Duration = DefaultMinSyncPeriod
 	}
+	applyConntrackDefaults(&kp.Conntrack)
 	defaultString(&s.own.DummyInterface, DefaultDummyInterface)
 	defaultString(&s.own.NodePortRange, DefaultNodePortRange)
 	defaultString(&s.own.SysctlRoot, DefaultSysctlRoot)
 	defaultDuration(&s.own.DrainTimeout, DefaultDrainTimeout)
 	defaultDuration(&s.own.DrainPollInterval, DefaultDrainPollInterval)
 	defaultDuration(&s.own.LameDuckDuration, DefaultLameDuck)
+}
+
+// applyConntrackDefaults fills the conntrack fields left null, as kubeadm's
+// config.conf leaves all four; 0 is a value ("leave it as-is").
+func applyConntrackDefaults(c *kubeproxy.KubeProxyConntrackConfiguration) {
+	if c.MaxPerCore == nil {
+		c.MaxPerCore = ptr.To(DefaultConntrackMaxPerCore)
+	}
+	if c.Min == nil {
+		c.Min = ptr.To(DefaultConntrackMin)
+	}
+	defaultDuration(&c.TCPEstablishedTimeout, DefaultConntrackTCPEstablishedTimeout)
+	defaultDuration(&c.TCPCloseWaitTimeout, DefaultConntrackTCPCloseWaitTimeout)
 }
 
 // applyServerDefaults fills the health and metrics bind addresses left

@@ -95,6 +95,23 @@ var daemonFlags = []configFlag{
 	durationFlag("ipvs-udp-timeout", 0, "Timeout of IPVS UDP entries; 0 keeps the system value.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.UDPTimeout.Duration }),
 
+	// Conntrack, set once at start as kube-proxy does (sysctl.ConntrackSettings).
+	int32PtrFlag("conntrack-max-per-core", DefaultConntrackMaxPerCore, "Maximum number of NAT connections to track per CPU core (0 to leave the limit as-is and ignore conntrack-min). "+
+		"nf_conntrack_max and the conntrack hash size (a quarter of it) are only ever raised, as kube-proxy does.",
+		func(s *settings) **int32 { return &s.kp.Conntrack.MaxPerCore }),
+	int32PtrFlag("conntrack-min", DefaultConntrackMin, "Minimum number of conntrack entries to allocate, regardless of conntrack-max-per-core (set conntrack-max-per-core=0 to leave the limit as-is).",
+		func(s *settings) **int32 { return &s.kp.Conntrack.Min }),
+	durationPtrFlag("conntrack-tcp-timeout-established", DefaultConntrackTCPEstablishedTimeout, "Idle timeout for established TCP connections (0 to leave as-is).",
+		func(s *settings) **metav1.Duration { return &s.kp.Conntrack.TCPEstablishedTimeout }),
+	durationPtrFlag("conntrack-tcp-timeout-close-wait", DefaultConntrackTCPCloseWaitTimeout, "NAT timeout for TCP connections in the CLOSE_WAIT state (0 to leave as-is).",
+		func(s *settings) **metav1.Duration { return &s.kp.Conntrack.TCPCloseWaitTimeout }),
+	boolFlag("conntrack-tcp-be-liberal", false, "Enable liberal mode for tracking TCP packets by setting nf_conntrack_tcp_be_liberal to 1 (false leaves it as-is).",
+		func(s *settings) *bool { return &s.kp.Conntrack.TCPBeLiberal }),
+	durationFlag("conntrack-udp-timeout", 0, "Idle timeout for UNREPLIED UDP connections (0 to leave as-is).",
+		func(s *settings) *time.Duration { return &s.kp.Conntrack.UDPTimeout.Duration }),
+	durationFlag("conntrack-udp-timeout-stream", 0, "Idle timeout for ASSURED UDP connections (0 to leave as-is).",
+		func(s *settings) *time.Duration { return &s.kp.Conntrack.UDPStreamTimeout.Duration }),
+
 	// ipvs-proxy's own settings (IPVSProxyConfiguration).
 	stringFlag("nodeport-range", DefaultNodePortRange, "The cluster's NodePort range (kube-apiserver's --service-node-port-range), LOW-HIGH or one port. "+
 		"IPVS virtual servers on node addresses with a port in this range are ipvs-proxy's to create, repair and remove; others on node addresses are left alone.",
@@ -151,21 +168,13 @@ type ignoredFlag struct {
 }
 
 const (
-	conntrackReason = "ipvs-proxy does not tune conntrack; set the nf_conntrack sysctls on the node"
-	iptablesReason  = "it configures kube-proxy's iptables mode"
+	iptablesReason = "it configures kube-proxy's iptables mode"
 )
 
 // ignoredFlags are kube-proxy's flags that have no meaning for ipvs-proxy.
 var ignoredFlags = []ignoredFlag{
 	{"config-sync-period", durationVar(15 * time.Minute), "ipvs-proxy's informers never resync periodically; the periodic full sync repairs the kernel instead"},
 	{"oom-score-adj", int32Var(-999), "ipvs-proxy does not change its OOM score; use the pod's priority and resources"},
-	{"conntrack-max-per-core", int32Var(32768), conntrackReason},
-	{"conntrack-min", int32Var(131072), conntrackReason},
-	{"conntrack-tcp-timeout-established", durationVar(24 * time.Hour), conntrackReason},
-	{"conntrack-tcp-timeout-close-wait", durationVar(time.Hour), conntrackReason},
-	{"conntrack-tcp-be-liberal", boolVar(false), conntrackReason},
-	{"conntrack-udp-timeout", durationVar(0), conntrackReason},
-	{"conntrack-udp-timeout-stream", durationVar(0), conntrackReason},
 	{"iptables-masquerade-bit", int32Var(14), "ipvs-proxy chooses its own masquerade mark"},
 	{"iptables-sync-period", durationVar(30 * time.Second), iptablesReason},
 	{"iptables-min-sync-period", durationVar(time.Second), iptablesReason},
@@ -236,6 +245,16 @@ func durationFlag(name string, def time.Duration, usage string, field func(*sett
 	return configFlag{name,
 		func(fs *pflag.FlagSet, s *settings) { fs.DurationVar(field(s), name, def, usage) },
 		func(dst, src *settings) { *field(dst) = *field(src) }}
+}
+
+// int32PtrFlag sets an optional integer, where nil means "not set".
+func int32PtrFlag(name string, def int32, usage string, field func(*settings) **int32) configFlag {
+	return configFlag{name,
+		func(fs *pflag.FlagSet, s *settings) {
+			*field(s) = new(int32)
+			fs.Int32Var(*field(s), name, def, usage)
+		},
+		func(dst, src *settings) { v := **field(src); *field(dst) = &v }}
 }
 
 // durationPtrFlag sets an optional duration, where nil means "not set" and

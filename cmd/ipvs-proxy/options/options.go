@@ -27,8 +27,8 @@
 // Fields of the file that the command does not use (Options.Supported)
 // produce one warning each, never an error, so an existing kube-proxy
 // configuration works as it is, and are cleared from Config.KubeProxy. So
-// do kube-proxy flags that mean nothing here (--conntrack-*,
-// --oom-score-adj, --config-sync-period...). Values that cannot be right (an
+// do kube-proxy flags that mean nothing here (--oom-score-adj,
+// --config-sync-period...). Values that cannot be right (an
 // unparsable CIDR, an unknown scheduler, a negative period, a proxy mode
 // other than ipvs in the daemon) are errors.
 package options
@@ -98,7 +98,7 @@ var DaemonFields = append(slices.Clone(PlanFields),
 	"clientConnection.contentType", "clientConnection.acceptContentTypes",
 	"healthzBindAddress", "metricsBindAddress", "enableProfiling",
 	"ipvs.syncPeriod", "ipvs.minSyncPeriod", "ipvs.strictARP", "ipvs.excludeCIDRs",
-	"ipvs.tcpTimeout", "ipvs.tcpFinTimeout", "ipvs.udpTimeout",
+	"ipvs.tcpTimeout", "ipvs.tcpFinTimeout", "ipvs.udpTimeout", "conntrack",
 	IPVSProxyKind,
 )
 

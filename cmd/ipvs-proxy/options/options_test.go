@@ -170,9 +170,9 @@ func TestCompleteWarnings(t *testing.T) {
 		},
 		{
 			name:        "daemon flags are runtime-only, flags the daemon ignores too are warned about",
-			args:        []string{"--ipvs-strict-arp", "--kubeconfig=/k", "--cleanup", "--dummy-interface=ipvs0", "--conntrack-min=1"},
-			want:        []string{"flag --conntrack-min is ignored: ipvs-proxy does not tune conntrack; set the nf_conntrack sysctls on the node"},
-			wantRuntime: []string{"--kubeconfig", "--ipvs-strict-arp", "--cleanup"},
+			args:        []string{"--ipvs-strict-arp", "--kubeconfig=/k", "--cleanup", "--dummy-interface=ipvs0", "--conntrack-min=1", "--oom-score-adj=-998"},
+			want:        []string{"flag --oom-score-adj is ignored: ipvs-proxy does not change its OOM score; use the pod's priority and resources"},
+			wantRuntime: []string{"--kubeconfig", "--ipvs-strict-arp", "--conntrack-min", "--cleanup"},
 		},
 		{
 			name:   "unknown field",

@@ -36,6 +36,7 @@ func (c *Config) validate(flagGates map[string]bool, daemon bool) ([]string, err
 		c.parseNodePortAddresses(),
 		addWarnings(c.resolveGates(flagGates)),
 		c.checkPeriods(),
+		c.checkConntrack(),
 		c.parseExcludeCIDRs(),
 		c.parseServers(),
 		c.checkClient(),

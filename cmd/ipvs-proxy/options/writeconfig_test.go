@@ -140,8 +140,8 @@ func TestUnsupportedFieldsCleared(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("Config.KubeProxy keeps unsupported fields %q", left)
 	}
-	if cfg.KubeProxy.Conntrack.MaxPerCore != nil || cfg.KubeProxy.ConfigSyncPeriod.Duration != 0 {
-		t.Errorf("conntrack.maxPerCore = %v, configSyncPeriod = %v; want both cleared",
-			cfg.KubeProxy.Conntrack.MaxPerCore, cfg.KubeProxy.ConfigSyncPeriod)
+	if cfg.KubeProxy.OOMScoreAdj != nil || cfg.KubeProxy.ConfigSyncPeriod.Duration != 0 {
+		t.Errorf("oomScoreAdj = %v, configSyncPeriod = %v; want both cleared",
+			cfg.KubeProxy.OOMScoreAdj, cfg.KubeProxy.ConfigSyncPeriod)
 	}
 }
