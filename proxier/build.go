@@ -37,7 +37,20 @@ type ServiceState struct {
 	// counts each family apart, so a dual-stack pod is one endpoint).
 	HealthCheckNodePort uint16
 	LocalReadyEndpoints int
+	// NoLocal says, per IP family (index 0 IPv4, 1 IPv6), whether a
+	// node-local traffic policy of the service found no endpoint on this
+	// node while the cluster has some: kube-proxy's
+	// kubeproxy_sync_proxy_rules_no_local_endpoints_total.
+	NoLocal [2]NoLocal
 }
+
+// NoLocal says which node-local traffic policies of a service have no
+// endpoint on this node while the cluster has some: Internal for
+// internalTrafficPolicy Local (its cluster IPs then take no connections),
+// External for externalTrafficPolicy Local (its external addresses fall back
+// to the cluster's endpoints). kube-proxy's IPVS proxier counts these
+// services per family (pkg/proxy/ipvs/proxier.go, syncEndpoint).
+type NoLocal struct{ Internal, External bool }
 
 // Build turns Kubernetes objects into the exact state the node's kernel must
 // have. It is pure: no I/O, no clock, no logging. Defects in the input are

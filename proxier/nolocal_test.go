@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -198,5 +199,67 @@ func TestBuildExternalLocalFallbackHealthCheck(t *testing.T) {
 	}
 	if flagged != len(externalVSes) {
 		t.Errorf("%d ports flagged, want %d", flagged, len(externalVSes))
+	}
+}
+
+// TestBuildNoLocalCount checks ServiceState.NoLocal, the input of
+// kubeproxy_sync_proxy_rules_no_local_endpoints_total: set per family and
+// policy when a node-local policy finds no endpoint on this node while the
+// cluster has a ready or serving-terminating one, as kube-proxy's IPVS
+// proxier counts (syncEndpoint with hasAnyEndpoints).
+func TestBuildNoLocalCount(t *testing.T) {
+	dual := clusterIPs("198.18.0.10", "fd00::10")
+	v4 := func(i, e bool) [2]NoLocal { return [2]NoLocal{{Internal: i, External: e}} }
+	for _, tc := range []struct {
+		name string
+		svc  *v1.Service
+		eps  []discovery.Endpoint
+		want [2]NoLocal
+	}{
+		{"cluster policies are never counted", makeService("ns", "web", loadBalancer(30080, "198.18.5.5")),
+			[]discovery.Endpoint{ep("198.18.10.2")}, v4(false, false)},
+		{"external Local, remote endpoint only", makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2")}, v4(false, true)},
+		{"external Local, a local endpoint", makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.1", onNode("node-a")), ep("198.18.10.2")}, v4(false, false)},
+		{"external Local, no endpoint anywhere", makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal),
+			nil, v4(false, false)},
+		{"external Local, only a remote not-ready endpoint", makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2", notReady)}, v4(false, false)},
+		{"external Local, a remote serving-terminating endpoint", makeService("ns", "web", loadBalancer(30080, "198.18.5.5"), externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2", terminating(true))}, v4(false, true)},
+		{"external Local on a ClusterIP service has no external address", makeService("ns", "web", externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2")}, v4(false, false)},
+		{"internal Local, remote endpoint only", makeService("ns", "web", internalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2")}, v4(true, false)},
+		{"both Local, remote endpoint only", makeService("ns", "web", nodePort(30080), internalLocal, externalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2")}, v4(true, true)},
+		{"dual-stack: only the family without a local endpoint", makeService("ns", "web", dual, internalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2"), ep("fd00::10:1", onNode("node-a"))}, v4(true, false)},
+		{"dual-stack: both families", makeService("ns", "web", dual, internalLocal),
+			[]discovery.Endpoint{ep("198.18.10.2"), ep("fd00::10:2")},
+			[2]NoLocal{{Internal: true}, {Internal: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v4eps, v6eps []discovery.Endpoint
+			for _, e := range tc.eps {
+				if strings.Contains(e.Addresses[0], ":") {
+					v6eps = append(v6eps, e)
+				} else {
+					v4eps = append(v4eps, e)
+				}
+			}
+			slcs := []*discovery.EndpointSlice{makeSlice("ns", "web", "web-4", v4eps)}
+			if v6eps != nil {
+				slcs = append(slcs, makeSlice("ns", "web", "web-6", v6eps))
+			}
+			st, problems := BuildService(tc.svc, slcs, testNode(), Config{})
+			if len(problems) > 0 {
+				t.Fatalf("problems: %v", problems)
+			}
+			if st.NoLocal != tc.want {
+				t.Errorf("NoLocal = %+v, want %+v", st.NoLocal, tc.want)
+			}
+		})
 	}
 }

@@ -100,6 +100,7 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 	vs.VSKey = model.VSKey{Addr: a, Port: port, Proto: p.proto}
 	f := famIndex(a)
 	sel, localOnly, noLocal := p.famSel[f].forPort(kind, local)
+	p.noteNoLocal(f, kind, local)
 	svc := &model.Service{VirtualServer: vs, Reals: realServers(p.famEps[f], sel, localOnly, p.node, a.Is4())}
 	svc.SortReals()
 	svc.Reals = compactReals(svc.Reals)
@@ -113,6 +114,30 @@ func (p *portBuilder) add(a netip.Addr, port uint16, kind model.PortKind, local 
 		sp.SourceRanges = familyRanges(ranges, a.Is4())
 	}
 	p.st.Ports = append(p.st.Ports, sp)
+}
+
+// noteNoLocal records in the service's NoLocal that a node-local policy
+// of family f has no endpoint on this node while the cluster has a ready
+// or serving-terminating one (proxy.CategorizeEndpoints' hasAnyEndpoints).
+func (p *portBuilder) noteNoLocal(f int, kind model.PortKind, local bool) {
+	if !local || len(p.famSel[f].local) > 0 || !anyUsable(p.famEps[f]) {
+		return
+	}
+	if kind == model.KindClusterIP {
+		p.st.NoLocal[f].Internal = true
+	} else {
+		p.st.NoLocal[f].External = true
+	}
+}
+
+// anyUsable reports whether an endpoint is ready or serving-terminating.
+func anyUsable(eps []endpoint) bool {
+	for i := range eps {
+		if eps[i].ready || eps[i].isServingTerminating() {
+			return true
+		}
+	}
+	return false
 }
 
 // addHairpin records this node's endpoints that are real servers of the

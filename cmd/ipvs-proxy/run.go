@@ -27,6 +27,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/kubeproxy"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/sysctl"
@@ -116,12 +117,16 @@ func daemonAction(ctx context.Context, cfg *options.Config, watch daemon.ConfigW
 	if cfg.InitOnly {
 		return daemon.Init(ctx, dcfg, adapters)
 	}
+	// The metrics first: they install client-go's rest_client_* hooks,
+	// which the client's transport already reports to.
+	m := metrics.New()
+	m.SetBuildInfo(metrics.BuildInfo(version.Get()))
 	client, err := kubeClient(cfg)
 	if err != nil {
 		return err
 	}
 	dcfg.ConfigWatch = watch
-	deps := daemon.Deps{Client: client, Adapters: adapters}
+	deps := daemon.Deps{Client: client, Adapters: adapters, Metrics: m}
 	return daemon.Run(ctx, dcfg, deps)
 }
 

@@ -15,6 +15,7 @@ var _ reconcile.Metrics = (*Metrics)(nil)
 func TestKubeProxyNamesAndValues(t *testing.T) {
 	m := New()
 	now := time.Unix(1700000000, 0)
+	m.SetFamilies([]string{"IPv4"})
 	m.SyncDone(SyncIncremental, 3*time.Millisecond, 2, false, now)
 	m.SyncDone(SyncFull, 40*time.Millisecond, 0, true, now)
 	m.Changes(1, 5)
@@ -35,7 +36,7 @@ kubeproxy_sync_proxy_rules_endpoint_changes_total 5
 kubeproxy_sync_proxy_rules_endpoint_changes_pending 2
 # HELP kubeproxy_sync_proxy_rules_last_timestamp_seconds The last time a sync completed successfully.
 # TYPE kubeproxy_sync_proxy_rules_last_timestamp_seconds gauge
-kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09
+kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e+09
 # HELP kubeproxy_proxy_healthz_total Cumulative proxy /healthz HTTP status codes.
 # TYPE kubeproxy_proxy_healthz_total counter
 kubeproxy_proxy_healthz_total{code="200"} 1

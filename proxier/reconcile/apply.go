@@ -391,27 +391,44 @@ func hasUsable(st *model.State, k model.VSKey) bool {
 }
 
 // flushConntrack deletes the UDP conntrack entries of real servers deleted
-// without a drain and of UDP services that just got a usable backend.
+// without a drain and of UDP services that just got a usable backend, one
+// family at a time, as kube-proxy's per-family conntrack reconciler does
+// (its kubeproxy_conntrack_reconciler_* metrics).
 func (e *Engine) flushConntrack(ctx context.Context, gone []goneReal, revived []model.VSKey, failed map[model.VSKey]bool) {
-	var filters []conntrack.Filter
+	var filters [2][]conntrack.Filter
+	fam := func(a netip.Addr) int {
+		if a.Is4() {
+			return 0
+		}
+		return 1
+	}
 	for _, g := range gone {
 		if g.vs.Proto == model.UDP && !failed[g.vs] {
-			filters = append(filters, conntrack.ForEndpoint(g.vs.Proto, g.vs.Addr, g.vs.Port, netip.AddrPortFrom(g.rs.Addr, g.rs.Port)))
+			f := fam(g.vs.Addr)
+			filters[f] = append(filters[f], conntrack.ForEndpoint(g.vs.Proto, g.vs.Addr, g.vs.Port, netip.AddrPortFrom(g.rs.Addr, g.rs.Port)))
 		}
 	}
 	for _, k := range revived {
 		if !failed[k] {
-			filters = append(filters, conntrack.ForService(k.Proto, k.Addr, k.Port))
+			filters[fam(k.Addr)] = append(filters[fam(k.Addr)], conntrack.ForService(k.Proto, k.Addr, k.Port))
 		}
 	}
-	if len(filters) == 0 {
-		return
+	for f, family := range []string{"IPv4", "IPv6"} {
+		if len(filters[f]) > 0 {
+			e.clearConntrack(ctx, family, filters[f])
+		}
 	}
-	if n, err := e.cfg.Conntrack.Clear(filters...); err != nil {
+}
+
+func (e *Engine) clearConntrack(ctx context.Context, family string, filters []conntrack.Filter) {
+	start := e.clock.Now()
+	n, err := e.cfg.Conntrack.Clear(filters...)
+	e.metrics.ConntrackCleared(family, e.clock.Since(start), n)
+	if err != nil {
 		e.metrics.KernelError("conntrack")
-		klog.FromContext(ctx).Error(err, "Failed to clear stale UDP conntrack entries", "filters", len(filters), "cleared", n)
+		klog.FromContext(ctx).Error(err, "Failed to clear stale UDP conntrack entries", "family", family, "filters", len(filters), "cleared", n)
 	} else {
-		klog.FromContext(ctx).V(4).Info("Cleared stale UDP conntrack entries", "filters", len(filters), "cleared", n)
+		klog.FromContext(ctx).V(4).Info("Cleared stale UDP conntrack entries", "family", family, "filters", len(filters), "cleared", n)
 	}
 }
 

@@ -30,6 +30,9 @@ type desiredIndex struct {
 	// is set when it changed since HealthChecks was last called.
 	health      map[types.NamespacedName]HealthCheck
 	healthDirty bool
+	// noLocal counts the services of proxier.ServiceState.NoLocal, by
+	// family (0 IPv4, 1 IPv6) and policy (0 internal, 1 external).
+	noLocal [2][2]int
 }
 
 // HealthCheck is the health-check node port of an externalTrafficPolicy
@@ -102,7 +105,24 @@ func (d *desiredIndex) set(name types.NamespacedName, frag *proxier.ServiceState
 		d.refreshWinner(k)
 	}
 	d.setHealth(name, frag)
+	if old != nil {
+		d.countNoLocal(old, -1)
+	}
+	if frag != nil {
+		d.countNoLocal(frag, 1)
+	}
 	return keys, addrs, problems
+}
+
+func (d *desiredIndex) countNoLocal(frag *proxier.ServiceState, delta int) {
+	for f, nl := range frag.NoLocal {
+		if nl.Internal {
+			d.noLocal[f][0] += delta
+		}
+		if nl.External {
+			d.noLocal[f][1] += delta
+		}
+	}
 }
 
 func (d *desiredIndex) setHealth(name types.NamespacedName, frag *proxier.ServiceState) {

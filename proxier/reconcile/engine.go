@@ -179,6 +179,17 @@ func (e *Engine) Stats() (virtualServers, realServers, draining int) {
 	return len(e.applied.Services), realServers, e.drains.count()
 }
 
+// NoLocalEndpoints returns, per IP family (index 0 IPv4, 1 IPv6), how many
+// services have an internal and an external node-local traffic policy
+// without an endpoint on this node while the cluster has some
+// (proxier.NoLocal).
+func (e *Engine) NoLocalEndpoints() (internal, external [2]int) {
+	for f, n := range e.desired.noLocal {
+		internal[f], external[f] = n[0], n[1]
+	}
+	return internal, external
+}
+
 // Result reports what one sync did.
 type Result struct {
 	// Writes counts the kernel writes attempted.

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -202,4 +203,35 @@ func TestHealthChecksReportedOnChange(t *testing.T) {
 	if hc, changed := r.eng.HealthChecks(); !changed || hc[name].LocalEndpoints != 0 {
 		t.Errorf("after the local endpoint left: %v %v", hc, changed)
 	}
+}
+
+// TestNoLocalEndpointsCounted: the engine counts the services whose Local
+// policy finds no endpoint on this node, per family and policy, and keeps
+// the count through incremental syncs and deletions.
+func TestNoLocalEndpointsCounted(t *testing.T) {
+	r := newRig(t)
+	put := func(name string, mut func(*v1.Service), eps ...discovery.Endpoint) types.NamespacedName {
+		return r.src.put(k8stest.Service("ns", name, k8stest.ClusterIPs("198.18.0."+strconv.Itoa(len(name))), mut),
+			k8stest.Slice("ns", name, name+"-1", eps))
+	}
+	expect := func(internal, external int) {
+		t.Helper()
+		i, e := r.eng.NoLocalEndpoints()
+		if i != [2]int{internal, 0} || e != [2]int{external, 0} {
+			t.Errorf("no local endpoints: internal %v external %v, want [%d 0] [%d 0]", i, e, internal, external)
+		}
+	}
+	lb := func(s *v1.Service) {
+		k8stest.LoadBalancer(30080, "198.18.5.5")(s)
+		k8stest.ExternalLocal(s)
+	}
+	a := put("a", k8stest.InternalLocal, ep("198.18.10.2"))
+	put("bb", lb, ep("198.18.10.3"))
+	r.full()
+	expect(1, 1)
+	r.sync(put("a", k8stest.InternalLocal, ep("198.18.10.2", k8stest.OnNode("node-a"))))
+	expect(0, 1)
+	r.src.remove(types.NamespacedName{Namespace: "ns", Name: "bb"})
+	r.sync(types.NamespacedName{Namespace: "ns", Name: "bb"}, a)
+	expect(0, 0)
 }

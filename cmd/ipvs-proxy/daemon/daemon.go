@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -226,6 +227,7 @@ func (d *daemon) refreshNode(ctx context.Context) error {
 	}
 	d.node, d.nodeOK = n, true
 	d.engine.SetNode(n)
+	d.metrics.SetFamilies(familyNames(n))
 	d.health.syncNode(obj)
 	klog.FromContext(ctx).V(2).Info("Updated node", "ips", n.IPs, "families", n.Families, "nodePortIPs", n.NodePortIPs, "hostIPs", n.HostIPs)
 	return nil
@@ -249,6 +251,27 @@ func (d *daemon) hostAddresses(n proxier.Node) (nodePort, host []netip.Addr, err
 		return nil, nil, fmt.Errorf("listing the host's addresses: %w", err)
 	}
 	return nodePort, nonNil(host), nil
+}
+
+// familyNames are the families n proxies as the metrics' ip_family values
+// ("IPv4", "IPv6"): its Families, else those of its addresses.
+func familyNames(n proxier.Node) []string {
+	var out []string
+	for _, f := range n.Families {
+		out = append(out, string(f))
+	}
+	if n.Families == nil {
+		for _, a := range append(slices.Clone(n.IPs), n.NodePortIPs...) {
+			f := string(v1.IPv4Protocol)
+			if a.Is6() {
+				f = string(v1.IPv6Protocol)
+			}
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 func nonNil(a []netip.Addr) []netip.Addr {

@@ -51,6 +51,7 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	d.metrics.ObjectErrors(d.engine.FailedObjects())
 	d.metrics.SyncDone(syncType(kind, res.Full), now.Sub(start), res.Writes, !healthy, now)
 	d.metrics.Pending(d.tracker.Pending())
+	d.metrics.NoLocalEndpoints(d.engine.NoLocalEndpoints())
 	if healthy {
 		for _, name := range ch.Services {
 			d.metrics.Programmed(now, ch.TriggerTimes[name])
