@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+	kubeproxyconfig "k8s.io/kube-proxy/config/v1alpha1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/configwatch"
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/daemon"
@@ -196,6 +197,7 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		HealthzBindAddress: kp.HealthzBindAddress,
 		MetricsBindAddress: kp.MetricsBindAddress,
 		Profiling:          kp.EnableProfiling,
+		Configz:            configz(cfg),
 		StrictARP:          kp.IPVS.StrictARP,
 		IPv6:               configuredIPv6(cfg),
 		Timeouts:           ipvs.Timeouts{TCP: kp.IPVS.TCPTimeout.Duration, TCPFin: kp.IPVS.TCPFinTimeout.Duration, UDP: kp.IPVS.UDPTimeout.Duration},
@@ -203,6 +205,18 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		CPUs:               sysctl.OnlineCPUs(),
 		DryRun:             cfg.DryRun,
 	}, nil
+}
+
+// configz is what /configz serves: the effective KubeProxyConfiguration
+// under kube-proxy's name (k8s.io/kubernetes cmd/kube-proxy/app/server.go
+// registers it with configz.New("kubeproxy.config.k8s.io")), and ours under
+// its group.
+func configz(cfg *options.Config) map[string]any {
+	kp := cfg.KubeProxy
+	kp.APIVersion, kp.Kind = kubeproxyconfig.SchemeGroupVersion.String(), "KubeProxyConfiguration"
+	ours := cfg.IPVSProxy
+	ours.APIVersion, ours.Kind = options.IPVSProxyAPIVersion, options.IPVSProxyKind
+	return map[string]any{kubeproxyconfig.GroupName: kp, strings.Split(options.IPVSProxyAPIVersion, "/")[0]: ours}
 }
 
 // configuredIPv6 reports whether the configuration alone shows the node

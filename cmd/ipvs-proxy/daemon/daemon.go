@@ -66,6 +66,10 @@ type Config struct {
 	HealthzBindAddress, MetricsBindAddress string
 	// Profiling serves /debug/pprof/ on the metrics server (--profiling).
 	Profiling bool
+	// Configz are the configurations the metrics server's /configz serves,
+	// by name, as kube-proxy's configz does ("kubeproxy.config.k8s.io": the
+	// effective KubeProxyConfiguration).
+	Configz map[string]any
 	// StrictARP sets arp_ignore=1 and arp_announce=2 (--ipvs-strict-arp).
 	StrictARP bool
 	// IPv6 says the configuration alone shows that the node proxies IPv6
@@ -171,7 +175,7 @@ func (d *daemon) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	d.health.start(runCtx)
-	if err := serveMetrics(runCtx, d.cfg.MetricsBindAddress, d.metrics, d.cfg.Profiling); err != nil {
+	if err := serveMetrics(runCtx, &d.cfg, d.metrics); err != nil {
 		return err
 	}
 	if err := d.startInformers(runCtx); err != nil {
