@@ -105,11 +105,6 @@ type GuestPlan struct {
 	Flags []string `json:"flags"`
 	// ExtraAddrs go on HostInterface before either daemon starts.
 	ExtraAddrs []netip.Prefix `json:"extraAddrs"`
-	// Modules are kernel modules (paths in the guest) to load first:
-	// kube-proxy's IPv4 rules for external IPs need xt_physdev, which
-	// test/vm does not load; without it every IPv4 sync of kube-proxy fails
-	// after programming IPVS and never counts as completed.
-	Modules []string `json:"modules"`
 	// Zone is the node's zone label ("" for none), which guestrun sets once
 	// each daemon has synced (guestrun's placeholderZone says why).
 	Zone string `json:"zone"`

@@ -120,7 +120,7 @@ func runSeed(t *testing.T, s *host.Suite, client kubernetes.Interface, seed uint
 		t.Fatal(err)
 	}
 	writePlan(t, dir, GuestPlan{Flags: append(CommonFlags(guestKubeconfig), c.Flags...), ExtraAddrs: c.Node.ExtraAddrs,
-		Modules: copyModules(t, s, dir, name), Zone: c.Node.Zone})
+		Zone: c.Node.Zone})
 	vmStart := time.Now()
 	code, err := s.Run(t.Context(), host.Run{
 		Name:    name,
@@ -150,37 +150,6 @@ func runSeed(t *testing.T, s *host.Suite, client kubernetes.Interface, seed uint
 	if len(v.Unexplained) > 0 {
 		t.Errorf("Seed %d: %d differences no intended rule explains (flags %v):\n%s", seed, len(v.Unexplained), c.Flags, Report(v, kp, ip, w))
 	}
-}
-
-// extraModules are the kernel modules kube-proxy needs beyond test/vm's
-// boot modules, under the kernel's lib/modules/VERSION/kernel.
-var extraModules = []string{"net/netfilter/xt_physdev.ko"}
-
-// copyModules copies extraModules from the VM's kernel cache into the
-// seed's directory and returns their paths in the guest.
-func copyModules(t *testing.T, s *host.Suite, dir, name string) []string {
-	t.Helper()
-	cache := os.Getenv("IPVS_VM_CACHE")
-	if cache == "" {
-		cache = filepath.Join(s.ModRoot, "test/vm/.cache")
-	}
-	var out []string
-	for _, m := range extraModules {
-		found, _ := filepath.Glob(filepath.Join(cache, "kernel/*/lib/modules/*/kernel", m))
-		if len(found) == 0 {
-			t.Logf("%s is not in the VM cache: kube-proxy's IPv4 syncs will fail after programming IPVS", m)
-			continue
-		}
-		data, err := os.ReadFile(found[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, guestShare+"/parity/"+name+"/"+filepath.Base(m))
-	}
-	return out
 }
 
 func writePlan(t *testing.T, dir string, plan GuestPlan) {

@@ -44,11 +44,6 @@ func run(dir string) error {
 	if err := json.Unmarshal(data, &plan); err != nil {
 		return fmt.Errorf("reading the plan: %w", err)
 	}
-	for _, m := range plan.Modules {
-		if out, err := exec.Command("insmod", m).CombinedOutput(); err != nil {
-			fmt.Printf("insmod %s: %v: %s", m, err, out)
-		}
-	}
 	if err := addHostAddrs(plan.ExtraAddrs); err != nil {
 		return err
 	}
