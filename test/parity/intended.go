@@ -1,6 +1,10 @@
 package parity
 
 import (
+	"net/netip"
+	"slices"
+	"strings"
+
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -46,6 +50,11 @@ var IntendedDifferences = []Intended{
 		Name:    "internal-local-no-fallback",
 		Reason:  "internalTrafficPolicy Local without a local endpoint has no real server (KEP-2086, as kube-proxy's iptables and nftables modes); kube-proxy's IPVS mode falls back to every endpoint",
 		Applies: internalLocalNoFallback,
+	},
+	{
+		Name:    "nodeport-not-on-service-address",
+		Reason:  "node ports listen on the node's addresses only; with --nodeport-addresses CIDRs kube-proxy's IPVS mode also opens them on the service addresses it bound on kube-ipvs0 that fall in those CIDRs (it lists every interface, kube-ipvs0 included), so another service's IP answers on every node port",
+		Applies: nodePortNotOnServiceAddress,
 	},
 	{
 		Name:    "scheduler-annotation",
@@ -157,4 +166,61 @@ func schedulerAnnotation(d *Difference, w *World) bool {
 		}
 	}
 	return false
+}
+
+// nodePortNotOnServiceAddress: a virtual server only kube-proxy has, on a
+// node port, whose address is not the host's but one kube-proxy bound on
+// kube-ipvs0, and which the seed's --nodeport-addresses CIDRs select. Why
+// kube-proxy has it (k8s.io/kubernetes v1.37.2): syncProxyRules takes the
+// node-port addresses from NodePortAddresses.GetNodeIPs
+// (pkg/proxy/util/nodeport_addresses.go) unless the family matches all;
+// GetNodeIPs filters net.InterfaceAddrs(), which lists kube-ipvs0 too,
+// while the match-all path uses GetAllLocalAddressesExcept(kube-ipvs0).
+func nodePortNotOnServiceAddress(d *Difference, w *World) bool {
+	a := d.VS.Addr
+	if d.Object != ObjVirtualServer || d.Side != OnlyKubeProxy || w.IsHost(a) ||
+		!slices.Contains(w.KubeProxyBound, a) || !hasKind(w.Lookup(d.VS), KindNodePort) {
+		return false
+	}
+	cidrs, all := w.nodePortCIDRs(a.Is4())
+	return !all && slices.ContainsFunc(cidrs, func(p netip.Prefix) bool { return p.Contains(a) })
+}
+
+// nodePortCIDRs returns the seed's --nodeport-addresses CIDRs of one family
+// as kube-proxy's NewNodePortAddresses reads them once the keywords are
+// expanded, and whether they match every address of the family: no CIDR of
+// the family, "all", or a zero CIDR. "primary" is the node IP.
+func (w *World) nodePortCIDRs(v4 bool) (cidrs []netip.Prefix, all bool) {
+	for _, f := range w.Cluster.Flags {
+		value, ok := strings.CutPrefix(f, "--nodeport-addresses=")
+		if !ok {
+			continue
+		}
+		for _, v := range strings.Split(value, ",") {
+			switch v {
+			case "all":
+				return nil, true
+			case "primary":
+				ip := NodeIPv6
+				if v4 {
+					ip = NodeIPv4
+				}
+				v = netip.PrefixFrom(ip, ip.BitLen()).String()
+			case "localhost":
+				v = "::1/128"
+				if v4 {
+					v = "127.0.0.0/8"
+				}
+			}
+			p, err := netip.ParsePrefix(v)
+			if err != nil || p.Addr().Is4() != v4 {
+				continue
+			}
+			if p.Bits() == 0 {
+				return nil, true
+			}
+			cidrs = append(cidrs, p.Masked())
+		}
+	}
+	return cidrs, len(cidrs) == 0
 }

@@ -105,6 +105,48 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// TestNodePortNotOnServiceAddress: kube-proxy's node ports on a service
+// address it bound on kube-ipvs0 are explained only when the seed's
+// --nodeport-addresses CIDRs of that family select the address (kube-proxy
+// then lists kube-ipvs0's addresses with the host's; matching all, it
+// leaves them out), and only on a node port.
+func TestNodePortNotOnServiceAddress(t *testing.T) {
+	const cidrs = "--nodeport-addresses=198.18.0.0/16,fd00:198:19::/48"
+	kpOnly := func(key string) Difference { return vsDiff(OnlyKubeProxy, "", ptr(vs(key, "rr", 0, 0)), nil) }
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		d     Difference
+		want  string
+	}{
+		{"node port on a bound cluster IP in the CIDRs", []string{cidrs}, kpOnly("TCP 198.18.1.11:30001"), "nodeport-not-on-service-address"},
+		{"the node's primary IP and a CIDR", []string{"--nodeport-addresses=primary,198.18.1.0/24"}, kpOnly("TCP 198.18.1.11:30001"), "nodeport-not-on-service-address"},
+		{"no --nodeport-addresses", nil, kpOnly("TCP 198.18.1.11:30001"), ""},
+		{"--nodeport-addresses=all", []string{"--nodeport-addresses=all"}, kpOnly("TCP 198.18.1.11:30001"), ""},
+		{"a zero CIDR", []string{"--nodeport-addresses=0.0.0.0/0"}, kpOnly("TCP 198.18.1.11:30001"), ""},
+		{"CIDRs of the other family only", []string{"--nodeport-addresses=fd00::/8"}, kpOnly("TCP 198.18.1.11:30001"), ""},
+		{"a CIDR that does not hold the address", []string{"--nodeport-addresses=198.19.255.0/24"}, kpOnly("TCP 198.18.1.11:30001"), ""},
+		{"not a node port", []string{cidrs}, kpOnly("TCP 198.18.1.11:30002"), ""},
+		{"a node port of another protocol", []string{cidrs}, kpOnly("UDP 198.18.1.11:30001"), ""},
+		{"an address kube-proxy did not bind", []string{cidrs}, kpOnly("TCP 198.18.1.12:30001"), ""},
+		{"a host address", []string{"--nodeport-addresses=198.19.255.0/24"}, kpOnly("TCP 198.19.255.15:30001"), ""},
+		{"only ipvs-proxy has it", []string{cidrs}, vsDiff(OnlyIPVSProxy, "", nil, ptr(vs("TCP 198.18.1.11:30001", "rr", 0, 0))), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := testWorld()
+			w.Cluster.Flags = tc.flags
+			w.KubeProxyBound = []netip.Addr{netip.MustParseAddr("198.18.1.10"), netip.MustParseAddr("198.18.1.11"), NodeIPv4}
+			got := ""
+			if in := Explain(&tc.d, w); in != nil {
+				got = in.Name
+			}
+			if got != tc.want {
+				t.Errorf("%s with flags %v: explained by %q, want %q", tc.d, tc.flags, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestOpenGap: the hints printed next to unexplained differences.
 func TestOpenGap(t *testing.T) {
 	w := testWorld()

@@ -138,6 +138,9 @@ func runSeed(t *testing.T, s *host.Suite, client kubernetes.Interface, seed uint
 	vmTook := time.Since(vmStart)
 	kp, ip := readSnapshot(t, dir, KubeProxy), readSnapshot(t, dir, IPVSProxy)
 	w.Host = kp.HostAddresses
+	for _, a := range kp.Addresses {
+		w.KubeProxyBound = append(w.KubeProxyBound, a.Addr())
+	}
 	v := Judge(Compare(kp, ip), w)
 	t.Logf("Seed %d: kube-proxy %d virtual servers, %d addresses; ipvs-proxy %d, %d; explained %v; unexplained %d; VM %v, seed %v",
 		seed, len(kp.VirtualServers), len(kp.Addresses), len(ip.VirtualServers), len(ip.Addresses), v.Explained,

@@ -20,6 +20,8 @@ type World struct {
 	Slices   []*discovery.EndpointSlice
 	// Host are the host's addresses on interfaces other than kube-ipvs0.
 	Host []netip.Addr
+	// KubeProxyBound are the addresses kube-proxy left on kube-ipvs0.
+	KubeProxyBound []netip.Addr
 }
 
 // Kind says how a virtual server's address belongs to its service.
