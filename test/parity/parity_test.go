@@ -125,7 +125,7 @@ func runSeed(t *testing.T, s *host.Suite, client kubernetes.Interface, seed uint
 	code, err := s.Run(t.Context(), host.Run{
 		Name:    name,
 		Command: []string{guestBin, "-dir", guestShare + "/parity/" + name},
-		Timeout: 420 * time.Second,
+		Timeout: 900 * time.Second, // guestrun's waits, for both daemons, and the boot
 		SMP:     1,
 		Output:  func(line string) { t.Log(line) },
 	})
@@ -148,6 +148,10 @@ func runSeed(t *testing.T, s *host.Suite, client kubernetes.Interface, seed uint
 	for _, snap := range []*Snapshot{kp, ip} {
 		if !snap.Settled {
 			t.Errorf("%s's table never read the same three times in a row: its snapshot may be mid-sync", snap.Daemon)
+		}
+		if !snap.Complete {
+			t.Errorf("%s did not complete a sync of every IP family after the node's zone label was set within guestrun's waits: "+
+				"its table may lack a family or the zone (a host too loaded?), so the differences below may be the run's, not the daemons'", snap.Daemon)
 		}
 	}
 	if len(v.Unexplained) > 0 {

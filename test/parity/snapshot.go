@@ -36,6 +36,11 @@ type Snapshot struct {
 	Settled      bool    `json:"settled"`
 	SyncedAfter  float64 `json:"syncedAfter"`
 	SettledAfter float64 `json:"settledAfter"`
+	// Complete says every IP family completed a sync, and one queued after
+	// the node's zone label was set, within guestrun's waits. Without it
+	// the table may predate the zone or lack a family: on a loaded host
+	// kube-proxy's syncs under TCG take minutes.
+	Complete bool `json:"complete"`
 }
 
 // VSKey identifies a virtual server.

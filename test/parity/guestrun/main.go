@@ -72,6 +72,15 @@ func run(dir string) error {
 	return nil
 }
 
+// How long runDaemon waits for a daemon's first sync of every family, and
+// then for a sync that saw the zone label: kube-proxy, under TCG on a
+// loaded 2-core host, took over 120 s for its first sync of both families
+// (a wait passes as soon as the sync is seen).
+const (
+	syncWait    = 300 * time.Second
+	appliedWait = 180 * time.Second
+)
+
 // runDaemon starts one daemon with a placeholder zone on the node, waits
 // until it has synced, sets the seed's zone and waits for a sync that saw
 // it, waits for the kernel to settle, writes the snapshot and stops the
@@ -85,7 +94,7 @@ func runDaemon(dir, name, bin string, plan parity.GuestPlan, families int) (*par
 		return nil, err
 	}
 	defer p.stop(15 * time.Second)
-	synced, err := p.waitSynced(families, p.started, 120*time.Second)
+	synced, allFamilies, err := p.waitSynced(families, p.started, syncWait)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +102,10 @@ func runDaemon(dir, name, bin string, plan parity.GuestPlan, families int) (*par
 	if err != nil {
 		return nil, err
 	}
-	if err := p.waitApplied(families, zoned, 60*time.Second); err != nil {
+	applied := true
+	if err := p.waitApplied(families, zoned, appliedWait); err != nil {
 		fmt.Printf("%s: after the zone label was set: %v; going on\n", name, err)
+		applied = false
 	}
 	snap, err := settle(p, 60*time.Second)
 	if err != nil {
@@ -102,6 +113,7 @@ func runDaemon(dir, name, bin string, plan parity.GuestPlan, families int) (*par
 	}
 	snap.Daemon = name
 	snap.SyncedAfter = synced.Seconds()
+	snap.Complete = allFamilies && applied
 	data, err := json.MarshalIndent(snap, "", "  ")
 	if err != nil {
 		return nil, err

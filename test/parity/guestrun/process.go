@@ -61,27 +61,27 @@ func (p *process) exited() bool {
 // waitSynced waits until the daemon reports a sync completed after since
 // for the given number of IP families (kube-proxy has one proxier per
 // family, and syncs them one after the other), and returns how long after
-// its start. When only some families synced before timeout, it settles
-// for those; when none did, it fails.
-func (p *process) waitSynced(families int, since time.Time, timeout time.Duration) (time.Duration, error) {
+// its start, and whether every family did. When only some families synced
+// before timeout, it settles for those; when none did, it fails.
+func (p *process) waitSynced(families int, since time.Time, timeout time.Duration) (time.Duration, bool, error) {
 	deadline := time.Now().Add(timeout)
 	seen := 0
 	for time.Now().Before(deadline) {
 		if p.exited() {
-			return 0, fmt.Errorf("exited: %v (log %s)", p.err, p.log)
+			return 0, false, fmt.Errorf("exited: %v (log %s)", p.err, p.log)
 		}
 		if m, err := guest.ScrapeMetrics(); err == nil {
 			if seen = syncedSamples(m, since); seen >= families {
-				return time.Since(p.started), nil
+				return time.Since(p.started), true, nil
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	if seen > 0 {
 		fmt.Printf("only %d of %d IP families synced within %v; going on\n", seen, families, timeout)
-		return time.Since(p.started), nil
+		return time.Since(p.started), false, nil
 	}
-	return 0, fmt.Errorf("no sync completed within %v (log %s)", timeout, p.log)
+	return 0, false, fmt.Errorf("no sync completed within %v (log %s)", timeout, p.log)
 }
 
 // syncedSamples counts the samples of lastSync later than since.
