@@ -43,8 +43,8 @@ var IntendedDifferences = []Intended{
 	},
 	{
 		Name:    "special-address-refused",
-		Reason:  "service and endpoint addresses that are nobody's (loopback, multicast, link-local, unspecified, 255.255.255.255) are skipped with an event, never programmed",
-		Applies: specialAddressRefused,
+		Reason:  "service and endpoint addresses that are nobody's (loopback, multicast, link-local, unspecified, 255.255.255.255) are skipped with an event, never programmed; a skipped local endpoint does not count as local (externalTrafficPolicy Local falls back to the cluster's endpoints)",
+		Applies: func(d *Difference, w *World) bool { return specialAddressRefused(d, w) || refusedLocalFallback(d, w) },
 	},
 	{
 		Name:    "internal-local-no-fallback",
@@ -124,6 +124,31 @@ func specialAddressRefused(d *Difference, _ *World) bool {
 		return Special(d.Addr.Addr())
 	}
 	return Special(d.RS.Addr)
+}
+
+// refusedLocalFallback: a real server only ipvs-proxy has, one of the
+// service's endpoints, on an external virtual server (node port, external
+// or load-balancer IP) of a service with externalTrafficPolicy Local whose
+// usable local endpoints in that family all have special addresses.
+// ipvs-proxy skipped them, so the node has no local endpoint and the
+// virtual server falls back to the cluster's endpoints; kube-proxy counts
+// them as local, and the kernel refuses them, leaving it empty (seed 17).
+func refusedLocalFallback(d *Difference, w *World) bool {
+	if d.Object != ObjRealServer || d.Side != OnlyIPVSProxy {
+		return false
+	}
+	for _, r := range w.Lookup(d.VS) {
+		if r.Kind == KindCluster || r.Service.Spec.ExternalTrafficPolicy != v1.ServiceExternalTrafficPolicyLocal {
+			continue
+		}
+		eps := w.Endpoints(r, d.VS.Addr.Is4())
+		ordinary := slices.DeleteFunc(slices.Clone(eps), func(e Endpoint) bool { return Special(e.Addr) })
+		isRS := func(e Endpoint) bool { return e.Addr == d.RS.Addr && e.Port == d.RS.Port }
+		if hasUsableLocal(eps) && !hasUsableLocal(ordinary) && slices.ContainsFunc(ordinary, isRS) {
+			return true
+		}
+	}
+	return false
 }
 
 // internalLocalNoFallback: a real server only kube-proxy has on a cluster

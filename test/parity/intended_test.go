@@ -105,6 +105,57 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// TestRefusedLocalEndpointFallsBack: a Service with externalTrafficPolicy
+// Local whose only local endpoint is multicast has, with ipvs-proxy, the
+// cluster's endpoints on its load-balancer IP and node port (the endpoint
+// was refused, so none is local); kube-proxy leaves them empty.
+func TestRefusedLocalEndpointFallsBack(t *testing.T) {
+	lb := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "lb"}, Spec: v1.ServiceSpec{
+		Type: v1.ServiceTypeLoadBalancer, ClusterIPs: []string{"198.18.1.20"}, ExternalTrafficPolicy: v1.ServiceExternalTrafficPolicyLocal,
+		Ports: []v1.ServicePort{{Name: "http", Port: 80, NodePort: 30005, Protocol: v1.ProtocolTCP}},
+	}, Status: v1.ServiceStatus{LoadBalancer: v1.LoadBalancerStatus{Ingress: []v1.LoadBalancerIngress{{IP: "198.19.251.3"}}}}}
+	local := func(a string) discovery.Endpoint {
+		return discovery.Endpoint{Addresses: []string{a}, NodeName: new(NodeName)}
+	}
+	remote := discovery.Endpoint{Addresses: []string{"198.19.1.90"}, NodeName: new("elsewhere")}
+	world := func(etp v1.ServiceExternalTrafficPolicy, eps ...discovery.Endpoint) *World {
+		svc := lb.DeepCopy()
+		svc.Spec.ExternalTrafficPolicy = etp
+		return &World{Cluster: &Cluster{}, Services: []*v1.Service{svc}, Slices: []*discovery.EndpointSlice{{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "lb-1", Labels: map[string]string{discovery.LabelServiceName: "lb"}},
+			AddressType: discovery.AddressTypeIPv4,
+			Ports:       []discovery.EndpointPort{{Name: new("http"), Port: new(int32(8080)), Protocol: new(v1.ProtocolTCP)}},
+			Endpoints:   eps,
+		}}}
+	}
+	const eTPLocal = v1.ServiceExternalTrafficPolicyLocal
+	for _, tc := range []struct {
+		name string
+		w    *World
+		d    Difference
+		want string
+	}{
+		{"load-balancer IP", world(eTPLocal, local("239.1.1.1"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.251.3:80", rs("198.19.1.90:8080", 1)), "special-address-refused"},
+		{"node port", world(eTPLocal, local("239.1.1.1"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.255.15:30005", rs("198.19.1.90:8080", 1)), "special-address-refused"},
+		{"an ordinary local endpoint too", world(eTPLocal, local("239.1.1.1"), local("198.19.1.91"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.251.3:80", rs("198.19.1.90:8080", 1)), ""},
+		{"no local endpoint at all", world(eTPLocal, remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.251.3:80", rs("198.19.1.90:8080", 1)), ""},
+		{"externalTrafficPolicy Cluster", world(v1.ServiceExternalTrafficPolicyCluster, local("239.1.1.1"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.251.3:80", rs("198.19.1.90:8080", 1)), ""},
+		{"the cluster IP", world(eTPLocal, local("239.1.1.1"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.18.1.20:80", rs("198.19.1.90:8080", 1)), ""},
+		{"not an endpoint", world(eTPLocal, local("239.1.1.1"), remote), rsDiff(OnlyIPVSProxy, "TCP 198.19.251.3:80", rs("198.19.1.99:8080", 1)), ""},
+		{"only kube-proxy has it", world(eTPLocal, local("239.1.1.1"), remote), rsDiff(OnlyKubeProxy, "TCP 198.19.251.3:80", rs("198.19.1.90:8080", 1)), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if in := Explain(&tc.d, tc.w); in != nil {
+				got = in.Name
+			}
+			if got != tc.want {
+				t.Errorf("%s: explained by %q, want %q", tc.d, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestNodePortNotOnServiceAddress: kube-proxy's node ports on a service
 // address it bound on kube-ipvs0 are explained only when the seed's
 // --nodeport-addresses CIDRs of that family select the address (kube-proxy
