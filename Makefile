@@ -20,9 +20,10 @@ all: lint build test
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) $(STAMP)' -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
-## test: unit tests with the race detector (no root, no VM, no API server)
+## test: unit tests with the race detector (no root, no VM, no API server); then the monitoring manifests' checks (test/monitoring, a module of its own)
 test:
 	$(GO) test -race ./...
+	cd test/monitoring && $(GO) test ./...
 
 ## lint: gofmt and go vet
 lint:
@@ -33,6 +34,7 @@ lint:
 	$(GO) vet -tags vmtest ./test/...
 	$(GO) vet -tags realkubeproxy ./test/kernel/kubeproxy ./test/manifests/sidebyside
 	$(GO) vet -tags bench ./test/bench/...
+	cd test/monitoring && $(GO) vet ./...
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
