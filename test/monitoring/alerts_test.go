@@ -46,6 +46,9 @@ func firing(t *testing.T, st *memStorage, r rulefmt.Rule, at time.Duration) []st
 // tl are the target labels of the example series.
 const tl = `job="ipvs-proxy", instance="a:10249"`
 
+// fam is the label of kube-proxy's per-family series.
+const fam = `ip_family="IPv4"`
+
 // sr is an example series line: metric{target labels, labels} values, one
 // value a minute.
 func sr(metric, labels, values string) string {
@@ -67,24 +70,24 @@ type alertCase struct {
 
 var alertCases = []alertCase{
 	{"IPVSProxyNotSyncing", "syncing every minute", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x40"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "0+60x40")}, 40 * time.Minute, false, ""},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x40"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "0+60x40")}, 40 * time.Minute, false, ""},
 	{"IPVSProxyNotSyncing", "changes keep coming and are synced", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x40"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "30+60x40")}, 40 * time.Minute, false, ""},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x40"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "30+60x40")}, 40 * time.Minute, false, ""},
 	{"IPVSProxyNotSyncing", "last sync at 5m, nothing queued, at 14m", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x5 300x35"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "0+60x5 300x35")}, 14 * time.Minute, false, ""},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x5 300x35"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "0+60x5 300x35")}, 14 * time.Minute, false, ""},
 	{"IPVSProxyNotSyncing", "last sync at 5m, nothing queued, at 16m", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x5 300x35"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "0+60x5 300x35")}, 16 * time.Minute, true, `instance="a:10249"`},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x5 300x35"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "0+60x5 300x35")}, 16 * time.Minute, true, `instance="a:10249"`},
 	// kube-proxy's /healthz condition fires before the 5-minute staleness.
 	{"IPVSProxyNotSyncing", "change queued at 10m, last sync at 9m, at 17m", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x9 540x31"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "0+60x9 540 600x30")}, 17 * time.Minute, true, `instance="a:10249"`},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x9 540x31"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "0+60x9 540 600x30")}, 17 * time.Minute, true, fam},
 	{"IPVSProxyNotSyncing", "nothing queued, last sync at 9m, at 17m", []string{
-		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "", "0+60x9 540x31"),
-		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "", "0+60x9 540x31")}, 17 * time.Minute, false, ""},
+		sr("kubeproxy_sync_proxy_rules_last_timestamp_seconds", fam, "0+60x9 540x31"),
+		sr("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", fam, "0+60x9 540x31")}, 17 * time.Minute, false, ""},
 
 	{"IPVSProxySyncsFailing", "failing twice a minute", []string{
 		sr("ipvs_proxy_syncs_total", `type="repair", result="ok"`, "0+10x40"),

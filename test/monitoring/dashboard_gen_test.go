@@ -61,6 +61,8 @@ var dashboardSpec = []panel{
 		`sum(ipvs_proxy_object_errors{`+sel+`}) or vector(0)`),
 	stat("Config warnings", "none", "Settings the daemon accepts but does not use (see its start-up log).",
 		`max(ipvs_proxy_config_warnings{`+sel+`})`),
+	panel{kind: "stat", title: "Versions", unit: "none", description: "Nodes by the version they run (kubernetes_build_info's git_version).",
+		targets: []target{{`count by (git_version) (kubernetes_build_info{` + sel + `})`, "{{git_version}}"}}},
 
 	row("Syncs"),
 	graph("Syncs by type and result", "ops", "incremental: changed Services only; repair: one step of the paced periodic repair; full: everything at once.",
@@ -107,6 +109,16 @@ var dashboardSpec = []panel{
 		target{`sum by (name) (increase(ipvs_proxy_sysctl_drift_total{` + sel + `}` + rate + `))`, "{{name}}"}),
 	graph("Service and EndpointSlice defects", "ops", "Skipped parts of Services and EndpointSlices (see the events).",
 		target{`sum(rate(ipvs_proxy_service_problems_total{` + sel + `}` + rate + `))`, "defects"}),
+
+	row("API server and conntrack"),
+	graph("API requests by code", "reqps", "client-go's requests to the API server (lists, watches, events).",
+		target{`sum by (code) (rate(rest_client_requests_total{` + sel + `}` + rate + `))`, "{{code}}"}),
+	graph("API request latency p99", "s", "",
+		target{`histogram_quantile(0.99, sum by (verb, le) (rate(rest_client_request_duration_seconds_bucket{` + sel + `}` + rate + `)))`, "{{verb}}"}),
+	graph("Stale UDP conntrack entries deleted", "ops", "Entries of deleted UDP destinations cleared after syncs.",
+		target{`sum by (ip_family) (rate(kubeproxy_conntrack_reconciler_deleted_entries_total{` + sel + `}` + rate + `))`, "{{ip_family}}"}),
+	graph("Local-policy services without local endpoints", "none", "Services with a Local traffic policy and no endpoint on the node while the cluster has some.",
+		target{`sum by (traffic_policy) (kubeproxy_sync_proxy_rules_no_local_endpoints_total{` + sel + `})`, "{{traffic_policy}}"}),
 
 	row("Health and process"),
 	graph("/healthz and /livez answers", "reqps", "The proxy health server (load balancers' node check, the kubelet's probes): 503 while syncs are stale, the node is being deleted, or during the lame duck.",

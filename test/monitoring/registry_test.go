@@ -1,12 +1,16 @@
 package monitoring
 
 import (
+	"context"
 	"maps"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	v1 "k8s.io/api/core/v1"
+	clientmetrics "k8s.io/client-go/tools/metrics"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
@@ -85,6 +89,10 @@ func registered(t *testing.T) map[string]exposed {
 // every vector has its series: a vector without children is not gathered.
 func populate(m *metrics.Metrics) {
 	now := time.Now()
+	// The per-family series (ip_family) exist for the families the node
+	// proxies, as the daemon sets them from its Node.
+	m.SetFamilies([]string{string(v1.IPv4Protocol), string(v1.IPv6Protocol)})
+	m.SetBuildInfo(metrics.BuildInfo{GitVersion: "v0.0.0"})
 	for _, typ := range []string{metrics.SyncIncremental, metrics.SyncFull, metrics.SyncRepair} {
 		m.SyncDone(typ, time.Millisecond, 1, false, now)
 		m.SyncDone(typ, time.Millisecond, 1, true, now)
@@ -103,6 +111,13 @@ func populate(m *metrics.Metrics) {
 		reconcile.ReasonForeign: 1, reconcile.ReasonExhausted: 1})
 	m.KernelError("list")
 	m.SysctlDrift("net.ipv4.vs.conntrack")
+	m.NoLocalEndpoints([2]int{1, 1}, [2]int{1, 1})
+	m.ConntrackCleared(string(v1.IPv4Protocol), time.Millisecond, 1)
+	// client-go's hooks, which metrics.New installs, as a list and a watch
+	// call them.
+	api := &url.URL{Scheme: "https", Host: "127.0.0.1:6443", Path: "/api/v1/services"}
+	clientmetrics.RequestResult.Increment(context.Background(), "200", "GET", api.Host)
+	clientmetrics.RequestLatency.Observe(context.Background(), "GET", *api, time.Millisecond)
 	m.ConfigWarnings(1)
 	m.ServiceProblems(1)
 	// The health servers answer 200 or 503 (healthcheck package).
@@ -120,7 +135,11 @@ func TestRegistered(t *testing.T) {
 		"ipvs_proxy_drains_finished_total":                   {"reason"},
 		"ipvs_proxy_object_errors":                           {"reason"},
 		"ipvs_proxy_syncs_total":                             {"type", "result"},
-		"kubeproxy_sync_proxy_rules_duration_seconds_bucket": {"le"},
+		"kubeproxy_sync_proxy_rules_duration_seconds_bucket": {"le", "ip_family"},
+		"kubeproxy_sync_proxy_rules_last_timestamp_seconds":  {"ip_family"},
+		"rest_client_requests_total":                         {"code", "method", "host"},
+		"rest_client_request_duration_seconds_bucket":        {"verb", "le"},
+		"kubernetes_build_info":                              {"git_version"},
 		"kubeproxy_proxy_healthz_total":                      {"code"},
 		"process_start_time_seconds":                         {},
 	} {
