@@ -64,7 +64,7 @@ vm-smoke:
 kernel-test:
 	test/vm/gotest.sh --timeout 1200 ./test/kernel/...
 
-## real-kube-proxy-cleanup: real kube-proxy v1.37.2 (IPVS mode) in the VM, then ipvs-proxy --cleanup --cleanup-kube-proxy
+## real-kube-proxy-cleanup: real kube-proxy v1.37.2 (IPVS mode) in the VM, then ipvs-proxy --cleanup --cleanup-kube-proxy; and both proxies' conntrack sysctls compared
 real-kube-proxy-cleanup: k8s-bins
 	$(GO) test -tags realkubeproxy -count=1 -v ./test/kernel/kubeproxy
 
