@@ -68,7 +68,7 @@ func runDaemon(args []string, s streams) int {
 	}
 	cfg, warnings, err := o.Complete(fs)
 	for _, w := range warnings {
-		klog.InfoS("Ignored an unsupported setting", "setting", w)
+		warn("Ignored an unsupported setting", "setting", w)
 	}
 	if err != nil {
 		fmt.Fprintf(s.err, "ipvs-proxy: %v\n", err)
@@ -81,6 +81,7 @@ func runDaemon(args []string, s streams) int {
 		}
 		return exitOK
 	}
+	routeLogrus()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	v := version.Get()
@@ -182,7 +183,7 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		Node: func(n *v1.Node) (proxier.Node, error) {
 			node, warnings, err := cfg.Node(name, n)
 			for _, w := range warnings {
-				klog.InfoS("Node address warning", "warning", w)
+				warn("Node address warning", "warning", w)
 			}
 			return node, err
 		},

@@ -43,5 +43,6 @@
 //
 // Nothing here logs: errors are wrapped and returned, and the caller logs
 // them once. (moby/ipvs itself logs through logrus when New cannot run
-// `modprobe ip_vs` or resolve the family; that is its only output.)
+// `modprobe ip_vs` or resolve the family; that is its only output, and
+// cmd/ipvs-proxy routes it to klog.)
 package ipvs

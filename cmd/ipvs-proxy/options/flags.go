@@ -73,6 +73,8 @@ var daemonFlags = []configFlag{
 	serverFlag("metrics-bind-address", DefaultMetricsBindAddress, "IP:port of the /metrics server (a bare IP gets port 10249; [::1]:10249 is the default when --bind-address is IPv6; 0.0.0.0:10249 serves on all interfaces). "+
 		"Given empty here, it disables the server; an empty metricsBindAddress in --config means the default, as in kube-proxy.",
 		func(s *settings) (*string, *bool) { return &s.kp.MetricsBindAddress, &s.own.DisableMetrics }),
+	stringFlag("logging-format", LoggingFormatText, "The log format: text (klog's, on standard error). kube-proxy's json format is refused at start (see docs/migrating-from-kube-proxy.md).",
+		func(s *settings) *string { return &s.kp.Logging.Format }),
 	boolFlag("profiling", false, "Serve Go's profiling handlers under /debug/pprof/ on the metrics server, as kube-proxy does.",
 		func(s *settings) *bool { return &s.kp.EnableProfiling }),
 
@@ -183,7 +185,6 @@ var ignoredFlags = []ignoredFlag{
 	{"pod-interface-name-prefix", stringVar(""), "only ClusterCIDR local-traffic detection is implemented"},
 	{"bind-address-hard-fail", boolVar(false), "failing to open the health or metrics server is always fatal"},
 	{"show-hidden-metrics-for-version", stringVar(""), "ipvs-proxy hides no metrics"},
-	{"logging-format", stringVar("text"), loggingReason},
 	{"log-flush-frequency", durationVar(5 * time.Second), loggingReason},
 	{"log-json-split-stream", boolVar(false), loggingReason},
 	{"log-json-info-buffer-size", stringVar("0"), loggingReason},

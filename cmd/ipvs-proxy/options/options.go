@@ -96,7 +96,7 @@ var PlanFields = []string{
 var DaemonFields = append(slices.Clone(PlanFields),
 	"clientConnection.kubeconfig", "clientConnection.qps", "clientConnection.burst",
 	"clientConnection.contentType", "clientConnection.acceptContentTypes",
-	"healthzBindAddress", "metricsBindAddress", "enableProfiling",
+	"healthzBindAddress", "metricsBindAddress", "enableProfiling", "logging.format",
 	"ipvs.syncPeriod", "ipvs.minSyncPeriod", "ipvs.strictARP", "ipvs.excludeCIDRs",
 	"ipvs.tcpTimeout", "ipvs.tcpFinTimeout", "ipvs.udpTimeout", "conntrack",
 	IPVSProxyKind,

@@ -40,6 +40,7 @@ func (c *Config) validate(flagGates map[string]bool, daemon bool) ([]string, err
 		c.parseExcludeCIDRs(),
 		c.parseServers(),
 		c.checkClient(),
+		c.checkLogging(),
 		c.parseOwn(),
 		c.checkActions(),
 	)
@@ -257,4 +258,23 @@ func (c *Config) checkClient() error {
 		errs = append(errs, errors.New("invalid --kube-api-content-type (clientConnection.contentType): must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// LoggingFormatText is the only log format ipvs-proxy writes.
+const LoggingFormatText = "text"
+
+// checkLogging refuses a log format other than text, where kube-proxy
+// also offers json (k8s.io/component-base/logs/json): ipvs-proxy does not
+// link it, because it would bring go.uber.org/zap, go-logr/zapr and
+// go.uber.org/multierr into the binary for an output format, and silently
+// writing text where a log pipeline parses JSON would be worse than
+// refusing to start.
+func (c *Config) checkLogging() error {
+	switch f := c.KubeProxy.Logging.Format; f {
+	case "", LoggingFormatText:
+		return nil
+	default:
+		return fmt.Errorf("unsupported log format %q (--logging-format, logging.format): ipvs-proxy writes only %q (klog's text); "+
+			"remove the flag or set it to text", f, LoggingFormatText)
+	}
 }
