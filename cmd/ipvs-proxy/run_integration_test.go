@@ -4,10 +4,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +29,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 	"github.com/ipvs-proxy/ipvs-proxy/test/apiserver"
@@ -59,6 +65,8 @@ func TestDaemonWithKubeadmConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As daemonAction: the metrics (and client-go's hooks) before the client.
+	m := metrics.New()
 	api, err := kubeClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -84,13 +92,16 @@ func TestDaemonWithKubeadmConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if n := getRequests(t, m, p.Config().Host); n != 0 {
+		t.Fatalf("rest_client_requests_total GET before the daemon started: %v", n)
+	}
 	fake := ipvs.NewFake()
 	a := addr.NewFake(addr.Config{})
 	a.SetHostAddresses(netip.MustParseAddr("198.18.1.1"))
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(runCtx, dcfg, daemon.Deps{Client: api, Adapters: daemon.Adapters{
+		done <- daemon.Run(runCtx, dcfg, daemon.Deps{Client: api, Metrics: m, Adapters: daemon.Adapters{
 			IPVS: fake, Addresses: a, Netfilter: netfilter.NewFake(), Conntrack: conntrack.NewFake()}})
 	}()
 	defer func() {
@@ -107,6 +118,83 @@ func TestDaemonWithKubeadmConfig(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	expectRESTClientMetrics(t, dcfg.MetricsBindAddress, p.Config().Host)
+}
+
+// expectRESTClientMetrics scrapes the metrics server at addr and checks
+// that client-go's rest_client_requests_total counted the daemon's list and
+// watch calls to the API server at apiURL with client-go's labels (code
+// 200, method GET, host: the URL's host:port), as kube-proxy's /metrics
+// has them. The test's own client only creates and updates (POST, PUT), so
+// the GETs are the daemon's: none before it started (getRequests).
+func expectRESTClientMetrics(t *testing.T, addr, apiURL string) {
+	t.Helper()
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := fmt.Sprintf(`rest_client_requests_total{code="200",host=%q,method="GET"} `, u.Host)
+	got := -1.0
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), requests); ok {
+			got, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	// A list-and-watch of each of Services, EndpointSlices and the Node
+	// (client-go lists through a streaming watch: one GET each).
+	if got < 3 {
+		t.Fatalf("rest_client_requests_total did not count the list/watch calls: %s= %v; /metrics:\n%s",
+			requests, got, grepLines(string(body), "rest_client_requests_total"))
+	}
+	t.Logf("%s%v", requests, got)
+}
+
+// getRequests is the sum of rest_client_requests_total{method="GET"} to
+// the API server at apiURL, read from m's registry.
+func getRequests(t *testing.T, m *metrics.Metrics, apiURL string) float64 {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "rest_client_requests_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["method"] == "GET" && labels["host"] == u.Host {
+				n += s.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+func grepLines(s, substr string) string {
+	var out strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, substr) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 // freePort returns a 127.0.0.1 address with a port free at the moment.
