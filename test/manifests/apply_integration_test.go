@@ -14,6 +14,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipvs-proxy/ipvs-proxy/test/apiserver"
@@ -73,6 +74,43 @@ func TestServerSideDryRun(t *testing.T) {
 				t.Errorf("%s: %q not created:\n%s", vr.dir, want, out)
 			}
 		}
+	}
+}
+
+// TestSelectorUnchanged applies the kubeadm overlay over the DaemonSet
+// earlier releases applied (the same without the pods' k8s-app label): the
+// API server refuses any change to a DaemonSet's selector, so this fails if
+// the label ever goes into the selector. Afterwards the pods carry the label
+// and kube-proxy's DaemonSet selector (k8s-app=kube-proxy) matches them, as
+// the monitoring selecting kube-proxy's pods does.
+func TestSelectorUnchanged(t *testing.T) {
+	p, c := plane(t)
+	kubectlAdmin(t, p, "apply", "-f", kubeadmObjects)
+	const label = "        k8s-app: kube-proxy\n"
+	cur := render(t, kubeadmDir)
+	if !strings.Contains(string(cur.yaml), label) {
+		t.Fatalf("the kubeadm overlay's pods have no k8s-app label:\n%s", cur.yaml)
+	}
+	before := filepath.Join(t.TempDir(), "before.yaml")
+	if err := os.WriteFile(before, []byte(strings.Replace(string(cur.yaml), label, "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectlAdmin(t, p, "apply", "-f", before)
+	kubectlAdmin(t, p, "apply", "-k", kubeadmDir)
+	ds, err := c.AppsV1().DaemonSets("kube-system").Get(t.Context(), "ipvs-proxy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := c.AppsV1().DaemonSets("kube-system").Get(t.Context(), "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(kp.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+		t.Errorf("kube-proxy's selector %s does not match our pods' labels %v", sel, ds.Spec.Template.Labels)
 	}
 }
 

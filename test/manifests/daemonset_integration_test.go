@@ -55,6 +55,7 @@ func TestDaemonSetShape(t *testing.T) {
 			ds := one[*appsv1.DaemonSet](t, r)
 			spec := ds.Spec.Template.Spec
 			checkScheduling(t, ds)
+			checkLabels(t, ds, vr.dryRun)
 			if got := spec.NodeSelector[handoverLabel]; (got == "ipvs-proxy") != vr.handover {
 				t.Errorf("nodeSelector %s = %q, handover variant: %v", handoverLabel, got, vr.handover)
 			}
@@ -73,6 +74,25 @@ func TestDaemonSetShape(t *testing.T) {
 			}
 			checkBinding(t, r, ds)
 		})
+	}
+}
+
+// checkLabels: the pods carry kube-proxy's k8s-app=kube-proxy (monitoring
+// selects the node's proxy by it), except the dry run's, which serve no
+// metrics; the selector is app.kubernetes.io/name alone (plus the dry run's
+// instance), never k8s-app, so it never matches kube-proxy's pods and stays
+// what earlier releases applied (a DaemonSet's selector is immutable).
+func checkLabels(t *testing.T, ds *appsv1.DaemonSet, dryRun bool) {
+	t.Helper()
+	want := map[string]string{"app.kubernetes.io/name": "ipvs-proxy"}
+	if dryRun {
+		want["app.kubernetes.io/instance"] = "dry-run"
+	}
+	if d := cmp.Diff(want, ds.Spec.Selector.MatchLabels); d != "" || len(ds.Spec.Selector.MatchExpressions) > 0 {
+		t.Errorf("selector (-want +got):\n%s%v", d, ds.Spec.Selector.MatchExpressions)
+	}
+	if got, ok := ds.Spec.Template.Labels["k8s-app"]; (got == "kube-proxy") == dryRun || (dryRun && ok) {
+		t.Errorf("pod label k8s-app = %q (set: %v), dry run: %v", got, ok, dryRun)
 	}
 }
 
