@@ -118,6 +118,10 @@ func populate(m *metrics.Metrics) {
 	api := &url.URL{Scheme: "https", Host: "127.0.0.1:6443", Path: "/api/v1/services"}
 	clientmetrics.RequestResult.Increment(context.Background(), "200", "GET", api.Host)
 	clientmetrics.RequestLatency.Observe(context.Background(), "GET", *api, time.Millisecond)
+	// The event sink creates Events (POST).
+	events := &url.URL{Scheme: "https", Host: "127.0.0.1:6443", Path: "/api/v1/namespaces/default/events"}
+	clientmetrics.RequestResult.Increment(context.Background(), "201", "POST", events.Host)
+	clientmetrics.RequestLatency.Observe(context.Background(), "POST", *events, time.Millisecond)
 	m.ConfigWarnings(1)
 	m.ServiceProblems(1)
 	// The health servers answer 200 or 503 (healthcheck package).
