@@ -1,9 +1,7 @@
 package proxier
 
 import (
-	"cmp"
 	"net/netip"
-	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -55,71 +53,27 @@ type NoLocal struct{ Internal, External bool }
 // Build turns Kubernetes objects into the exact state the node's kernel must
 // have. It is pure: no I/O, no clock, no logging. Defects in the input are
 // returned as problems and the defective parts skipped; everything else is
-// still built.
+// still built. It builds each service's fragment and merges them with an
+// Assembler, as the reconcile engine does one service at a time.
 func Build(services []*v1.Service, slices []*discovery.EndpointSlice, node Node, cfg Config) (*model.State, []Problem) {
 	bySvc, problems := groupSlices(services, slices)
-	states := make([]*ServiceState, 0, len(services))
+	a := NewAssembler()
+	names := make([]types.NamespacedName, 0, len(services))
+	seen := make(map[types.NamespacedName]bool, len(services))
 	for _, svc := range services {
 		if svc == nil {
 			continue
 		}
-		st, p := BuildService(svc, bySvc[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}], node, cfg)
-		problems = append(problems, p...)
-		if st != nil {
-			states = append(states, st)
+		name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		st, p := BuildService(svc, bySvc[name], node, cfg)
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name) // a duplicate replaces the first
 		}
+		a.Set(name, st, p)
 	}
-	desired, p := Assemble(states, cfg)
-	return desired, append(problems, p...)
-}
-
-// Assemble merges per-service fragments into one state. When two services
-// claim the same virtual server, the older one (then the one first by
-// namespace/name) keeps it and the other is reported.
-func Assemble(states []*ServiceState, cfg Config) (*model.State, []Problem) {
-	ordered := slices.Clone(states)
-	slices.SortFunc(ordered, compareServiceState)
-	out := model.NewState()
-	owner := make(map[model.VSKey]types.NamespacedName, len(states))
-	var problems []Problem
-	for _, st := range ordered {
-		for _, svc := range st.Services {
-			if prev, taken := owner[svc.VSKey]; taken {
-				problems = append(problems, conflictProblem(st.Name, prev, svc.VSKey))
-				continue
-			}
-			owner[svc.VSKey] = st.Name
-			out.Services[svc.VSKey] = svc
-		}
-		for _, a := range st.Addresses {
-			out.Addresses[a] = struct{}{}
-		}
-		// A port whose virtual server another service won is that service's.
-		for _, p := range st.Ports {
-			if owner[p.VSKey] == st.Name {
-				out.Netfilter.Ports = append(out.Netfilter.Ports, p)
-			}
-		}
-		out.Netfilter.NodePorts = append(out.Netfilter.NodePorts, st.NodePorts...)
-		out.Netfilter.Hairpin = append(out.Netfilter.Hairpin, st.Hairpin...)
+	for _, name := range names {
+		problems = append(problems, a.Problems(name)...)
 	}
-	out.Netfilter.MasqueradeAll = cfg.MasqueradeAll
-	out.Netfilter.LocalCIDRs = slices.Clone(cfg.LocalCIDRs)
-	out.Netfilter.Sort()
-	return out, problems
-}
-
-func compareServiceState(a, b *ServiceState) int {
-	if c := a.Created.Compare(b.Created); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Name.Namespace, b.Name.Namespace); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Name.Name, b.Name.Name)
-}
-
-func conflictProblem(loser, winner types.NamespacedName, k model.VSKey) Problem {
-	return Problem{Kind: "Service", Namespace: loser.Namespace, Name: loser.Name, Service: loser,
-		Message: "virtual server " + k.String() + " is already claimed by service " + winner.String() + "; skipped"}
+	return a.State(&cfg), problems
 }

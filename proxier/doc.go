@@ -15,9 +15,11 @@
 // hairpin), endpoints.go (reading EndpointSlices), topology.go (KEP-1669
 // terminating endpoints, traffic policies, topology hints and the weight
 // policy), scheduler.go (schedulers, flags, session affinity, source ranges).
-// Assemble merges per-service fragments and resolves conflicting virtual
-// servers. Diff (diff.go) is pure too; its model.Plan prints as ipvsadm and
-// ip(8) commands.
+// The Assembler (assemble.go) merges per-service fragments and resolves
+// conflicting virtual servers, one service at a time: Build runs it over all
+// services, the reconcile engine keeps one and sets the services that
+// changed, so both apply the same rules (one copy of them). Diff (diff.go)
+// is pure too; its model.Plan prints as ipvsadm and ip(8) commands.
 //
 // The weight policy is the heart of the project: a ready endpoint is a real
 // server at weight 1; a terminating one stays at weight 0, so the

@@ -195,7 +195,9 @@ func (b *serviceBuilder) loadBalancerIPs() []netip.Addr {
 
 // finish sorts the fragment into canonical order.
 func (b *serviceBuilder) finish() {
-	slices.SortFunc(b.st.Services, func(x, y *model.Service) int {
+	// Stable: of a virtual server built twice (an external IP equal to the
+	// cluster IP), the first built is kept.
+	slices.SortStableFunc(b.st.Services, func(x, y *model.Service) int {
 		if x.VSKey.Less(y.VSKey) {
 			return -1
 		}
@@ -203,6 +205,13 @@ func (b *serviceBuilder) finish() {
 			return 1
 		}
 		return 0
+	})
+	b.st.Services = slices.CompactFunc(b.st.Services, func(x, y *model.Service) bool {
+		if x.VSKey != y.VSKey {
+			return false
+		}
+		b.problem("virtual server %s is built twice (two of its addresses are the same); the first kept", x.VSKey)
+		return true
 	})
 	slices.SortFunc(b.st.Addresses, netip.Addr.Compare)
 	b.st.Addresses = slices.Compact(b.st.Addresses)

@@ -34,7 +34,7 @@ func (e *Engine) addressOps(ops []model.Op, addrs []netip.Addr, repairing bool) 
 	want := map[netip.Addr]struct{}{}
 	have := map[netip.Addr]struct{}{}
 	for _, a := range addrs {
-		if e.desired.addrs[a] > 0 {
+		if e.desired.Bound(a) {
 			want[a] = struct{}{}
 		}
 		if _, ok := e.applied.Addresses[a]; ok {
@@ -99,7 +99,7 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 		}
 		e.record(op)
 		if op.Kind == model.OpAddVirtualServer && e.isForeign(op.VS.VSKey) {
-			e.desired.nfDirty = true // ours now: its ports return to the intent
+			e.nfStale = true // ours now: its ports return to the intent
 		}
 		e.status.done(objectOf(op))
 	}
@@ -122,13 +122,11 @@ func (e *Engine) failed(logger klog.Logger, op model.Op, err error, res *Result)
 		return
 	}
 	if st.Reason == ReasonForeign {
-		e.desired.nfDirty = true // its ports leave the netfilter intent
+		e.nfStale = true // its ports leave the netfilter intent
 	}
 	oe := ObjectError{Object: o, Reason: st.Reason, Err: err}
 	if o.Kind != ObjAddress {
-		if c := e.desired.claims[o.VS]; len(c) > 0 {
-			oe.Service = c[0]
-		}
+		oe.Service, _ = e.desired.Owner(o.VS)
 	}
 	res.ObjectErrors = append(res.ObjectErrors, oe)
 }
@@ -205,7 +203,7 @@ func (e *Engine) unbindAfterDeletes(ops []model.Op, errs []error, unbinds []int)
 	// deletion O(its virtual servers), not O(all).
 	inUse := map[netip.Addr]bool{}
 	check := func(k model.VSKey) {
-		if unbinding[k.Addr] && !deleted[k] && e.desired.vs[k] == nil && e.applied.Services[k] != nil {
+		if unbinding[k.Addr] && !deleted[k] && e.desired.VirtualServer(k) == nil && e.applied.Services[k] != nil {
 			inUse[k.Addr] = true
 		}
 	}
@@ -334,10 +332,10 @@ func (e *Engine) record(op model.Op) {
 // when the kernel is known to hold it (applied or verified), else the
 // whole program.
 func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
-	if !e.desired.nfDirty && e.nfApplied {
+	if !e.netfilterStale() && e.nfApplied {
 		return
 	}
-	nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
+	nf := e.netfilterIntent()
 	if e.nfApplied && nf.Equal(&e.applied.Netfilter) {
 		return
 	}
@@ -353,7 +351,7 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 		res.Failures++
 		e.metrics.KernelError("netfilter")
 		e.nfApplied = false
-		e.desired.nfDirty = true
+		e.nfStale = true
 		e.status.failOther(ObjNetfilter, err, e.clock.Now())
 		if *firstErr == nil {
 			*firstErr = err
@@ -435,8 +433,8 @@ func (e *Engine) clearConntrack(ctx context.Context, family string, filters []co
 // dryRun logs the plan and records it as applied, touching nothing.
 func (e *Engine) dryRun(logger klog.Logger, ops []model.Op) {
 	plan := &model.Plan{Ops: ops}
-	if e.desired.nfDirty || !e.nfApplied {
-		nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
+	if e.netfilterStale() || !e.nfApplied {
+		nf := e.netfilterIntent()
 		if !e.nfApplied || !nf.Equal(&e.applied.Netfilter) {
 			plan.Netfilter = &nf
 			e.applied.Netfilter = nf

@@ -2,7 +2,7 @@
 // state, cheaply and without dropping traffic.
 //
 //	tracker (changed services) ─► Engine.Sync ─► BuildService per changed service
-//	                                   │            └► desiredIndex (claims, refcounts)
+//	                                   │            └► proxier.Assembler.Set (claims, refcounts)
 //	                                   ├► decideRemovals (drain policy)
 //	                                   ├► proxier.DiffService against the applied state
 //	                                   └► execute: IPVS, addresses, netfilter, conntrack
@@ -35,7 +35,7 @@
 // # One contract for every kernel object
 //
 // Every subsystem is reconciled the same way: desired objects in (the
-// desired index), the kernel read back on start and on repairs (observe:
+// assembler), the kernel read back on start and on repairs (observe:
 // what is ours is adopted, never flushed), a plan of writes (Update and
 // Delete, model.Op; Prune is the deletion of what is ours and no longer
 // desired), and a status per object out (status.go): a virtual server, a

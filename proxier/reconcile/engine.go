@@ -1,10 +1,13 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -106,9 +109,21 @@ type Engine struct {
 	node    proxier.Node
 	src     Source
 
-	desired *desiredIndex
-	applied *model.State // what we believe the kernel holds (ours only)
-	drains  drains
+	// desired is the assembled desired state: one fragment per service,
+	// replaced as services change.
+	desired *proxier.Assembler
+	// nfStale is set when the netfilter intent must be recomputed although
+	// the assembler's did not change (a virtual server became foreign or
+	// ours, a write failed, the program drifted); nfIntent is the
+	// assembler's netfilter generation last computed.
+	nfStale  bool
+	nfIntent uint64
+	// healthGen is the assembler's health-check generation last returned
+	// (healthSent: returned at least once).
+	healthGen  uint64
+	healthSent bool
+	applied    *model.State // what we believe the kernel holds (ours only)
+	drains     drains
 	// status holds every object that is not done (pending a retry or
 	// failed): the one place retries are kept.
 	status *statusTable
@@ -141,7 +156,7 @@ func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	e := &Engine{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, node: node, src: src,
-		desired: newDesiredIndex(), applied: model.NewState(), drains: drains{}, status: newStatusTable()}
+		desired: proxier.NewAssembler(), applied: model.NewState(), drains: drains{}, status: newStatusTable()}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -162,11 +177,11 @@ func (e *Engine) SetSource(src Source) { e.src = src }
 // ready endpoint counts, and whether they changed since the last call (only
 // then is the map filled, so the caller resyncs its health servers cheaply).
 func (e *Engine) HealthChecks() (map[types.NamespacedName]HealthCheck, bool) {
-	if !e.desired.healthDirty {
+	if e.healthSent && e.healthGen == e.desired.HealthGen() {
 		return nil, false
 	}
-	e.desired.healthDirty = false
-	return maps.Clone(e.desired.health), true
+	e.healthSent, e.healthGen = true, e.desired.HealthGen()
+	return e.desired.HealthChecks(), true
 }
 
 // Stats returns the number of virtual and real servers believed programmed
@@ -183,12 +198,7 @@ func (e *Engine) Stats() (virtualServers, realServers, draining int) {
 // services have an internal and an external node-local traffic policy
 // without an endpoint on this node while the cluster has some
 // (proxier.NoLocal).
-func (e *Engine) NoLocalEndpoints() (internal, external [2]int) {
-	for f, n := range e.desired.noLocal {
-		internal[f], external[f] = n[0], n[1]
-	}
-	return internal, external
-}
+func (e *Engine) NoLocalEndpoints() (internal, external [2]int) { return e.desired.NoLocalEndpoints() }
 
 // Result reports what one sync did.
 type Result struct {
@@ -241,15 +251,36 @@ func (e *Engine) Statuses() int { return e.status.len() }
 func (e *Engine) Draining() int { return e.drains.count() }
 
 // rebuild recomputes one service's fragment from the source.
-func (e *Engine) rebuild(name types.NamespacedName) ([]model.VSKey, []netip.Addr, []proxier.Problem) {
+func (e *Engine) rebuild(name types.NamespacedName) proxier.Change {
 	svc := e.src.Service(name)
 	var frag *proxier.ServiceState
 	var problems []proxier.Problem
 	if svc != nil {
 		frag, problems = proxier.BuildService(svc, e.src.EndpointSlices(name), e.node, e.cfg.Build)
 	}
-	keys, addrs, conflicts := e.desired.set(name, frag)
-	return keys, addrs, append(problems, conflicts...)
+	return e.desired.Set(name, frag, problems)
+}
+
+// rebuilt fills the result's rebuilt services, with every problem they
+// have now: those rebuilt and those whose conflicts the rebuild changed.
+func (e *Engine) rebuilt(res *Result, names []types.NamespacedName) {
+	slices.SortFunc(names, func(a, b types.NamespacedName) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	res.Rebuilt = slices.Compact(names)
+	for _, n := range res.Rebuilt {
+		res.Problems = append(res.Problems, e.desired.Problems(n)...)
+	}
+}
+
+// netfilterStale reports whether the netfilter intent may differ from the
+// one last computed.
+func (e *Engine) netfilterStale() bool { return e.nfStale || e.nfIntent != e.desired.NetfilterGen() }
+
+// netfilterIntent computes the netfilter intent.
+func (e *Engine) netfilterIntent() model.Netfilter {
+	e.nfStale, e.nfIntent = false, e.desired.NetfilterGen()
+	return e.desired.Netfilter(&e.cfg.Build, e.isForeign)
 }
 
 // Sync applies the changes of the named services incrementally: only their
@@ -272,18 +303,17 @@ func (e *Engine) Sync(ctx context.Context, changed []types.NamespacedName) Resul
 		}
 	}
 	res := Result{Failures: failedRead.Failures}
-	res.Rebuilt = changed
-	res.Problems = failedRead.Problems
 	keys, addrs, _ := e.status.due(e.clock.Now())
+	names := slices.Clone(failedRead.Rebuilt)
 	for _, name := range changed {
-		k, a, p := e.rebuild(name)
-		keys, addrs = append(keys, k...), append(addrs, a...)
-		res.Problems = append(res.Problems, p...)
+		ch := e.rebuild(name)
+		keys, addrs, names = append(keys, ch.Keys...), append(addrs, ch.Addrs...), append(names, ch.Services...)
 	}
+	e.rebuilt(&res, names)
 	var ops []model.Op
 	var gone []goneReal
 	for _, k := range uniqueKeys(keys) {
-		want, have := e.desired.vs[k], e.applied.Services[k]
+		want, have := e.desired.VirtualServer(k), e.applied.Services[k]
 		gone = appendGone(gone, k, e.decideRemovals(k, want, have, false))
 		ops = e.planKey(ops, k, want, have, false)
 	}
@@ -301,3 +331,7 @@ func (e *Engine) planKey(ops []model.Op, k model.VSKey, want, have *model.Servic
 	ops = proxier.DiffService(ops, effective(want, e.drains[k]), have)
 	return append(ops[:start], e.status.settle(k, ops[start:], repairing)...)
 }
+
+// HealthCheck is the health-check node port of an externalTrafficPolicy
+// Local service and its number of ready endpoints on this node.
+type HealthCheck = proxier.HealthCheck

@@ -3,9 +3,11 @@ package reconcile
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -234,4 +236,30 @@ func TestNoLocalEndpointsCounted(t *testing.T) {
 	r.src.remove(types.NamespacedName{Namespace: "ns", Name: "bb"})
 	r.sync(types.NamespacedName{Namespace: "ns", Name: "bb"}, a)
 	expect(0, 0)
+}
+
+// An older service that claims a virtual server a younger one holds takes
+// it over in one incremental sync, and the result reports the younger
+// one's new conflict although only the older one changed; when the older
+// one goes, the younger one gets it back and its problem is gone.
+func TestSyncReportsConflictsOfServicesNotChanged(t *testing.T) {
+	r := newRig(t)
+	young := r.src.put(k8stest.Service("ns", "a-young", k8stest.ClusterIPs("198.18.0.20")),
+		k8stest.Slice("ns", "a-young", "y-1", []discovery.Endpoint{ep("198.18.10.1")}))
+	r.full()
+	older := k8stest.Service("ns", "b-old", k8stest.ClusterIPs("198.18.0.20"))
+	older.CreationTimestamp.Time = k8stest.Epoch.Add(-time.Hour)
+	old := r.src.put(older, k8stest.Slice("ns", "b-old", "o-1", []discovery.Endpoint{ep("198.18.10.2")}))
+
+	res := r.sync(old)
+	r.expectRoute("tcp 198.18.0.20:80", "198.18.10.2:8080")
+	if !slices.Contains(res.Rebuilt, young) || len(res.Problems) != 1 || res.Problems[0].Service != young {
+		t.Errorf("after the older service came: rebuilt %v, problems %v; want a-young's conflict", res.Rebuilt, res.Problems)
+	}
+	r.src.remove(old)
+	res = r.sync(old)
+	r.expectRoute("tcp 198.18.0.20:80", "198.18.10.1:8080")
+	if !slices.Contains(res.Rebuilt, young) || len(res.Problems) != 0 {
+		t.Errorf("after the older service left: rebuilt %v, problems %v; want a-young listed without problems", res.Rebuilt, res.Problems)
+	}
 }

@@ -124,7 +124,7 @@ func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
 func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (owned, desired bool) {
 	nodeIPs := e.nodePortIPs()
 	return func(k model.VSKey) (bool, bool) {
-		_, desired := e.desired.vs[k]
+		desired := e.desired.VirtualServer(k) != nil
 		if !desired && e.cfg.Owner.excluded(k.Addr) {
 			return false, false
 		}
@@ -133,7 +133,7 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 		}
 		// On the dummy interface now, or in this sync (binds follow adds).
 		_, onDummy := bound[k.Addr]
-		onDummy = onDummy || e.desired.addrs[k.Addr] > 0
+		onDummy = onDummy || e.desired.Bound(k.Addr)
 		return onDummy || e.cfg.Owner.nodePort(k, nodeIPs), desired
 	}
 }
@@ -160,11 +160,11 @@ func (e *Engine) markForeign(foreign map[model.VSKey]bool, res *Result) {
 	for k := range e.status.vs {
 		if e.isForeign(k) && !foreign[k] {
 			e.status.done(Object{Kind: ObjVirtualServer, VS: k})
-			e.desired.nfDirty = true // its ports are ours to serve again
+			e.nfStale = true // its ports are ours to serve again
 		}
 	}
 	for k := range foreign {
-		want := e.desired.vs[k]
+		want := e.desired.VirtualServer(k)
 		op := model.Op{Kind: model.OpAddVirtualServer, VS: want.VirtualServer}
 		if e.status.skip(op, false) {
 			continue
@@ -190,22 +190,24 @@ func (e *Engine) nodePortIPs() []netip.Addr {
 
 // rebuildAll recomputes every service's fragment: at start and after the
 // node changed. Fragments of services that no longer exist are dropped.
-func (e *Engine) rebuildAll() ([]proxier.Problem, []types.NamespacedName) {
-	var problems []proxier.Problem
+func (e *Engine) rebuildAll(res *Result) {
 	names := e.src.ServiceNames()
 	present := make(map[types.NamespacedName]bool, len(names))
 	for _, name := range names {
 		present[name] = true
-		_, _, p := e.rebuild(name)
-		problems = append(problems, p...)
+		e.rebuild(name)
 	}
-	for name := range e.desired.frags {
+	var gone []types.NamespacedName
+	for name := range e.desired.Names() {
 		if !present[name] {
-			e.desired.set(name, nil)
-			names = append(names, name) // rebuilt as gone: it has no problems now
+			gone = append(gone, name)
 		}
 	}
-	return problems, names
+	for _, name := range gone {
+		e.desired.Set(name, nil, nil)
+	}
+	names = append(names, gone...) // rebuilt as gone: they have no problems now
+	e.rebuilt(res, names)
 }
 
 // Full reconciles everything: it lists the kernel, diffs it against the
@@ -222,13 +224,13 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
 	if adopting || rebuildAll {
 		e.status.resetFailed() // a new node or a restart: every object gets a new chance
-		res.Problems, res.Rebuilt = e.rebuildAll()
+		e.rebuildAll(&res)
 	} else {
-		res.Rebuilt = changed
+		names := slices.Clone(changed)
 		for _, name := range changed {
-			_, _, p := e.rebuild(name)
-			res.Problems = append(res.Problems, p...)
+			names = append(names, e.rebuild(name).Services...)
 		}
+		e.rebuilt(&res, names)
 	}
 	if adopting && e.recorded == nil {
 		e.recorded = e.readRecord(logger)
@@ -249,7 +251,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.started, e.recorded = true, nil
 	// Written fullChunk virtual servers at a time, so that a cold sync of
 	// 10,000 services never holds its 110,000 operations at once.
-	keys := unionKeys(e.desired.vs, observed.Services)
+	keys := unionKeys(e.desired.VirtualServers(), observed.Services)
 	for start := 0; start < len(keys); start += fullChunk {
 		var ops []model.Op
 		var gone []goneReal
@@ -259,7 +261,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		e.execute(ctx, ops, gone, &res)
 	}
 	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
-	e.status.forgetUnlisted(e.desired.vs, observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
+	e.status.forgetUnlisted(e.desired.VirtualServers(), observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
@@ -275,7 +277,7 @@ const fullChunk = 1000
 // foreign virtual server is left alone (markForeign failed it). repairing
 // retries objects whose transient retries ran out.
 func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have *model.Service, adopting, repairing bool) ([]model.Op, []goneReal) {
-	want := e.desired.vs[k]
+	want := e.desired.VirtualServer(k)
 	gone = appendGone(gone, k, e.decideRemovals(k, want, have, adopting))
 	e.forgetVanishedDrains(k, have)
 	return e.planKey(ops, k, want, have, repairing), gone
@@ -303,19 +305,19 @@ func (e *Engine) checkNetfilter(logger klog.Logger) {
 	if e.nfApplied {
 		return
 	}
-	nf := e.desired.netfilter(&e.cfg.Build, e.isForeign)
+	nf := e.netfilterIntent()
 	if err := e.cfg.Netfilter.Verify(&nf); err == nil {
 		e.nfApplied = true
 		e.applied.Netfilter = nf
 		return
 	}
-	e.desired.nfDirty = true
+	e.nfStale = true
 }
 
 // wantedAddresses is the desired address set, plus bound addresses inside
 // the exclude CIDRs, which are never unbound.
 func (e *Engine) wantedAddresses(bound map[netip.Addr]struct{}) map[netip.Addr]struct{} {
-	want := e.desired.addressSet()
+	want := e.desired.Addresses()
 	for a := range bound {
 		if e.cfg.Owner.excluded(a) {
 			want[a] = struct{}{}

@@ -95,7 +95,7 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
 	case e.nfApplied:
 		logger.Info("Netfilter program drifted; reapplying", "err", err)
 		e.nfApplied = false
-		e.desired.nfDirty = true
+		e.nfStale = true
 	}
 	return true
 }

@@ -43,7 +43,7 @@ func (e *Engine) PollDrains(ctx context.Context) Result {
 	}
 	var ops []model.Op
 	for _, k := range uniqueKeys(touched) {
-		ops = e.planKey(ops, k, e.desired.vs[k], e.applied.Services[k], false)
+		ops = e.planKey(ops, k, e.desired.VirtualServer(k), e.applied.Services[k], false)
 	}
 	e.execute(ctx, ops, nil, &res)
 	return res

@@ -54,7 +54,7 @@ func (e *Engine) RepairSteps() int {
 	if e.cycle != nil {
 		return e.cycle.steps
 	}
-	return e.stepsFor(len(e.desired.vs))
+	return e.stepsFor(len(e.desired.VirtualServers()))
 }
 
 // Repair does the next step of the periodic repair and reports whether it
@@ -83,7 +83,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 		return e.Full(ctx, changed, true), true
 	}
 	if e.cycle == nil {
-		n := len(e.desired.vs)
+		n := len(e.desired.VirtualServers())
 		if e.stepsFor(n) == 1 {
 			return e.Full(ctx, changed, false), true
 		}
@@ -157,7 +157,7 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 	var ops []model.Op
 	var gone []goneReal
 	keys := make([]model.VSKey, 0, len(kernel))
-	for _, k := range unionKeys(e.desired.vs, kernel) {
+	for _, k := range unionKeys(e.desired.VirtualServers(), kernel) {
 		kv, inKernel := kernel[k]
 		applied := e.applied.Services[k]
 		switch {
@@ -165,13 +165,13 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 			// Gone from the kernel (or never added): add it whole if desired.
 			delete(e.applied.Services, k)
 			ops, gone = e.repairKey(ops, gone, k, nil, false, true)
-		case applied == nil || e.desired.vs[k] == nil:
+		case applied == nil || e.desired.VirtualServer(k) == nil:
 			// Unknown to us, or to be deleted: read its real servers now.
 			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
 		default:
 			// Its real servers are read by a later step; check its settings.
 			applied.VirtualServer = kv
-			if want := e.desired.vs[k].VirtualServer; want != kv {
+			if want := e.desired.VirtualServer(k).VirtualServer; want != kv {
 				if op := (model.Op{Kind: model.OpUpdateVirtualServer, VS: want}); !e.status.skip(op, true) {
 					ops = append(ops, op)
 				}

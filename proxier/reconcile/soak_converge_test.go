@@ -238,7 +238,7 @@ func (s *soak) dumpedAddresses() []netip.Addr {
 // docs/safety.md says to delete those by hand. Anything else without a
 // restart is a bug.
 func (s *soak) orphan(k model.VSKey, bound map[netip.Addr]struct{}) bool {
-	if s.eng.cfg.Owner.Owns(k, bound, s.node.IPs) || s.eng.desired.vs[k] != nil || s.eng.desired.addrs[k.Addr] > 0 {
+	if s.eng.cfg.Owner.Owns(k, bound, s.node.IPs) || s.eng.desired.VirtualServer(k) != nil || s.eng.desired.Bound(k.Addr) {
 		return false
 	}
 	if k.Port != strayPort && s.restarts == 0 {
