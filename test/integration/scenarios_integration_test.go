@@ -178,3 +178,25 @@ func TestRestartWithManyServicesWritesNothing(t *testing.T) {
 		t.Errorf("restart over %d programmed services: %d writes, %d virtual servers; want 0 and %d", n, writes, len(k.IPVS.Services()), n+1)
 	}
 }
+
+// TestInformerFiltersAsKubeProxy: kube-proxy's informers skip slices
+// labelled service.kubernetes.io/headless, not Services carrying that
+// label (cmd/kube-proxy/app/server.go): such a Service with a cluster IP
+// is proxied, with the endpoints of its unlabelled slices.
+func TestInformerFiltersAsKubeProxy(t *testing.T) {
+	p := apiserver.ForTest(t, apiserver.Options{})
+	c := newClient(t, p)
+	createNode(t, c)
+	createNamespace(t, c, "shop")
+	k, adapters := newKernel()
+	startDaemon(t, p.Config(), adapters)
+
+	svc := createService(t, c, k8stest.Service("shop", "labelled", func(s *v1.Service) {
+		s.Labels = map[string]string{v1.IsHeadlessService: ""}
+	}))
+	vs := tcpKey(svc.Spec.ClusterIP, 80)
+	applySlice(t, c, k8stest.Slice("shop", "labelled", "labelled-1", []discovery.Endpoint{ep("198.18.10.1")}))
+	applySlice(t, c, k8stest.Slice("shop", "labelled", "labelled-2", []discovery.Endpoint{ep("198.18.10.2")},
+		func(sl *discovery.EndpointSlice) { sl.Labels[v1.IsHeadlessService] = "" }))
+	k.ExpectReals(t, vs, "198.18.10.1:8080 1")
+}

@@ -22,23 +22,33 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
 )
 
-// labelSelector is kube-proxy's: skip other proxies' services and the
-// slices of headless services; with --service-proxy-name, take exactly the
-// services (and slices) carrying that name.
-func labelSelector(proxyName string) (labels.Selector, error) {
+// listFilters are kube-proxy's informer filters (cmd/kube-proxy/app/server.go):
+// Services of no other proxy (with --service-proxy-name, exactly those
+// carrying that name) and not headless (spec.clusterIP None); slices not
+// labelled headless. A Service labelled service.kubernetes.io/headless is
+// still proxied, as kube-proxy proxies it. Slices also take the proxy-name
+// filter, which kube-proxy does not apply: the EndpointSlice controller
+// copies a Service's labels to its slices, so this only keeps the slices
+// of other proxies' services out of the cache.
+func listFilters(proxyName string) (services, slices func(*metav1.ListOptions), err error) {
 	op, values := selection.DoesNotExist, []string(nil)
 	if proxyName != "" {
 		op, values = selection.Equals, []string{proxyName}
 	}
 	byName, err := labels.NewRequirement(proxier.LabelServiceProxyName, op, values)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	noHeadless, err := labels.NewRequirement(v1.IsHeadlessService, selection.DoesNotExist, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return labels.NewSelector().Add(*byName, *noHeadless), nil
+	svcLabels := labels.NewSelector().Add(*byName).String()
+	notNone := fields.OneTermNotEqualSelector("spec.clusterIP", v1.ClusterIPNone).String()
+	sliceLabels := labels.NewSelector().Add(*byName, *noHeadless).String()
+	services = func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = svcLabels, notNone }
+	slices = func(o *metav1.ListOptions) { o.LabelSelector = sliceLabels }
+	return services, slices, nil
 }
 
 // lastApplied is kubectl's copy of the whole object as applied: often the
@@ -154,11 +164,10 @@ func (in *interner) size() int {
 // backoff and jitter after an API-server outage; meanwhile the kernel is
 // left as it is.
 func (d *daemon) startInformers(ctx context.Context) error {
-	sel, err := labelSelector(d.cfg.Proxier.ServiceProxyName)
+	services, slices, err := listFilters(d.cfg.Proxier.ServiceProxyName)
 	if err != nil {
-		return fmt.Errorf("building the label selector: %w", err)
+		return fmt.Errorf("building the informer filters: %w", err)
 	}
-	bySelector := func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }
 	thisNode := func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.NodeName).String()
 	}
@@ -168,9 +177,9 @@ func (d *daemon) startInformers(ctx context.Context) error {
 		inf  cache.SharedIndexInformer
 		on   func(prev, cur any)
 	}{
-		{tracker.Services, newInformer(api.ListWatch(kubeapi.Services, bySelector), &v1.Service{}),
+		{tracker.Services, newInformer(api.ListWatch(kubeapi.Services, services), &v1.Service{}),
 			func(p, c any) { t.OnService(as[v1.Service](p), as[v1.Service](c)) }},
-		{tracker.EndpointSlices, newInformer(api.ListWatch(kubeapi.EndpointSlices, bySelector), &discovery.EndpointSlice{}),
+		{tracker.EndpointSlices, newInformer(api.ListWatch(kubeapi.EndpointSlices, slices), &discovery.EndpointSlice{}),
 			func(p, c any) { t.OnEndpointSlice(as[discovery.EndpointSlice](p), as[discovery.EndpointSlice](c)) }},
 		{tracker.Node, newInformer(api.ListWatch(kubeapi.Nodes, thisNode), &v1.Node{}),
 			func(p, c any) { t.OnNode(as[v1.Node](p), as[v1.Node](c)) }},
