@@ -53,7 +53,7 @@ func (d *daemon) ensureConntrack(ctx context.Context) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		logger.Error(err, "Could not set conntrack parameters from the configuration; kept the kernel's values",
+		logger.Error(err, "Could not set conntrack parameters from the configuration; the kernel keeps its values for those",
 			"readOnly", sysctl.IsReadOnly(err))
 	}
 }

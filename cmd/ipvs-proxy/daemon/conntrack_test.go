@@ -61,7 +61,7 @@ func TestInitConntrack(t *testing.T) {
 			inject: func(f *sysctl.Fake) { f.Fail(sysctl.CallSet, fault.Rule{Subject: sysctl.ConntrackMaxName, Err: erofs}) },
 			want: map[string]string{sysctl.ConntrackHashsizeName: "32768",
 				sysctl.ConntrackTCPEstablishedName: "86400", sysctl.ConntrackTCPCloseWaitName: "3600"},
-			wantLog: []string{`"Could not set conntrack parameters from the configuration; kept the kernel's values" err="open /proc/sys/net/netfilter/nf_conntrack_max: read-only file system" readOnly=true`}},
+			wantLog: []string{`"Could not set conntrack parameters from the configuration; the kernel keeps its values for those" err="open /proc/sys/net/netfilter/nf_conntrack_max: read-only file system" readOnly=true`}},
 		{name: "dry run: logged, not written", cfg: Config{Conntrack: kubeadmConntrack, CPUs: 2, DryRun: true},
 			wantLog: []string{`"Would set conntrack parameter (dry run)" name="module.nf_conntrack.parameters.hashsize" found="8192" want="32768"`}},
 	} {

@@ -41,7 +41,8 @@ const (
 func init() {
 	// The pod's mounts, from the DaemonSet: its hostPath bound at its
 	// mountPath (kubelet and runc set up volumes first), then /proc/sys
-	// bound onto itself read-only, as runc does for kubelet's readonlyPaths.
+	// bound onto itself read-only, as runc does for kubelet's readonlyPaths,
+	// and /sys read-only, as runc mounts sysfs in an unprivileged container.
 	helperPrepare["daemon"] = func() error {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("making / private: %w", err)
@@ -53,10 +54,15 @@ func init() {
 		if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("binding %s at %s: %w", src, dst, err)
 		}
-		if err := unix.Mount("/proc/sys", "/proc/sys", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("binding /proc/sys: %w", err)
+		for _, dir := range []string{"/proc/sys", "/sys"} {
+			if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("binding %s: %w", dir, err)
+			}
+			if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				return fmt.Errorf("remounting %s read-only: %w", dir, err)
+			}
 		}
-		return unix.Mount("/proc/sys", "/proc/sys", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+		return nil
 	}
 	helperExec["daemon"] = func() ([]string, error) {
 		var argv []string
@@ -130,6 +136,7 @@ func TestDaemonSetsSysctlsThroughHostPath(t *testing.T) {
 	}
 	want := requiredSysctls(t)
 	spoil(t, want)
+	kernelConntrack := lowerConntrack(t)
 	// The mount point, as runc makes it in the container's root; the mount
 	// itself lives in the helper's namespace only.
 	top := "/" + strings.Split(strings.TrimPrefix(pod.mountPath, "/"), "/")[0]
@@ -185,6 +192,7 @@ func TestDaemonSetsSysctlsThroughHostPath(t *testing.T) {
 		t.Errorf("the daemon's NoNewPrivs = %s, want 1", got)
 	}
 	checkMounts(t, mounts, pod.mountPath)
+	checkConntrack(t, out, kernelConntrack)
 	for _, s := range want {
 		if !regexp.MustCompile(`"Reset a drifted sysctl" .*name="` + regexp.QuoteMeta(s.Name) + `"`).MatchString(out) {
 			t.Errorf("the daemon did not log resetting %s", s.Name)
@@ -257,8 +265,8 @@ func currentSysctls(settings []sysctl.Setting) string {
 	return b.String()
 }
 
-// checkMounts: in the daemon's mount namespace /proc/sys is read-only and
-// the hostPath mount is read-write.
+// checkMounts: in the daemon's mount namespace /proc/sys and /sys are
+// read-only and the hostPath mount is read-write.
 func checkMounts(t *testing.T, mountinfo, mountPath string) {
 	t.Helper()
 	opts := map[string]string{}
@@ -269,8 +277,10 @@ func checkMounts(t *testing.T, mountinfo, mountPath string) {
 			opts[f[4]] = f[5] // the last mount at a path wins, as in the namespace
 		}
 	}
-	if o := opts["/proc/sys"]; !strings.HasPrefix(o, "ro") {
-		t.Errorf("/proc/sys in the daemon's namespace: %q, want read-only", o)
+	for _, dir := range []string{"/proc/sys", "/sys"} {
+		if o := opts[dir]; !strings.HasPrefix(o, "ro") {
+			t.Errorf("%s in the daemon's namespace: %q, want read-only", dir, o)
+		}
 	}
 	if o := opts[mountPath]; !strings.HasPrefix(o, "rw") {
 		t.Errorf("%s in the daemon's namespace: %q, want read-write", mountPath, o)

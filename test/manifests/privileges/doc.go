@@ -23,10 +23,14 @@
 //     volume) accept them with CAP_NET_ADMIN alone.
 //   - The daemon itself (the static binary from `make build`, or
 //     $IPVS_PROXY_BIN), run with the base DaemonSet's args, its hostPath
-//     mount and a read-only /proc/sys, as root with only CAP_NET_ADMIN in
-//     every capability set and no_new_privs, resets every sysctl of its
-//     table (strict ARP and IPv6 included) at start, and reads the kernel
-//     version, although kernel.osrelease is not under --sysctl-root.
+//     mount and a read-only /proc/sys and /sys, as root with only
+//     CAP_NET_ADMIN in every capability set and no_new_privs, resets every
+//     sysctl of its table (strict ARP and IPv6 included) at start, and reads
+//     the kernel version, although kernel.osrelease is not under
+//     --sysctl-root. It also sets kube-proxy's conntrack defaults through
+//     the hostPath (nf_conntrack_max for the VM's CPUs, the TCP timeouts);
+//     the conntrack hash size, a module parameter under the read-only /sys,
+//     keeps its value and the daemon reports it (readOnly=true).
 //   - With ip_vs and nf_tables unloaded and no modprobe on PATH (the image
 //     has none), a process with only CAP_NET_ADMIN gets them, and an IPVS
 //     scheduler module, loaded by the kernel on first use: no CAP_SYS_MODULE
