@@ -209,10 +209,10 @@ func (a *Assembler) NetfilterGen() uint64 { return a.nfGen }
 
 // Netfilter returns the complete netfilter intent, less the ports whose
 // virtual server belongs to another program (foreign, nil for none): their
-// traffic is that program's, and our netfilter records what we serve. It
-// costs O(entries).
-func (a *Assembler) Netfilter(cfg *Config, foreign func(model.VSKey) bool) model.Netfilter {
-	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: slices.Clone(cfg.LocalCIDRs)}
+// traffic is that program's, and our netfilter records what we serve. The
+// local sources are LocalSources(cfg, node). It costs O(entries).
+func (a *Assembler) Netfilter(cfg *Config, node *Node, foreign func(model.VSKey) bool) model.Netfilter {
+	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: LocalSources(cfg, node)}
 	for _, c := range a.ports {
 		// A port whose virtual server another service won is that service's.
 		if cl := a.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner && (foreign == nil || !foreign(c.v.VSKey)) {
@@ -231,13 +231,13 @@ func (a *Assembler) Netfilter(cfg *Config, foreign func(model.VSKey) bool) model
 
 // State returns the whole desired state. It shares the virtual servers
 // with the assembler.
-func (a *Assembler) State(cfg *Config) *model.State {
+func (a *Assembler) State(cfg *Config, node *Node) *model.State {
 	out := model.NewState()
 	maps.Copy(out.Services, a.vs)
 	for addr := range a.addrs {
 		out.Addresses[addr] = struct{}{}
 	}
-	out.Netfilter = a.Netfilter(cfg, nil)
+	out.Netfilter = a.Netfilter(cfg, node, nil)
 	return out
 }
 

@@ -88,7 +88,7 @@ func checkAssembleEquivalence(t *testing.T, s *byteSource) {
 		set(ev.name, ev.svc)
 	}
 
-	got := a.State(&cfg)
+	got := a.State(&cfg, &node)
 	if g, w := got.Dump("kube-ipvs0"), want.Dump("kube-ipvs0"); g != w {
 		t.Fatalf("incremental assembly differs from Build:\n--- incremental\n%s--- Build\n%s", g, w)
 	}

@@ -75,5 +75,5 @@ func Build(services []*v1.Service, slices []*discovery.EndpointSlice, node Node,
 	for _, name := range names {
 		problems = append(problems, a.Problems(name)...)
 	}
-	return a.State(&cfg), problems
+	return a.State(&cfg, &node), problems
 }

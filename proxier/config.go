@@ -26,6 +26,10 @@ type Config struct {
 	// LocalCIDRs are the sources treated as cluster-local traffic
 	// (--cluster-cidr with --detect-local-mode=ClusterCIDR).
 	LocalCIDRs []netip.Prefix
+	// LocalFromNodePodCIDRs treats the node's pod CIDRs (Node.PodCIDRs) as
+	// the cluster-local sources in place of LocalCIDRs
+	// (--detect-local-mode=NodeCIDR); see LocalSources.
+	LocalFromNodePodCIDRs bool
 	// ServiceProxyName, when set, makes Build handle exactly the services
 	// whose service.kubernetes.io/service-proxy-name label has this value;
 	// when empty, services carrying that label are ignored.
@@ -78,6 +82,34 @@ type Node struct {
 	// program neither rejects its other ports nor firewalls it (see
 	// hostaddr.go).
 	HostIPs []netip.Addr
+	// PodCIDRs are the Node's spec.podCIDRs, the local sources with
+	// Config.LocalFromNodePodCIDRs.
+	PodCIDRs []netip.Prefix
+}
+
+// LocalSources returns the sources whose traffic counts as cluster-local
+// (pods): cfg.LocalCIDRs, or with cfg.LocalFromNodePodCIDRs the node's pod
+// CIDRs, the first of each family, as kube-proxy's NodeCIDR detector takes
+// them (cmd/kube-proxy/app/server_linux.go, getLocalDetectors). A family
+// without one has no local detection: only masquerade-all and hairpin
+// apply to it, as with kube-proxy's no-op detector.
+func LocalSources(cfg *Config, node *Node) []netip.Prefix {
+	if !cfg.LocalFromNodePodCIDRs {
+		return slices.Clone(cfg.LocalCIDRs)
+	}
+	var out []netip.Prefix
+	var seen [2]bool
+	for _, p := range node.PodCIDRs {
+		f := 0
+		if p.Addr().Is6() {
+			f = 1
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // nodePortIPs returns the addresses NodePorts listen on.

@@ -167,8 +167,14 @@ func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
 }
 
 // SetNode changes the node (labels, addresses); the next Full must rebuild
-// everything.
-func (e *Engine) SetNode(n proxier.Node) { e.node = n }
+// everything. New pod CIDRs may change the netfilter intent's local
+// sources (proxier.LocalSources).
+func (e *Engine) SetNode(n proxier.Node) {
+	if !slices.Equal(e.node.PodCIDRs, n.PodCIDRs) {
+		e.nfStale = true
+	}
+	e.node = n
+}
 
 // SetSource changes where objects are read from (before the first sync).
 func (e *Engine) SetSource(src Source) { e.src = src }
@@ -280,7 +286,7 @@ func (e *Engine) netfilterStale() bool { return e.nfStale || e.nfIntent != e.des
 // netfilterIntent computes the netfilter intent.
 func (e *Engine) netfilterIntent() model.Netfilter {
 	e.nfStale, e.nfIntent = false, e.desired.NetfilterGen()
-	return e.desired.Netfilter(&e.cfg.Build, e.isForeign)
+	return e.desired.Netfilter(&e.cfg.Build, &e.node, e.isForeign)
 }
 
 // Sync applies the changes of the named services incrementally: only their

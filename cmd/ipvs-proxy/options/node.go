@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -65,7 +66,44 @@ func (c *Config) Node(name string, node *v1.Node) (proxier.Node, []string, error
 	if err != nil {
 		return proxier.Node{}, warnings, err // validated by Complete
 	}
-	return out, warnings, nil
+	var w []string
+	out.PodCIDRs, w = c.podCIDRs(name, node, families)
+	return out, append(warnings, w...), nil
+}
+
+// podCIDRs returns the Node's spec.podCIDRs (spec.podCIDR when the list is
+// empty), which --detect-local-mode=NodeCIDR treats as the local sources.
+// With that mode, a proxied family without one gets a warning, as
+// kube-proxy logs for its primary family (getLocalDetectors): its traffic
+// is then not classified.
+func (c *Config) podCIDRs(name string, node *v1.Node, families []v1.IPFamily) ([]netip.Prefix, []string) {
+	if node == nil {
+		return nil, nil
+	}
+	raw := node.Spec.PodCIDRs
+	if len(raw) == 0 && node.Spec.PodCIDR != "" {
+		raw = []string{node.Spec.PodCIDR}
+	}
+	var out []netip.Prefix
+	var warnings []string
+	for _, s := range raw {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("node %s: invalid pod CIDR %q ignored", name, s))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	if !c.LocalFromNodePodCIDRs {
+		return out, warnings
+	}
+	for _, f := range families {
+		if !slices.ContainsFunc(out, func(p netip.Prefix) bool { return p.Addr().Is6() == (f == v1.IPv6Protocol) }) {
+			warnings = append(warnings, fmt.Sprintf("detect-local-mode NodeCIDR: node %s has no %s pod CIDR (spec.podCIDRs %v); %s traffic is not classified as local",
+				name, f, node.Spec.PodCIDRs, f))
+		}
+	}
+	return out, warnings
 }
 
 // rawNodeIPs returns the addresses the node IPs are chosen from, in order of

@@ -272,3 +272,63 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestConfigNodePodCIDRs: the Node's spec.podCIDRs (spec.podCIDR when the
+// list is empty) reach Build, which --detect-local-mode=NodeCIDR counts as
+// the local sources; with that mode a proxied family without one is
+// warned about, as kube-proxy's getLocalDetectors logs it.
+func TestConfigNodePodCIDRs(t *testing.T) {
+	withPodCIDRs := func(cidrs ...string) func(*v1.Node) {
+		return func(n *v1.Node) { n.Spec.PodCIDRs = cidrs }
+	}
+	internal := []string{"InternalIP=198.18.0.2", "InternalIP=fd00::2"}
+	tests := []struct {
+		name         string
+		args         []string
+		node         *v1.Node
+		want         []netip.Prefix
+		wantWarnings []string
+	}{
+		{name: "dual-stack pod CIDRs", args: []string{"--detect-local-mode=NodeCIDR"},
+			node: makeNode("node-a", internal, withPodCIDRs("10.244.1.0/24", "fd00:10:244:1::/64")),
+			want: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24"), netip.MustParsePrefix("fd00:10:244:1::/64")}},
+		{name: "the old single podCIDR field", args: []string{"--detect-local-mode=NodeCIDR"},
+			node:         makeNode("node-a", internal, func(n *v1.Node) { n.Spec.PodCIDR = "10.244.1.7/24" }),
+			want:         []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")},
+			wantWarnings: []string{"detect-local-mode NodeCIDR: node node-a has no IPv6 pod CIDR (spec.podCIDRs []); IPv6 traffic is not classified as local"}},
+		{name: "none: both families warned about", args: []string{"--detect-local-mode=NodeCIDR"},
+			node: makeNode("node-a", internal),
+			wantWarnings: []string{
+				"detect-local-mode NodeCIDR: node node-a has no IPv4 pod CIDR (spec.podCIDRs []); IPv4 traffic is not classified as local",
+				"detect-local-mode NodeCIDR: node node-a has no IPv6 pod CIDR (spec.podCIDRs []); IPv6 traffic is not classified as local",
+			}},
+		{name: "ClusterCIDR mode: no warning", args: []string{"--cluster-cidr=10.244.0.0/16"},
+			node: makeNode("node-a", internal)},
+		{name: "an invalid pod CIDR is skipped", args: []string{"--detect-local-mode=NodeCIDR"},
+			node: makeNode("node-a", internal[:1], withPodCIDRs("10.244.1.0/33", "10.244.1.0/24")),
+			want: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")},
+			wantWarnings: []string{
+				`node node-a: invalid pod CIDR "10.244.1.0/33" ignored`,
+				"detect-local-mode NodeCIDR: node node-a has no IPv6 pod CIDR (spec.podCIDRs [10.244.1.0/33 10.244.1.0/24]); IPv6 traffic is not classified as local",
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := complete(t, tc.args...)
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			cfg.HostIPv6 = func() bool { return true }
+			got, warnings, err := cfg.Node("node-a", tc.node)
+			if err != nil {
+				t.Fatalf("Node: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got.PodCIDRs, equateIPs); diff != "" {
+				t.Errorf("PodCIDRs (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantWarnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -152,6 +152,9 @@ type Config struct {
 	// LocalCIDRs are the sources treated as cluster-local: ClusterCIDRs with
 	// detectLocalMode ClusterCIDR, none otherwise.
 	LocalCIDRs []netip.Prefix
+	// LocalFromNodePodCIDRs is detectLocalMode NodeCIDR: the Node's pod
+	// CIDRs are the local sources (proxier.LocalSources).
+	LocalFromNodePodCIDRs bool
 	// BindIP is bindAddress when it names one address (not 0.0.0.0 or ::).
 	BindIP netip.Addr
 	// HostIPv6 reports whether the host's kernel has IPv6 enabled, which
@@ -300,6 +303,7 @@ func (c *Config) Proxier() proxier.Config {
 		Scheduler:                   c.KubeProxy.IPVS.Scheduler,
 		MasqueradeAll:               c.KubeProxy.IPTables.MasqueradeAll,
 		LocalCIDRs:                  slices.Clone(c.LocalCIDRs),
+		LocalFromNodePodCIDRs:       c.LocalFromNodePodCIDRs,
 		ServiceProxyName:            c.ServiceProxyName,
 		DisableSchedulerAnnotations: c.FeatureGates != nil && !c.FeatureGates.Enabled(ServiceSchedulerAnnotations),
 	}

@@ -111,8 +111,14 @@ hostnameOverride: " Node-A "
 			want: proxier.Config{LocalCIDRs: prefixes("198.19.0.0/16")},
 		},
 		{
-			name: "unsupported detect-local-mode detects nothing",
+			// kube-proxy's getLocalDetectors: NodeCIDR ignores the cluster CIDR.
+			name: "NodeCIDR takes the node's pod CIDRs, not the cluster CIDR",
 			args: []string{"--cluster-cidr=198.19.0.0/16", "--detect-local-mode=NodeCIDR"},
+			want: proxier.Config{LocalFromNodePodCIDRs: true},
+		},
+		{
+			name: "unsupported detect-local-mode detects nothing",
+			args: []string{"--cluster-cidr=198.19.0.0/16", "--detect-local-mode=BridgeInterface"},
 			want: proxier.Config{},
 		},
 	}
@@ -198,7 +204,7 @@ func TestCompleteWarnings(t *testing.T) {
 		{
 			name: "detect-local-mode not implemented",
 			args: []string{"--detect-local-mode=BridgeInterface"},
-			want: []string{"config: detect-local-mode BridgeInterface is not supported yet; traffic is not classified as cluster-local"},
+			want: []string{"config: detect-local-mode BridgeInterface is not implemented (ClusterCIDR and NodeCIDR are); traffic is not classified as cluster-local"},
 		},
 	}
 	for _, tc := range tests {

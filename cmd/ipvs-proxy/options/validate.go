@@ -127,17 +127,23 @@ func (c *Config) parseClusterCIDRs() error {
 	return nil
 }
 
-// localModes are kube-proxy's detect-local modes; only ClusterCIDR is
-// implemented.
+// localModes are kube-proxy's detect-local modes.
 var localModes = []string{"ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"}
 
+// parseDetectLocal sets how cluster-local sources are told, as kube-proxy's
+// getLocalDetectors (cmd/kube-proxy/app/server_linux.go) does: ClusterCIDR
+// (the default) by --cluster-cidr, NodeCIDR by the Node's pod CIDRs, read
+// with the Node (Config.Node, proxier.LocalSources).
 func (c *Config) parseDetectLocal() ([]string, error) {
 	switch m := string(c.KubeProxy.DetectLocalMode); {
 	case m == "" || m == "ClusterCIDR":
 		c.LocalCIDRs = slices.Clone(c.ClusterCIDRs)
 		return nil, nil
+	case m == "NodeCIDR":
+		c.LocalFromNodePodCIDRs = true
+		return nil, nil
 	case slices.Contains(localModes, m):
-		return []string{fmt.Sprintf("config: detect-local-mode %s is not supported yet; traffic is not classified as cluster-local", m)}, nil
+		return []string{fmt.Sprintf("config: detect-local-mode %s is not implemented (ClusterCIDR and NodeCIDR are); traffic is not classified as cluster-local", m)}, nil
 	default:
 		return nil, fmt.Errorf("invalid detect-local-mode %q: want one of %s", m, strings.Join(localModes, ", "))
 	}
