@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -209,4 +210,42 @@ func TestNoNotReadyDrainDeletesAtOnce(t *testing.T) {
 	r.setConns("198.18.10.2:8080", 4, 0)
 	r.sync(r.web(ep("198.18.10.1")))
 	r.expectKernel("-A -t 198.18.0.10:80 -s rr", "-a -t 198.18.0.10:80 -r 198.18.10.1:8080 -m -w 1")
+}
+
+// conntrackMetrics records ConntrackCleared calls.
+type conntrackMetrics struct {
+	NopMetrics
+	cleared map[string]int
+}
+
+func (m *conntrackMetrics) ConntrackCleared(family string, _ time.Duration, n int) {
+	m.cleared[family] += n
+}
+
+// TestConntrackClearedPerFamily: the stale entries of a dual-stack UDP
+// service are cleared one family at a time and reported per family, as
+// kube-proxy's per-family conntrack reconciler reports them
+// (kubeproxy_conntrack_reconciler_deleted_entries_total{ip_family}).
+func TestConntrackClearedPerFamily(t *testing.T) {
+	r := newRig(t)
+	r.node.IPs = append(r.node.IPs, netip.MustParseAddr("fd00::1:1"))
+	m := &conntrackMetrics{cleared: map[string]int{}}
+	eng, err := New(Config{IPVS: r.ipvs, Addresses: r.addr, Netfilter: r.nf, Conntrack: r.ct, Clock: r.clock, Metrics: m}, r.src, r.node)
+	must(t, err)
+	r.eng = eng
+	dns := k8stest.Service("kube-system", "dns", k8stest.ClusterIPs("198.18.0.53", "fd00::53"), k8stest.Protocol("UDP"))
+	name := r.src.put(dns)
+	r.full()
+	stale := func(client, vip string) conntrack.Entry {
+		c, v := netip.MustParseAddrPort(client), netip.MustParseAddrPort(vip)
+		return conntrack.Entry{Proto: model.UDP, Orig: conntrack.Tuple{Src: c, Dst: v}, Reply: conntrack.Tuple{Src: v, Dst: c}}
+	}
+	r.ct.Seed(stale("198.18.50.2:4000", "198.18.0.53:80"), stale("198.18.50.3:4000", "198.18.0.53:80"),
+		stale("[fd00::50:2]:4000", "[fd00::53]:80"))
+	r.src.put(dns, k8stest.Slice("kube-system", "dns", "dns-4", []discovery.Endpoint{ep("198.18.11.1")}, k8stest.SliceProtocol("UDP")),
+		k8stest.Slice("kube-system", "dns", "dns-6", []discovery.Endpoint{ep("fd00::11:1")}, k8stest.SliceProtocol("UDP")))
+	r.sync(name)
+	if want := map[string]int{"IPv4": 2, "IPv6": 1}; !maps.Equal(m.cleared, want) {
+		t.Errorf("cleared per family %v, want %v", m.cleared, want)
+	}
 }
