@@ -160,7 +160,7 @@ func daemonNodePorts(t *testing.T, objs []runtime.Object, args []string) []strin
 			t.Error(err)
 		}
 	}()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ipvsFake.Dump(), "-A -t [fd00:10:96::10]:80 "); {
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(ipvsFake.Dump(), "-A -t [fd00:10:96::10]:80 "); {
 		if time.Now().After(deadline) {
 			t.Fatalf("the daemon did not sync; kernel:\n%s", ipvsFake.Dump())
 		}
