@@ -53,14 +53,7 @@ func checkAssembleEquivalence(t *testing.T, s *byteSource) {
 		svc.Spec.HealthCheckNodePort = int32(32000 + s.pick(2))
 		svcs = append(svcs, svc)
 	}
-	var sls []*discovery.EndpointSlice
-	for i, n := 0, s.pick(8); i < n; i++ {
-		if s.bool() {
-			sls = append(sls, fuzzSlice(s, i))
-		} else {
-			sls = append(sls, servingSlice(s, svcs[s.pick(len(svcs))], i))
-		}
-	}
+	sls := fuzzSlices(s, svcs, 8)
 	node := fuzzNode(s)
 	cfg := Config{Scheduler: fuzzScheds[s.pick(4)], MasqueradeAll: s.bool()}
 
@@ -130,26 +123,6 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// servingSlice is a slice that serves svc's ports (fuzzSlice's rarely
-// match a service's): endpoints on this node and others, in any condition.
-func servingSlice(s *byteSource, svc *v1.Service, i int) *discovery.EndpointSlice {
-	fam, pool := discovery.AddressTypeIPv4, []string{"198.18.10.1", "198.18.10.2", "198.18.10.3"}
-	if s.bool() {
-		fam, pool = discovery.AddressTypeIPv6, []string{"fd00::a:1", "fd00::a:2", "fd00::a:3"}
-	}
-	sl := &discovery.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: fmt.Sprint("serving", i),
-		Labels: map[string]string{discovery.LabelServiceName: svc.Name}}, AddressType: fam}
-	for _, p := range svc.Spec.Ports {
-		sl.Ports = append(sl.Ports, discovery.EndpointPort{Name: new(p.Name), Protocol: new(p.Protocol), Port: new(int32(8080))})
-	}
-	for n := 1 + s.pick(4); n > 0; n-- {
-		e := discovery.Endpoint{Addresses: []string{pool[s.pick(len(pool))]}, NodeName: new(fuzzNodes[s.pick(2)])}
-		e.Conditions = discovery.EndpointConditions{Ready: fuzzBool(s), Serving: fuzzBool(s), Terminating: fuzzBool(s)}
-		sl.Endpoints = append(sl.Endpoints, e)
-	}
-	return sl
 }
 
 type assembleEvent struct {

@@ -125,6 +125,46 @@ func fuzzSlice(s *byteSource, i int) *discovery.EndpointSlice {
 	return sl
 }
 
+// servingSlice is a slice that serves svc's ports, which fuzzSlice's
+// rarely do (its labels, ports and address types are drawn apart, so
+// real servers are rare): endpoints on this node and others, in any
+// condition, mostly valid backend addresses, sometimes one of the odd
+// addresses of fuzzIPs (the node's own, loopback, multicast...).
+func servingSlice(s *byteSource, svc *v1.Service, i int) *discovery.EndpointSlice {
+	fam, pool := discovery.AddressTypeIPv4, []string{"198.18.10.1", "198.18.10.2", "198.18.10.3"}
+	if s.bool() {
+		fam, pool = discovery.AddressTypeIPv6, []string{"fd00::a:1", "fd00::a:2", "fd00::a:3"}
+	}
+	sl := &discovery.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: fmt.Sprint("serving", i),
+		Labels: map[string]string{discovery.LabelServiceName: svc.Name}}, AddressType: fam}
+	for _, p := range svc.Spec.Ports {
+		sl.Ports = append(sl.Ports, discovery.EndpointPort{Name: new(p.Name), Protocol: new(p.Protocol), Port: new(int32(8080))})
+	}
+	for n := 1 + s.pick(4); n > 0; n-- {
+		addr := pool[s.pick(len(pool))]
+		if s.pick(4) == 0 {
+			addr = fuzzIPs[s.pick(len(fuzzIPs))]
+		}
+		e := discovery.Endpoint{Addresses: []string{addr}, NodeName: new(fuzzNodes[s.pick(2)])}
+		e.Conditions = discovery.EndpointConditions{Ready: fuzzBool(s), Serving: fuzzBool(s), Terminating: fuzzBool(s)}
+		sl.Endpoints = append(sl.Endpoints, e)
+	}
+	return sl
+}
+
+// fuzzSlices draws up to max slices, fuzzSlice's and servingSlice's.
+func fuzzSlices(s *byteSource, svcs []*v1.Service, max int) []*discovery.EndpointSlice {
+	var sls []*discovery.EndpointSlice
+	for i, n := 0, s.pick(max+1); i < n; i++ {
+		if len(svcs) == 0 || s.bool() {
+			sls = append(sls, fuzzSlice(s, i))
+		} else {
+			sls = append(sls, servingSlice(s, svcs[s.pick(len(svcs))], i))
+		}
+	}
+	return sls
+}
+
 // fuzzBool returns nil, true or false.
 func fuzzBool(s *byteSource) *bool {
 	switch s.pick(3) {
@@ -168,10 +208,7 @@ func FuzzBuild(f *testing.F) {
 		for i, n := 0, s.pick(5); i < n; i++ {
 			svcs = append(svcs, fuzzService(s, i))
 		}
-		var sls []*discovery.EndpointSlice
-		for i, n := 0, s.pick(6); i < n; i++ {
-			sls = append(sls, fuzzSlice(s, i))
-		}
+		sls := fuzzSlices(s, svcs, 6)
 		node := fuzzNode(s)
 		cfg := Config{Scheduler: fuzzScheds[s.pick(4)], MasqueradeAll: s.bool()}
 		st, _ := Build(svcs, sls, node, cfg)
