@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,33 @@ func TestRulesStructure(t *testing.T) {
 	}
 	if len(seen) < 6 {
 		t.Errorf("%d alerts read: the file's shape is not the one this test reads", len(seen))
+	}
+}
+
+// TestKustomizationShipsCheckedFiles checks that `kubectl apply -k
+// manifests/monitoring` applies the two files these tests check.
+func TestKustomizationShipsCheckedFiles(t *testing.T) {
+	b, err := os.ReadFile("../../manifests/monitoring/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources          []string `yaml:"resources"`
+		ConfigMapGenerator []struct {
+			Files   []string `yaml:"files"`
+			Options struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"options"`
+		} `yaml:"configMapGenerator"`
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	dashboard := false
+	for _, g := range k.ConfigMapGenerator {
+		dashboard = dashboard || slices.Contains(g.Files, "ipvs-proxy-dashboard.json") && g.Options.Labels["grafana_dashboard"] == "1"
+	}
+	if !slices.Contains(k.Resources, "prometheusrule.yaml") || !dashboard {
+		t.Errorf("kustomization: resources %v, generators %+v: want prometheusrule.yaml and a grafana_dashboard ConfigMap of ipvs-proxy-dashboard.json", k.Resources, k.ConfigMapGenerator)
 	}
 }
