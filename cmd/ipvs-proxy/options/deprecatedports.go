@@ -56,7 +56,7 @@ func (o *Options) applyPortFlags(fs *pflag.FlagSet, s *settings) ([]string, erro
 			return warnings, fmt.Errorf("invalid --%s %d: want 0 (disabled) to 65535", f.name, port)
 		}
 		if o.ConfigFile != "" || o.writeConfigTo != "" {
-			warnings = append(warnings, fmt.Sprintf("flag --%s is ignored with --config or --write-config-to, as in kube-proxy; set %s", f.name, f.bindFlag))
+			warnings = append(warnings, fmt.Sprintf("flag --%s is ignored with --config or --write-config-to, as in kube-proxy; use --%s", f.name, f.bindFlag))
 			continue
 		}
 		addr, disabled := f.server(s)

@@ -48,7 +48,7 @@ func TestPortFlags(t *testing.T) {
 			wantWarnings: []string{"flag --healthz-port=10256 is ignored: an empty --healthz-bind-address disables the server"}},
 		{name: "ignored with --config", config: header + "healthzBindAddress: 1.2.3.4\n", args: []string{"--healthz-port=0"},
 			wantHealthz: "1.2.3.4:10256", wantMetrics: DefaultMetricsBindAddress,
-			wantWarnings: []string{"flag --healthz-port is ignored with --config or --write-config-to, as in kube-proxy; set healthz-bind-address"}},
+			wantWarnings: []string{"flag --healthz-port is ignored with --config or --write-config-to, as in kube-proxy; use --healthz-bind-address"}},
 		{name: "out of range", args: []string{"--healthz-port=65536"}, wantErr: "invalid --healthz-port 65536: want 0 (disabled) to 65535"},
 		{name: "negative", args: []string{"--metrics-port=-1"}, wantErr: "invalid --metrics-port -1"},
 	}
