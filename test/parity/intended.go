@@ -42,9 +42,11 @@ var IntendedDifferences = []Intended{
 		Applies: hostAddressNotBound,
 	},
 	{
-		Name:    "special-address-refused",
-		Reason:  "service and endpoint addresses that are nobody's (loopback, multicast, link-local, unspecified, 255.255.255.255) are skipped with an event, never programmed; a skipped local endpoint does not count as local (externalTrafficPolicy Local falls back to the cluster's endpoints)",
-		Applies: func(d *Difference, w *World) bool { return specialAddressRefused(d, w) || refusedLocalFallback(d, w) },
+		Name:   "special-address-refused",
+		Reason: "service and endpoint addresses that are nobody's (loopback, multicast, link-local, unspecified, 255.255.255.255) are skipped with an event, never programmed; a skipped endpoint counts for nothing: not as local (externalTrafficPolicy Local falls back to the cluster's endpoints), not as an endpoint without topology hints",
+		Applies: func(d *Difference, w *World) bool {
+			return specialAddressRefused(d, w) || refusedLocalFallback(d, w) || refusedEndpointTopology(d, w)
+		},
 	},
 	{
 		Name:    "internal-local-no-fallback",
@@ -149,6 +151,61 @@ func refusedLocalFallback(d *Difference, w *World) bool {
 		}
 	}
 	return false
+}
+
+// refusedEndpointTopology: a real server kube-proxy gives new connections
+// and ipvs-proxy does not (only kube-proxy has it, or at weight 0), whose
+// endpoints' zone hints leave out the node's zone, on a service port whose
+// ready endpoints all have zone hints, one for the node's zone, except
+// ready ones on special addresses. kube-proxy counts those, and one
+// without hints turns topology off (pkg/proxy/topology.go,
+// topologyModeFromHints); ipvs-proxy skipped them, so the hints apply
+// (seed 28).
+func refusedEndpointTopology(d *Difference, w *World) bool {
+	dropped := d.Side == OnlyKubeProxy ||
+		d.Side == Both && d.Field == "weight" && d.KubeProxyRS.Weight > 0 && d.IPVSProxyRS.Weight == 0
+	if d.Object != ObjRealServer || !dropped || w.Cluster.Node.Zone == "" {
+		return false
+	}
+	for _, r := range w.Lookup(d.VS) {
+		if hintsOnlyForRefused(w.Endpoints(r, d.VS.Addr.Is4()), d.RS, w.Cluster.Node.Zone) {
+			return true
+		}
+	}
+	return false
+}
+
+// hintsOnlyForRefused reports whether, among eps, a ready endpoint on a
+// special address has no zone hint while every other ready one has, one
+// of them for zone, and rs's endpoint is not hinted for zone.
+func hintsOnlyForRefused(eps []Endpoint, rs RSKey, zone string) bool {
+	hintless, forZone, rsInZone := false, false, false
+	for _, e := range eps {
+		hints := zoneHints(e)
+		switch {
+		case Special(e.Addr):
+			hintless = hintless || e.Ready() && len(hints) == 0
+		case e.Ready() && len(hints) == 0:
+			return false
+		case e.Ready() && slices.Contains(hints, zone):
+			forZone = true
+		}
+		if e.Addr == rs.Addr && e.Port == rs.Port && slices.Contains(hints, zone) {
+			rsInZone = true
+		}
+	}
+	return hintless && forZone && !rsInZone
+}
+
+// zoneHints returns the zones an endpoint is hinted for.
+func zoneHints(e Endpoint) []string {
+	var out []string
+	if h := e.Endpoint.Hints; h != nil {
+		for _, z := range h.ForZones {
+			out = append(out, z.Name)
+		}
+	}
+	return out
 }
 
 // internalLocalNoFallback: a real server only kube-proxy has on a cluster

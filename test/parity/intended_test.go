@@ -156,6 +156,66 @@ func TestRefusedLocalEndpointFallsBack(t *testing.T) {
 	}
 }
 
+// TestRefusedEndpointTopology: a ready endpoint without zone hints turns
+// kube-proxy's topology off; when it is on a special address ipvs-proxy
+// skipped it, applies the hints, and gives the other zone's endpoints no
+// new connections.
+func TestRefusedEndpointTopology(t *testing.T) {
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}, Spec: v1.ServiceSpec{
+		ClusterIPs: []string{"198.18.1.30"}, Ports: []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}},
+	}}
+	ep := func(a string, zones ...string) discovery.Endpoint {
+		e := discovery.Endpoint{Addresses: []string{a}, NodeName: new("elsewhere")}
+		if len(zones) > 0 {
+			e.Hints = &discovery.EndpointHints{}
+			for _, z := range zones {
+				e.Hints.ForZones = append(e.Hints.ForZones, discovery.ForZone{Name: z})
+			}
+		}
+		return e
+	}
+	world := func(zone string, eps ...discovery.Endpoint) *World {
+		return &World{Cluster: &Cluster{Node: NodeSpec{Zone: zone}}, Services: []*v1.Service{svc}, Slices: []*discovery.EndpointSlice{{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "web-1", Labels: map[string]string{discovery.LabelServiceName: "web"}},
+			AddressType: discovery.AddressTypeIPv4,
+			Ports:       []discovery.EndpointPort{{Name: new("http"), Port: new(int32(8080)), Protocol: new(v1.ProtocolTCP)}},
+			Endpoints:   eps,
+		}}}
+	}
+	weight := func(addr string, kp, ip int) Difference {
+		d := rsDiff(Both, "TCP 198.18.1.30:80", rs(addr, kp))
+		d.Field, d.KubeProxyRS, d.IPVSProxyRS = "weight", ptr(rs(addr, kp)), ptr(rs(addr, ip))
+		return d
+	}
+	seed28 := []discovery.Endpoint{ep("255.255.255.255"), ep("198.19.1.16", "zone-c"), ep("198.19.1.17", "zone-b")}
+	for _, tc := range []struct {
+		name string
+		w    *World
+		d    Difference
+		want string
+	}{
+		{"the other zone's endpoint at weight 0", world("zone-b", seed28...), weight("198.19.1.16:8080", 1, 0), "special-address-refused"},
+		{"the other zone's endpoint left out", world("zone-b", seed28...), rsDiff(OnlyKubeProxy, "TCP 198.18.1.30:80", rs("198.19.1.16:8080", 1)), "special-address-refused"},
+		{"the zone's own endpoint", world("zone-b", seed28...), weight("198.19.1.17:8080", 1, 0), ""},
+		{"the other way round", world("zone-b", seed28...), weight("198.19.1.16:8080", 0, 1), ""},
+		{"the node has no zone", world("", seed28...), weight("198.19.1.16:8080", 1, 0), ""},
+		{"no special endpoint", world("zone-b", seed28[1:]...), weight("198.19.1.16:8080", 1, 0), ""},
+		{"the special endpoint has a hint", world("zone-b", ep("255.255.255.255", "zone-a"), seed28[1], seed28[2]), weight("198.19.1.16:8080", 1, 0), ""},
+		{"an ordinary endpoint without hints", world("zone-b", seed28[0], seed28[1], seed28[2], ep("198.19.1.18")), weight("198.19.1.16:8080", 1, 0), ""},
+		{"no endpoint for the node's zone", world("zone-a", seed28...), weight("198.19.1.16:8080", 1, 0), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if in := Explain(&tc.d, tc.w); in != nil {
+				got = in.Name
+			}
+			if got != tc.want {
+				t.Errorf("%s: explained by %q, want %q", tc.d, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestNodePortNotOnServiceAddress: kube-proxy's node ports on a service
 // address it bound on kube-ipvs0 are explained only when the seed's
 // --nodeport-addresses CIDRs of that family select the address (kube-proxy
