@@ -182,6 +182,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	go d.runner.Run(runCtx)
+	d.events.started(d.cfg.NodeName)
 	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "minSyncPeriod", d.cfg.MinSyncPeriod,
 		"drainTimeout", d.cfg.DrainTimeout)
 	reason := "signal"

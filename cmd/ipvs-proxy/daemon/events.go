@@ -51,6 +51,16 @@ func newProblemEvents(ctx context.Context, client kubeapi.Interface, m *metrics.
 
 func (p *problemEvents) stop() { p.broadcaster.Shutdown() }
 
+// started emits a Normal Starting event on the Node, as kube-proxy does
+// when it starts (cmd/kube-proxy/app/server.go): `kubectl describe node`
+// shows the start, and the create is the request that gives client-go's
+// rest_client_request_duration_seconds its first POST sample (the informers'
+// watch-list streams never observe it), as kube-proxy's /metrics has.
+func (p *problemEvents) started(node string) {
+	ref := &v1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: node, UID: types.UID(node)}
+	p.recorder.Event(ref, v1.EventTypeNormal, "Starting", "Started ipvs-proxy")
+}
+
 // report emits the problems of res not reported before for their object
 // and forgets the services rebuilt without problems. changed are the
 // services the sync was given: a deleted one is not in res.Rebuilt when the

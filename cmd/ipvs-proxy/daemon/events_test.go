@@ -265,3 +265,25 @@ func waitEvents(t *testing.T, client *fake.Clientset, done func([]v1.Event) bool
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStartedEventOnNode: the start is a Normal Starting event on the Node,
+// in the default namespace, as kube-proxy's.
+func TestStartedEventOnNode(t *testing.T) {
+	client := fake.NewClientset()
+	p := newProblemEvents(t.Context(), kubeapitest.FromClientset(client), metrics.New())
+	defer p.stop()
+	p.started("node-1")
+	var events []v1.Event
+	waitFor(t, func() bool {
+		list, err := client.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = list.Items
+		return len(events) > 0
+	}, func() string { return "no event" })
+	e := events[0]
+	if o := e.InvolvedObject; len(events) != 1 || o.Kind != "Node" || o.Name != "node-1" || e.Type != v1.EventTypeNormal || e.Reason != "Starting" {
+		t.Errorf("events = %+v, want one Normal Starting event on Node node-1", events)
+	}
+}
