@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite manifests/monitoring/ipvs-proxy-dashboard.json from dashboardSpec")
+var update = flag.Bool("update", false, "rewrite manifests/monitoring/ipvs-proxy-dashboard.json from dashboardSpec and ../e2e/scenarios/testdata/mixin-series.txt from mixinQueries")
 
 // sel is the selector every dashboard query carries: the job and instance
 // variables.

@@ -10,6 +10,10 @@
 //	PrometheusRule spec ─► rulefmt (Prometheus's rule-file validation) ─► runbook sections in docs
 //	alert expressions + example series ─► query engine every 30 s ─► fires / stays quiet
 //
+// The kubernetes-mixin's kube-proxy queries also give the series (and labels)
+// they need as a file the e2e suite checks the daemon's live /metrics
+// against in the VM (test/e2e/scenarios/testdata/mixin-series.txt).
+//
 // `make test` runs it; `go test -update` here rewrites the dashboard from
-// dashboardSpec.
+// dashboardSpec and that file from mixinQueries.
 package monitoring

@@ -220,18 +220,29 @@ func (d *Daemon) LogContains(parts ...string) (bool, string) {
 // ScrapeMetrics reads the daemon's /metrics into a map from "name" or
 // "name{labels}" to value.
 func ScrapeMetrics() (map[string]float64, error) {
+	var m map[string]float64
+	err := scrape(func(r io.Reader) (err error) {
+		m, err = parseMetrics(r)
+		return err
+	})
+	return m, err
+}
+
+// scrape GETs the daemon's /metrics (the text format: no Accept header) and
+// hands the body to parse.
+func scrape(parse func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+MetricsAddr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/metrics answered %s", resp.Status)
+		return fmt.Errorf("/metrics answered %s", resp.Status)
 	}
-	return parseMetrics(resp.Body)
+	return parse(resp.Body)
 }
 
 func parseMetrics(r io.Reader) (map[string]float64, error) {

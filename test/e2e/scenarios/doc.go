@@ -3,7 +3,8 @@
 // e2eguest), against the real kernel and a real kube-apiserver on the host,
 // with real packets between network namespaces:
 //
-//	01 ClusterIP balancing, NodePort, LoadBalancer ingress IP, ExternalIP, IPv6
+//	01 ClusterIP balancing, NodePort, LoadBalancer ingress IP, ExternalIP, IPv6;
+//	   the kubernetes-mixin's series in /metrics
 //	02 session affinity
 //	03 source hashing (sh, mh) and its fallback when a backend drains
 //	04 graceful drain of a terminating endpoint; reset once it is removed

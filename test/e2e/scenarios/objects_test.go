@@ -5,6 +5,7 @@ package scenarios
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -120,6 +121,12 @@ func (e *env) slicesInOrder(svc *v1.Service, families []bool, eps ...endpoint) {
 			if sl.Endpoints == nil {
 				sl.Endpoints = []discovery.Endpoint{}
 			}
+			// As the EndpointSlice controller stamps every write: the
+			// daemon's network programming latency starts from it.
+			if sl.Annotations == nil {
+				sl.Annotations = map[string]string{}
+			}
+			sl.Annotations[v1.EndpointsLastChangeTriggerTime] = time.Now().Format(time.RFC3339Nano)
 		})
 		e.must(e.cluster.ApplySlice(e.t.Context(), sl), "writing slice "+name)
 	}

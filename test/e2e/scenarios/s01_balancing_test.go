@@ -3,6 +3,7 @@
 package scenarios
 
 import (
+	_ "embed"
 	"net/netip"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 // three backends is reached, and balanced round-robin, at each of its
 // addresses: the cluster IP (from an outside client and from the node
 // itself), the node port on the node's address, the load-balancer ingress IP
-// and the external IP, in both families.
+// and the external IP, in both families. Then the daemon's /metrics has what
+// the kubernetes-mixin's kube-proxy dashboard and alerts select.
 func Test01Balancing(t *testing.T) {
 	e := setup(t)
 	pods := e.pods("a", "b", "c")
@@ -21,8 +23,10 @@ func Test01Balancing(t *testing.T) {
 	lb := map[bool]string{false: "198.19.250.10", true: "fd00:30::250:10"}
 	ext := map[bool]string{false: "198.19.251.10", true: "fd00:30::251:10"}
 	svc := e.service("web", loadBalancer(lb[false], lb[true]), externalIPs(ext[false], ext[true]))
-	e.slices(svc, readyPods(pods...)...)
+	// The daemon runs before the endpoints appear, so that their
+	// programming is timed (kubeproxy_network_programming_duration_seconds).
 	e.daemon()
+	e.slices(svc, readyPods(pods...)...)
 
 	for _, v6 := range []bool{false, true} {
 		port := uint16(servicePort)
@@ -42,5 +46,32 @@ func Test01Balancing(t *testing.T) {
 		}
 		// The node itself reaches the cluster IP (the OUTPUT path).
 		e.spread(guest.Node, addrs[0].addr, 6, evenly(6, pods...))
+	}
+	e.checkMixinSeries()
+}
+
+// mixinSeries lists the series the kubernetes-mixin's kube-proxy queries
+// select and the labels they need; test/monitoring derives it from the
+// queries (go test -update there).
+//
+//go:embed testdata/mixin-series.txt
+var mixinSeries string
+
+// checkMixinSeries scrapes the daemon's /metrics, parsed as Prometheus parses
+// it, and fails the test unless every series of mixinSeries has a sample
+// with the labels it needs. After real traffic and a real API server, that
+// includes client-go's rest_client_* series.
+func (e *env) checkMixinSeries() {
+	e.t.Helper()
+	needs, err := guest.ParseSeriesNeeds(mixinSeries)
+	e.must(err, "reading testdata/mixin-series.txt")
+	families, err := guest.ScrapeFamilies()
+	e.must(err, "scraping /metrics")
+	found, err := guest.CheckSeries(guest.SeriesOf(families), needs)
+	for _, f := range found {
+		e.t.Logf("mixin series %s", f)
+	}
+	if err != nil {
+		e.t.Errorf("/metrics lacks what the kubernetes-mixin's kube-proxy queries select:\n%v", err)
 	}
 }
