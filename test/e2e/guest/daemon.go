@@ -59,6 +59,8 @@ type Daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// exitedAt is when Wait returned, set before done is closed.
+	exitedAt time.Time
 	// samples is how many last-sync samples a completed sync shows: one for
 	// ipvs-proxy, one per IP family (label ip_family) for kube-proxy, whose
 	// IPv6 proxier syncs only after the IPv4 one.
@@ -117,6 +119,7 @@ func startProcess(name, bin string, args []string) (*Daemon, error) {
 	d := &Daemon{Log: logPath, cmd: cmd, done: make(chan struct{}), samples: 1}
 	go func() {
 		d.err = cmd.Wait()
+		d.exitedAt = time.Now()
 		close(d.done)
 	}()
 	return d, nil
@@ -132,6 +135,17 @@ func (d *Daemon) Exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// WaitExit waits up to timeout for the process to exit by itself, and
+// returns when it exited and its error (nil: status 0).
+func (d *Daemon) WaitExit(timeout time.Duration) (time.Time, error) {
+	select {
+	case <-d.done:
+		return d.exitedAt, d.err
+	case <-time.After(timeout):
+		return time.Time{}, fmt.Errorf("the daemon did not exit within %v (log %s)", timeout, d.Log)
 	}
 }
 

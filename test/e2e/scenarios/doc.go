@@ -17,6 +17,8 @@
 //	11 adoption of kube-proxy's IPVS state
 //	12 safety: a foreign virtual server, endpoints and schedulers the kernel
 //	   refuses, a Service claiming the node's own address
+//	13 an edited --config (a ConfigMap volume): the same bytes and a refused
+//	   file ignored; a change exits 0 after the lame duck, kernel untouched
 //
 // The host side (test/e2e, `make e2e`) compiles this package with
 // `go test -c -tags e2eguest`, lists its tests and boots one VM per scenario,
