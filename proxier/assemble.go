@@ -210,9 +210,13 @@ func (a *Assembler) NetfilterGen() uint64 { return a.nfGen }
 // Netfilter returns the complete netfilter intent, less the ports whose
 // virtual server belongs to another program (foreign, nil for none): their
 // traffic is that program's, and our netfilter records what we serve. The
-// local sources are LocalSources(cfg, node). It costs O(entries).
+// local sources are LocalSources(cfg, node), or cfg.LocalInterface with its
+// mark. It costs O(entries).
 func (a *Assembler) Netfilter(cfg *Config, node *Node, foreign func(model.VSKey) bool) model.Netfilter {
 	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: LocalSources(cfg, node)}
+	if cfg.LocalInterface.Name != "" {
+		n.LocalInterface, n.MasqueradeMark = cfg.LocalInterface, cfg.masqueradeMark()
+	}
 	for _, c := range a.ports {
 		// A port whose virtual server another service won is that service's.
 		if cl := a.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner && (foreign == nil || !foreign(c.v.VSKey)) {

@@ -7,6 +7,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // DefaultScheduler is the IPVS scheduler used when neither the configuration
@@ -30,6 +32,14 @@ type Config struct {
 	// the cluster-local sources in place of LocalCIDRs
 	// (--detect-local-mode=NodeCIDR); see LocalSources.
 	LocalFromNodePodCIDRs bool
+	// LocalInterface, when its Name is set, tells cluster-local traffic by
+	// the interface it enters the node through (--detect-local-mode
+	// BridgeInterface or InterfaceNamePrefix) in place of any CIDR.
+	LocalInterface model.LocalInterface
+	// MasqueradeMark is the packet mark bit the netfilter rules use to
+	// carry the masquerade decision with a LocalInterface (1 <<
+	// --iptables-masquerade-bit); 0 means kube-proxy's default bit 14.
+	MasqueradeMark uint32
 	// ServiceProxyName, when set, makes Build handle exactly the services
 	// whose service.kubernetes.io/service-proxy-name label has this value;
 	// when empty, services carrying that label are ignored.
@@ -51,6 +61,14 @@ func (c *Config) scheduler() string {
 		return DefaultScheduler
 	}
 	return c.Scheduler
+}
+
+// masqueradeMark returns MasqueradeMark, or kube-proxy's default 1<<14.
+func (c *Config) masqueradeMark() uint32 {
+	if c.MasqueradeMark == 0 {
+		return 1 << 14
+	}
+	return c.MasqueradeMark
 }
 
 // Node is what Build needs to know about the node it runs on.
@@ -92,8 +110,12 @@ type Node struct {
 // CIDRs, the first of each family, as kube-proxy's NodeCIDR detector takes
 // them (cmd/kube-proxy/app/server_linux.go, getLocalDetectors). A family
 // without one has no local detection: only masquerade-all and hairpin
-// apply to it, as with kube-proxy's no-op detector.
+// apply to it, as with kube-proxy's no-op detector. With a LocalInterface
+// there are none: the interface decides.
 func LocalSources(cfg *Config, node *Node) []netip.Prefix {
+	if cfg.LocalInterface.Name != "" {
+		return nil
+	}
 	if !cfg.LocalFromNodePodCIDRs {
 		return slices.Clone(cfg.LocalCIDRs)
 	}

@@ -64,6 +64,15 @@ func TestNetfilterSortEqual(t *testing.T) {
 	if a.Equal(&b) {
 		t.Error("Equal ignores MasqueradeAll")
 	}
+	for _, c := range []Netfilter{
+		{Ports: a.Ports, LocalInterface: LocalInterface{Name: "cni0"}},
+		{Ports: a.Ports, LocalInterface: LocalInterface{Name: "cni0", Prefix: true}},
+		{Ports: a.Ports, MasqueradeMark: 1 << 14},
+	} {
+		if a.Equal(&c) {
+			t.Errorf("Equal ignores the difference of %v", c.Lines()[1])
+		}
+	}
 	if got := a.ServiceIPs(); len(got) != 2 {
 		t.Errorf("ServiceIPs = %v", got)
 	}

@@ -125,6 +125,17 @@ type Netfilter struct {
 	// traffic to cluster IPs from elsewhere is masqueraded. Empty means no
 	// local detection (only MasqueradeAll and hairpin apply).
 	LocalCIDRs []netip.Prefix
+	// LocalInterface, when its Name is set, tells cluster-local (pod)
+	// traffic by the interface it enters the node through instead
+	// (detectLocalMode BridgeInterface or InterfaceNamePrefix), for both
+	// families; LocalCIDRs are then not used. The node's own connections
+	// enter through no interface, so they are never local.
+	LocalInterface LocalInterface
+	// MasqueradeMark is the packet mark bit that carries the masquerade
+	// decision from prerouting and output, where the input interface is
+	// known, to postrouting, where it is not (kube-proxy's
+	// 1<<iptables.masqueradeBit). Used only with a LocalInterface.
+	MasqueradeMark uint32
 	// Ports are all service address:port:protocol entries, sorted.
 	Ports []ServicePort
 	// NodePorts are the node ports in use, sorted.
@@ -132,6 +143,24 @@ type Netfilter struct {
 	// Hairpin are the local endpoints that may reach themselves through a
 	// service, sorted.
 	Hairpin []Endpoint
+}
+
+// LocalInterface names the interface, or the interface-name prefix, that
+// cluster-local (pod) traffic enters the node through.
+type LocalInterface struct {
+	// Name is the interface's name (a bridge), or with Prefix the start of
+	// the names of the pods' interfaces. Empty means none.
+	Name   string
+	Prefix bool
+}
+
+// String returns the match as kube-proxy's nftables mode writes it:
+// `cni0`, or `veth*` for a prefix.
+func (l LocalInterface) String() string {
+	if l.Prefix {
+		return l.Name + "*"
+	}
+	return l.Name
 }
 
 // ServiceIPs returns the distinct addresses of service ports that are
@@ -168,6 +197,7 @@ func (n *Netfilter) Sort() {
 func (n *Netfilter) Equal(o *Netfilter) bool {
 	return n.MasqueradeAll == o.MasqueradeAll &&
 		slices.Equal(n.LocalCIDRs, o.LocalCIDRs) &&
+		n.LocalInterface == o.LocalInterface && n.MasqueradeMark == o.MasqueradeMark &&
 		slices.EqualFunc(n.Ports, o.Ports, func(a, b ServicePort) bool { return compareServicePort(a, b) == 0 }) &&
 		slices.Equal(n.NodePorts, o.NodePorts) &&
 		slices.Equal(n.Hairpin, o.Hairpin)
@@ -179,6 +209,12 @@ func (n *Netfilter) Lines() []string {
 	out = append(out, fmt.Sprintf("masquerade-all %t", n.MasqueradeAll))
 	for _, c := range n.LocalCIDRs {
 		out = append(out, "local-cidr "+c.String())
+	}
+	if n.LocalInterface.Name != "" {
+		out = append(out, "local-interface "+n.LocalInterface.String())
+	}
+	if n.MasqueradeMark != 0 {
+		out = append(out, fmt.Sprintf("masquerade-mark %#x", n.MasqueradeMark))
 	}
 	for _, p := range n.Ports {
 		out = append(out, "port "+p.String())

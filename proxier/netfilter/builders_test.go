@@ -36,6 +36,16 @@ func withPort(kind model.PortKind, key string, opts ...func(*model.ServicePort))
 	}
 }
 
+// withLocalInterface tells local traffic by input interface: a name, or
+// a prefix when it ends in "*", with the mark bit mark (0: none given).
+func withLocalInterface(name string, mark uint32) func(*model.Netfilter) {
+	return func(n *model.Netfilter) {
+		prefix, isPrefix := strings.CutSuffix(name, "*")
+		n.LocalInterface = model.LocalInterface{Name: prefix, Prefix: isPrefix}
+		n.MasqueradeMark = mark
+	}
+}
+
 func local() func(*model.ServicePort) { return func(p *model.ServicePort) { p.Local = true } }
 
 // noLocal marks a Local port served by other nodes' endpoints.

@@ -10,10 +10,10 @@ import (
 )
 
 // buildSets computes every set of one family's table from the intent.
-func buildSets(n *model.Netfilter, f family) []Set {
+func buildSets(n *model.Netfilter, f family, d detection) []Set {
 	sets := newSets(f, n)
 	local := localCIDRs(n, f)
-	sets.addPorts(n, f, len(local) > 0)
+	sets.addPorts(n, f, d.detects(n, f))
 	sets.addFirewall(n, f)
 	for _, r := range local {
 		sets.add(setLocalCIDRs, Element{Key: r.from, KeyEnd: r.to})
@@ -74,9 +74,10 @@ func (b setBuilder) add(name string, e Element) { b[name].Elements = append(b[na
 
 // addPorts fills the service, masquerade and no-local-endpoints sets.
 // Cluster ports are masqueraded by source only when the family has local
-// CIDRs, and ports without a local endpoint drop sources outside them only
-// then: without local detection, pods cannot be told from outside clients,
-// and their connections (which kube-proxy's IPVS mode forwards) must work.
+// detection (local CIDRs of its family, or a local interface), and ports
+// without a local endpoint drop outside connections only then: without
+// local detection, pods cannot be told from outside clients, and their
+// connections (which kube-proxy's IPVS mode forwards) must work.
 //
 // The address of a Host port (the host's own) stays out of service-ips, so
 // that filter-input never rejects the host's other ports on it (SSH, the

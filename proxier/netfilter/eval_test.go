@@ -25,6 +25,10 @@ type packet struct {
 	// packet's own when unset. After IPVS NAT it holds the service.
 	origSrc, origDst netip.Addr
 	origDport        uint16
+	// iif is the input interface's name, "" for the node's own packets;
+	// mark is the packet mark, which rules may set.
+	iif  string
+	mark uint32
 }
 
 // Outcomes of evaluate.
@@ -39,6 +43,13 @@ const (
 // priority order, as the kernel does: an interpreter of the expressions this
 // package writes, so tests can ask what happens to a packet without root.
 func evaluate(p *Program, pkt packet) string {
+	out, _ := evaluateMark(p, pkt)
+	return out
+}
+
+// evaluateMark is evaluate that also returns the packet's mark after the
+// hook.
+func evaluateMark(p *Program, pkt packet) (string, uint32) {
 	if pkt.state == 0 {
 		pkt.state = expr.CtStateBitNEW
 	}
@@ -61,17 +72,38 @@ func evaluate(p *Program, pkt packet) string {
 		}
 		slices.SortStableFunc(base, func(a, b Chain) int { return int(a.Hook.Priority - b.Hook.Priority) })
 		for _, c := range base {
-			if v := runChain(&t, c, pkt); v != outAccept && v != "" {
-				return v
+			if v := runChain(&t, c, &pkt); v != outAccept && v != "" {
+				return v, pkt.mark
 			}
 		}
 	}
-	return outAccept
+	return outAccept, pkt.mark
+}
+
+// connect follows the first packet of a connection to a service through
+// this node: prerouting when it comes in through pkt.iif, output when the
+// node sends it (iif ""), then IPVS NAT to endpoint and postrouting, with
+// the packet mark carried from hook to hook as the kernel carries
+// skb->mark. It returns postrouting's outcome (or the first hook's, when
+// that drops or rejects) and the mark the packet leaves with.
+func connect(p *Program, pkt packet, endpoint string) (string, uint32) {
+	first := prerouting
+	if pkt.iif == "" {
+		first = output
+	}
+	pkt.hook = first
+	out, mark := evaluateMark(p, pkt)
+	if out != outAccept {
+		return out, mark
+	}
+	pkt.mark, pkt.hook = mark, postrouting
+	natTo(endpoint)(&pkt)
+	return evaluateMark(p, pkt)
 }
 
 // runChain returns the chain's verdict: "" when it ran to its end or
 // returned, else an outcome.
-func runChain(t *Table, c Chain, pkt packet) string {
+func runChain(t *Table, c Chain, pkt *packet) string {
 	for _, r := range c.Rules {
 		if v := runRule(t, r.Exprs, pkt); v != "" {
 			return v
@@ -80,7 +112,7 @@ func runChain(t *Table, c Chain, pkt packet) string {
 	return ""
 }
 
-func runRule(t *Table, exprs []expr.Any, pkt packet) string {
+func runRule(t *Table, exprs []expr.Any, pkt *packet) string {
 	var regs [16 * 4]byte // NFT_REG_1..4 = NFT_REG32_00..15
 	reg := func(r uint32) []byte {
 		if r < reg32First {
@@ -96,11 +128,15 @@ func runRule(t *Table, exprs []expr.Any, pkt packet) string {
 	for _, e := range exprs {
 		switch e := e.(type) {
 		case *expr.Payload:
-			store(e.DestRegister, payload(t.Family, e, pkt))
+			store(e.DestRegister, payload(t.Family, e, *pkt))
 		case *expr.Meta:
-			store(e.Register, []byte{byte(pkt.proto)})
+			if e.SourceRegister {
+				setMeta(e.Key, reg(e.Register), pkt)
+			} else {
+				store(e.Register, metaLoad(e.Key, *pkt))
+			}
 		case *expr.Ct:
-			store(e.Register, ctLoad(e.Key, pkt))
+			store(e.Register, ctLoad(e.Key, *pkt))
 		case *expr.Bitwise:
 			src, out := reg(e.SourceRegister)[:e.Len], make([]byte, e.Len)
 			for i := range out {
@@ -141,6 +177,27 @@ func runRule(t *Table, exprs []expr.Any, pkt packet) string {
 		}
 	}
 	return ""
+}
+
+func metaLoad(k expr.MetaKey, pkt packet) []byte {
+	switch k {
+	case expr.MetaKeyL4PROTO:
+		return []byte{byte(pkt.proto)}
+	case expr.MetaKeyIIFNAME:
+		name := make([]byte, ifNameSize) // no input interface: all NULs
+		copy(name, pkt.iif)
+		return name
+	case expr.MetaKeyMARK:
+		return binaryutil.NativeEndian.PutUint32(pkt.mark)
+	}
+	panic(fmt.Sprintf("evaluate: unknown meta key %d", k))
+}
+
+func setMeta(k expr.MetaKey, b []byte, pkt *packet) {
+	if k != expr.MetaKeyMARK {
+		panic(fmt.Sprintf("evaluate: cannot set meta key %d", k))
+	}
+	pkt.mark = binaryutil.NativeEndian.Uint32(b[:4])
 }
 
 func payload(fam nftables.TableFamily, e *expr.Payload, pkt packet) []byte {

@@ -199,11 +199,13 @@ func sorted(n *model.Netfilter) *model.Netfilter {
 
 func cloneIntent(n *model.Netfilter) *model.Netfilter {
 	c := &model.Netfilter{
-		MasqueradeAll: n.MasqueradeAll,
-		LocalCIDRs:    slices.Clone(n.LocalCIDRs),
-		Ports:         slices.Clone(n.Ports),
-		NodePorts:     slices.Clone(n.NodePorts),
-		Hairpin:       slices.Clone(n.Hairpin),
+		MasqueradeAll:  n.MasqueradeAll,
+		LocalCIDRs:     slices.Clone(n.LocalCIDRs),
+		LocalInterface: n.LocalInterface,
+		MasqueradeMark: n.MasqueradeMark,
+		Ports:          slices.Clone(n.Ports),
+		NodePorts:      slices.Clone(n.NodePorts),
+		Hairpin:        slices.Clone(n.Hairpin),
 	}
 	for i := range c.Ports {
 		c.Ports[i].SourceRanges = slices.Clone(c.Ports[i].SourceRanges)

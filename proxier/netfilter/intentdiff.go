@@ -12,30 +12,38 @@ import (
 // second result: false when only a full replace is correct.
 //
 // It does not translate whole intents when it need not. Given the intent's
-// MasqueradeAll, LocalCIDRs and address families, every set element comes
-// from one group of entries: service-ports, masq-ports, cluster-ports and
+// settings (MasqueradeAll, LocalCIDRs, the local interface and its mark)
+// and address families, every set element comes from one group of entries: service-ports, masq-ports, cluster-ports and
 // the firewall sets from the ports of one address, port and protocol;
 // node-ports from the node ports of one protocol and port; hairpin from
-// one endpoint; service-ips from all the ports of one address. When those
-// three are the same in old and new, only the groups that differ are
+// one endpoint; service-ips from all the ports of one address. When the
+// settings and families are the same in old and new, only the groups that differ are
 // translated, as they were and as they become, and their programs diffed:
 // the cost is a walk over both intents plus the translation of the
 // changes, instead of two translations of 100,000 elements for one
-// service. When MasqueradeAll, LocalCIDRs or the families differ, both
-// intents are translated whole.
+// service. When the settings or the families differ, both intents are
+// translated whole (and the rules differ when the local detection does, so
+// the result asks for a full replace).
 func Diff(old, new *model.Netfilter, tableName string) (*ElementDiff, bool) {
 	old, new = groupable(old), groupable(new)
 	fams := familiesOf(new)
 	if old.MasqueradeAll != new.MasqueradeAll || !slices.Equal(old.LocalCIDRs, new.LocalCIDRs) ||
+		detectionOf(old) != detectionOf(new) ||
 		!slices.EqualFunc(familiesOf(old), fams, func(a, b family) bool { return a.table == b.table }) {
 		return DiffElements(Translate(old, tableName), Translate(new, tableName))
 	}
-	was := &model.Netfilter{MasqueradeAll: old.MasqueradeAll, LocalCIDRs: old.LocalCIDRs}
-	becomes := &model.Netfilter{MasqueradeAll: new.MasqueradeAll, LocalCIDRs: new.LocalCIDRs}
+	was, becomes := settingsOf(old), settingsOf(new)
 	was.Ports, becomes.Ports = changedPorts(old.Ports, new.Ports)
 	was.NodePorts, becomes.NodePorts = changedGroups(old.NodePorts, new.NodePorts, compareNodePortKey, equalNodePort)
 	was.Hairpin, becomes.Hairpin = changedGroups(old.Hairpin, new.Hairpin, compareEndpoint, equalEndpoint)
 	return DiffElements(translate(was, tableName, fams), translate(becomes, tableName, fams))
+}
+
+// settingsOf returns an intent with n's settings (what is not a list of
+// entries) and no entries.
+func settingsOf(n *model.Netfilter) *model.Netfilter {
+	return &model.Netfilter{MasqueradeAll: n.MasqueradeAll, LocalCIDRs: n.LocalCIDRs,
+		LocalInterface: n.LocalInterface, MasqueradeMark: n.MasqueradeMark}
 }
 
 // changedPorts returns the ports of the (address, port, protocol) groups

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // TestDetectLocal asks, over the program Build's intent translates to,
@@ -62,6 +63,53 @@ func TestDetectLocal(t *testing.T) {
 				got := evaluate(program, pkt(postrouting, src, vip, natTo(endpoint))) != outMasquerade
 				if got != want {
 					t.Errorf("a connection from %s to %s counts as local = %v, want %v (local CIDRs %v)", src, vip, got, want, state.Netfilter.LocalCIDRs)
+				}
+			}
+		})
+	}
+}
+
+// TestDetectLocalByInterface follows connections to a cluster IP through
+// the program Build's intent translates to, for kube-proxy's
+// BridgeInterface and InterfaceNamePrefix modes: local is what comes in
+// through the bridge (or an interface with the prefix), in both families,
+// whatever its source; the node's own connections and those from other
+// interfaces are masqueraded. Local CIDRs given as well are not used, as
+// kube-proxy's getLocalDetectors uses one detector.
+func TestDetectLocalByInterface(t *testing.T) {
+	cidrs := []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}
+	tests := []struct {
+		name  string
+		cfg   proxier.Config
+		local map[string]bool // input interface ("" for the node) -> counts as local
+	}{
+		{name: "BridgeInterface", cfg: proxier.Config{LocalInterface: model.LocalInterface{Name: "cni0"}, LocalCIDRs: cidrs},
+			local: map[string]bool{"cni0": true, "cni00": false, "eth0": false, "": false}},
+		{name: "InterfaceNamePrefix", cfg: proxier.Config{LocalInterface: model.LocalInterface{Name: "veth", Prefix: true}, LocalCIDRs: cidrs},
+			local: map[string]bool{"veth": true, "veth1a2b": true, "vet": false, "eth0": false, "": false}},
+	}
+	svc := k8stest.Service("ns", "dns", k8stest.ClusterIPs("10.96.0.10", "fd00:96::10"))
+	slice4 := k8stest.Slice("ns", "dns", "dns-4", []discovery.Endpoint{k8stest.Endpoint("10.244.3.7")})
+	slice6 := k8stest.Slice("ns", "dns", "dns-6", []discovery.Endpoint{k8stest.Endpoint("fd00:10:244:3::7")},
+		func(s *discovery.EndpointSlice) { s.AddressType = discovery.AddressTypeIPv6 })
+	node := proxier.Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::2")}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			state, problems := proxier.Build([]*v1.Service{svc}, []*discovery.EndpointSlice{slice4, slice6}, node, tc.cfg)
+			if len(problems) > 0 {
+				t.Fatalf("Build problems: %v", problems)
+			}
+			if n := state.Netfilter; len(n.LocalCIDRs) != 0 || n.MasqueradeMark != 1<<14 {
+				t.Fatalf("intent has local CIDRs %v and mark %#x, want none and kube-proxy's default 0x4000", n.LocalCIDRs, n.MasqueradeMark)
+			}
+			program := Translate(&state.Netfilter, DefaultTableName)
+			for iif, want := range tc.local {
+				for _, c := range [][3]string{{"10.244.1.5", "10.96.0.10:80", "10.244.3.7:8080"}, {"fd00:10:244:1::5", "[fd00:96::10]:80", "[fd00:10:244:3::7]:8080"}} {
+					p := pkt(prerouting, c[0], c[1], func(p *packet) { p.iif = iif })
+					got, _ := connect(program, p, c[2])
+					if (got != outMasquerade) != want {
+						t.Errorf("a connection from %s through %q to %s: %s, want local = %v", c[0], iif, c[1], got, want)
+					}
 				}
 			}
 		})

@@ -105,9 +105,15 @@ const (
 	chainFirewallOut  = "firewall-output"
 	chainFilterInput  = "filter-input"
 	chainNATPost      = "nat-postrouting"
-	priorityFirewall  = -110 // dstnat - 10, as kube-proxy's nftables mode
-	priorityFilterIn  = -10  // filter - 10: before the usual filter tables
-	priorityNATSource = 100  // srcnat
+	chainNATPre       = "nat-prerouting" // only with detection by interface
+	chainNATOut       = "nat-output"     // only with detection by interface
+	priorityFirewall  = -110             // dstnat - 10, as kube-proxy's nftables mode
+	priorityFilterIn  = -10              // filter - 10: before the usual filter tables
+	priorityNATSource = 100              // srcnat
+	// priorityNATMark orders our mark chains first among nat chains: nf_nat
+	// runs all of a hook's nat chains from its own hook at dstnat (-100),
+	// before IPVS's LOCAL_OUT (-99).
+	priorityNATMark = -110
 )
 
 // family holds what differs between the ip and ip6 tables.
@@ -163,12 +169,13 @@ func Translate(n *model.Netfilter, tableName string) *Program {
 // order), whether the intent mentions them or not.
 func translate(n *model.Netfilter, tableName string, fams []family) *Program {
 	p := &Program{}
+	d := detectionOf(n)
 	for _, f := range fams {
 		p.Tables = append(p.Tables, Table{
 			Family: f.table,
 			Name:   tableName,
-			Sets:   buildSets(n, f),
-			Chains: buildChains(f),
+			Sets:   buildSets(n, f, d),
+			Chains: buildChains(f, d),
 		})
 	}
 	return p

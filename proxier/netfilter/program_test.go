@@ -82,6 +82,26 @@ func TestTranslate(t *testing.T) {
 			),
 		},
 		{
+			// detectLocalMode BridgeInterface: nat chains mark cluster-IP
+			// connections from elsewhere and from the node; the no-local-
+			// endpoints drop tests the input interface; both families
+			// classify, whatever local CIDRs.
+			name: "bridge-interface",
+			intent: makeIntent(withLocalInterface("cni0", 1<<14),
+				withPort(model.KindClusterIP, "tcp 10.96.0.20:80"),
+				withPort(model.KindClusterIP, "tcp [fd00:96::20]:80"),
+				withPort(model.KindExternalIP, "tcp 198.18.5.5:80", local(), noLocal()),
+				withHairpin("tcp 10.244.1.7:8080"),
+			),
+		},
+		{
+			// detectLocalMode InterfaceNamePrefix with iptables.masqueradeBit 3.
+			name: "interface-name-prefix",
+			intent: makeIntent(withLocalInterface("veth*", 1<<3),
+				withPort(model.KindClusterIP, "tcp 10.96.0.20:80"),
+			),
+		},
+		{
 			name: "ipv6-only",
 			intent: makeIntent(
 				withPort(model.KindClusterIP, "udp [fd00:96::a]:53"),

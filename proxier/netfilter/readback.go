@@ -83,7 +83,7 @@ func readTable(c *nftables.Conn, netNS int, tbl *nftables.Table) (Table, error) 
 
 // chainOrder is the order Translate lists chains in; others go last.
 func chainOrder(name string) int {
-	i := slices.Index([]string{chainFirewall, chainFirewallPre, chainFirewallOut, chainFilterInput, chainNATPost}, name)
+	i := slices.Index([]string{chainFirewall, chainFirewallPre, chainFirewallOut, chainFilterInput, chainNATPost, chainNATPre, chainNATOut}, name)
 	if i < 0 {
 		return 1 << 20
 	}

@@ -209,11 +209,17 @@ func RenderExprs(fam nftables.TableFamily, exprs []expr.Any) string {
 	}
 	for _, e := range exprs {
 		switch e := e.(type) {
-		case *expr.Payload, *expr.Meta, *expr.Ct:
+		case *expr.Meta:
+			if e.SourceRegister {
+				out = append(out, fmt.Sprintf("%s set %s", loadName(fam, e), flush()))
+			} else {
+				pending = append(pending, loadName(fam, e))
+			}
+		case *expr.Payload, *expr.Ct:
 			pending = append(pending, loadName(fam, e))
 		case *expr.Bitwise:
 			if n := len(pending); n > 0 {
-				pending[n-1] += " & " + maskName(pending[n-1], e.Mask)
+				pending[n-1] = bitwiseName(pending[n-1], e)
 			}
 		case *expr.Cmp:
 			out = append(out, renderCmp(flush(), e))
@@ -253,8 +259,13 @@ func loadName(fam nftables.TableFamily, e expr.Any) string {
 		}
 		return fmt.Sprintf("@base%d,%d,%d", e.Base, e.Offset*8, e.Len*8)
 	case *expr.Meta:
-		if e.Key == expr.MetaKeyL4PROTO {
+		switch e.Key {
+		case expr.MetaKeyL4PROTO:
 			return "meta l4proto"
+		case expr.MetaKeyIIFNAME:
+			return "iifname"
+		case expr.MetaKeyMARK:
+			return "meta mark"
 		}
 		return fmt.Sprintf("meta key-%d", e.Key)
 	case *expr.Ct:
@@ -286,6 +297,27 @@ var ctStates = []struct {
 	{expr.CtStateBitRELATED, "related"}, {expr.CtStateBitNEW, "new"}, {expr.CtStateBitUNTRACKED, "untracked"},
 }
 
+// bitwiseName renders `load & mask`, and a mark's `| bits`, `^ bits`.
+func bitwiseName(load string, e *expr.Bitwise) string {
+	zero := bytes.Count(e.Xor, []byte{0}) == len(e.Xor)
+	if load != "meta mark" || len(e.Mask) != 4 || len(e.Xor) != 4 {
+		if zero {
+			return load + " & " + maskName(load, e.Mask)
+		}
+		return fmt.Sprintf("%s & 0x%x ^ 0x%x", load, e.Mask, e.Xor)
+	}
+	mask, xor := binaryutil.NativeEndian.Uint32(e.Mask), binaryutil.NativeEndian.Uint32(e.Xor)
+	switch {
+	case xor == 0:
+		return fmt.Sprintf("%s & %#x", load, mask)
+	case mask == ^xor:
+		return fmt.Sprintf("%s | %#x", load, xor)
+	case mask == ^uint32(0):
+		return fmt.Sprintf("%s ^ %#x", load, xor)
+	}
+	return fmt.Sprintf("%s & %#x ^ %#x", load, mask, xor)
+}
+
 func maskName(load string, mask []byte) string {
 	if load != "ct state" || len(mask) != 4 {
 		return fmt.Sprintf("0x%x", mask)
@@ -309,7 +341,21 @@ func renderCmp(load string, e *expr.Cmp) string {
 		expr.CmpOpEq: "==", expr.CmpOpNeq: "!=", expr.CmpOpLt: "<",
 		expr.CmpOpLte: "<=", expr.CmpOpGt: ">", expr.CmpOpGte: ">=",
 	}
+	if load == "iifname" {
+		return fmt.Sprintf("%s %s %s", load, ops[e.Op], ifNameString(e.Data))
+	}
 	return fmt.Sprintf("%s %s 0x%x", load, ops[e.Op], e.Data)
+}
+
+// ifNameString renders compared interface-name bytes as nft does: a whole
+// NUL-padded name quoted, a prefix quoted with a trailing `*`.
+func ifNameString(b []byte) string {
+	if len(b) == ifNameSize {
+		if name, _, ok := bytes.Cut(b, []byte{0}); ok && bytes.Count(b[len(name):], []byte{0}) == len(b)-len(name) {
+			return strconv.Quote(string(name))
+		}
+	}
+	return strconv.Quote(string(b) + "*")
 }
 
 func statementName(fam nftables.TableFamily, e expr.Any) string {

@@ -1,17 +1,19 @@
 package netfilter
 
 import (
+	"slices"
+
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
-// buildChains returns one family's chains with their fixed rules. Nothing in
-// here depends on the intent: services only change set elements.
-func buildChains(f family) []Chain {
-	svc := func(addr loader) []loader { return []loader{addr, l4proto(), thDport()} }
+// buildChains returns one family's chains with their fixed rules. Only the
+// local detection (configuration) changes them; services only change set
+// elements.
+func buildChains(f family, d detection) []Chain {
 	ctSvc := []loader{ctOriginal(ctDst, f), l4proto(), ctOriginal(expr.CtKeyPROTODST, f)}
-	return []Chain{
+	chains := []Chain{
 		{Name: chainFirewall, Rules: []Rule{{
 			Comment: "drop sources outside loadBalancerSourceRanges",
 			Exprs: join(ctStateNew(),
@@ -29,7 +31,7 @@ func buildChains(f family) []Chain {
 				Comment: "drop new connections from outside to externalTrafficPolicy Local ports without a local endpoint",
 				Exprs: join(ctStateNew(),
 					lookup(setNoLocalEndpoints, false, svc(daddr(f))...),
-					lookup(setLocalCIDRs, true, saddr(f)),
+					d.notLocal(f),
 					counter(), verdict(expr.VerdictDrop, "")),
 			}},
 		},
@@ -57,34 +59,34 @@ func buildChains(f family) []Chain {
 		{
 			Name:  chainNATPost,
 			Hook:  baseChain(nftables.ChainTypeNAT, *nftables.ChainHookPostrouting, priorityNATSource),
-			Rules: masqueradeRules(f, ctSvc),
+			Rules: masqueradeRules(f, ctSvc, d),
 		},
 	}
+	return append(chains, d.markChains(f)...)
 }
+
+// svc loads a packet's service key: destination address, protocol, port.
+func svc(addr loader) []loader { return []loader{addr, l4proto(), thDport()} }
 
 // masqueradeRules match, after IPVS rewrote the destination, on the
 // connection's original destination (the service address and port), which
 // conntrack keeps because IPVS runs with net.ipv4.vs.conntrack=1. kube-proxy
 // sets a mark in nat PREROUTING/OUTPUT instead; the original tuple needs no
-// mark bit shared with other software.
-func masqueradeRules(f family, ctSvc []loader) []Rule {
-	return []Rule{{
+// mark bit shared with other software. Only detection by input interface
+// needs one (see detection).
+func masqueradeRules(f family, ctSvc []loader, d detection) []Rule {
+	return slices.Concat(d.markedRules(), []Rule{{
 		Comment: "hairpin: an endpoint reaching itself through a service",
 		Exprs:   join(lookup(setHairpin, false, daddr(f), l4proto(), thDport(), saddr(f)), counter(), masq()),
 	}, {
 		Comment: "masquerade-all cluster IPs; external ports without externalTrafficPolicy Local",
 		Exprs:   join(lookup(setMasqPorts, false, ctSvc...), counter(), masq()),
-	}, {
-		Comment: "cluster IPs from sources outside the cluster",
-		Exprs: join(lookup(setClusterPorts, false, ctSvc...),
-			lookup(setLocalCIDRs, true, ctOriginal(ctSrc, f)),
-			counter(), masq()),
-	}, {
+	}}, d.sourceRules(f, ctSvc), []Rule{{
 		Comment: "node-originated traffic whose source is a service address",
 		Exprs: join(lookup(setServiceIPs, false, ctOriginal(ctSrc, f)),
 			lookup(setServicePorts, false, ctSvc...),
 			counter(), masq()),
-	}}
+	}})
 }
 
 func baseChain(t nftables.ChainType, hook nftables.ChainHook, priority int32) *Hook {

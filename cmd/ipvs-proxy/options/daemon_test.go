@@ -261,7 +261,6 @@ func TestDaemonWarnings(t *testing.T) {
 			file: "testdata/kube-proxy-defaults.conf",
 			want: []string{
 				"config: field logging.flushFrequency is not supported; ignored",
-				"config: field iptables.masqueradeBit is not supported; ignored",
 				"config: field iptables.localhostNodePorts is not supported; ignored",
 				"config: field iptables.syncPeriod is not supported; ignored",
 				"config: field iptables.minSyncPeriod is not supported; ignored",
@@ -280,14 +279,15 @@ func TestDaemonWarnings(t *testing.T) {
 			want: []string{
 				"flag --config-sync-period is ignored: ipvs-proxy's informers never resync periodically; the periodic full sync repairs the kernel instead",
 				"flag --oom-score-adj is ignored: ipvs-proxy does not change its OOM score; use the pod's priority and resources",
-				"flag --iptables-masquerade-bit is ignored: ipvs-proxy chooses its own masquerade mark",
 				"flag --iptables-sync-period is ignored: it configures kube-proxy's iptables mode",
 				"flag --iptables-min-sync-period is ignored: it configures kube-proxy's iptables mode",
 				"flag --iptables-localhost-nodeports is ignored: it configures kube-proxy's iptables mode",
-				"flag --pod-bridge-interface is ignored: the interface-based detect-local modes are not implemented (ClusterCIDR and NodeCIDR are)",
-				"flag --pod-interface-name-prefix is ignored: the interface-based detect-local modes are not implemented (ClusterCIDR and NodeCIDR are)",
 				"flag --bind-address-hard-fail is ignored: failing to open the health or metrics server is always fatal",
 				"flag --show-hidden-metrics-for-version is ignored: ipvs-proxy hides no metrics",
+				// Implemented, but only used with an interface detect-local mode.
+				"config: --iptables-masquerade-bit (iptables.masqueradeBit) 13 is ignored: only detect-local-mode BridgeInterface and InterfaceNamePrefix use a mark",
+				`config: --pod-bridge-interface (detectLocal.bridgeInterface) "cbr0" is ignored: detect-local-mode is ClusterCIDR`,
+				`config: --pod-interface-name-prefix (detectLocal.interfaceNamePrefix) "veth" is ignored: detect-local-mode is ClusterCIDR`,
 			},
 		},
 		{

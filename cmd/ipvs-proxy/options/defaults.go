@@ -53,6 +53,8 @@ const (
 	// kernel keeps forwarding, so the lame duck only matters when the node
 	// itself goes away.
 	DefaultLameDuck = 5 * time.Second
+	// DefaultMasqueradeBit is kube-proxy's iptables.masqueradeBit default.
+	DefaultMasqueradeBit int32 = 14
 )
 
 // applyDefaults fills the fields s leaves unset, but for the servers' (see
@@ -81,6 +83,9 @@ func applyDefaults(s *settings) {
 	}
 	if kp.IPVS.MinSyncPeriod.Duration == 0 {
 		kp.IPVS.MinSyncPeriod.Duration = DefaultMinSyncPeriod
+	}
+	if kp.IPTables.MasqueradeBit == nil {
+		kp.IPTables.MasqueradeBit = ptr.To(DefaultMasqueradeBit)
 	}
 	applyConntrackDefaults(&kp.Conntrack)
 	defaultString(&s.own.DummyInterface, DefaultDummyInterface)

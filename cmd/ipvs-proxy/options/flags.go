@@ -35,8 +35,17 @@ var sharedFlags = []configFlag{
 		func(s *settings) *bool { return &s.kp.IPTables.MasqueradeAll }),
 	stringFlag("cluster-cidr", "", "The pod CIDRs, comma-separated (one per IP family); traffic to cluster IPs from elsewhere is masqueraded.",
 		func(s *settings) *string { return &s.kp.ClusterCIDR }),
-	stringFlag("detect-local-mode", "", "How cluster-local (pod) traffic is told, as in kube-proxy: ClusterCIDR (the default: sources in --cluster-cidr) or NodeCIDR (sources in the Node's spec.podCIDRs, followed as the Node changes). BridgeInterface and InterfaceNamePrefix are not implemented: accepted with a warning, they classify nothing.",
+	stringFlag("detect-local-mode", "", "How cluster-local (pod) traffic is told, as in kube-proxy: ClusterCIDR (the default: sources in --cluster-cidr), NodeCIDR (sources in the Node's spec.podCIDRs, followed as the Node changes), "+
+		"BridgeInterface (traffic that enters through --pod-bridge-interface) or InterfaceNamePrefix (through an interface whose name starts with --pod-interface-name-prefix). "+
+		"Traffic to cluster IPs that is not local, the node's own included, is masqueraded.",
 		func(s *settings) *string { return (*string)(&s.kp.DetectLocalMode) }),
+	stringFlag("pod-bridge-interface", "", "A bridge interface name. When --detect-local-mode is BridgeInterface, traffic is local if it enters the node through this bridge.",
+		func(s *settings) *string { return &s.kp.DetectLocal.BridgeInterface }),
+	stringFlag("pod-interface-name-prefix", "", "An interface name prefix. When --detect-local-mode is InterfaceNamePrefix, traffic is local if it enters the node through an interface whose name begins with this prefix.",
+		func(s *settings) *string { return &s.kp.DetectLocal.InterfaceNamePrefix }),
+	int32PtrFlag("iptables-masquerade-bit", DefaultMasqueradeBit, "The bit of the packet mark (0-31) that carries the masquerade decision from prerouting and output to postrouting, as kube-proxy's. "+
+		"Used only with --detect-local-mode BridgeInterface or InterfaceNamePrefix: the other modes decide in postrouting and use no mark.",
+		func(s *settings) **int32 { return &s.kp.IPTables.MasqueradeBit }),
 	stringSliceFlag("nodeport-addresses", "CIDRs of the node addresses NodePorts listen on, and the keywords \"primary\" (the node IP of each family), \"localhost\" (loopback, which IPVS never serves) and \"all\". "+
 		"A family no CIDR names is not restricted (default all: every address of the node's interfaces).",
 		func(s *settings) *[]string { return &s.kp.NodePortAddresses }),
@@ -177,12 +186,9 @@ const (
 var ignoredFlags = []ignoredFlag{
 	{"config-sync-period", durationVar(15 * time.Minute), "ipvs-proxy's informers never resync periodically; the periodic full sync repairs the kernel instead"},
 	{"oom-score-adj", int32Var(-999), "ipvs-proxy does not change its OOM score; use the pod's priority and resources"},
-	{"iptables-masquerade-bit", int32Var(14), "ipvs-proxy chooses its own masquerade mark"},
 	{"iptables-sync-period", durationVar(30 * time.Second), iptablesReason},
 	{"iptables-min-sync-period", durationVar(time.Second), iptablesReason},
 	{"iptables-localhost-nodeports", boolVar(true), iptablesReason},
-	{"pod-bridge-interface", stringVar(""), "the interface-based detect-local modes are not implemented (ClusterCIDR and NodeCIDR are)"},
-	{"pod-interface-name-prefix", stringVar(""), "the interface-based detect-local modes are not implemented (ClusterCIDR and NodeCIDR are)"},
 	{"bind-address-hard-fail", boolVar(false), "failing to open the health or metrics server is always fatal"},
 	{"show-hidden-metrics-for-version", stringVar(""), "ipvs-proxy hides no metrics"},
 	{"log-flush-frequency", durationVar(5 * time.Second), loggingReason},

@@ -47,6 +47,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/configwatch"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // Options holds the parsed command line. Register its flags with AddFlags
@@ -87,7 +88,8 @@ type settings struct {
 // DaemonFields; the others only change the running daemon.
 var PlanFields = []string{
 	"hostnameOverride", "bindAddress", "mode", "ipvs.scheduler", "iptables.masqueradeAll",
-	"clusterCIDR", "detectLocalMode", "nodePortAddresses", "featureGates",
+	"clusterCIDR", "detectLocalMode", "detectLocal.bridgeInterface", "detectLocal.interfaceNamePrefix",
+	"iptables.masqueradeBit", "nodePortAddresses", "featureGates",
 	IPVSProxyKind + ".serviceProxyName", IPVSProxyKind + ".nodeIPs", IPVSProxyKind + ".dummyInterface",
 }
 
@@ -155,6 +157,12 @@ type Config struct {
 	// LocalFromNodePodCIDRs is detectLocalMode NodeCIDR: the Node's pod
 	// CIDRs are the local sources (proxier.LocalSources).
 	LocalFromNodePodCIDRs bool
+	// LocalInterface is detectLocalMode BridgeInterface (the bridge's name)
+	// or InterfaceNamePrefix (a prefix); its Name is empty otherwise.
+	LocalInterface model.LocalInterface
+	// MasqueradeMark is 1<<iptables.masqueradeBit with a LocalInterface,
+	// the mark that carries the masquerade decision; 0 otherwise.
+	MasqueradeMark uint32
 	// BindIP is bindAddress when it names one address (not 0.0.0.0 or ::).
 	BindIP netip.Addr
 	// HostIPv6 reports whether the host's kernel has IPv6 enabled, which
@@ -304,6 +312,8 @@ func (c *Config) Proxier() proxier.Config {
 		MasqueradeAll:               c.KubeProxy.IPTables.MasqueradeAll,
 		LocalCIDRs:                  slices.Clone(c.LocalCIDRs),
 		LocalFromNodePodCIDRs:       c.LocalFromNodePodCIDRs,
+		LocalInterface:              c.LocalInterface,
+		MasqueradeMark:              c.MasqueradeMark,
 		ServiceProxyName:            c.ServiceProxyName,
 		DisableSchedulerAnnotations: c.FeatureGates != nil && !c.FeatureGates.Enabled(ServiceSchedulerAnnotations),
 	}

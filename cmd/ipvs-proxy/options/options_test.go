@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // equateIPs compares netip values by ==.
@@ -117,9 +118,31 @@ hostnameOverride: " Node-A "
 			want: proxier.Config{LocalFromNodePodCIDRs: true},
 		},
 		{
-			name: "unsupported detect-local-mode detects nothing",
-			args: []string{"--cluster-cidr=198.19.0.0/16", "--detect-local-mode=BridgeInterface"},
-			want: proxier.Config{},
+			// kube-proxy's getLocalDetectors: one detector, by interface.
+			name: "BridgeInterface by flags: the bridge, kube-proxy's default mark, no CIDR",
+			args: []string{"--cluster-cidr=198.19.0.0/16", "--detect-local-mode=BridgeInterface", "--pod-bridge-interface=cni0"},
+			want: proxier.Config{LocalInterface: model.LocalInterface{Name: "cni0"}, MasqueradeMark: 0x4000},
+		},
+		{
+			name: "InterfaceNamePrefix by flags, with a masquerade bit",
+			args: []string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=cali", "--iptables-masquerade-bit=3"},
+			want: proxier.Config{LocalInterface: model.LocalInterface{Name: "cali", Prefix: true}, MasqueradeMark: 0x8},
+		},
+		{
+			name: "BridgeInterface by the file",
+			file: header + "detectLocalMode: BridgeInterface\ndetectLocal: {bridgeInterface: br-pods}\niptables: {masqueradeBit: 31}\n",
+			want: proxier.Config{LocalInterface: model.LocalInterface{Name: "br-pods"}, MasqueradeMark: 1 << 31},
+		},
+		{
+			name: "InterfaceNamePrefix by the file, masqueradeBit null as kubeadm writes it",
+			file: header + "detectLocalMode: InterfaceNamePrefix\ndetectLocal: {interfaceNamePrefix: veth}\niptables: {masqueradeBit: null}\n",
+			want: proxier.Config{LocalInterface: model.LocalInterface{Name: "veth", Prefix: true}, MasqueradeMark: 0x4000},
+		},
+		{
+			name: "flags override the file's mode and interface",
+			file: header + "detectLocalMode: BridgeInterface\ndetectLocal: {bridgeInterface: br-pods}\n",
+			args: []string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth"},
+			want: proxier.Config{LocalInterface: model.LocalInterface{Name: "veth", Prefix: true}, MasqueradeMark: 0x4000},
 		},
 	}
 	for _, tc := range tests {
@@ -201,11 +224,23 @@ func TestCompleteWarnings(t *testing.T) {
 			want:   []string{`config: IPVS scheduler "fastest" is not one of Linux's (rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh, fo, ovf, twos); the daemon starts only if the node's kernel offers it`},
 		},
 		{name: "twos, fo and ovf are Linux's", args: []string{"--ipvs-scheduler=twos"}},
+		{name: "BridgeInterface with its bridge: no warning", args: []string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=cni0", "--iptables-masquerade-bit=13"}},
 		{
-			name: "detect-local-mode not implemented",
-			args: []string{"--detect-local-mode=BridgeInterface"},
-			want: []string{"config: detect-local-mode BridgeInterface is not implemented (ClusterCIDR and NodeCIDR are); traffic is not classified as cluster-local"},
+			name: "an interface of another mode is ignored",
+			args: []string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=cni0", "--pod-interface-name-prefix=veth"},
+			want: []string{`config: --pod-interface-name-prefix (detectLocal.interfaceNamePrefix) "veth" is ignored: detect-local-mode is BridgeInterface`},
 		},
+		{
+			name:   "a bridge given with the default mode is ignored",
+			config: header + "detectLocal: {bridgeInterface: cni0}\n",
+			want:   []string{`config: --pod-bridge-interface (detectLocal.bridgeInterface) "cni0" is ignored: detect-local-mode is ClusterCIDR`},
+		},
+		{
+			name: "a masquerade bit other than the default without an interface mode is ignored",
+			args: []string{"--detect-local-mode=NodeCIDR", "--iptables-masquerade-bit=13"},
+			want: []string{"config: --iptables-masquerade-bit (iptables.masqueradeBit) 13 is ignored: only detect-local-mode BridgeInterface and InterfaceNamePrefix use a mark"},
+		},
+		{name: "kube-proxy's defaults file sets bit 14: no warning", config: header + "iptables: {masqueradeBit: 14}\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,6 +288,16 @@ func TestCompleteErrors(t *testing.T) {
 			wantErr: `invalid --nodeport-addresses (nodePortAddresses): "secondary" is neither a CIDR nor one of the keywords "primary", "localhost", "all"`},
 		{name: "nodeport keyword twice", args: []string{"--nodeport-addresses=primary,primary"}, wantErr: `keyword "primary" given twice`},
 		{name: "unknown detect-local-mode", args: []string{"--detect-local-mode=Magic"}, wantErr: `invalid detect-local-mode "Magic"`},
+		// kube-proxy's validateDetectLocalConfiguration: the mode's interface must be set.
+		{name: "BridgeInterface without a bridge", args: []string{"--detect-local-mode=BridgeInterface", "--pod-interface-name-prefix=veth"},
+			wantErr: "invalid --pod-bridge-interface (detectLocal.bridgeInterface): must not be empty with detect-local-mode BridgeInterface"},
+		{name: "InterfaceNamePrefix without a prefix", config: header + "detectLocalMode: InterfaceNamePrefix\ndetectLocal: {bridgeInterface: cni0}\n",
+			wantErr: "invalid --pod-interface-name-prefix (detectLocal.interfaceNamePrefix): must not be empty with detect-local-mode InterfaceNamePrefix"},
+		{name: "bridge name longer than an interface name", args: []string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=a-very-long-bridge"},
+			wantErr: `invalid --pod-bridge-interface (detectLocal.bridgeInterface) "a-very-long-bridge": longer than an interface name (15 bytes)`},
+		// kube-proxy's validateKubeProxyIPTablesConfiguration: 0 to 31.
+		{name: "masquerade bit too high", args: []string{"--iptables-masquerade-bit=32"}, wantErr: "invalid --iptables-masquerade-bit (iptables.masqueradeBit) 32: must be within the range [0, 31]"},
+		{name: "masquerade bit negative in file", config: header + "iptables: {masqueradeBit: -1}\n", wantErr: "must be within the range [0, 31]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

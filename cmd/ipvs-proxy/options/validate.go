@@ -1,6 +1,7 @@
 package options
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // validate parses and checks the settings and fills the parsed fields of
@@ -133,20 +135,83 @@ var localModes = []string{"ClusterCIDR", "NodeCIDR", "BridgeInterface", "Interfa
 // parseDetectLocal sets how cluster-local sources are told, as kube-proxy's
 // getLocalDetectors (cmd/kube-proxy/app/server_linux.go) does: ClusterCIDR
 // (the default) by --cluster-cidr, NodeCIDR by the Node's pod CIDRs, read
-// with the Node (Config.Node, proxier.LocalSources).
+// with the Node (Config.Node, proxier.LocalSources), BridgeInterface and
+// InterfaceNamePrefix by the input interface, for both families.
 func (c *Config) parseDetectLocal() ([]string, error) {
-	switch m := string(c.KubeProxy.DetectLocalMode); {
+	m := string(c.KubeProxy.DetectLocalMode)
+	warnings, err := c.parseMasqueradeBit(m)
+	if err != nil {
+		return nil, err
+	}
+	bridge := ifaceSetting{"--pod-bridge-interface (detectLocal.bridgeInterface)", c.KubeProxy.DetectLocal.BridgeInterface}
+	prefix := ifaceSetting{"--pod-interface-name-prefix (detectLocal.interfaceNamePrefix)", c.KubeProxy.DetectLocal.InterfaceNamePrefix}
+	var used ifaceSetting
+	switch {
 	case m == "" || m == "ClusterCIDR":
 		c.LocalCIDRs = slices.Clone(c.ClusterCIDRs)
-		return nil, nil
 	case m == "NodeCIDR":
 		c.LocalFromNodePodCIDRs = true
-		return nil, nil
-	case slices.Contains(localModes, m):
-		return []string{fmt.Sprintf("config: detect-local-mode %s is not implemented (ClusterCIDR and NodeCIDR are); traffic is not classified as cluster-local", m)}, nil
+	case m == "BridgeInterface":
+		used = bridge
+		c.LocalInterface = model.LocalInterface{Name: bridge.value}
+	case m == "InterfaceNamePrefix":
+		used = prefix
+		c.LocalInterface = model.LocalInterface{Name: prefix.value, Prefix: true}
 	default:
 		return nil, fmt.Errorf("invalid detect-local-mode %q: want one of %s", m, strings.Join(localModes, ", "))
 	}
+	if used.name != "" {
+		if err := used.check(m); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []ifaceSetting{bridge, prefix} {
+		if s.value != "" && s.name != used.name {
+			warnings = append(warnings, fmt.Sprintf("config: %s %q is ignored: detect-local-mode is %s", s.name, s.value, cmp.Or(m, "ClusterCIDR")))
+		}
+	}
+	return warnings, nil
+}
+
+// ifaceSetting is the interface name or prefix of an interface mode.
+type ifaceSetting struct{ name, value string }
+
+// check checks the interface name or prefix of mode: kube-proxy refuses
+// an empty one (validateInterface); one longer than a Linux interface name
+// (15 bytes) could never match, and is refused here too.
+func (s ifaceSetting) check(mode string) error {
+	switch {
+	case s.value == "":
+		return fmt.Errorf("invalid %s: must not be empty with detect-local-mode %s", s.name, mode)
+	case len(s.value) > maxIfName:
+		return fmt.Errorf("invalid %s %q: longer than an interface name (%d bytes)", s.name, s.value, maxIfName)
+	}
+	return nil
+}
+
+// maxIfName is the longest interface name Linux takes (IFNAMSIZ - 1).
+const maxIfName = 15
+
+// parseMasqueradeBit checks iptables.masqueradeBit as kube-proxy does
+// (0 to 31) and, for the interface modes, the only ones that use a mark,
+// sets MasqueradeMark. A bit other than the default given with another mode
+// is warned about.
+func (c *Config) parseMasqueradeBit(mode string) ([]string, error) {
+	bit := DefaultMasqueradeBit
+	if p := c.KubeProxy.IPTables.MasqueradeBit; p != nil {
+		bit = *p
+	}
+	if bit < 0 || bit > 31 {
+		return nil, fmt.Errorf("invalid --iptables-masquerade-bit (iptables.masqueradeBit) %d: must be within the range [0, 31]", bit)
+	}
+	if mode == "BridgeInterface" || mode == "InterfaceNamePrefix" {
+		c.MasqueradeMark = 1 << uint(bit)
+		return nil, nil
+	}
+	if bit != DefaultMasqueradeBit {
+		return []string{fmt.Sprintf("config: --iptables-masquerade-bit (iptables.masqueradeBit) %d is ignored: only detect-local-mode BridgeInterface and InterfaceNamePrefix use a mark", bit)}, nil
+	}
+	return nil, nil
 }
 
 // parseNodePortAddresses checks nodePortAddresses as kube-proxy validates
