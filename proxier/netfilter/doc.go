@@ -14,7 +14,8 @@
 //
 // Translate turns the intent into a Program: our tables with their sets,
 // chains and rules as plain values, printable in nft syntax (String). The
-// rules are a fixed list (10 per table); services only add set elements, so
+// rules are a fixed list (10 per table; 12 with detection by interface):
+// only the configuration changes them, services only add set elements, so
 // the rule count does not grow with the number of services. Apply sends the
 // whole program in ONE transaction that first deletes our tables and then
 // re-creates them, so packets see either the old or the new ruleset, never a
@@ -39,7 +40,8 @@
 // every deletion first. It translates only the groups of intent entries
 // that changed (see Diff), so its cost is a walk over both intents plus
 // the changes. A change that is more than elements (an address family
-// appears or goes, LocalCIDRs change) replaces the tables as Apply does.
+// appears or goes, LocalCIDRs, the local interface or its mark change)
+// replaces the tables as Apply does.
 // local-cidrs is the one interval set never diffed: a single-field
 // interval set is kept by the kernel as range boundaries, and replacing it
 // whole is the safe way for a change that only configuration makes. The
@@ -114,10 +116,56 @@
 //     of a local endpoint reaching itself, like KUBE-LOOP-BACK), every
 //     cluster-IP connection with MasqueradeAll, cluster-IP connections from
 //     sources outside LocalCIDRs (per family; none when a family has no
-//     local CIDR), external, load-balancer and node ports unless
+//     local CIDR; with a LocalInterface, those marked: see below), external, load-balancer and node ports unless
 //     externalTrafficPolicy is Local (Local wins over MasqueradeAll, as in
 //     kube-proxy), and connections whose source is a service address
 //     (node-originated traffic, kube-proxy's "src,dst" rule).
+//   - nat-prerouting and nat-output (nat, priority -110), only with
+//     detectLocalMode BridgeInterface or InterfaceNamePrefix
+//     (model.Netfilter.LocalInterface): see below.
+//
+// # Telling pods by interface: the one mark
+//
+// With detectLocalMode BridgeInterface or InterfaceNamePrefix, cluster-local
+// traffic is what enters the node through the pods' bridge, or through an
+// interface whose name has the pods' prefix (kube-proxy's IfNotLocal is
+// `! -i cni0` or `! -i veth+`, pkg/proxy/util/localdetector.go). That
+// cannot be matched where we decide, in postrouting on the original tuple:
+// the input interface is known only in prerouting; locally generated
+// packets have none; and after IPVS NAT in LOCAL_IN the packet goes
+// through LOCAL_OUT to POSTROUTING without it. Nor can conntrack say: its
+// tuples hold addresses, not interfaces, and the bridge's pods may use any
+// address. So the classification is made where the interface is known and
+// carried to postrouting in a packet mark bit, as kube-proxy's IPVS mode
+// does (KUBE-MARK-MASQ in nat PREROUTING and OUTPUT, KUBE-POSTROUTING):
+//
+//   - nat-prerouting sets the bit on a connection to a cluster-ports port
+//     (cluster IPs without masquerade-all) that did not enter through the
+//     interface; nat-output sets it on every connection of the node's own
+//     to such a port (they enter through no interface: kube-proxy's
+//     `! -i cni0` matches them too, so the node's connections are
+//     masqueraded). Only cluster IPs are classified, as in kube-proxy's
+//     IPVS mode; external, load-balancer and node ports keep their rules.
+//   - nat-postrouting's first rule masquerades a packet carrying the bit and
+//     clears it (kube-proxy's --xor-mark), before any other rule can
+//     masquerade it without clearing, so the bit never leaves the node
+//     (an encapsulating CNI would otherwise carry it into the outer packet).
+//
+// IPVS NAT forwards the same skb from LOCAL_IN to POSTROUTING, so its mark
+// survives, and nat chains run for the first packet of a connection only,
+// which is all NAT needs: a retransmitted SYN is not marked again. The
+// mark chains are nat chains at priority -110, which nf_nat runs from its
+// own hook at dstnat (-100), still before IPVS's LOCAL_OUT (-99).
+//
+// The bit is kube-proxy's own, 1<<iptables.masqueradeBit (default 14), so
+// software that already keeps off kube-proxy's bit (CNI plugins, service
+// meshes) keeps working, and a node handed over from kube-proxy means the
+// same by it. A conntrack mark or label would not be shared with packets,
+// but it is as much a shared resource (Cilium and Calico use ct mark bits),
+// would outlive the packet in the conntrack table, and connlabels need
+// their extension on the conntrack entry before it is confirmed; the
+// packet bit is what operators of kube-proxy nodes have already made
+// room for. ClusterCIDR and NodeCIDR use no mark at all.
 //
 // # Node ports and the host firewall: what nftables cannot do
 //
