@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -57,6 +58,14 @@ type Interface interface {
 	// An address on both the dummy and another link is listed. Errors are
 	// those of the kernel dump.
 	HostAddresses() ([]netip.Addr, error)
+	// Watch reports the kernel's notifications about addresses and the
+	// dummy interface to fn (see Event), in order, from the caller's
+	// goroutine, until ctx is done, then returns. Between notifications it
+	// waits blocked in the kernel: no polling, no idle cost. A subscription
+	// that fails is renewed with backoff (100 ms doubling to 30 s), after
+	// which fn gets an EventsLost; so it does when the receive buffer
+	// overflowed. Run at most one Watch per Interface.
+	Watch(ctx context.Context, fn func(Event))
 }
 
 // Config configures the real Interface and the Fake.
@@ -70,6 +79,9 @@ type Config struct {
 	// namespace (a /proc/PID/ns/net or /run/netns/NAME path) instead of the
 	// caller's. Tests use it.
 	NetNSPath string
+	// WatchBuffer is the receive buffer of the real Interface's Watch
+	// socket in bytes; 0 means 8 MiB. Tests make it small to overflow it.
+	WatchBuffer int
 }
 
 func (c Config) name() string {

@@ -22,6 +22,7 @@ const (
 	CallUnbind          Call = "Unbind"
 	CallNodeAddresses   Call = "NodeAddresses"
 	CallHostAddresses   Call = "HostAddresses"
+	CallWatch           Call = "Watch"
 )
 
 // Fake is an in-memory Interface: one dummy interface with its addresses,
@@ -32,6 +33,12 @@ const (
 // existing interface and EnsureInterface when it creates or repairs the
 // interface; every other call is a read. A failed call changes nothing. It
 // is safe for concurrent use.
+//
+// Watch is a subscription like the kernel's (fake_watch.go): every change
+// the Fake's state goes through, by the code's calls or behind its back
+// (RemoveAddress, AddAddress, RemoveInterface, SetHostAddresses), is
+// reported to it, and Inject adds any event (EventsLost for an overflow).
+// A fault on CallWatch fails the subscription, which is renewed.
 type Fake struct {
 	fault.Injector[Call]
 	mu      sync.Mutex
@@ -42,6 +49,12 @@ type Fake struct {
 	notDum  bool // a non-dummy link holds the name
 	bound   map[netip.Addr]bool
 	host    []netip.Addr
+
+	// watch is the running Watch's fn (nil: none) and pending the events
+	// not delivered yet; wmu keeps deliveries in order (fake_watch.go).
+	watch   func(Event)
+	pending []Event
+	wmu     sync.Mutex
 }
 
 var _ Interface = (*Fake)(nil)
@@ -81,8 +94,10 @@ func (f *Fake) SeedARP() {
 // RemoveInterface deletes the dummy interface behind the code's back, as
 // an administrator could; it is not counted.
 func (f *Fake) RemoveInterface() {
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.notify(Event{Kind: InterfaceChanged})
 	f.exists = false
 	clear(f.bound)
 }
@@ -90,8 +105,10 @@ func (f *Fake) RemoveInterface() {
 // SetHostAddresses sets the node's addresses on links other than the dummy
 // interface (what HostAddresses lists and NodeAddresses filters).
 func (f *Fake) SetHostAddresses(addrs ...netip.Addr) {
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.notifyHost(f.host, addrs)
 	f.host = slices.Clone(addrs)
 }
 
@@ -110,6 +127,7 @@ func (f *Fake) call(c Call, subject any, write bool) error {
 
 // EnsureInterface implements Interface.
 func (f *Fake) EnsureInterface() error {
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	write := !f.notDum && (!f.exists || f.arp)
@@ -119,12 +137,16 @@ func (f *Fake) EnsureInterface() error {
 	if f.notDum {
 		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
 	}
+	if !f.exists {
+		f.notify(Event{Kind: InterfaceChanged})
+	}
 	f.exists, f.arp = true, false
 	return nil
 }
 
 // DeleteInterface implements Interface.
 func (f *Fake) DeleteInterface() error {
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallDeleteInterface, "", f.exists && !f.notDum); err != nil {
@@ -136,6 +158,7 @@ func (f *Fake) DeleteInterface() error {
 	if !f.exists {
 		return nil
 	}
+	f.notify(Event{Kind: InterfaceChanged})
 	f.exists, f.arp = false, false
 	clear(f.bound)
 	return nil
@@ -178,6 +201,7 @@ func (f *Fake) Bind(a netip.Addr) error {
 	if err != nil {
 		return err
 	}
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallBind, a, true); err != nil {
@@ -185,6 +209,9 @@ func (f *Fake) Bind(a netip.Addr) error {
 	}
 	if err := f.missing(); err != nil {
 		return err
+	}
+	if !f.bound[a] {
+		f.notify(Event{Kind: AddressAdded, Addr: a, Dummy: true})
 	}
 	f.bound[a] = true
 	return nil
@@ -202,6 +229,7 @@ func (f *Fake) BindAll(addrs []netip.Addr) []error {
 // Unbind implements Interface.
 func (f *Fake) Unbind(a netip.Addr) error {
 	a = a.Unmap()
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallUnbind, a, true); err != nil {
@@ -209,6 +237,9 @@ func (f *Fake) Unbind(a netip.Addr) error {
 	}
 	if f.notDum {
 		return fmt.Errorf("%s: %w", f.name, ErrNotDummy)
+	}
+	if f.bound[a] {
+		f.notify(Event{Kind: AddressRemoved, Addr: a, Dummy: true})
 	}
 	delete(f.bound, a)
 	return nil
@@ -233,7 +264,7 @@ func (f *Fake) NodeAddresses(nodePortAddresses []string) ([]netip.Addr, error) {
 func (f *Fake) HostAddresses() ([]netip.Addr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("HostAddresses", "", false); err != nil {
+	if err := f.call(CallHostAddresses, "", false); err != nil {
 		return nil, err
 	}
 	out := make([]netip.Addr, 0, len(f.host))

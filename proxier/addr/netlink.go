@@ -22,6 +22,8 @@ const dumpRetries = 3
 // Netlink is the real Interface, speaking rtnetlink.
 type Netlink struct {
 	name    string
+	nsPath  string // Config.NetNSPath, for Watch's sockets
+	rcvBuf  int    // Config.WatchBuffer
 	primary []netip.Addr
 	h       *netlink.Handle
 	rt      *rtSocket
@@ -51,7 +53,7 @@ func New(cfg Config) (*Netlink, error) {
 		h.Close()
 		return nil, err
 	}
-	return &Netlink{name: cfg.name(), primary: slices.Clone(cfg.PrimaryIPs), h: h, rt: d}, nil
+	return &Netlink{name: cfg.name(), nsPath: cfg.NetNSPath, rcvBuf: cfg.WatchBuffer, primary: slices.Clone(cfg.PrimaryIPs), h: h, rt: d}, nil
 }
 
 // Close releases the netlink sockets.
