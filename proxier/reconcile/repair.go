@@ -123,15 +123,9 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 
 // repairAddresses is the address step: see Repair.
 func (e *Engine) repairAddresses(ctx context.Context, res *Result) {
-	bound, err := e.listAddresses()
-	if err != nil {
-		e.listFailed(ctx, err, res)
-		return
+	if e.listAndRepairAddresses(ctx, res) {
+		e.cycle.addressed = true
 	}
-	e.status.done(Object{Kind: ObjKernelRead})
-	e.applied.Addresses = bound
-	e.cycle.addressed = true
-	e.execute(ctx, e.repairAddressOps(bound), nil, res)
 }
 
 // listFailed reports a failed listing; the step is retried with backoff,

@@ -125,8 +125,12 @@ type daemon struct {
 	node    proxier.Node
 	nodeOK  bool
 	// addrsChecked is when the node's interface addresses were last
-	// compared with its node-port addresses.
-	addrsChecked time.Time
+	// compared with its node-port addresses; hostAddrsChanged: the kernel
+	// reported a change since (addrwatch.go).
+	addrsChecked     time.Time
+	hostAddrsChanged bool
+	// addrs collects the kernel's address notifications.
+	addrs *addrWatch
 }
 
 // Run runs the daemon until ctx is done, then goes lame duck for
@@ -161,6 +165,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cfg.SyncPeriod,
 		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock,
 		RepairSteps: d.engine.RepairSteps}, d.sync)
+	d.addrs = newAddrWatch(logger, d.runner.Trigger)
 	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
 		return err
 	}
@@ -178,6 +183,8 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := serveMetrics(runCtx, &d.cfg, d.metrics); err != nil {
 		return err
 	}
+	// Subscribed before the first sync can list the addresses.
+	go d.watchAddresses(runCtx)
 	if err := d.startInformers(runCtx); err != nil {
 		return err
 	}

@@ -32,6 +32,8 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		}
 		kind, rebuildAll = runner.Full, true
 	}
+	addrs := d.addrs.take()
+	d.handleAddrChanges(ctx, &addrs)
 	if d.dueAddressCheck(kind, rebuildAll) && d.nodePortIPsChanged(ctx) {
 		if err := d.refreshNode(ctx); err == nil {
 			kind, rebuildAll = runner.Full, true
@@ -39,6 +41,10 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	}
 	start := d.clock.Now()
 	res, whole := d.apply(ctx, kind, ch.Services, rebuildAll)
+	if !res.Full {
+		// A Full listed the addresses already.
+		d.engine.RepairAddressDrift(ctx, addrs.dummy, &res)
+	}
 	if whole {
 		d.ensureSysctls(ctx)
 		d.metrics.State(d.engine.Stats())
@@ -104,18 +110,23 @@ func (d *daemon) poll(ctx context.Context) {
 }
 
 // dueAddressCheck reports whether this sync re-reads the node's interface
-// addresses: on a full sync, and on repair steps once per sync period (the
+// addresses: on a full sync, on repair steps once per sync period (the
 // listing includes every address of the dummy interface: 10,000 at 10,000
-// services).
+// services), and on any sync after the kernel reported a change of the
+// host's addresses (handleAddrChanges).
 func (d *daemon) dueAddressCheck(kind runner.Kind, rebuildAll bool) bool {
 	now := d.clock.Now()
 	switch {
-	case rebuildAll || kind == runner.Incremental:
+	case rebuildAll:
+		d.hostAddrsChanged = false // the node was just read
+		return false
+	case d.hostAddrsChanged:
+	case kind == runner.Incremental:
 		return false
 	case kind == runner.Repair && now.Sub(d.addrsChecked) < d.cfg.SyncPeriod:
 		return false
 	}
-	d.addrsChecked = now
+	d.addrsChecked, d.hostAddrsChanged = now, false
 	return true
 }
 
