@@ -19,6 +19,8 @@
 //	   refuses, a Service claiming the node's own address
 //	13 an edited --config (a ConfigMap volume): the same bytes and a refused
 //	   file ignored; a change exits 0 after the lame duck, kernel untouched
+//	14 detect-local-mode BridgeInterface and InterfaceNamePrefix, masquerading
+//	   the same connections as kube-proxy v1.37.2 run on the same node
 //
 // The host side (test/e2e, `make e2e`) compiles this package with
 // `go test -c -tags e2eguest`, lists its tests and boots one VM per scenario,
