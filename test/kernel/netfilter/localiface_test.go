@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 
@@ -119,6 +122,7 @@ func TestLocalInterface(t *testing.T) {
 	if err := top.k.Apply(bridge); err != nil {
 		t.Fatal(err)
 	}
+	marked := watchMark(t, top.node, 1<<14)
 	if err := top.k.Verify(bridge); err != nil {
 		t.Fatalf("Verify: the kernel's tables do not read back as translated: %v", err)
 	}
@@ -134,6 +138,13 @@ func TestLocalInterface(t *testing.T) {
 	})
 	checkNodeFlow(t, top.node, "198.18.2.1", "198.19.0.10:80", masq4) // the node, from its own address
 	checkNodeFlow(t, top.node, "fd00:18:2::1", "[fd00:19::10]:80", masq6)
+	// The bit was set (after the nat chains of prerouting and output) and
+	// no packet left postrouting with it: our nat-postrouting cleared it.
+	if before, after := marked(); before == 0 || after != 0 {
+		t.Errorf("packets with the masquerade bit: %d after prerouting/output (want some), %d after postrouting (want 0)", before, after)
+	} else {
+		t.Logf("%d packets carried the masquerade bit into the node, none out of postrouting", before)
+	}
 
 	// A new cluster IP is an element update that the mark rules cover.
 	more := ifaceIntent(bridge.LocalInterface, sp(model.KindClusterIP, "tcp 198.19.0.11:80"))
@@ -171,6 +182,51 @@ func TestLocalInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFlows(t, []flow{{top.external, "tcp", "198.19.0.10:80", "seen 198.18.2.2"}})
+}
+
+// watchMark counts, in a table of the test's own, the packets that carry
+// bit after the nat chains of prerouting and output (priority 0) and those
+// that still carry it after nat postrouting (priority 200). It returns a
+// function that reads the two counts.
+func watchMark(t *testing.T, node *netNS, bit uint32) func() (before, after uint64) {
+	t.Helper()
+	c := conn(t, node)
+	tbl := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "watch-mark"})
+	hooks := []struct {
+		name     string
+		hook     *nftables.ChainHook
+		priority nftables.ChainPriority
+	}{
+		{"pre", nftables.ChainHookPrerouting, 0}, {"out", nftables.ChainHookOutput, 0}, {"post", nftables.ChainHookPostrouting, 200},
+	}
+	for _, h := range hooks {
+		prio := h.priority
+		ch := c.AddChain(&nftables.Chain{Name: h.name, Table: tbl, Type: nftables.ChainTypeFilter, Hooknum: h.hook, Priority: &prio})
+		c.AddRule(&nftables.Rule{Table: tbl, Chain: ch, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(bit), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+			&expr.Counter{},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatalf("adding the watch table: %v", err)
+	}
+	count := func(chain string) uint64 {
+		rules, err := c.GetRules(tbl, &nftables.Chain{Name: chain, Table: tbl})
+		if err != nil || len(rules) != 1 {
+			t.Fatalf("reading the watch chain %s: %v", chain, err)
+		}
+		for _, e := range rules[0].Exprs {
+			if ctr, ok := e.(*expr.Counter); ok {
+				return ctr.Packets
+			}
+		}
+		t.Fatalf("no counter in the watch chain %s", chain)
+		return 0
+	}
+	return func() (uint64, uint64) { return count("pre") + count("out"), count("post") }
 }
 
 // addBridge creates a bridge holding addresses, as a CNI bridge plugin's

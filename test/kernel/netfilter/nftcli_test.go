@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // TestNftListsOurTables runs the nft CLI (when the machine has it) on our
@@ -35,6 +37,24 @@ func TestNftListsOurTables(t *testing.T) {
 		"ip daddr . meta l4proto . th dport . ip saddr != @firewall-allow",
 		"198.19.2.1 . tcp . 443 . 198.18.0.0/16",
 	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The interface detect-local modes' rules list too.
+	n := dualStack()
+	n.LocalCIDRs, n.LocalInterface, n.MasqueradeMark = nil, model.LocalInterface{Name: "cali", Prefix: true}, 1<<14
+	if err := k.Apply(n); err != nil {
+		t.Fatal(err)
+	}
+	ns.Do(t, func() {
+		out, err = exec.Command(nft, "list", "ruleset").CombinedOutput()
+	})
+	if err != nil {
+		t.Fatalf("nft list ruleset with an interface mode: %v\n%s", err, out)
+	}
+	for _, want := range []string{`iifname != "cali*"`, "chain nat-prerouting", "chain nat-output", "meta mark set"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("nft list ruleset lacks %q:\n%s", want, out)
 		}
