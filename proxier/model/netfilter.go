@@ -61,11 +61,13 @@ type ServicePort struct {
 	// virtual server then takes the cluster's endpoints, as kube-proxy's
 	// IPVS mode does (kubernetes#97081), so that pods and the node itself
 	// reach the service through its external addresses. New connections
-	// from elsewhere (sources outside LocalCIDRs that do not come from the
+	// from elsewhere (sources outside LocalCIDRs, or connections that did
+	// not enter through the LocalInterface, that do not come from the
 	// node) are dropped, as kube-proxy's nftables mode drops them: not
 	// masqueraded, their replies would leave from another node and never
-	// reach the client. Without LocalCIDRs of the port's family nothing
-	// is dropped: pods could not be told from outside clients.
+	// reach the client. Without LocalCIDRs of the port's family (and no
+	// LocalInterface) nothing is dropped: pods could not be told from
+	// outside clients.
 	NoLocalEndpoints bool
 }
 

@@ -79,7 +79,8 @@
 //   - firewall-prerouting also drops new connections to an
 //     externalTrafficPolicy Local port without a local endpoint
 //     (no-local-endpoints, from model.ServicePort.NoLocalEndpoints) from
-//     sources outside local-cidrs. Such a port's virtual server takes other
+//     sources outside local-cidrs (with a LocalInterface: connections that
+//     did not enter through it). Such a port's virtual server takes other
 //     nodes' endpoints, as kube-proxy's IPVS mode does (kubernetes#97081),
 //     so that pods and the node reach the service through its external
 //     addresses; a client outside the cluster would be forwarded without
@@ -89,7 +90,7 @@
 //     its EXT chain has sent pod and node traffic to the cluster's
 //     endpoints). The node's own connections never pass prerouting (IPVS
 //     takes them in LOCAL_OUT), so they are never dropped here. A family
-//     without local CIDRs gets no element: without local detection, pods
+//     without local detection (no local CIDR, no interface) gets no element: without local detection, pods
 //     cannot be told from outside clients, and their connections must work.
 //     The port stays open to the host firewall and the health-check node
 //     port still answers 503, so external load balancers avoid the node.
