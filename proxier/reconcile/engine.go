@@ -139,12 +139,11 @@ type Engine struct {
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
 	// nfGen counts netfilter writes; nfCheck is the read-back in progress;
-	// nfVerified is the last clean read-back, nfSkips the read-backs
-	// skipped since.
-	nfGen      uint64
-	nfCheck    *nfCheck
-	nfVerified nfVerified
-	nfSkips    int
+	// nfVerified is the last clean read-back, started at nfVerifiedAt.
+	nfGen        uint64
+	nfCheck      *nfCheck
+	nfVerified   nfVerified
+	nfVerifiedAt time.Time
 }
 
 // New returns an engine reading objects from src for the given node.

@@ -1,6 +1,10 @@
 package reconcile
 
-import "k8s.io/klog/v2"
+import (
+	"time"
+
+	"k8s.io/klog/v2"
+)
 
 // nfCheck is a netfilter read-back running off the sync goroutine, started
 // by a repair cycle: reading back a large program takes seconds (10,000
@@ -14,8 +18,10 @@ type nfCheck struct {
 	gen uint64
 	// at is the kernel's nf_tables generation when the read started; a
 	// clean result makes it the verified one.
-	at   nfVerified
-	done chan error // buffered, so the goroutine never waits
+	at nfVerified
+	// started is when the read started.
+	started time.Time
+	done    chan error // buffered, so the goroutine never waits
 }
 
 // nfVerified is a point at which our program was read back intact: the
@@ -26,10 +32,13 @@ type nfVerified struct {
 	ok     bool
 }
 
-// maxNetfilterSkips bounds how many cycles in a row skip the read-back
-// because nothing was committed since the last one: every eleventh cycle
-// reads back anyway.
-const maxNetfilterSkips = 10
+// netfilterReadBackMax bounds how long repairs skip the read-back because
+// nothing was committed since the last clean one: after an hour (the period
+// of kube-proxy's nftables-mode full resync) one reads back anyway, in case
+// the generation check was fooled. At 10,000 services a read-back costs
+// about 3 s of CPU in the test VM; forced every eleventh cycle, as it was,
+// it made a sixth of the idle daemon's CPU.
+const netfilterReadBackMax = time.Hour
 
 // netfilterUnchanged reports whether no nftables transaction was committed,
 // by us or anyone, since our program was last read back intact; then the
@@ -41,11 +50,7 @@ func (e *Engine) netfilterUnchanged() (nfVerified, bool) {
 		return nfVerified{}, false
 	}
 	now := nfVerified{kernel: g, ours: e.nfGen, ok: true}
-	if e.nfVerified == now && e.nfSkips < maxNetfilterSkips {
-		e.nfSkips++
-		return now, true
-	}
-	return now, false
+	return now, e.nfVerified == now && e.clock.Since(e.nfVerifiedAt) < netfilterReadBackMax
 }
 
 // startNetfilterCheck starts reading back the program we applied. Nothing
@@ -60,9 +65,8 @@ func (e *Engine) startNetfilterCheck() {
 	if unchanged {
 		return
 	}
-	e.nfSkips = 0
 	intent := e.applied.Netfilter // applied intents are replaced, never changed in place
-	c := &nfCheck{gen: e.nfGen, at: at, done: make(chan error, 1)}
+	c := &nfCheck{gen: e.nfGen, at: at, started: e.clock.Now(), done: make(chan error, 1)}
 	verify := e.cfg.Netfilter.Verify
 	go func() { c.done <- verify(&intent) }()
 	e.nfCheck = c
@@ -89,7 +93,7 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
 	e.nfCheck = nil
 	switch {
 	case err == nil:
-		e.nfVerified = c.at
+		e.nfVerified, e.nfVerifiedAt = c.at, c.started
 	case c.gen != e.nfGen:
 		logger.V(4).Info("Discarded a netfilter read-back that overlapped a write", "err", err)
 	case e.nfApplied:

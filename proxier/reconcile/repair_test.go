@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"time"
 
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -224,7 +225,7 @@ func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 // TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted: reading back a
 // large program costs seconds, so a cycle skips it while the nf_tables
 // generation shows no transaction since the last clean read-back, reads it
-// after anyone's commit, and at least every eleventh cycle.
+// after anyone's commit, and at least once per netfilterReadBackMax.
 func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	verifies := func() int { return r.nf.Calls(netfilter.CallVerify) }
@@ -244,14 +245,22 @@ func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
 	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
 		t.Errorf("netfilter not repaired: %v", err)
 	}
-	// The repair was our commit: one more read-back, then skips, but never
-	// more than maxNetfilterSkips in a row.
+	// The repair was our commit: one more read-back, then skips for as
+	// long as the nf_tables generation stays, but never longer than
+	// netfilterReadBackMax.
 	v = verifies()
-	for range maxNetfilterSkips + 2 {
+	for range 5 {
 		r.repairCycle()
+		r.advance(time.Minute)
 	}
-	if got := verifies() - v; got != 2 {
-		t.Errorf("read back %d times in %d quiet cycles after our repair, want 2", got, maxNetfilterSkips+2)
+	if got := verifies() - v; got != 1 {
+		t.Errorf("read back %d times in 5 quiet cycles after our repair, want 1", got)
+	}
+	r.advance(netfilterReadBackMax)
+	v = verifies()
+	r.repairCycle()
+	if got := verifies() - v; got != 1 {
+		t.Errorf("read back %d times after %v without one, want 1", got, netfilterReadBackMax)
 	}
 }
 
