@@ -190,6 +190,7 @@ func daemonConfig(cfg *options.Config, owner reconcile.Owner) (daemon.Config, er
 		NodePortAddresses:  kp.NodePortAddresses,
 		Owner:              owner,
 		SyncPeriod:         kp.IPVS.SyncPeriod.Duration,
+		RepairPeriod:       cfg.RepairPeriod,
 		MinSyncPeriod:      kp.IPVS.MinSyncPeriod.Duration,
 		DrainTimeout:       cfg.DrainTimeout,
 		DrainPollInterval:  cfg.DrainPollInterval,

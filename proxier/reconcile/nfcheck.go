@@ -1,13 +1,14 @@
 package reconcile
 
 import (
+	"context"
 	"time"
 
 	"k8s.io/klog/v2"
 )
 
 // nfCheck is a netfilter read-back running off the sync goroutine, started
-// by a repair cycle: reading back a large program takes seconds (10,000
+// by CheckNetfilter: reading back a large program takes seconds (10,000
 // services in the test VM: 3 s), which would hold up every change queued
 // behind it. The goroutine touches nothing but the adapter's Verify and
 // its own channel.
@@ -72,23 +73,30 @@ func (e *Engine) startNetfilterCheck() {
 	e.nfCheck = c
 }
 
-// collectNetfilterCheck takes the result of the running check when it has
-// finished (or, with wait, once it finishes) and reports whether none is
-// running any more. Drift makes the next execute reapply the program.
-func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
-	c := e.nfCheck
-	if c == nil {
-		return true
+// CheckNetfilter is the cheap periodic check of the netfilter program
+// (the daemon calls it every --ipvs-sync-period, between repair cycles): it
+// collects a read-back that has finished and reports whether it found
+// drift, which the next sync repairs; otherwise it starts a read-back if
+// anyone committed an nftables transaction since the last clean one (one
+// NFT_MSG_GETGEN request when nobody did). It never waits for a read-back.
+func (e *Engine) CheckNetfilter(ctx context.Context) (drifted bool) {
+	if e.nfCheck != nil {
+		return e.collectNetfilterCheck(klog.FromContext(ctx))
 	}
+	e.startNetfilterCheck()
+	return false
+}
+
+// collectNetfilterCheck takes the result of the running check if it has
+// finished and reports whether it found drift. Drift makes the next
+// execute reapply the program.
+func (e *Engine) collectNetfilterCheck(logger klog.Logger) (drifted bool) {
+	c := e.nfCheck
 	var err error
-	if wait {
-		err = <-c.done
-	} else {
-		select {
-		case err = <-c.done:
-		default:
-			return false
-		}
+	select {
+	case err = <-c.done:
+	default:
+		return false
 	}
 	e.nfCheck = nil
 	switch {
@@ -100,6 +108,21 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger, wait bool) bool {
 		logger.Info("Netfilter program drifted; reapplying", "err", err)
 		e.nfApplied = false
 		e.nfStale = true
+		return true
 	}
-	return true
+	return false
+}
+
+// CheckingNetfilter reports whether a read-back started by CheckNetfilter
+// is still to be collected.
+func (e *Engine) CheckingNetfilter() bool { return e.nfCheck != nil }
+
+// WaitNetfilterCheck waits until a read-back started by CheckNetfilter has
+// finished, without taking its result. The daemon never calls it; tests
+// do, to be deterministic.
+func (e *Engine) WaitNetfilterCheck() {
+	if c := e.nfCheck; c != nil {
+		err := <-c.done
+		c.done <- err
+	}
 }

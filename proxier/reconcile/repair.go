@@ -20,9 +20,8 @@ type repairCycle struct {
 	// steps is how many steps the cycle takes, counted when it started.
 	steps int
 	// addressed: the address step ran; listed: the virtual-server step
-	// ran; verifying: the netfilter step started its read-back (collected
-	// by a later step).
-	addressed, listed, verifying bool
+	// ran.
+	addressed, listed bool
 	// keys are the virtual servers whose real servers are still to be
 	// read, in order.
 	keys   []model.VSKey
@@ -38,14 +37,14 @@ func (e *Engine) repairChunk() int {
 }
 
 // stepsFor is how many steps a repair of n virtual servers takes: one (a
-// Full) up to one chunk, else the address step, the virtual-server step,
-// the netfilter step and one step per chunk.
+// Full) up to one chunk, else the address step, the virtual-server step and
+// one step per chunk.
 func (e *Engine) stepsFor(n int) int {
 	c := e.repairChunk()
 	if n <= c {
 		return 1
 	}
-	return 3 + (n+c-1)/c
+	return 2 + (n+c-1)/c
 }
 
 // RepairSteps returns how many calls of Repair the current (or next) repair
@@ -70,9 +69,7 @@ func (e *Engine) RepairSteps() int {
 //     deleted, changed scheduler settings are updated. (The two listings
 //     were one step; at 30,000 services under TCG it held the sync
 //     goroutine 1.4–1.9 s.)
-//  3. netfilter step: the program's read-back starts in another goroutine
-//     (nfcheck.go); a later step collects it and reapplies on drift.
-//  4. one step per chunk of virtual servers (Config.RepairChunk): their real
+//  3. one step per chunk of virtual servers (Config.RepairChunk): their real
 //     servers are dumped and repaired like in Full, drain policy included.
 //
 // Each step first applies the named changed services like Sync. With at
@@ -102,9 +99,6 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 		e.repairAddresses(ctx, &step)
 	case !c.listed:
 		e.repairObjects(ctx, &step)
-	case !c.verifying:
-		e.startNetfilterCheck()
-		c.verifying = true
 	default:
 		e.repairChunkStep(ctx, &step)
 	}
@@ -112,7 +106,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	res.Failures += step.Failures
 	res.RetryAfter = e.status.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
-	if !c.addressed || !c.listed || !c.verifying || len(c.keys) > 0 || e.nfCheck != nil {
+	if !c.addressed || !c.listed || len(c.keys) > 0 {
 		return res, false
 	}
 	e.cycle = nil
@@ -214,8 +208,6 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 		}
 		ops, gone = e.repairRead(ctx, ops, gone, k, applied.VirtualServer, res)
 	}
-	// The last chunk step waits for the read-back, started steps ago.
-	e.collectNetfilterCheck(klog.FromContext(ctx), len(c.keys) == 0)
 	e.execute(ctx, ops, gone, res)
 }
 

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
-	"time"
 
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -71,23 +70,24 @@ func TestRepairOfASmallStateIsOneFull(t *testing.T) {
 }
 
 // TestRepairCycleReadsInBoundedSteps checks that a cycle over 7 virtual
-// servers with chunks of 3 takes the address step, the virtual-server step,
-// the netfilter step and three chunk steps, that each listing has a step of
-// its own, that no step reads more than one chunk of real
-// servers, and that a cycle over an unchanged kernel writes nothing.
+// servers with chunks of 3 takes the address step, the virtual-server step
+// and three chunk steps, that each listing has a step of its own, that no
+// step reads more than one chunk of real servers, that the netfilter
+// program is left to CheckNetfilter, and that a cycle over an unchanged
+// kernel writes nothing.
 func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	if got := r.eng.RepairSteps(); got != 6 {
-		t.Fatalf("RepairSteps = %d, want 6", got)
+	if got := r.eng.RepairSteps(); got != 5 {
+		t.Fatalf("RepairSteps = %d, want 5", got)
 	}
 	r.resetCounts()
 	before := r.writes() // netfilter's count is not reset
 	nfVerifies := r.nf.Calls(netfilter.CallVerify)
-	for step := 1; step <= 6; step++ {
+	for step := 1; step <= 5; step++ {
 		r.ipvs.ResetCalls()
 		lists := r.addr.Calls(addr.CallList)
 		res, done := r.eng.Repair(r.ctx, nil)
-		if res.Failures != 0 || done != (step == 6) {
+		if res.Failures != 0 || done != (step == 5) {
 			t.Fatalf("step %d: failures %d, done %v", step, res.Failures, done)
 		}
 		if s, rs := r.ipvs.Calls(ipvs.CallListServices), r.ipvs.Calls(ipvs.CallListRealServers); s != 0 || rs > 3 {
@@ -100,8 +100,8 @@ func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 			t.Errorf("step %d listed virtual servers %d times, want %d", step, got, want)
 		}
 	}
-	if got := r.nf.Calls(netfilter.CallVerify) - nfVerifies; got != 1 {
-		t.Errorf("netfilter verified %d times in a cycle, want 1", got)
+	if got := r.nf.Calls(netfilter.CallVerify) - nfVerifies; got != 0 {
+		t.Errorf("netfilter verified %d times in a cycle, want 0 (CheckNetfilter's job)", got)
 	}
 	if w := r.writes() - before; w != 0 {
 		t.Errorf("a cycle over an unchanged kernel wrote %d times", w)
@@ -126,6 +126,10 @@ func TestRepairCycleRepairsDrift(t *testing.T) {
 	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:0] })                                              // netfilter drift
 
 	r.repairCycle()
+	if !r.checkNetfilter() {
+		t.Error("CheckNetfilter found no drift")
+	}
+	r.sync()
 	if got := r.ipvs.Dump(); got != want {
 		t.Errorf("after a repair cycle IPVS is:\n%s\nwant:\n%s", got, want)
 	}
@@ -163,7 +167,7 @@ func TestRepairStepAppliesPendingChanges(t *testing.T) {
 func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	want := r.ipvs.Dump()
-	r.repairStepN(3)
+	r.repairStepN(2) // address and virtual-server steps
 	must(t, r.ipvs.DeleteVirtualServer(key(t, "tcp 198.18.0.100:80")))
 	for {
 		if _, done := r.eng.Repair(r.ctx, nil); done {
@@ -177,10 +181,10 @@ func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
 
 func TestFullEndsARepairCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	r.repairStepN(4)
+	r.repairStepN(3)
 	r.full()
-	if steps := r.repairCycle(); steps != 6 {
-		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 6", steps)
+	if steps := r.repairCycle(); steps != 5 {
+		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 5", steps)
 	}
 }
 
@@ -194,81 +198,12 @@ func (r *rig) repairStepN(n int) {
 	}
 }
 
-// TestRepairDiscardsAReadBackThatOverlappedAWrite: the netfilter read-back
-// runs off the sync goroutine; one that saw drift while the engine itself
-// wrote the program may have read half a transaction, so it must not cause
-// a whole reapply. Drift seen without a write in between does (see
-// TestRepairCycleRepairsDrift).
-func TestRepairDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
-	r, _ := manyRig(t, 7, 3)
-	r.repairStepN(2) // address and virtual-server steps
-	r.nf.Fail(netfilter.CallVerify, fault.Rule{Err: fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift), Times: 1})
-	r.repairStepN(1) // the read-back starts, and sees "drift"
-	applies, updates := r.nf.Calls(netfilter.CallApply), r.nf.Calls(netfilter.CallUpdate)
-	extra := r.src.put(k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.0.200")),
-		k8stest.Slice("ns", "extra", "extra-1", []discovery.Endpoint{ep("198.18.12.1")}))
-	if res, _ := r.eng.Repair(r.ctx, []types.NamespacedName{extra}); res.Failures > 0 {
-		t.Fatalf("step failed: %+v", res)
-	}
-	r.repairCycle()
-	if got := r.nf.Calls(netfilter.CallUpdate) - updates; got != 1 {
-		t.Errorf("netfilter updates = %d, want 1 (the new service)", got)
-	}
-	if got := r.nf.Calls(netfilter.CallApply) - applies; got != 0 {
-		t.Errorf("netfilter reapplied %d times after a read-back that overlapped our own write", got)
-	}
-	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
-		t.Errorf("netfilter: %v", err)
-	}
-}
-
-// TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted: reading back a
-// large program costs seconds, so a cycle skips it while the nf_tables
-// generation shows no transaction since the last clean read-back, reads it
-// after anyone's commit, and at least once per netfilterReadBackMax.
-func TestRepairSkipsNetfilterReadBackWhenNothingWasCommitted(t *testing.T) {
-	r, _ := manyRig(t, 7, 3)
-	verifies := func() int { return r.nf.Calls(netfilter.CallVerify) }
-	r.repairCycle()
-	v := verifies()
-	r.repairCycle()
-	if got := verifies() - v; got != 0 {
-		t.Errorf("read back %d times with no commit since the last clean read-back", got)
-	}
-	// Someone else's transaction: the next cycle reads back and repairs.
-	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:1] })
-	v = verifies()
-	r.repairCycle()
-	if got := verifies() - v; got != 1 {
-		t.Errorf("read back %d times after a foreign commit, want 1", got)
-	}
-	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
-		t.Errorf("netfilter not repaired: %v", err)
-	}
-	// The repair was our commit: one more read-back, then skips for as
-	// long as the nf_tables generation stays, but never longer than
-	// netfilterReadBackMax.
-	v = verifies()
-	for range 5 {
-		r.repairCycle()
-		r.advance(time.Minute)
-	}
-	if got := verifies() - v; got != 1 {
-		t.Errorf("read back %d times in 5 quiet cycles after our repair, want 1", got)
-	}
-	r.advance(netfilterReadBackMax)
-	v = verifies()
-	r.repairCycle()
-	if got := verifies() - v; got != 1 {
-		t.Errorf("read back %d times after %v without one, want 1", got, netfilterReadBackMax)
-	}
-}
-
 // TestRepairStepKeepsTheRetryOfAFailedChange: a change whose write fails in
-// a step that itself writes nothing (the netfilter step) is still retried.
+// a step that itself writes nothing (a chunk step over a matching kernel)
+// is still retried.
 func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(2) // address and virtual-server steps; the next is the netfilter step
+	r.repairStepN(2) // address and virtual-server steps; the next is a chunk step
 	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
 		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
 	r.ipvs.Fail(ipvs.CallApplyBatch, fault.Rule{Err: fmt.Errorf("injected: %w", syscall.ENOBUFS)})

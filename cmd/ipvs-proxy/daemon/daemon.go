@@ -14,6 +14,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +56,12 @@ type Config struct {
 	// --nodeport-range).
 	Owner reconcile.Owner
 	// SyncPeriod, MinSyncPeriod: --ipvs-sync-period, --ipvs-min-sync-period.
+	// SyncPeriod paces the cheap checks (check.go) and sets the health
+	// timeout, as in kube-proxy.
 	SyncPeriod, MinSyncPeriod time.Duration
+	// RepairPeriod is the period of the full, paced read-back of the kernel
+	// (options.Config.RepairPeriod); 0 means SyncPeriod.
+	RepairPeriod time.Duration
 	// DrainTimeout, DrainPollInterval: --drain-timeout, --drain-poll-interval.
 	DrainTimeout, DrainPollInterval time.Duration
 	// NoNotReadyDrain deletes vanished endpoints at once (gate NotReadyDrain off).
@@ -126,9 +132,10 @@ type daemon struct {
 	nodeOK  bool
 	// addrsChecked is when the node's interface addresses were last
 	// compared with its node-port addresses; hostAddrsChanged: the kernel
-	// reported a change since (addrwatch.go).
-	addrsChecked     time.Time
-	hostAddrsChanged bool
+	// reported a change since (addrwatch.go); checked: when the cheap
+	// checks last ran (check.go).
+	addrsChecked, checked time.Time
+	hostAddrsChanged      bool
 	// addrs collects the kernel's address notifications.
 	addrs *addrWatch
 }
@@ -162,7 +169,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	d.engine = engine
 	d.tracker = tracker.New(d.queued)
 	d.engine.SetSource(d.tracker.Store())
-	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cfg.SyncPeriod,
+	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cmp.Or(cfg.RepairPeriod, cfg.SyncPeriod),
 		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock,
 		RepairSteps: d.engine.RepairSteps}, d.sync)
 	d.addrs = newAddrWatch(logger, d.runner.Trigger)
@@ -190,7 +197,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	go d.runner.Run(runCtx)
 	d.events.started(d.cfg.NodeName)
-	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "minSyncPeriod", d.cfg.MinSyncPeriod,
+	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "repairPeriod", cmp.Or(d.cfg.RepairPeriod, d.cfg.SyncPeriod), "minSyncPeriod", d.cfg.MinSyncPeriod,
 		"drainTimeout", d.cfg.DrainTimeout)
 	reason := "signal"
 	select {

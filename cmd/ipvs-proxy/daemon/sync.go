@@ -98,11 +98,12 @@ func syncType(kind runner.Kind, full bool) string {
 	return metrics.SyncIncremental
 }
 
-// poll is the runner's drain poll.
+// poll is the runner's drain poll; it also runs the cheap checks when due.
 func (d *daemon) poll(ctx context.Context) {
 	if !d.nodeOK {
 		return
 	}
+	d.check(ctx)
 	if res := d.engine.PollDrains(ctx); res.Writes > 0 {
 		klog.FromContext(ctx).V(2).Info("Ended drains", "writes", res.Writes, "failures", res.Failures,
 			"draining", d.engine.Draining())

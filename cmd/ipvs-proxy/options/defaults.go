@@ -27,6 +27,16 @@ const (
 	DefaultMetricsBindAddress = "127.0.0.1:" + DefaultMetricsPort
 
 	DefaultSyncPeriod = 30 * time.Second
+	// DefaultRepairPeriod is the period of the full read-back of IPVS and
+	// the dummy interface when ipvs.syncPeriod is not set (Config.RepairPeriod).
+	// kube-proxy's IPVS mode re-reads everything every 30 s; reading back
+	// 10,000 services and 100,000 real servers costs about 2-3 s of CPU in
+	// the test VM, so every 30 s it cost more than the rest of the idle
+	// daemon together (docs/performance.md). Half an hour keeps it at
+	// about 0.1 s of CPU per minute per 10,000 services and is twice as
+	// often as kube-proxy's nftables mode's full resync (an hour). The cheap
+	// checks (nftables generation, sysctls) still run every ipvs.syncPeriod.
+	DefaultRepairPeriod = 30 * time.Minute
 	// DefaultMinSyncPeriod is 1s where kube-proxy's IPVS mode has 0: see the
 	// help of --ipvs-min-sync-period.
 	DefaultMinSyncPeriod = time.Second

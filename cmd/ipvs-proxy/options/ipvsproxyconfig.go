@@ -120,6 +120,10 @@ func WriteConfig(cfg *Config, path string) error {
 func MarshalConfig(cfg *Config) ([]byte, error) {
 	kp := cfg.KubeProxy
 	kp.TypeMeta = metav1.TypeMeta{APIVersion: kubeproxy.SchemeGroupVersion.String(), Kind: "KubeProxyConfiguration"}
+	if cfg.RepairPeriod != kp.IPVS.SyncPeriod.Duration {
+		// Unset, which is not the same as its default (Config.RepairPeriod).
+		kp.IPVS.SyncPeriod.Duration = 0
+	}
 	own := cfg.IPVSProxy
 	own.TypeMeta = metav1.TypeMeta{APIVersion: IPVSProxyAPIVersion, Kind: IPVSProxyKind}
 	first, err := yaml.Marshal(&kp)

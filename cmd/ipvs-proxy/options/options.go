@@ -186,6 +186,11 @@ type Config struct {
 	// DrainTimeout, DrainPollInterval and LameDuck are --drain-timeout,
 	// --drain-poll-interval and --lame-duck-duration.
 	DrainTimeout, DrainPollInterval, LameDuck time.Duration
+	// RepairPeriod is the period of the full read-back of the kernel that
+	// repairs any drift: ipvs.syncPeriod (--ipvs-sync-period) when set,
+	// else DefaultRepairPeriod. KubeProxy.IPVS.SyncPeriod, defaulted to
+	// kube-proxy's 30 s, paces the cheap checks and the health timeout.
+	RepairPeriod time.Duration
 	// DummyInterface is --dummy-interface.
 	DummyInterface string
 	// SysctlRoot is --sysctl-root: where the kernel parameters are.
@@ -212,12 +217,14 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 		return nil, nil, err
 	}
 	fileSet := s.setFields()
+	syncPeriodSet := s.kp.IPVS.SyncPeriod.Duration != 0
 	applyDefaults(&s)
 	for _, f := range o.flagTable() {
 		if fs.Changed(f.name) {
 			f.override(&s, &o.flags)
 		}
 	}
+	syncPeriodSet = syncPeriodSet || fs.Changed("ipvs-sync-period")
 	w, err := o.applyPortFlags(fs, &s)
 	warnings = append(warnings, w...)
 	if err != nil {
@@ -230,7 +237,11 @@ func (o *Options) Complete(fs *pflag.FlagSet) (*Config, []string, error) {
 		}
 	}
 	cfg := &Config{KubeProxy: s.kp, IPVSProxy: s.own, ConfigFile: o.ConfigFile, ConfigSum: sum,
-		Cleanup: o.cleanup, CleanupKubeProxy: o.cleanupKubeProxy, InitOnly: o.initOnly, WriteConfigTo: o.writeConfigTo}
+		Cleanup: o.cleanup, CleanupKubeProxy: o.cleanupKubeProxy, InitOnly: o.initOnly, WriteConfigTo: o.writeConfigTo,
+		RepairPeriod: DefaultRepairPeriod}
+	if syncPeriodSet {
+		cfg.RepairPeriod = s.kp.IPVS.SyncPeriod.Duration
+	}
 	w, err = cfg.validate(o.flags.kp.FeatureGates, o.daemon)
 	warnings = append(warnings, w...)
 	if err != nil {

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi/kubeapitest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/addr"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+)
+
+// TestCheapChecksRepairBetweenRepairCycles: with the full read-back an hour
+// away (RepairPeriod), the cheap checks of every SyncPeriod still find a
+// netfilter program changed by someone else and a reset sysctl, and put
+// both back within seconds, while IPVS is not read back at all.
+func TestCheapChecksRepairBetweenRepairCycles(t *testing.T) {
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
+	svc := k8stest.Service("ns", "web")
+	slice := k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")})
+	client := fake.NewClientset(node, svc, slice)
+	ipvsFake, nf, sys := ipvs.NewFake(), netfilter.NewFake(), nodeSysctls()
+	adapters := Adapters{IPVS: ipvsFake, Addresses: addr.NewFake(addr.Config{}), Netfilter: nf,
+		Conntrack: conntrack.NewFake(), Sysctl: sys}
+	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 200 * time.Millisecond, RepairPeriod: time.Hour,
+		MinSyncPeriod: 10 * time.Millisecond, DrainPollInterval: 50 * time.Millisecond}
+	startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: adapters})
+	waitFor(t, func() bool { return ipvsFake.Dump() != "" && nf.Calls(netfilter.CallApply) > 0 }, ipvsFake.Dump)
+	waitFor(t, func() bool { v, _ := sys.Get("net.ipv4.vs.expire_nodest_conn"); return v == "1" }, sys.Dump)
+	ipvsFake.ResetCalls()
+
+	nf.Tamper(func(n *model.Netfilter) { n.Ports = nil })
+	must(t, sys.Set("net.ipv4.vs.expire_nodest_conn", "0"))
+	waitFor(t, func() bool {
+		var intent model.Netfilter
+		if applied := nf.Applied(); applied != nil {
+			intent = *applied
+		}
+		return len(intent.Ports) > 0
+	}, nf.Dump)
+	waitFor(t, func() bool { v, _ := sys.Get("net.ipv4.vs.expire_nodest_conn"); return v == "1" }, sys.Dump)
+	for _, c := range []ipvs.Call{ipvs.CallListServices, ipvs.CallListVirtualServers, ipvs.CallListRealServers} {
+		if n := ipvsFake.Calls(c); n != 0 {
+			t.Errorf("%s called %d times between repair cycles", c, n)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

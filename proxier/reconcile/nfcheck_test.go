@@ -1,0 +1,116 @@
+package reconcile
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
+)
+
+// checkNetfilter runs CheckNetfilter as the daemon's ticks do: once to
+// start a read-back, and, if one started, again once it finished to
+// collect it. It reports whether drift was found.
+func (r *rig) checkNetfilter() bool {
+	r.t.Helper()
+	if r.eng.CheckNetfilter(r.ctx) {
+		return true
+	}
+	if !r.eng.CheckingNetfilter() {
+		return false
+	}
+	r.eng.WaitNetfilterCheck()
+	return r.eng.CheckNetfilter(r.ctx)
+}
+
+// TestCheckNetfilterRepairsDrift: someone else's commit makes the next
+// check read the program back; drift it finds is repaired by the next
+// sync, without a repair cycle.
+func TestCheckNetfilterRepairsDrift(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:1] })
+	if !r.checkNetfilter() {
+		t.Fatal("CheckNetfilter found no drift after a foreign commit")
+	}
+	applies := r.nf.Calls(netfilter.CallApply)
+	r.sync()
+	if got := r.nf.Calls(netfilter.CallApply) - applies; got != 1 {
+		t.Errorf("the sync after the drift applied the program %d times, want 1", got)
+	}
+	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
+		t.Errorf("netfilter not repaired: %v", err)
+	}
+	if r.checkNetfilter() {
+		t.Error("CheckNetfilter found drift again after the repair")
+	}
+}
+
+// TestCheckNetfilterDiscardsAReadBackThatOverlappedAWrite: the read-back
+// runs off the sync goroutine; one that saw drift while the engine itself
+// wrote the program may have read half a transaction, so it must not cause
+// a whole reapply.
+func TestCheckNetfilterDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	r.nf.Tamper(func(*model.Netfilter) {}) // a foreign commit: the next check reads back
+	r.nf.Fail(netfilter.CallVerify, fault.Rule{Err: fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift), Times: 1})
+	if r.eng.CheckNetfilter(r.ctx) || !r.eng.CheckingNetfilter() {
+		t.Fatal("no read-back started after a foreign commit")
+	}
+	applies, updates := r.nf.Calls(netfilter.CallApply), r.nf.Calls(netfilter.CallUpdate)
+	extra := r.src.put(k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.0.200")),
+		k8stest.Slice("ns", "extra", "extra-1", []discovery.Endpoint{ep("198.18.12.1")}))
+	if res := r.eng.Sync(r.ctx, []types.NamespacedName{extra}); res.Failures > 0 {
+		t.Fatalf("sync failed: %+v", res)
+	}
+	r.eng.WaitNetfilterCheck()
+	if r.eng.CheckNetfilter(r.ctx) {
+		t.Error("a read-back that overlapped our own write reported drift")
+	}
+	r.sync()
+	if got := r.nf.Calls(netfilter.CallUpdate) - updates; got != 1 {
+		t.Errorf("netfilter updates = %d, want 1 (the new service)", got)
+	}
+	if got := r.nf.Calls(netfilter.CallApply) - applies; got != 0 {
+		t.Errorf("netfilter reapplied %d times after a read-back that overlapped our own write", got)
+	}
+}
+
+// TestCheckNetfilterSkipsReadBackWhenNothingWasCommitted: reading back a
+// large program costs seconds, so a check skips it while the nf_tables
+// generation shows no transaction since the last clean read-back, reads it
+// after anyone's commit, and at least once per netfilterReadBackMax.
+func TestCheckNetfilterSkipsReadBackWhenNothingWasCommitted(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	verifies := func() int { return r.nf.Calls(netfilter.CallVerify) }
+	r.checkNetfilter() // the first check reads back: nothing verified yet
+	v := verifies()
+	for range 5 {
+		r.advance(time.Minute)
+		if r.checkNetfilter() {
+			t.Fatal("drift found in a quiet kernel")
+		}
+	}
+	if got := verifies() - v; got != 0 {
+		t.Errorf("read back %d times in 5 quiet checks, want 0", got)
+	}
+	r.nf.Tamper(func(*model.Netfilter) {}) // someone's commit that changes nothing of ours
+	v = verifies()
+	if r.checkNetfilter() {
+		t.Error("drift found after a commit that left our program alone")
+	}
+	if got := verifies() - v; got != 1 {
+		t.Errorf("read back %d times after a foreign commit, want 1", got)
+	}
+	r.advance(netfilterReadBackMax)
+	v = verifies()
+	r.checkNetfilter()
+	if got := verifies() - v; got != 1 {
+		t.Errorf("read back %d times after %v without one, want 1", got, netfilterReadBackMax)
+	}
+}
