@@ -11,6 +11,10 @@ import "context"
 //     only when someone committed an nftables transaction since the last
 //     clean one (reconcile.Engine.CheckNetfilter). Drift found by a
 //     read-back is repaired by a sync requested at once.
+//   - IPVS: one virtual server's real servers, picked at random, are dumped
+//     and compared with what we applied (reconcile.Engine.CheckIPVS); a
+//     difference, as a table flushed by someone else shows everywhere,
+//     requests a full reconcile at once instead of waiting for the repair.
 //   - sysctls: the few the data plane needs are read and set back when
 //     changed (ensureSysctls).
 //
@@ -27,6 +31,9 @@ func (d *daemon) check(ctx context.Context) {
 	d.checked = now
 	if d.engine.CheckNetfilter(ctx) {
 		d.runner.Trigger()
+	}
+	if d.engine.CheckIPVS(ctx) {
+		d.runner.TriggerFull()
 	}
 	d.ensureSysctls(ctx)
 }

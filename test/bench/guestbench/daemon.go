@@ -31,9 +31,11 @@ type daemonSpec struct {
 // (guest.DaemonArgs, guest.KubeProxyArgs) speed things up for tests: it
 // syncs at most once a second (--ipvs-min-sync-period=1s, the default of
 // ipvs-proxy and of kube-proxy's IPVS mode, and kube-proxy nftables mode's
-// own default), fully every 30s, and talks to the API server at 5 QPS.
+// own default) and talks to the API server at 5 QPS. ipvs-proxy's
+// --ipvs-sync-period is left unset, as kubeadm leaves it: cheap checks
+// every 30 s, the full read-back every 30 minutes.
 var (
-	oursExtra = []string{"--ipvs-min-sync-period=1s", "--ipvs-sync-period=30s", "--drain-timeout=10s",
+	oursExtra = []string{"--ipvs-min-sync-period=1s", "--drain-timeout=10s",
 		"--drain-poll-interval=2s", "--kube-api-qps=5", "--kube-api-burst=10", "--profiling"}
 	kpIPVSExtra  = []string{"--ipvs-min-sync-period=1s"}
 	kpNFTExtra   = []string{"--proxy-mode=nftables"}

@@ -1,0 +1,47 @@
+package reconcile
+
+import (
+	"context"
+	"slices"
+
+	"k8s.io/klog/v2"
+)
+
+// CheckIPVS is the cheap periodic check of IPVS (the daemon calls it every
+// --ipvs-sync-period, between repair cycles): it dumps the real servers of
+// one virtual server we applied, picked at random, and reports drift when
+// the kernel's differ from ours. IPVS has no notifications and reading all
+// of it back is the costly part of the repair (one dump per virtual
+// server), so between full read-backs this one dump is what notices the
+// drift that matters most: a table flushed or rewritten by someone else
+// (ipvsadm -C, kube-proxy --cleanup, another proxy), which every virtual
+// server shows. Drift found is for the caller to repair with a Full. A
+// virtual server without real servers cannot be told from a missing one
+// (ipvs.Interface.ListRealServers), so one is picked among those with real
+// servers; a failed dump is not drift.
+func (e *Engine) CheckIPVS(ctx context.Context) (drifted bool) {
+	if !e.started || e.cfg.DryRun {
+		return false
+	}
+	tries := 0
+	for k, applied := range e.applied.Services { // a random start
+		if tries++; tries > 8 {
+			return false
+		}
+		if len(applied.Reals) == 0 || e.isForeign(k) {
+			continue
+		}
+		reals, err := e.cfg.IPVS.ListRealServers(k)
+		if err != nil {
+			klog.FromContext(ctx).V(2).Info("Failed to read real servers for the IPVS check", "virtualServer", k.String(), "err", err)
+			return false
+		}
+		if slices.Equal(reals, applied.Reals) {
+			return false
+		}
+		klog.FromContext(ctx).Info("IPVS drifted from what was applied; repairing all of it",
+			"virtualServer", k.String(), "realServers", len(reals), "applied", len(applied.Reals))
+		return true
+	}
+	return false
+}
