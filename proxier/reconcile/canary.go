@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // CheckIPVS is the cheap periodic check of IPVS (the daemon calls it every
@@ -44,4 +46,28 @@ func (e *Engine) CheckIPVS(ctx context.Context) (drifted bool) {
 		return true
 	}
 	return false
+}
+
+// RetryExhausted tries once more the objects whose transient retries ran
+// out (the daemon calls it every --ipvs-sync-period, with the cheap
+// checks), as a repair would, without reading the kernel: they stay failed
+// and reported, but a kernel that recovered (memory freed, a module
+// loaded) gets them back within a check period rather than at the next
+// full read-back.
+func (e *Engine) RetryExhausted(ctx context.Context) Result {
+	var res Result
+	keys, addrs := e.status.exhausted()
+	if len(keys) == 0 && len(addrs) == 0 {
+		return res
+	}
+	var ops []model.Op
+	var gone []goneReal
+	for _, k := range keys {
+		want, have := e.desired.VirtualServer(k), e.applied.Services[k]
+		gone = appendGone(gone, k, e.decideRemovals(k, want, have, false))
+		ops = e.planKey(ops, k, want, have, true)
+	}
+	ops = e.addressOps(ops, addrs, true)
+	e.execute(ctx, ops, gone, &res)
+	return res
 }

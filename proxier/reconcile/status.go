@@ -82,8 +82,9 @@ type Status struct {
 	// Failed is set when the kernel refused the object in a way retrying
 	// cannot fix (Reason says how), or transient errors went on for
 	// maxAttempts: it is not retried until its operation changes (the
-	// object changed) or, for exhausted retries, until the next repair
-	// reaches it. Otherwise the object is pending: retried at RetryAt.
+	// object changed) or, for exhausted retries, until RetryExhausted or
+	// the next repair reaches it. Otherwise the object is pending: retried
+	// at RetryAt.
 	Failed bool
 	// Reason is the failure's class (see classify): the label of the
 	// object-errors metric.
@@ -349,6 +350,25 @@ func (t *statusTable) due(now time.Time) (keys []model.VSKey, addrs []netip.Addr
 	}
 	s := t.other[ObjNetfilter]
 	return keys, addrs, s != nil && !now.Before(s.RetryAt)
+}
+
+// exhausted returns the virtual servers and addresses with an object whose
+// transient retries ran out (failed, not permanently).
+func (t *statusTable) exhausted() (keys []model.VSKey, addrs []netip.Addr) {
+	for k, m := range t.vs {
+		for _, s := range m {
+			if s.Failed && !s.Permanent() {
+				keys = append(keys, k)
+				break
+			}
+		}
+	}
+	for a, s := range t.addrs {
+		if s.Failed && !s.Permanent() {
+			addrs = append(addrs, a)
+		}
+	}
+	return keys, addrs
 }
 
 // next returns how long until the earliest pending retry is due (0 when

@@ -143,8 +143,8 @@ func TestAddressRetryEndsWithItsAddress(t *testing.T) {
 }
 
 // Transient errors back off and end: after maxAttempts the object fails
-// with ReasonExhausted and waits for the periodic repair, which tries it
-// once per cycle.
+// with ReasonExhausted; RetryExhausted (every check period) and the
+// periodic repair try it again, once each time.
 func TestTransientRetriesEnd(t *testing.T) {
 	r := newRig(t)
 	r.full()
@@ -159,11 +159,24 @@ func TestTransientRetriesEnd(t *testing.T) {
 		t.Fatalf("%d attempts, failed %v: want %d attempts, then exhausted", attempts, r.eng.FailedObjects(), maxAttempts)
 	}
 	r.expectQuiet(res)
+	calls := r.ipvs.Calls(ipvs.CallAddRealServer) + r.ipvs.Calls(ipvs.CallApplyBatch)
+	if res := r.eng.RetryExhausted(r.ctx); res.Failures != 1 || res.RetryAfter != 0 {
+		t.Errorf("RetryExhausted with the fault still there: %+v, want one failure and no retry scheduled", res)
+	}
+	if got := r.ipvs.Calls(ipvs.CallAddRealServer) + r.ipvs.Calls(ipvs.CallApplyBatch) - calls; got == 0 {
+		t.Error("RetryExhausted did not try the object")
+	}
+	if r.eng.FailedObjects()[ReasonExhausted] != 1 {
+		t.Errorf("failed %v after a retry that failed again, want it still exhausted", r.eng.FailedObjects())
+	}
 	r.ipvs.ClearFaults()
-	r.full() // the repair tries it again
+	r.eng.RetryExhausted(r.ctx) // the kernel recovered: tried again, no read needed
 	r.expectRoute(webVS, "198.18.10.1:8080")
 	if r.eng.Statuses() != 0 {
-		t.Errorf("%d statuses after the repair converged", r.eng.Statuses())
+		t.Errorf("%d statuses after the retry converged", r.eng.Statuses())
+	}
+	if res := r.eng.RetryExhausted(r.ctx); res.Writes != 0 {
+		t.Errorf("RetryExhausted with nothing failed wrote %d times", res.Writes)
 	}
 }
 

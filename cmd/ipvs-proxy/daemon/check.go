@@ -1,6 +1,10 @@
 package daemon
 
-import "context"
+import (
+	"context"
+
+	"k8s.io/klog/v2"
+)
 
 // check runs the cheap checks, every --ipvs-sync-period (kube-proxy's
 // period, 30 s by default), between the full read-backs of the paced
@@ -15,6 +19,8 @@ import "context"
 //     and compared with what we applied (reconcile.Engine.CheckIPVS); a
 //     difference, as a table flushed by someone else shows everywhere,
 //     requests a full reconcile at once instead of waiting for the repair.
+//   - objects whose transient retries ran out are tried once more, without
+//     reading the kernel (reconcile.Engine.RetryExhausted).
 //   - sysctls: the few the data plane needs are read and set back when
 //     changed (ensureSysctls).
 //
@@ -34,6 +40,9 @@ func (d *daemon) check(ctx context.Context) {
 	}
 	if d.engine.CheckIPVS(ctx) {
 		d.runner.TriggerFull()
+	}
+	if res := d.engine.RetryExhausted(ctx); res.Writes > 0 {
+		klog.FromContext(ctx).V(2).Info("Retried objects whose retries had run out", "writes", res.Writes, "failures", res.Failures)
 	}
 	d.ensureSysctls(ctx)
 }
