@@ -3,18 +3,18 @@ package daemon
 import (
 	"context"
 
-	"k8s.io/klog/v2"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 )
 
-// check runs the cheap checks, every --ipvs-sync-period (kube-proxy's
-// period, 30 s by default), between the full read-backs of the paced
-// repair (every RepairPeriod): each costs a few system calls whatever the
-// number of services.
+// The cheap checks run every --ipvs-sync-period (kube-proxy's period, 30 s
+// by default), between the full read-backs of the paced repair (every
+// RepairPeriod). Each costs a few system calls whatever the number of
+// services:
 //
 //   - netfilter: one NFT_MSG_GETGEN request; a read-back of our program
-//     only when someone committed an nftables transaction since the last
-//     clean one (reconcile.Engine.CheckNetfilter). Drift found by a
-//     read-back is repaired by a sync requested at once.
+//     off the sync goroutine only when someone committed an nftables
+//     transaction since the last clean one (reconcile.Engine.CheckNetfilter).
+//     Drift it finds is repaired by a sync requested at once.
 //   - IPVS: one virtual server's real servers, picked at random, are dumped
 //     and compared with what we applied (reconcile.Engine.CheckIPVS); a
 //     difference, as a table flushed by someone else shows everywhere,
@@ -22,27 +22,44 @@ import (
 //   - objects whose transient retries ran out are tried once more, without
 //     reading the kernel (reconcile.Engine.RetryExhausted).
 //   - sysctls: the few the data plane needs are read and set back when
-//     changed (ensureSysctls).
+//     changed (ensureSysctls); the state gauges are refreshed.
 //
-// It runs in the sync goroutine, from the drain poll, which ticks every
-// --drain-poll-interval.
-func (d *daemon) check(ctx context.Context) {
-	now := d.clock.Now()
-	if now.Sub(d.checked) < d.cfg.SyncPeriod {
-		if d.engine.CheckingNetfilter() && d.engine.CheckNetfilter(ctx) {
-			d.runner.Trigger()
-		}
+// The drain poll (every --drain-poll-interval, in the sync goroutine) asks
+// for them by requesting a sync, which runs them after applying pending
+// changes: like kube-proxy's periodic sync, it keeps the last-sync
+// timestamp and the health check current while nothing changes.
+
+// pollChecks is called by the drain poll: it requests a sync that runs the
+// checks when they are due, and collects a finished netfilter read-back
+// meanwhile.
+func (d *daemon) pollChecks(ctx context.Context) {
+	if d.clock.Now().Sub(d.checked) >= d.cfg.SyncPeriod {
+		d.checkDue = true
+		d.runner.Trigger()
 		return
 	}
-	d.checked = now
+	if d.engine.CheckingNetfilter() && d.engine.CheckNetfilter(ctx) {
+		d.runner.Trigger()
+	}
+}
+
+// runChecks runs the checks in a sync when they are due; writes and
+// failures go to res.
+func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
+	if !d.checkDue {
+		return
+	}
+	d.checkDue, d.checked = false, d.clock.Now()
 	if d.engine.CheckNetfilter(ctx) {
 		d.runner.Trigger()
 	}
 	if d.engine.CheckIPVS(ctx) {
 		d.runner.TriggerFull()
 	}
-	if res := d.engine.RetryExhausted(ctx); res.Writes > 0 {
-		klog.FromContext(ctx).V(2).Info("Retried objects whose retries had run out", "writes", res.Writes, "failures", res.Failures)
-	}
+	r := d.engine.RetryExhausted(ctx)
+	res.Writes += r.Writes
+	res.Failures += r.Failures
+	res.ObjectErrors = append(res.ObjectErrors, r.ObjectErrors...)
 	d.ensureSysctls(ctx)
+	d.metrics.State(d.engine.Stats())
 }

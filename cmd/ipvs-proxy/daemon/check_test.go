@@ -14,6 +14,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 )
@@ -33,10 +34,15 @@ func TestCheapChecksRepairBetweenRepairCycles(t *testing.T) {
 		Conntrack: conntrack.NewFake(), Sysctl: sys}
 	cfg := Config{NodeName: "node-a", Node: testNode, SyncPeriod: 200 * time.Millisecond, RepairPeriod: time.Hour,
 		MinSyncPeriod: 10 * time.Millisecond, DrainPollInterval: 50 * time.Millisecond}
-	startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: adapters})
+	m := metrics.New()
+	startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: adapters, Metrics: m})
 	waitFor(t, func() bool { return ipvsFake.Dump() != "" && nf.Calls(netfilter.CallApply) > 0 }, ipvsFake.Dump)
 	waitFor(t, func() bool { v, _ := sys.Get("net.ipv4.vs.expire_nodest_conn"); return v == "1" }, sys.Dump)
 	ipvsFake.ResetCalls()
+	// Idle, the checks keep the last-sync timestamp current, as kube-proxy's
+	// periodic sync does (the not-syncing alert reads it).
+	before := lastSync(t, m)
+	waitFor(t, func() bool { return lastSync(t, m) > before }, func() string { return "no sync while idle" })
 
 	nf.Tamper(func(n *model.Netfilter) { n.Ports = nil })
 	must(t, sys.Set("net.ipv4.vs.expire_nodest_conn", "0"))
@@ -59,6 +65,23 @@ func TestCheapChecksRepairBetweenRepairCycles(t *testing.T) {
 		must(t, ipvsFake.DeleteVirtualServer(s.VSKey))
 	}
 	waitFor(t, func() bool { return ipvsFake.Dump() == want }, ipvsFake.Dump)
+}
+
+// lastSync is kubeproxy_sync_proxy_rules_last_timestamp_seconds (IPv4).
+func lastSync(t *testing.T, m *metrics.Metrics) float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "kubeproxy_sync_proxy_rules_last_timestamp_seconds" {
+			for _, s := range f.GetMetric() {
+				return s.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func must(t *testing.T, err error) {

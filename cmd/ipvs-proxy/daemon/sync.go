@@ -49,6 +49,7 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		d.ensureSysctls(ctx)
 		d.metrics.State(d.engine.Stats())
 	}
+	d.runChecks(ctx, &res)
 	now := d.clock.Now()
 	// Healthy as kube-proxy means it: the proxy keeps syncing. Objects that
 	// wait for a retry or failed are theirs to report (metric, events), not
@@ -103,7 +104,7 @@ func (d *daemon) poll(ctx context.Context) {
 	if !d.nodeOK {
 		return
 	}
-	d.check(ctx)
+	d.pollChecks(ctx)
 	if res := d.engine.PollDrains(ctx); res.Writes > 0 {
 		klog.FromContext(ctx).V(2).Info("Ended drains", "writes", res.Writes, "failures", res.Failures,
 			"draining", d.engine.Draining())

@@ -88,7 +88,7 @@ var daemonFlags = []configFlag{
 		func(s *settings) *bool { return &s.kp.EnableProfiling }),
 
 	// The proxy.
-	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often the kernel's IPVS, address and netfilter state is read back and any drift repaired; above 500 virtual servers the work is done in steps spread over the period, so it never holds up a change. Must be greater than 0.",
+	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often the cheap drift checks run (nftables generation, one IPVS virtual server, sysctls); the health timeout is twice it. When set here or in the config file, also the period of the full read-back of IPVS and addresses, which otherwise runs every 30m; above 500 virtual servers that read-back is done in steps spread over its period, so it never holds up a change. Must be greater than 0.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.SyncPeriod.Duration }),
 	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
 		"kube-proxy's IPVS mode defaults to 0 (one sync per Service or EndpointSlice event); ipvs-proxy defaults to 1s, like kube-proxy's iptables and nftables modes, "+
