@@ -66,6 +66,11 @@ type config struct {
 	// sync takes ~8 min already at 1,000 services in the VM.
 	ipvsMax int
 	coldCap time.Duration
+	// idle is how long the idle CPU is measured (BENCH_IDLE); oursArgs are
+	// extra ipvs-proxy flags (BENCH_OURS_ARGS, space-separated), e.g. a
+	// tighter --ipvs-sync-period.
+	idle     time.Duration
+	oursArgs string
 }
 
 func readConfig(t *testing.T) config {
@@ -81,6 +86,10 @@ func readConfig(t *testing.T) config {
 	if c.coldCap, err = time.ParseDuration(env("BENCH_COLD_CAP", "12m")); err != nil {
 		t.Fatal(err)
 	}
+	if c.idle, err = time.ParseDuration(env("BENCH_IDLE", "1m")); err != nil {
+		t.Fatal(err)
+	}
+	c.oursArgs = os.Getenv("BENCH_OURS_ARGS")
 	return c
 }
 
@@ -145,7 +154,7 @@ func startSuite(t *testing.T) *host.Suite {
 
 // runOne boots a VM that measures one daemon and returns its result.
 func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name string) *run {
-	timeout := cfg.coldCap + time.Duration(cfg.changes)*3*time.Second + 10*time.Minute
+	timeout := cfg.coldCap + time.Duration(cfg.changes)*3*time.Second + 10*time.Minute + cfg.idle
 	ctx, cancel := context.WithTimeout(t.Context(), timeout+time.Minute)
 	defer cancel()
 	r := &run{HostLoadBefore: loadAvg()}
@@ -153,7 +162,8 @@ func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name 
 	rc, err := s.Run(ctx, host.Run{
 		Name: name,
 		Command: []string{"/e2e/bin/" + guestBin, "-daemon", daemon, "-services", strconv.Itoa(n),
-			"-changes", strconv.Itoa(cfg.changes), "-cold-cap", cfg.coldCap.String()},
+			"-changes", strconv.Itoa(cfg.changes), "-cold-cap", cfg.coldCap.String(), "-idle", cfg.idle.String(),
+			"-ours-args", cfg.oursArgs},
 		Timeout: timeout,
 		MemMB:   cfg.memMB,
 		Output:  func(line string) { t.Log(line) },

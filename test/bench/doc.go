@@ -28,6 +28,9 @@
 // kube-proxy-nftables, kube-proxy-ipvs), BENCH_IPVS_MAX (largest size for
 // kube-proxy's IPVS mode, default 1000), BENCH_CHANGES (default 200),
 // BENCH_COLD_CAP (default 12m), BENCH_MEM (VM MiB, default 3072),
+// BENCH_IDLE (how long idle CPU is measured, default 1m), BENCH_OURS_ARGS
+// (extra ipvs-proxy flags, space-separated; ipvs-proxy otherwise runs with
+// --ipvs-sync-period unset, as kubeadm leaves it),
 // BENCH_REPEAT, BENCH_RESULTS (default results/), BENCH_KEEP=1 (keep the
 // daemons' logs). The method and the latest figures are in
 // docs/performance.md.

@@ -43,7 +43,7 @@ var (
 	ourInformers = [][]string{{"Informer synced", `kind="Services"`}, {"Informer synced", `kind="EndpointSlices"`}, {"Informer synced", `kind="Node"`}}
 )
 
-func spec(daemon string) daemonSpec {
+func spec(daemon string, oursArgs []string) daemonSpec {
 	timed := func(f func(string, ...string) (*guest.Daemon, error), extra []string) func(string) (*guest.Daemon, time.Time, error) {
 		return func(name string) (*guest.Daemon, time.Time, error) {
 			start := time.Now()
@@ -59,8 +59,20 @@ func spec(daemon string) daemonSpec {
 		return daemonSpec{flags: append(guest.KubeProxyArgs(), kpNFTExtra...), start: timed(guest.StartKubeProxy, kpNFTExtra),
 			families: 2, informers: kpInformers}
 	}
-	return daemonSpec{flags: append(guest.DaemonArgs(), oursExtra...), start: timed(guest.StartDaemon, oursExtra),
-		families: 1, informers: ourInformers}
+	ours := append(append(withoutFlag(guest.DaemonArgs(), "--ipvs-sync-period"), oursExtra...), oursArgs...)
+	start := func(name string, _ ...string) (*guest.Daemon, error) { return guest.StartDaemonArgs(name, ours) }
+	return daemonSpec{flags: ours, start: timed(start, nil), families: 1, informers: ourInformers}
+}
+
+// withoutFlag returns args without --name=value.
+func withoutFlag(args []string, name string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if !strings.HasPrefix(a, name+"=") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // syncedFamilies reports whether every family's last-sync timestamp is set.

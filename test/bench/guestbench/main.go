@@ -42,6 +42,7 @@ type options struct {
 	changeTimeout time.Duration
 	restart       bool
 	idle          time.Duration
+	oursArgs      string
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.DurationVar(&o.changeTimeout, "change-timeout", time.Minute, "how long to wait for one change to reach the kernel")
 	flag.DurationVar(&o.idle, "idle", time.Minute, "how long to measure the daemon's CPU while nothing changes")
 	flag.BoolVar(&o.restart, "restart", true, "measure a restart (ipvs-proxy only)")
+	flag.StringVar(&o.oursArgs, "ours-args", "", "extra ipvs-proxy flags, space-separated")
 	flag.Parse()
 	res, err := run(o)
 	if res != nil {
@@ -87,7 +89,7 @@ func run(o options) (*bench.Result, error) {
 		return nil, err
 	}
 	res := &bench.Result{Daemon: o.daemon, Services: o.services, Endpoints: bench.EndpointsPerService, Guest: describeGuest()}
-	sp := spec(o.daemon)
+	sp := spec(o.daemon, strings.Fields(o.oursArgs))
 	res.Flags = sp.flags
 	logf("Starting %s over %d services × %d endpoints", o.daemon, o.services, bench.EndpointsPerService)
 	d, start, err := sp.start(o.daemon)

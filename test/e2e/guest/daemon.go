@@ -70,7 +70,13 @@ type Daemon struct {
 // StartDaemon starts ipvs-proxy with DaemonArgs and then args, logging to
 // $E2E_LOGDIR/NAME.log.
 func StartDaemon(name string, args ...string) (*Daemon, error) {
-	return startProcess(name, os.Getenv(EnvDaemon), append(DaemonArgs(), args...))
+	return StartDaemonArgs(name, append(DaemonArgs(), args...))
+}
+
+// StartDaemonArgs starts the daemon with exactly args, for callers that
+// must leave one of DaemonArgs out (the benchmark runs with defaults).
+func StartDaemonArgs(name string, args []string) (*Daemon, error) {
+	return startProcess(name, os.Getenv(EnvDaemon), args)
 }
 
 // KubeProxyArgs are kube-proxy's flags in IPVS mode for the same node and
