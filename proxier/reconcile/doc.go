@@ -16,13 +16,21 @@
 // nothing when the kernel already matches. PollDrains ends drains.
 //
 // The periodic repair (repair.go) does Full's work in steps so that no sync
-// holds the single sync goroutine for long at 10,000+ services: an object
-// step (addresses, virtual servers without their real servers), a
-// netfilter step, then one step per chunk of 500 virtual servers whose real
-// servers are dumped and repaired. The runner spreads the steps over
-// --ipvs-sync-period and every step applies pending changes first, so an
-// endpoint change waits for at most one small step. With 500 virtual
-// servers or fewer, a repair is one Full.
+// holds the single sync goroutine for long at 10,000+ services: an address
+// step, a virtual-server step (one dump without real servers), then one
+// step per chunk of 500 virtual servers whose real servers are dumped and
+// repaired. The runner spreads the steps over the repair period (30 minutes
+// unless ipvs.syncPeriod is set) and every step applies pending changes
+// first, so an endpoint change waits for at most one small step. With 500
+// virtual servers or fewer, a repair is one Full.
+//
+// Between repairs, cheap checks (called by the daemon every
+// --ipvs-sync-period) cost a few system calls whatever the number of
+// services: CheckNetfilter (the nf_tables generation; a read-back off the
+// sync goroutine only after someone's commit), CheckIPVS (one random
+// virtual server's real servers against what was applied: a flushed table
+// shows there) and RetryExhausted (objects whose retries ran out). Address
+// drift is reported by the kernel (RepairAddressDrift).
 //
 // The drain policy (drain.go) tells a pod that is shutting down from a
 // backend that is dead: terminating endpoints stay at weight 0 while they
