@@ -140,7 +140,7 @@ func BenchmarkNoOpFullReconcile(b *testing.B) {
 
 // BenchmarkRepairCycle measures the paced periodic repair over a kernel
 // that matches: one op is a whole cycle (address step, virtual-server step,
-// netfilter step, one step per 500 virtual servers). It reports the steps
+// one step per 500 virtual servers). It reports the steps
 // per cycle and the mean time of the two listing steps and of the others:
 // an endpoint change waits behind at most one step, where it waited behind
 // all of BenchmarkNoOpFullReconcile before.

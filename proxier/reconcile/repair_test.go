@@ -151,7 +151,7 @@ func TestRepairCycleRepairsDrift(t *testing.T) {
 // step reads.
 func TestRepairStepAppliesPendingChanges(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(3) // address, virtual-server and netfilter steps done
+	r.repairStepN(3) // address, virtual-server and first chunk steps done
 	r.src.put(k8stest.Service("ns", "svc-6", k8stest.ClusterIPs("198.18.0.106")),
 		k8stest.Slice("ns", "svc-6", "svc-6-1", []discovery.Endpoint{ep("198.18.12.7")}))
 	r.resetCounts()
