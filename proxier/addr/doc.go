@@ -48,6 +48,7 @@
 //	engine ◄─ List ◄─ RTM_GETADDR dump of the dummy interface
 //	engine ◄─ NodeAddresses(--nodeport-addresses) ◄─ SelectNodePortAddresses ◄─ RTM_GETADDR dump of all links but the dummy
 //	engine ◄─ HostAddresses ◄─ the same dump, unfiltered
+//	daemon ◄─ Watch ◄─ RTNLGRP_LINK/IPV4_IFADDR/IPV6_IFADDR notifications, parsed in place (Event)
 //
 // NodePortAddresses holds the pure parsing and filtering of
 // --nodeport-addresses, testable without root.

@@ -32,6 +32,17 @@
 // shows there) and RetryExhausted (objects whose retries ran out). Address
 // drift is reported by the kernel (RepairAddressDrift).
 //
+// Addresses do not wait for the cycle (addrwatch.go): the kernel notifies
+// every address change (rtnetlink, addr.Interface.Watch), and the daemon
+// hands the dummy interface's changes to RepairAddressDrift at its next
+// sync. Changes that agree with the applied state, the notifications of our
+// own binds and unbinds, cost a map lookup each; one that disagrees (an
+// address of ours removed, a foreign one added, notifications lost, the
+// interface recreated) makes the engine list the addresses once and repair
+// them as the cycle's address step does. In the test VM an address deleted
+// by hand is bound again 0.1–0.3 s later whatever --ipvs-sync-period is;
+// the cycle's address step stays as the backstop.
+//
 // The drain policy (drain.go) tells a pod that is shutting down from a
 // backend that is dead: terminating endpoints stay at weight 0 while they
 // are in their slice (their own grace period bounds them) and are deleted

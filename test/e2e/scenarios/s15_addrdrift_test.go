@@ -1,0 +1,108 @@
+//go:build e2eguest
+
+package scenarios
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/test/e2e/guest"
+)
+
+// driftRounds is how many times each address is deleted by hand.
+const driftRounds = 5
+
+// Test15AddressDrift: with --ipvs-sync-period=10m, so that the periodic
+// repair cannot be what fixes it, a cluster IP deleted from kube-ipvs0 by
+// hand (`ip addr del`, and over netlink for a figure without the exec) is
+// bound again within 3 s, from the kernel's address notification, and
+// traffic to it works; a new address on eth0 gets the node port within 5 s
+// (node addresses were re-read once per sync period before).
+func Test15AddressDrift(t *testing.T) {
+	e := setup(t)
+	pods := e.pods("a", "b")
+	svc := e.service("web", nodePort)
+	e.slices(svc, readyPods(pods...)...)
+	d := e.daemon("--ipvs-sync-period=10m")
+	for _, v6 := range []bool{false, true} {
+		e.waitWeights(e.clusterIP(svc, v6), "tcp", weights(v6, 1, pods...))
+	}
+	cl := e.client("client", 200)
+	time.Sleep(time.Second) // the first sync's own notifications handled
+
+	for _, v6 := range []bool{false, true} {
+		vip := e.clusterIP(svc, v6)
+		for _, byHand := range []bool{true, false} {
+			var took []time.Duration
+			for range driftRounds {
+				took = append(took, e.deleteAndAwait(vip.Addr(), byHand))
+			}
+			slices.Sort(took)
+			how := map[bool]string{true: "ip addr del", false: "netlink"}[byHand]
+			t.Logf("%s %s deleted from kube-ipvs0 %d times with %s: bound again after %v (median %v), counted from just before the deletion",
+				family(v6), vip.Addr(), driftRounds, how, took, took[len(took)/2])
+		}
+		e.spread(cl, vip, 10, evenly(10, pods...))
+	}
+	if ok, _ := d.LogContains("Kernel reported address drift"); !ok {
+		t.Errorf("the daemon did not log the drift it repaired; last lines:\n%s", d.LogTail(20))
+	}
+
+	e.nodeAddressFollowed(svc, pods)
+}
+
+// deleteAndAwait deletes a from kube-ipvs0 (with `ip addr del` when byHand,
+// else over netlink) and returns how long it took to be bound again,
+// counted from just before the deletion.
+func (e *env) deleteAndAwait(a netip.Addr, byHand bool) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	if byHand {
+		_, err := guest.Run("ip", "addr", "del", netip.PrefixFrom(a, a.BitLen()).String(), "dev", "kube-ipvs0")
+		e.must(err, "deleting "+a.String())
+	} else {
+		link, err := netlink.LinkByName("kube-ipvs0")
+		e.must(err, "finding kube-ipvs0")
+		ip := netlink.Addr{IPNet: netlink.NewIPNet(a.AsSlice())}
+		e.must(netlink.AddrDel(link, &ip), "deleting "+a.String())
+	}
+	deleted := time.Now()
+	err := guest.Eventually(3*time.Second, 2*time.Millisecond, func() (bool, string) {
+		addrs, err := guest.LinkAddrs("kube-ipvs0")
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(addrs, a), fmt.Sprintf("kube-ipvs0 has %v", addrs)
+	})
+	e.must(err, fmt.Sprintf("waiting for %s to be bound again (deleted %v after the start)", a, deleted.Sub(start)))
+	return time.Since(start)
+}
+
+// nodeAddressFollowed adds an address to eth0 and waits for the service's
+// node port on it, then removes it and waits for the virtual server to go.
+func (e *env) nodeAddressFollowed(svc *v1.Service, pods []*guest.Pod) {
+	e.t.Helper()
+	extra := netip.MustParseAddr("198.19.254.15")
+	link, err := netlink.LinkByName("eth0")
+	e.must(err, "finding eth0")
+	ip := netlink.Addr{IPNet: netlink.NewIPNet(extra.AsSlice())}
+	start := time.Now()
+	e.must(netlink.AddrAdd(link, &ip), "adding "+extra.String()+" to eth0")
+	e.t.Cleanup(func() { _ = netlink.AddrDel(link, &ip) })
+	np := netip.AddrPortFrom(extra, uint16(svc.Spec.Ports[0].NodePort))
+	took, err := guest.WaitWeights(np, "tcp", guest.WeightsOf(weights(false, 1, pods...)), 5*time.Second)
+	e.must(err, "waiting for the node port on the new node address")
+	e.t.Logf("Node port %s programmed %v after %s was added to eth0 (%v counted from the add)", np, took, extra, time.Since(start))
+	e.must(netlink.AddrDel(link, &ip), "removing "+extra.String())
+	err = guest.Eventually(5*time.Second, 10*time.Millisecond, func() (bool, string) {
+		_, found, err := guest.Service(np, "tcp")
+		return err == nil && !found, fmt.Sprintf("virtual server %s found %v (%v)", np, found, err)
+	})
+	e.must(err, "waiting for the node port to go with the address")
+}
