@@ -64,7 +64,8 @@ type Interface interface {
 	// waits blocked in the kernel: no polling, no idle cost. A subscription
 	// that fails is renewed with backoff (100 ms doubling to 30 s), after
 	// which fn gets an EventsLost; so it does when the receive buffer
-	// overflowed. Run at most one Watch per Interface.
+	// overflowed. A failure is also reported at once, so that one that
+	// persists is seen. Run at most one Watch per Interface.
 	Watch(ctx context.Context, fn func(Event))
 }
 

@@ -12,8 +12,9 @@ import (
 // kernel's, the Fake's notifications are delivered synchronously, from
 // the goroutine whose call made the change, before that call returns: a
 // test knows an event was handled when the change it made returns. fn must
-// not call the Fake. A fault injected on CallWatch fails the subscription,
-// which is renewed after watchBackoffMin with an EventsLost.
+// not call the Fake. A fault injected on CallWatch fails the subscription:
+// fn gets an EventsLost at once and another when it is renewed, after
+// watchBackoffMin.
 func (f *Fake) Watch(ctx context.Context, fn func(Event)) {
 	var lost error
 	for {
@@ -29,6 +30,7 @@ func (f *Fake) Watch(ctx context.Context, fn func(Event)) {
 		if err == nil {
 			break
 		}
+		fn(Event{Kind: EventsLost, Err: err})
 		lost = err
 		select {
 		case <-ctx.Done():

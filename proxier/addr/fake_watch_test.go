@@ -90,8 +90,8 @@ func TestFakeWatchRenewed(t *testing.T) {
 	f.Fail(CallWatch, fault.Rule{Err: boom, Times: 1})
 	events := watched(t, f)
 	got := events()
-	if len(got) != 1 || got[0].Kind != EventsLost || !errors.Is(got[0].Err, boom) {
-		t.Errorf("events after a failed subscription = %+v, want one EventsLost with %v", got, boom)
+	if len(got) != 2 || got[0].Kind != EventsLost || got[1].Kind != EventsLost || !errors.Is(got[1].Err, boom) {
+		t.Errorf("events after a failed subscription = %+v, want EventsLost with %v at once and once renewed", got, boom)
 	}
 	if n := f.Calls(CallWatch); n != 2 {
 		t.Errorf("subscriptions = %d, want 2", n)

@@ -19,8 +19,9 @@ const (
 	// are gone with it, usually without one AddressRemoved each.
 	InterfaceChanged
 	// EventsLost: notifications may have been missed (the socket's receive
-	// buffer overflowed, ENOBUFS, or the subscription failed and was
-	// renewed); Err says why. Anything may have changed.
+	// buffer overflowed, ENOBUFS, or the subscription failed, reported
+	// when it fails and again once renewed); Err says why. Anything may
+	// have changed.
 	EventsLost
 )
 

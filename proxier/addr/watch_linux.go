@@ -50,6 +50,9 @@ func (n *Netlink) Watch(ctx context.Context, fn func(Event)) {
 		if ctx.Err() != nil {
 			return
 		}
+		// Reported now, so that a subscription that keeps failing is
+		// seen, and again once renewed, for what changed in between.
+		fn(Event{Kind: EventsLost, Err: err})
 		lost = err
 		if time.Since(start) > watchBackoffMax {
 			backoff = 0 // it worked for a while: renew quickly

@@ -63,7 +63,8 @@ func (w *addrWatch) record(ev addr.Event) {
 	w.mu.Lock()
 	switch {
 	case ev.Kind == addr.EventsLost:
-		w.logger.V(2).Info("Lost address notifications; the addresses will be listed", "err", ev.Err)
+		// Rare (an overflow, a failed subscription): worth a line.
+		w.logger.Info("Lost address notifications; listing the addresses", "err", ev.Err)
 		w.unknown = true
 	case ev.Kind == addr.InterfaceChanged:
 		w.link, w.unknown = true, true
