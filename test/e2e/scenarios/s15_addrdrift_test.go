@@ -5,7 +5,9 @@ package scenarios
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,9 @@ const driftRounds = 5
 // hand (`ip addr del`, and over netlink for a figure without the exec) is
 // bound again within 3 s, from the kernel's address notification, and
 // traffic to it works; a new address on eth0 gets the node port within 5 s
-// (node addresses were re-read once per sync period before).
+// (node addresses were re-read once per sync period before); and the
+// thread the watch blocks in poll(2) with does not wake while nothing
+// changes.
 func Test15AddressDrift(t *testing.T) {
 	e := setup(t)
 	pods := e.pods("a", "b")
@@ -55,6 +59,7 @@ func Test15AddressDrift(t *testing.T) {
 	}
 
 	e.nodeAddressFollowed(svc, pods)
+	e.watchIdle(d, 10*time.Second)
 }
 
 // deleteAndAwait deletes a from kube-ipvs0 (with `ip addr del` when byHand,
@@ -105,4 +110,44 @@ func (e *env) nodeAddressFollowed(svc *v1.Service, pods []*guest.Pod) {
 		return err == nil && !found, fmt.Sprintf("virtual server %s found %v (%v)", np, found, err)
 	})
 	e.must(err, "waiting for the node port to go with the address")
+}
+
+// watchIdle finds the daemon's threads blocked in ppoll(2) (the address
+// watch; the Go runtime's own poller uses epoll_pwait) and checks that
+// they do not wake over an idle period.
+func (e *env) watchIdle(d *guest.Daemon, period time.Duration) {
+	e.t.Helper()
+	const sysPpoll = "271" // x86_64
+	switches := func() map[string]string {
+		out := map[string]string{}
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.PID()))
+		e.must(err, "listing the daemon's threads")
+		for _, task := range tasks {
+			dir := fmt.Sprintf("/proc/%d/task/%s/", d.PID(), task.Name())
+			sc, err := os.ReadFile(dir + "syscall")
+			if err != nil || strings.Fields(string(sc))[0] != sysPpoll {
+				continue
+			}
+			status, err := os.ReadFile(dir + "status")
+			e.must(err, "reading a thread's status")
+			for _, l := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+					out[task.Name()] = strings.TrimSpace(v)
+				}
+			}
+		}
+		return out
+	}
+	before := switches()
+	if len(before) == 0 {
+		e.t.Fatalf("no thread of the daemon is blocked in ppoll: the address watch is not running")
+	}
+	time.Sleep(period)
+	after := switches()
+	for tid, n := range before {
+		if after[tid] != n {
+			e.t.Errorf("thread %s in ppoll woke while idle: voluntary context switches %s, then %s", tid, n, after[tid])
+		}
+	}
+	e.t.Logf("Idle for %v: the daemon's thread(s) blocked in ppoll %v did not wake (voluntary context switches unchanged)", period, before)
 }
