@@ -132,10 +132,12 @@ func (d *daemon) watchAddresses(ctx context.Context) {
 }
 
 // handleAddrChanges acts on the notifications taken at the start of a
-// sync, before the engine runs: a recreated dummy interface is ensured,
-// and a change of the host's addresses forces the node-address check.
+// sync, before the engine runs: the dummy interface is ensured when it was
+// deleted or recreated, or notifications were lost (it may be gone: its
+// addresses could not be listed nor bound), and a change of the host's
+// addresses forces the node-address check.
 func (d *daemon) handleAddrChanges(ctx context.Context, ch *addrChanges) {
-	if ch.link && !d.cfg.DryRun {
+	if (ch.link || ch.unknown) && !d.cfg.DryRun {
 		if err := d.deps.Adapters.Addresses.EnsureInterface(); err != nil {
 			klog.FromContext(ctx).Error(err, "Failed to recreate the dummy interface")
 		}
