@@ -144,13 +144,14 @@ func (k *Kernel) ListVirtualServers() ([]model.VirtualServer, error) {
 }
 
 // dumpVirtualServers dumps the virtual servers, sorted by key; a key listed
-// twice fails with errInconsistent, or is kept once with dedupe set.
+// twice fails with errInconsistent, or is kept once (either entry) with
+// dedupe set. (A stable sort was 0.17 s of a 10k dump under TCG.)
 func dumpVirtualServers(d dumper, dedupe bool) ([]model.VirtualServer, error) {
 	vss, err := d.services()
 	if err != nil {
 		return nil, fmt.Errorf("dumping IPVS services: %w", err)
 	}
-	slices.SortStableFunc(vss, func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) })
+	slices.SortFunc(vss, func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) })
 	for i := 1; i < len(vss); i++ {
 		if vss[i].VSKey == vss[i-1].VSKey && !dedupe {
 			return nil, fmt.Errorf("dumping IPVS services: %s: %w", vss[i].VSKey, errInconsistent)
