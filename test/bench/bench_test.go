@@ -71,6 +71,9 @@ type config struct {
 	// tighter --ipvs-sync-period.
 	idle     time.Duration
 	oursArgs string
+	// driftCap is how long each drift repair is waited for
+	// (BENCH_DRIFT_CAP; 0 skips the drift phase).
+	driftCap time.Duration
 }
 
 func readConfig(t *testing.T) config {
@@ -87,6 +90,9 @@ func readConfig(t *testing.T) config {
 		t.Fatal(err)
 	}
 	if c.idle, err = time.ParseDuration(env("BENCH_IDLE", "1m")); err != nil {
+		t.Fatal(err)
+	}
+	if c.driftCap, err = time.ParseDuration(env("BENCH_DRIFT_CAP", "3m")); err != nil {
 		t.Fatal(err)
 	}
 	c.oursArgs = os.Getenv("BENCH_OURS_ARGS")
@@ -155,6 +161,9 @@ func startSuite(t *testing.T) *host.Suite {
 // runOne boots a VM that measures one daemon and returns its result.
 func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name string) *run {
 	timeout := cfg.coldCap + time.Duration(cfg.changes)*3*time.Second + 10*time.Minute + cfg.idle
+	if daemon == Ours {
+		timeout += 5 * (cfg.driftCap + 5*time.Second) // the drift phase's five waits
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), timeout+time.Minute)
 	defer cancel()
 	r := &run{HostLoadBefore: loadAvg()}
@@ -163,7 +172,7 @@ func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name 
 		Name: name,
 		Command: []string{"/e2e/bin/" + guestBin, "-daemon", daemon, "-services", strconv.Itoa(n),
 			"-changes", strconv.Itoa(cfg.changes), "-cold-cap", cfg.coldCap.String(), "-idle", cfg.idle.String(),
-			"-ours-args", cfg.oursArgs},
+			"-drift-cap", cfg.driftCap.String(), "-ours-args", cfg.oursArgs},
 		Timeout: timeout,
 		MemMB:   cfg.memMB,
 		Output:  func(line string) { t.Log(line) },

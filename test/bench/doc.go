@@ -10,9 +10,12 @@
 //	    test/vm/run.sh guestbench -daemon D ─────► start D, time its cold sync
 //	                                                 (probe: /proc/net/ip_vs,
 //	                                                 kube-proxy's nft table),
-//	                                                 write changes through the
-//	                                                 API forward and poll the
-//	                                                 kernel for each, restart
+//	                                                 (ipvs-proxy) delete its
+//	                                                 objects by hand, time the
+//	                                                 repairs; write changes
+//	                                                 through the API forward
+//	                                                 and poll the kernel for
+//	                                                 each, restart
 //	  results/STAMP.{json,txt} ◄──── result.json ─── (ipvs-proxy only)
 //
 // The objects (objects.go) never carry traffic: cluster IPs 198.18.1.0 + i,
@@ -30,7 +33,9 @@
 // BENCH_COLD_CAP (default 12m), BENCH_MEM (VM MiB, default 3072),
 // BENCH_IDLE (how long idle CPU is measured, default 1m), BENCH_OURS_ARGS
 // (extra ipvs-proxy flags, space-separated; ipvs-proxy otherwise runs with
-// --ipvs-sync-period unset, as kubeadm leaves it),
+// --ipvs-sync-period unset, as kubeadm leaves it), BENCH_DRIFT_CAP (how
+// long ipvs-proxy's drift phase waits for each repair, default 3m; 0 skips
+// it),
 // BENCH_REPEAT, BENCH_RESULTS (default results/), BENCH_KEEP=1 (keep the
 // daemons' logs). The method and the latest figures are in
 // docs/performance.md.

@@ -41,7 +41,34 @@ type Result struct {
 	// Restart is set for ipvs-proxy: killed and started again over the
 	// programmed kernel.
 	Restart *Restart `json:",omitempty"`
-	Notes   []string `json:",omitempty"`
+	// Drift is set for ipvs-proxy: objects deleted by hand while idle and
+	// the time until the kernel showed them repaired.
+	Drift *Drift   `json:",omitempty"`
+	Notes []string `json:",omitempty"`
+}
+
+// Drift is the drift phase: each kind of object deleted once, by hand,
+// while the daemon is synced and idle.
+type Drift struct {
+	// Cap is how long each repair was waited for, PollInterval how often
+	// the kernel was read meanwhile.
+	Cap, PollInterval float64
+	Repairs           []Repair
+}
+
+// Repair is one object deleted by hand and the daemon putting it back.
+type Repair struct {
+	// Kind is what was deleted: address, nft-element, ipvs-flush,
+	// real-server or virtual-server.
+	Kind string
+	// Object names it (an address, a virtual server, a set element).
+	Object string
+	// Seconds is from the deletion's return until the kernel showed the
+	// object back; NotTimed if it did not within Cap.
+	Seconds float64
+	// Read is how long the last read of the kernel took: Seconds is late
+	// by up to PollInterval plus Read.
+	Read float64
 }
 
 // Guest describes the VM at the start of the run.
@@ -174,6 +201,10 @@ func (r *Result) Summary() string {
 	if rs := r.Restart; rs != nil {
 		fmt.Fprintf(&b, " | restart synced %s healthz %s writes %.0f", secs(rs.Synced), secs(rs.Healthz), rs.KernelWrites)
 	}
+	if r.Drift != nil {
+		b.WriteString(" | drift repaired")
+		b.WriteString(r.Drift.summary())
+	}
 	return b.String()
 }
 
@@ -184,6 +215,19 @@ func (r *Result) changeCPU() float64 {
 		return 0
 	}
 	return (r.ChangeUsage.CPUSeconds - r.BeforeChanges.CPUSeconds) / float64(len(r.Changes))
+}
+
+// summary lists each repair's time, "> cap" when it was not seen.
+func (d *Drift) summary() string {
+	var b strings.Builder
+	for _, r := range d.Repairs {
+		if r.Seconds == NotTimed {
+			fmt.Fprintf(&b, " %s >%.0fs", r.Kind, d.Cap)
+			continue
+		}
+		fmt.Fprintf(&b, " %s %.1fs", r.Kind, r.Seconds)
+	}
+	return b.String()
 }
 
 func secs(v float64) string {

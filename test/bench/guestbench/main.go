@@ -10,6 +10,10 @@
 //	              EndpointSlice at a time, written by this program through the
 //	              API forward; the time from the write's response until the
 //	              kernel shows it (polled every few milliseconds)
+//	drift      ─► ipvs-proxy only, before the changes: an address, a
+//	              service-ports element, the whole IPVS table, a real server
+//	              and a virtual server deleted by hand, one at a time; the
+//	              time until the kernel shows each repaired (drift.go)
 //	restart    ─► ipvs-proxy only: SIGKILL, start again, time to synced and
 //	              the kernel writes it issued
 //
@@ -43,6 +47,7 @@ type options struct {
 	restart       bool
 	idle          time.Duration
 	oursArgs      string
+	driftCap      time.Duration
 }
 
 func main() {
@@ -54,6 +59,7 @@ func main() {
 	flag.DurationVar(&o.changeTimeout, "change-timeout", time.Minute, "how long to wait for one change to reach the kernel")
 	flag.DurationVar(&o.idle, "idle", time.Minute, "how long to measure the daemon's CPU while nothing changes")
 	flag.BoolVar(&o.restart, "restart", true, "measure a restart (ipvs-proxy only)")
+	flag.DurationVar(&o.driftCap, "drift-cap", 3*time.Minute, "how long to wait for each drift repair (ipvs-proxy only; 0 skips the drift phase)")
 	flag.StringVar(&o.oursArgs, "ours-args", "", "extra ipvs-proxy flags, space-separated")
 	flag.Parse()
 	res, err := run(o)
@@ -113,6 +119,12 @@ func run(o options) (*bench.Result, error) {
 	if res.Cold.Synced == bench.NotTimed || res.Cold.Kernel == bench.NotTimed {
 		res.Notes = append(res.Notes, fmt.Sprintf("no complete first sync within %v: changes not measured", o.coldCap))
 		return res, nil
+	}
+	if o.daemon == bench.Ours && o.driftCap > 0 {
+		if err := driftPhase(res, o); err != nil {
+			return res, err
+		}
+		logf("Drift: %s", res.Summary())
 	}
 	if err := changePhase(ctx, res, cluster, d, start, kernel, o); err != nil {
 		return res, err

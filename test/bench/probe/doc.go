@@ -9,6 +9,10 @@
 //	             endpoints does it balance over?)
 //	processes ─► /proc/PID/stat and status: CPU time and peak RSS
 //	logs      ─► the time of klog lines (informers synced)
+//	drift     ─► Operator (drift.go): deletes one of ipvs-proxy's objects by
+//	             hand (an address, a service-ports element, the whole IPVS
+//	             table, one real or virtual server) and reads whether it is
+//	             back
 //
-// Everything here reads; nothing writes to the kernel.
+// Everything but Operator only reads the kernel.
 package probe

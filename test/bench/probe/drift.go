@@ -1,0 +1,225 @@
+package probe
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/google/nftables"
+	"github.com/moby/ipvs"
+	"github.com/vishvananda/netlink"
+)
+
+// ipvs-proxy's IPv4 table and the set that lists every service port it
+// serves (proxier/netfilter/program.go): a missing element stops the
+// masquerade and firewall rules from matching that port.
+const (
+	oursTable        = "ipvs-proxy"
+	oursServicePorts = "service-ports"
+)
+
+// Operator changes ipvs-proxy's kernel state behind its back, as an
+// operator (ip addr del, nft delete element, ipvsadm -C/-d/-D) or another
+// program would, and reads whether it is back. It is the only writer in
+// this package; the drift phase of the benchmark uses it.
+type Operator struct {
+	ipvs *ipvs.Handle
+	nft  *nftables.Conn
+}
+
+// NewOperator opens IPVS and nftables netlink connections.
+func NewOperator() (*Operator, error) {
+	h, err := ipvs.New("")
+	if err != nil {
+		return nil, fmt.Errorf("opening IPVS netlink: %w", err)
+	}
+	c, err := nftables.New()
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("opening nftables netlink: %w", err)
+	}
+	return &Operator{ipvs: h, nft: c}, nil
+}
+
+// DeleteAddress removes a from interface dev.
+func DeleteAddress(dev string, a netip.Addr) error {
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("finding interface %s: %w", dev, err)
+	}
+	ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}
+	if err := netlink.AddrDel(link, &netlink.Addr{IPNet: ipn}); err != nil {
+		return fmt.Errorf("deleting %v from %s: %w", a, dev, err)
+	}
+	return nil
+}
+
+// HasAddress reports whether a is bound to interface dev.
+func HasAddress(dev string, a netip.Addr) (bool, error) {
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return false, fmt.Errorf("finding interface %s: %w", dev, err)
+	}
+	list, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return false, fmt.Errorf("listing the addresses of %s: %w", dev, err)
+	}
+	for _, x := range list {
+		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// DeleteServicePort deletes vip's element from ipvs-proxy's IPv4
+// service-ports set and returns its key, for ServicePortPresent.
+func (o *Operator) DeleteServicePort(vip netip.AddrPort) ([]byte, error) {
+	set, elems, err := o.servicePorts()
+	if err != nil {
+		return nil, err
+	}
+	a := vip.Addr().As4()
+	for _, e := range elems {
+		// The key is the address, then the protocol and the port, each
+		// padded to a 4-byte register (proxier/netfilter: portKey).
+		if len(e.Key) == 12 && bytes.Equal(e.Key[:4], a[:]) &&
+			e.Key[4] == syscall.IPPROTO_TCP && int(e.Key[8])<<8|int(e.Key[9]) == int(vip.Port()) {
+			if err := o.nft.SetDeleteElements(set, []nftables.SetElement{{Key: e.Key}}); err != nil {
+				return nil, err
+			}
+			if err := o.nft.Flush(); err != nil {
+				return nil, fmt.Errorf("deleting %v from %s: %w", vip, oursServicePorts, err)
+			}
+			return e.Key, nil
+		}
+	}
+	return nil, fmt.Errorf("no element for %v in %s", vip, oursServicePorts)
+}
+
+// ServicePortPresent reports whether the service-ports set holds key.
+func (o *Operator) ServicePortPresent(key []byte) (bool, error) {
+	_, elems, err := o.servicePorts()
+	if err != nil {
+		return false, err
+	}
+	for _, e := range elems {
+		if bytes.Equal(e.Key, key) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// AddServicePort puts back an element DeleteServicePort removed.
+func (o *Operator) AddServicePort(key []byte) error {
+	set, _, err := o.servicePorts()
+	if err != nil {
+		return err
+	}
+	if err := o.nft.SetAddElements(set, []nftables.SetElement{{Key: key}}); err != nil {
+		return err
+	}
+	return o.nft.Flush()
+}
+
+func (o *Operator) servicePorts() (*nftables.Set, []nftables.SetElement, error) {
+	tbl := &nftables.Table{Name: oursTable, Family: nftables.TableFamilyIPv4}
+	set, err := o.nft.GetSetByName(tbl, oursServicePorts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("getting set %s: %w", oursServicePorts, err)
+	}
+	elems, err := o.nft.GetSetElements(set)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing %s: %w", oursServicePorts, err)
+	}
+	return set, elems, nil
+}
+
+// FlushIPVS deletes every virtual server and real server (ipvsadm -C).
+func (o *Operator) FlushIPVS() error { return o.ipvs.Flush() }
+
+// VirtualServer is one TCP virtual server and its real servers as the
+// kernel held them, to delete them and, if nothing repairs them, put them
+// back.
+type VirtualServer struct {
+	Service *ipvs.Service
+	Real    []*ipvs.Destination
+}
+
+// Dump returns TCP virtual server vip with its real servers.
+func (o *Operator) Dump(vip netip.AddrPort) (*VirtualServer, error) {
+	a := vip.Addr().As4()
+	s, err := o.ipvs.GetService(&ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
+		Address: a[:], Port: vip.Port()})
+	if err != nil {
+		return nil, fmt.Errorf("getting virtual server %s: %w", vip, err)
+	}
+	dsts, err := o.ipvs.GetDestinations(s)
+	if err != nil {
+		return nil, fmt.Errorf("listing the real servers of %s: %w", vip, err)
+	}
+	return &VirtualServer{Service: s, Real: dsts}, nil
+}
+
+// DeleteReal deletes one real server of vs (ipvsadm -d).
+func (o *Operator) DeleteReal(vs *VirtualServer, d *ipvs.Destination) error {
+	return o.ipvs.DelDestination(vs.Service, d)
+}
+
+// DeleteVirtual deletes vs and its real servers (ipvsadm -D).
+func (o *Operator) DeleteVirtual(vs *VirtualServer) error { return o.ipvs.DelService(vs.Service) }
+
+// Restore puts back whatever of vs is missing, with its dumped weights.
+func (o *Operator) Restore(vs *VirtualServer) error {
+	if !o.ipvs.IsServicePresent(vs.Service) {
+		if err := o.ipvs.NewService(vs.Service); err != nil {
+			return fmt.Errorf("adding the virtual server back: %w", err)
+		}
+	}
+	have, err := o.ipvs.GetDestinations(vs.Service)
+	if err != nil {
+		return err
+	}
+	for _, d := range vs.Real {
+		if findReal(have, d) == nil {
+			if err := o.ipvs.NewDestination(vs.Service, d); err != nil {
+				return fmt.Errorf("adding real server %v back: %w", d.Address, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Complete reports whether the kernel holds vs again with every real
+// server it had, at the weights it had.
+func (o *Operator) Complete(vs *VirtualServer) (bool, error) {
+	if !o.ipvs.IsServicePresent(vs.Service) {
+		return false, nil
+	}
+	have, err := o.ipvs.GetDestinations(vs.Service)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, d := range vs.Real {
+		if h := findReal(have, d); h == nil || h.Weight != d.Weight {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func findReal(list []*ipvs.Destination, d *ipvs.Destination) *ipvs.Destination {
+	for _, h := range list {
+		if h.Address.Equal(d.Address) && h.Port == d.Port {
+			return h
+		}
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+// result builds a Result with the given drift repairs.
+func result(repairs ...Repair) *Result {
+	r := &Result{Daemon: Ours, Services: 10, Endpoints: EndpointsPerService}
+	if repairs != nil {
+		r.Drift = &Drift{Cap: 180, PollInterval: 0.1, Repairs: repairs}
+	}
+	return r
+}
+
+func repair(kind string, seconds float64) Repair {
+	return Repair{Kind: kind, Object: "x", Seconds: seconds}
+}
+
+func TestSummaryDrift(t *testing.T) {
+	tests := []struct {
+		name    string
+		res     *Result
+		want    string // the summary's end
+		wantOut string // must not appear
+	}{
+		{name: "no drift phase", res: result(), wantOut: "drift"},
+		{name: "repaired", res: result(repair("address", 0.04), repair("nft-element", 27.31)),
+			want: " | drift repaired address 0.0s nft-element 27.3s"},
+		{name: "not repaired within the cap", res: result(repair("ipvs-flush", 12.5), repair("real-server", NotTimed)),
+			want: " | drift repaired ipvs-flush 12.5s real-server >180s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.res.Summary()
+			if tc.want != "" && !strings.HasSuffix(got, tc.want) {
+				t.Errorf("Summary() = %q, want it to end with %q", got, tc.want)
+			}
+			if tc.wantOut != "" && strings.Contains(got, tc.wantOut) {
+				t.Errorf("Summary() = %q, want no %q", got, tc.wantOut)
+			}
+		})
+	}
+}
