@@ -123,8 +123,15 @@ func (e *env) client(name string, idx int) *guest.Netns {
 // first sync. It is stopped with SIGTERM when the test ends.
 func (e *env) daemon(args ...string) *guest.Daemon {
 	e.t.Helper()
+	return e.daemonArgs(append(guest.DaemonArgs(), args...))
+}
+
+// daemonArgs is daemon with exactly args, for a scenario that must leave
+// one of guest.DaemonArgs out.
+func (e *env) daemonArgs(args []string) *guest.Daemon {
+	e.t.Helper()
 	name := fmt.Sprintf("%s-daemon-%d", e.ns, len(e.daemons)+1)
-	d, err := guest.StartDaemon(name, args...)
+	d, err := guest.StartDaemonArgs(name, args)
 	e.must(err, "starting the daemon")
 	e.daemons = append(e.daemons, d)
 	e.t.Cleanup(func() {
