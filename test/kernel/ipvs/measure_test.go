@@ -195,3 +195,48 @@ func TestMeasureTableSizes(t *testing.T) {
 	}
 	reset(t)
 }
+
+// TestMeasureReaddAfterFlush prints how long re-adding a whole table takes
+// right after it was deleted (ipvsadm -C, then a proxy repairing it), and
+// after the deleted destinations left the kernel's trash: every added
+// destination is first looked up in the trash list (ip_vs_trash_get_dest),
+// which holds each deleted destination for a couple of minutes. It runs
+// only with IPVS_MEASURE_LARGE=1 (10,000 × 10) or IPVS_MEASURE_READD=N
+// (N virtual servers × 10) and asserts only that the writes succeed.
+func TestMeasureReaddAfterFlush(t *testing.T) {
+	n := 0
+	switch {
+	case os.Getenv("IPVS_MEASURE_LARGE") == "1":
+		n = 10000
+	case os.Getenv("IPVS_MEASURE_READD") != "":
+		fmt.Sscan(os.Getenv("IPVS_MEASURE_READD"), &n)
+	}
+	if n == 0 {
+		t.Skip("IPVS_MEASURE_LARGE=1 or IPVS_MEASURE_READD=N measures it")
+	}
+	reset(t)
+	var ops []model.Op
+	for i := range n {
+		vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr("198.18.64.0", i), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
+		ops = append(ops, model.Op{Kind: model.OpAddVirtualServer, VS: vs})
+		for j := range 10 {
+			rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.1", i), Port: uint16(8080 + j)}, Weight: 1}
+			ops = append(ops, model.Op{Kind: model.OpAddRealServer, VS: vs, RS: rs})
+		}
+	}
+	apply := func(what string) time.Duration {
+		start := time.Now()
+		for i, err := range kernel.ApplyBatch(ops) {
+			if err != nil {
+				t.Fatalf("%s: op %d (%s): %v", what, i, ops[i], err)
+			}
+		}
+		return time.Since(start)
+	}
+	first := apply("first add")
+	reset(t)
+	again := apply("re-add right after the delete")
+	t.Logf("%d×10: ApplyBatch of %d operations into an empty table %v; right after deleting them all %v",
+		n, len(ops), first.Round(time.Millisecond), again.Round(time.Millisecond))
+	reset(t)
+}
