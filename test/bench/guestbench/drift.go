@@ -26,6 +26,8 @@ type tampering struct {
 	object   string
 	repaired func() (bool, error)
 	restore  func() error
+	// last, if set, describes what the kernel showed at the last read.
+	last func() string
 }
 
 // driftStep deletes one kind of object and returns how to watch it.
@@ -69,6 +71,9 @@ func driftPhase(res *bench.Result, o options) error {
 		}
 		if rep.Seconds == bench.NotTimed {
 			note := fmt.Sprintf("drift %s %s: not repaired within %v", st.kind, t.object, o.driftCap)
+			if t.last != nil {
+				note += " (" + t.last() + ")"
+			}
 			if t.restore != nil {
 				if err := t.restore(); err != nil {
 					return fmt.Errorf("%s; putting it back by hand: %w", note, err)
@@ -147,8 +152,13 @@ func deleteElement(op *probe.Operator, svc int) (*tampering, error) {
 }
 
 // flushIPVS deletes the whole IPVS table (ipvsadm -C); it is back when it
-// counts as many virtual and real servers as before.
+// counts as many virtual and real servers as before. The table is dumped
+// first, to be put back by hand if the daemon does not.
 func flushIPVS(op *probe.Operator, _ int) (*tampering, error) {
+	all, err := op.DumpAll()
+	if err != nil {
+		return nil, err
+	}
 	vs, rs, err := probe.CountIPVS(probe.IPVSTable)
 	if err != nil {
 		return nil, err
@@ -156,12 +166,22 @@ func flushIPVS(op *probe.Operator, _ int) (*tampering, error) {
 	if err := op.FlushIPVS(); err != nil {
 		return nil, err
 	}
+	var v, r int
 	return &tampering{
 		object: fmt.Sprintf("%d virtual and %d real servers", vs, rs),
 		repaired: func() (bool, error) {
-			v, r, err := probe.CountIPVS(probe.IPVSTable)
+			v, r, err = probe.CountIPVS(probe.IPVSTable)
 			return v >= vs && r >= rs, err
 		},
+		restore: func() error {
+			for _, x := range all {
+				if err := op.Restore(x); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		last: func() string { return fmt.Sprintf("%d virtual and %d real servers at the last read", v, r) },
 	}, nil
 }
 

@@ -165,6 +165,24 @@ func (o *Operator) Dump(vip netip.AddrPort) (*VirtualServer, error) {
 	return &VirtualServer{Service: s, Real: dsts}, nil
 }
 
+// DumpAll returns every TCP, UDP and SCTP virtual server with its real
+// servers: what FlushIPVS deletes, to put back with Restore.
+func (o *Operator) DumpAll() ([]*VirtualServer, error) {
+	svcs, err := o.ipvs.GetServices()
+	if err != nil {
+		return nil, fmt.Errorf("listing the virtual servers: %w", err)
+	}
+	out := make([]*VirtualServer, 0, len(svcs))
+	for _, s := range svcs {
+		dsts, err := o.ipvs.GetDestinations(s)
+		if err != nil {
+			return nil, fmt.Errorf("listing the real servers of %v:%d: %w", s.Address, s.Port, err)
+		}
+		out = append(out, &VirtualServer{Service: s, Real: dsts})
+	}
+	return out, nil
+}
+
 // DeleteReal deletes one real server of vs (ipvsadm -d).
 func (o *Operator) DeleteReal(vs *VirtualServer, d *ipvs.Destination) error {
 	return o.ipvs.DelDestination(vs.Service, d)
