@@ -57,13 +57,18 @@ func DeleteAddress(dev string, a netip.Addr) error {
 	return nil
 }
 
-// HasAddress reports whether a is bound to interface dev.
+// HasAddress reports whether a is bound to interface dev. A dump that
+// addresses changing during it interrupted counts as not yet: the caller
+// polls again.
 func HasAddress(dev string, a netip.Addr) (bool, error) {
 	link, err := netlink.LinkByName(dev)
 	if err != nil {
 		return false, fmt.Errorf("finding interface %s: %w", dev, err)
 	}
 	list, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("listing the addresses of %s: %w", dev, err)
 	}
