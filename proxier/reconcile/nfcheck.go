@@ -116,13 +116,3 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger) (drifted bool) {
 // CheckingNetfilter reports whether a read-back started by CheckNetfilter
 // is still to be collected.
 func (e *Engine) CheckingNetfilter() bool { return e.nfCheck != nil }
-
-// WaitNetfilterCheck waits until a read-back started by CheckNetfilter has
-// finished, without taking its result. The daemon never calls it; tests
-// do, to be deterministic.
-func (e *Engine) WaitNetfilterCheck() {
-	if c := e.nfCheck; c != nil {
-		err := <-c.done
-		c.done <- err
-	}
-}

@@ -25,7 +25,7 @@ func (r *rig) checkNetfilter() bool {
 	if !r.eng.CheckingNetfilter() {
 		return false
 	}
-	r.eng.WaitNetfilterCheck()
+	r.eng.waitNetfilterCheck()
 	return r.eng.CheckNetfilter(r.ctx)
 }
 
@@ -68,7 +68,7 @@ func TestCheckNetfilterDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 	if res := r.eng.Sync(r.ctx, []types.NamespacedName{extra}); res.Failures > 0 {
 		t.Fatalf("sync failed: %+v", res)
 	}
-	r.eng.WaitNetfilterCheck()
+	r.eng.waitNetfilterCheck()
 	if r.eng.CheckNetfilter(r.ctx) {
 		t.Error("a read-back that overlapped our own write reported drift")
 	}
@@ -112,5 +112,14 @@ func TestCheckNetfilterSkipsReadBackWhenNothingWasCommitted(t *testing.T) {
 	r.checkNetfilter()
 	if got := verifies() - v; got != 1 {
 		t.Errorf("read back %d times after %v without one, want 1", got, netfilterReadBackMax)
+	}
+}
+
+// waitNetfilterCheck waits until a read-back started by CheckNetfilter has
+// finished, without taking its result. Tests call it to be deterministic.
+func (e *Engine) waitNetfilterCheck() {
+	if c := e.nfCheck; c != nil {
+		err := <-c.done
+		c.done <- err
 	}
 }

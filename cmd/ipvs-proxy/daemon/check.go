@@ -60,6 +60,12 @@ func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
 	res.Writes += r.Writes
 	res.Failures += r.Failures
 	res.ObjectErrors = append(res.ObjectErrors, r.ObjectErrors...)
+	d.refreshKernelState(ctx)
+}
+
+// refreshKernelState sets back drifted sysctls and refreshes the state
+// gauges: after every check and every sync that reconciled everything.
+func (d *daemon) refreshKernelState(ctx context.Context) {
 	d.ensureSysctls(ctx)
 	d.metrics.State(d.engine.Stats())
 }

@@ -47,8 +47,7 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 		d.engine.RepairAddressDrift(ctx, addrs.dummy, &res)
 	}
 	if whole {
-		d.ensureSysctls(ctx)
-		d.metrics.State(d.engine.Stats())
+		d.refreshKernelState(ctx)
 	}
 	d.runChecks(ctx, &res)
 	now := d.clock.Now()
