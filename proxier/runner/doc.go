@@ -4,6 +4,7 @@
 // Data flows one way:
 //
 //	informers ─► tracker (coalesces, notify) ─► Runner.Trigger ─┐
+//	periodic checks (caller's period) ──► Runner.TriggerCheck ─┤
 //	periodic full reconcile (FullInterval) ────────────────────┤
 //	retry after a partly failed sync (retryAfter) ────────────┤─► one goroutine:
 //	drain polling (PollInterval) ──────────────────────────────┘    sync(ctx, kind) or Poll(ctx)
@@ -17,9 +18,11 @@
 //   - At least MinInterval passes between the end of one sync and the start
 //     of the next, whatever asked for it (kube-proxy's runner measures the
 //     same way, so a slow sync still leaves the node a breather) — counted
-//     apart for syncs that apply changes and for the steps of a paced
-//     repair, so that a step every second or so never makes an endpoint
-//     change wait.
+//     apart for syncs that apply changes and for periodic ones (the steps
+//     of a paced repair, TriggerCheck's checks), so that periodic work
+//     never makes an endpoint change wait.
+//   - TriggerCheck asks for a sync of kind Check: the pending changes plus
+//     the caller's periodic checks.
 //   - A full sync runs FullInterval after the end of the previous full one,
 //     or sooner on TriggerFull. A full sync also covers pending triggers.
 //   - With Config.RepairSteps set, the periodic full sync is paced: it

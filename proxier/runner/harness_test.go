@@ -106,7 +106,7 @@ func (h *harness) settle() {
 // a fired timer leaves the fake clock without waiters until then.
 func (h *harness) idle() bool {
 	h.r.mu.Lock()
-	ok := h.r.blocked && !h.r.trigger
+	ok := h.r.blocked && !h.r.trigger && !h.r.triggerCheck
 	h.r.mu.Unlock()
 	return ok && h.clk.HasWaiters()
 }

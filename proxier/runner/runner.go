@@ -57,6 +57,9 @@ const (
 	Full
 	// Repair is one step of the paced periodic repair (Config.RepairSteps).
 	Repair
+	// Check applies the pending changes and runs the caller's periodic
+	// checks (TriggerCheck).
+	Check
 )
 
 func (k Kind) String() string {
@@ -65,6 +68,8 @@ func (k Kind) String() string {
 		return "full"
 	case Repair:
 		return "repair"
+	case Check:
+		return "check"
 	}
 	return "incremental"
 }
@@ -80,11 +85,12 @@ type Runner struct {
 	sync SyncFunc
 
 	mu sync.Mutex
-	// trigger and triggerFull are requests not yet seen by the loop; wake
-	// holds a token exactly when one of them is set (both change under mu),
-	// so the loop never wakes for a request it already took.
-	trigger, triggerFull bool
-	wake                 chan struct{}
+	// trigger, triggerFull and triggerCheck are requests not yet seen by
+	// the loop; wake holds a token exactly when one of them is set (all
+	// change under mu), so the loop never wakes for a request it already
+	// took.
+	trigger, triggerFull, triggerCheck bool
+	wake                               chan struct{}
 	// blocked is true while the loop waits; tests use it to know the loop
 	// has handled everything they did.
 	blocked bool
@@ -110,17 +116,30 @@ func New(cfg Config, sync SyncFunc) *Runner {
 
 // Trigger asks for an incremental sync as soon as MinInterval allows. It
 // never blocks; requests coalesce until the loop takes them.
-func (r *Runner) Trigger() { r.request(false) }
+func (r *Runner) Trigger() { r.request(Incremental) }
 
 // TriggerFull asks for a full sync as soon as MinInterval allows. It never
 // blocks.
-func (r *Runner) TriggerFull() { r.request(true) }
+func (r *Runner) TriggerFull() { r.request(Full) }
 
-func (r *Runner) request(full bool) {
+// TriggerCheck asks for a sync of kind Check: periodic work that is not a
+// change, so it counts with the repair steps for MinInterval and never
+// makes a change wait (the daemon's cheap checks every --ipvs-sync-period
+// did: a change within MinInterval after one waited up to a second). It
+// never blocks.
+func (r *Runner) TriggerCheck() { r.request(Check) }
+
+func (r *Runner) request(kind Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.trigger = true
-	r.triggerFull = r.triggerFull || full
+	switch kind {
+	case Full:
+		r.trigger, r.triggerFull = true, true
+	case Check:
+		r.triggerCheck = true
+	default:
+		r.trigger = true
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -177,7 +196,8 @@ func (r *Runner) takeRequests(s *schedule) {
 	defer r.mu.Unlock()
 	s.due = s.due || r.trigger
 	s.dueFull = s.dueFull || r.triggerFull
-	r.trigger, r.triggerFull = false, false
+	s.dueCheck = s.dueCheck || r.triggerCheck
+	r.trigger, r.triggerFull, r.triggerCheck = false, false, false
 	select {
 	case <-r.wake:
 	default:
@@ -207,7 +227,7 @@ func (r *Runner) repairInterval() time.Duration {
 // when a request arrived since takeRequests.
 func (r *Runner) wait(ctx context.Context, deadline time.Time) {
 	r.mu.Lock()
-	if r.trigger {
+	if r.trigger || r.triggerCheck {
 		r.mu.Unlock()
 		return
 	}

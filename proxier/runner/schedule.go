@@ -6,15 +6,16 @@ import "time"
 // goroutine touches it.
 //
 // MinInterval is kept per class: between syncs that apply changes
-// (incremental and full ones) and between steps of the paced repair, not
-// across the two, so that a repair step every second or so never makes an
-// endpoint change wait for MinInterval.
+// (incremental and full ones) and between periodic syncs (steps of the
+// paced repair, checks), not across the two, so that periodic work never
+// makes an endpoint change wait for MinInterval.
 type schedule struct {
-	// due, dueFull and dueRepair: a sync (full, periodic repair) is due
-	// and has not run yet.
-	due, dueFull, dueRepair bool
+	// due, dueFull, dueRepair and dueCheck: a sync (full, periodic
+	// repair, check) is due and has not run yet.
+	due, dueFull, dueRepair, dueCheck bool
 	// lastChange is when the last incremental or full sync returned,
-	// lastStep when the last repair step did; zero before the first.
+	// lastStep when the last periodic one (repair step, check) did; zero
+	// before the first.
 	lastChange, lastStep time.Time
 	// nextRepair is when the periodic full sync (or the next step of the
 	// paced repair) is due; zero before the first sync (which is full).
@@ -51,7 +52,7 @@ func (s *schedule) changeDue() bool { return s.due || s.dueFull || s.dueRepair &
 
 // next returns the kind of sync to run at now, if one is due and its
 // class's MinInterval has passed: a full one first, then an incremental
-// one, then a repair step.
+// one, then a repair step, then a check.
 func (s *schedule) next(now time.Time, minInterval time.Duration) (Kind, bool) {
 	if s.changeDue() && !now.Before(after(s.lastChange, minInterval)) {
 		if s.dueFull || s.dueRepair && !s.paced {
@@ -59,8 +60,14 @@ func (s *schedule) next(now time.Time, minInterval time.Duration) (Kind, bool) {
 		}
 		return Incremental, true
 	}
-	if s.paced && s.dueRepair && !now.Before(after(s.lastStep, minInterval)) {
+	if now.Before(after(s.lastStep, minInterval)) {
+		return Incremental, false
+	}
+	switch {
+	case s.paced && s.dueRepair:
 		return Repair, true
+	case s.dueCheck:
+		return Check, true
 	}
 	return Incremental, false
 }
@@ -82,6 +89,9 @@ func (s *schedule) synced(end time.Time, kind Kind, retry, repairInterval time.D
 		// rhythm.
 		s.dueRepair = false
 		s.nextRepair = laterOf(s.nextRepair.Add(repairInterval), end)
+		s.lastStep = end
+	case Check:
+		s.dueCheck = false
 		s.lastStep = end
 	default:
 		s.lastChange = end
@@ -107,12 +117,16 @@ func (s *schedule) nextWake(cfg Config, now time.Time) time.Time {
 	} else if !s.retryAt.IsZero() {
 		consider(laterOf(s.retryAt, changeGate))
 	}
+	stepGate := after(s.lastStep, cfg.MinInterval)
 	if !s.nextRepair.IsZero() {
 		gate := changeGate
 		if s.paced {
-			gate = after(s.lastStep, cfg.MinInterval)
+			gate = stepGate
 		}
 		consider(laterOf(s.nextRepair, gate))
+	}
+	if s.dueCheck {
+		consider(stepGate)
 	}
 	if cfg.Poll != nil {
 		consider(s.nextPoll)

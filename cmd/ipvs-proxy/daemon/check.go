@@ -25,17 +25,20 @@ import (
 //     changed (ensureSysctls); the state gauges are refreshed.
 //
 // The drain poll (every --drain-poll-interval, in the sync goroutine) asks
-// for them by requesting a sync, which runs them after applying pending
-// changes: like kube-proxy's periodic sync, it keeps the last-sync
-// timestamp and the health check current while nothing changes.
+// for them with a sync of kind runner.Check, which runs them after applying
+// pending changes: like kube-proxy's periodic sync, it keeps the last-sync
+// timestamp and the health check current while nothing changes. It is
+// periodic work for the runner's MinInterval, like a repair step: a change
+// right after it is applied at once. (As an incremental sync it made the
+// next change wait up to --ipvs-min-sync-period: the 400-600 ms outliers of
+// the 10k and 30k benches of 2026-12-07.)
 
-// pollChecks is called by the drain poll: it requests a sync that runs the
+// pollChecks is called by the drain poll: it asks for a sync that runs the
 // checks when they are due, and collects a finished netfilter read-back
 // meanwhile.
 func (d *daemon) pollChecks(ctx context.Context) {
 	if d.clock.Now().Sub(d.checked) >= d.cfg.SyncPeriod {
-		d.checkDue = true
-		d.runner.Trigger()
+		d.runner.TriggerCheck()
 		return
 	}
 	if d.engine.CheckingNetfilter() && d.engine.CheckNetfilter(ctx) {
@@ -43,13 +46,10 @@ func (d *daemon) pollChecks(ctx context.Context) {
 	}
 }
 
-// runChecks runs the checks in a sync when they are due; writes and
+// runChecks runs the checks in a sync of kind runner.Check; writes and
 // failures go to res.
 func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
-	if !d.checkDue {
-		return
-	}
-	d.checkDue, d.checked = false, d.clock.Now()
+	d.checked = d.clock.Now()
 	if d.engine.CheckNetfilter(ctx) {
 		d.runner.Trigger()
 	}

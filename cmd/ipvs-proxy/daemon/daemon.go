@@ -133,10 +133,9 @@ type daemon struct {
 	// addrsChecked is when the node's interface addresses were last
 	// compared with its node-port addresses; hostAddrsChanged: the kernel
 	// reported a change since (addrwatch.go); checked: when the cheap
-	// checks last ran and checkDue: they are to run in the next sync
-	// (check.go).
-	addrsChecked, checked      time.Time
-	hostAddrsChanged, checkDue bool
+	// checks last ran (check.go).
+	addrsChecked, checked time.Time
+	hostAddrsChanged      bool
 	// addrs collects the kernel's address notifications.
 	addrs *addrWatch
 }

@@ -19,7 +19,8 @@ const nodeRetry = 5 * time.Second
 
 // sync is the runner's SyncFunc: it takes the pending changes and hands them
 // to the engine, incrementally, as a full reconcile or as a step of the
-// paced periodic repair, then reports to metrics, health and events.
+// paced periodic repair (a Check sync runs the cheap checks after them),
+// then reports to metrics, health and events.
 func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	logger := klog.FromContext(ctx)
 	ch := d.tracker.Take()
@@ -49,7 +50,9 @@ func (d *daemon) sync(ctx context.Context, kind runner.Kind) time.Duration {
 	if whole {
 		d.refreshKernelState(ctx)
 	}
-	d.runChecks(ctx, &res)
+	if kind == runner.Check {
+		d.runChecks(ctx, &res)
+	}
 	now := d.clock.Now()
 	// Healthy as kube-proxy means it: the proxy keeps syncing. Objects that
 	// wait for a retry or failed are theirs to report (metric, events), not
@@ -124,7 +127,7 @@ func (d *daemon) dueAddressCheck(kind runner.Kind, rebuildAll bool) bool {
 		d.hostAddrsChanged = false // the node was just read
 		return false
 	case d.hostAddrsChanged:
-	case kind == runner.Incremental:
+	case kind == runner.Incremental || kind == runner.Check:
 		return false
 	case kind == runner.Repair && now.Sub(d.addrsChecked) < cmp.Or(d.cfg.RepairPeriod, d.cfg.SyncPeriod):
 		return false
