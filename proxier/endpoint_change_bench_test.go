@@ -31,7 +31,8 @@ func BenchmarkEndpointChange(b *testing.B) {
 }
 
 // engineFixture is an engine on the fakes, fed through a tracker with n
-// services of 10 endpoints each, after its first full sync.
+// services of 10 endpoints each (n up to 100,000), after its first full
+// sync.
 type engineFixture struct {
 	tr     *tracker.Tracker
 	slices []*discovery.EndpointSlice
@@ -47,7 +48,7 @@ func newEngineFixture(b *testing.B, n int) *engineFixture {
 		addrs: addr.NewFake(addr.Config{}), nf: netfilter.NewFake()}
 	for i := range n {
 		name := fmt.Sprint("svc-", i)
-		ip := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String()
+		ip := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)}).String()
 		fx.tr.OnService(nil, k8stest.Service("ns", name, k8stest.ClusterIPs(ip)))
 		eps := make([]discovery.Endpoint, 10)
 		for j := range eps {
@@ -63,7 +64,8 @@ func newEngineFixture(b *testing.B, n int) *engineFixture {
 	if err := fx.addrs.EnsureInterface(); err != nil {
 		b.Fatal(err)
 	}
-	node := proxier.Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("198.18.255.1")}}
+	// Above every cluster IP up to 100,000 services (198.19.134.159).
+	node := proxier.Node{Name: "node-a", IPs: []netip.Addr{netip.MustParseAddr("198.19.255.254")}}
 	eng, err := reconcile.New(reconcile.Config{IPVS: fx.ipvs, Addresses: fx.addrs, Netfilter: fx.nf, Conntrack: conntrack.NewFake()}, fx.tr.Store(), node)
 	if err != nil {
 		b.Fatal(err)

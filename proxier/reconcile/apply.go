@@ -308,17 +308,21 @@ func (e *Engine) record(op model.Op) {
 		if s := a.Services[k]; s != nil {
 			s.VirtualServer = op.VS
 		} else {
-			a.Services[k] = &model.Service{VirtualServer: op.VS}
+			e.setApplied(k, &model.Service{VirtualServer: op.VS})
 		}
 	case model.OpDeleteVirtualServer:
-		delete(a.Services, k)
+		e.setApplied(k, nil)
 	case model.OpAddRealServer, model.OpUpdateRealServer:
 		if s := a.Services[k]; s != nil {
+			n := len(s.Reals)
 			s.SetReal(op.RS)
+			e.appliedReals += len(s.Reals) - n
 		}
 	case model.OpDeleteRealServer:
 		if s := a.Services[k]; s != nil {
+			n := len(s.Reals)
 			s.DeleteReal(op.RS.RSKey)
+			e.appliedReals += len(s.Reals) - n
 		}
 	case model.OpBindAddress:
 		a.Addresses[op.Addr] = struct{}{}

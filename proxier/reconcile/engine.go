@@ -123,7 +123,13 @@ type Engine struct {
 	healthGen  uint64
 	healthSent bool
 	applied    *model.State // what we believe the kernel holds (ours only)
-	drains     drains
+	// appliedReals counts the real servers in applied, kept by every change
+	// of it (setApplied, record) so that Stats costs nothing: walking
+	// applied on every check cost 10 ms at 10,000 services and 30 ms at
+	// 100,000 on the host (BenchmarkPeriodicCheck), ten times that in the
+	// test VM, and held up the changes queued behind the check.
+	appliedReals int
+	drains       drains
 	// status holds every object that is not done (pending a retry or
 	// failed): the one place retries are kept.
 	status *statusTable
@@ -190,13 +196,23 @@ func (e *Engine) HealthChecks() (map[types.NamespacedName]HealthCheck, bool) {
 }
 
 // Stats returns the number of virtual and real servers believed programmed
-// and of draining real servers. It walks the applied state: call it after
-// full reconciles, not on the incremental path.
+// and of draining real servers, at no cost that grows with them.
 func (e *Engine) Stats() (virtualServers, realServers, draining int) {
-	for _, s := range e.applied.Services {
-		realServers += len(s.Reals)
+	return len(e.applied.Services), e.appliedReals, e.drains.count()
+}
+
+// setApplied records s as what the kernel holds for virtual server k (nil:
+// nothing), keeping appliedReals.
+func (e *Engine) setApplied(k model.VSKey, s *model.Service) {
+	if old := e.applied.Services[k]; old != nil {
+		e.appliedReals -= len(old.Reals)
 	}
-	return len(e.applied.Services), realServers, e.drains.count()
+	if s == nil {
+		delete(e.applied.Services, k)
+		return
+	}
+	e.appliedReals += len(s.Reals)
+	e.applied.Services[k] = s
 }
 
 // NoLocalEndpoints returns, per IP family (index 0 IPv4, 1 IPv6), how many

@@ -246,7 +246,10 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.status.done(Object{Kind: ObjKernelRead})
 	e.markForeign(foreign, &res)
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
-	e.applied = observed
+	e.applied, e.appliedReals = observed, 0
+	for _, s := range observed.Services {
+		e.appliedReals += len(s.Reals)
+	}
 	e.checkNetfilter(logger)
 	e.started, e.recorded = true, nil
 	// Written fullChunk virtual servers at a time, so that a cold sync of

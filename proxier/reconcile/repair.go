@@ -151,7 +151,7 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 		switch {
 		case !inKernel:
 			// Gone from the kernel (or never added): add it whole if desired.
-			delete(e.applied.Services, k)
+			e.setApplied(k, nil)
 			ops, gone = e.repairKey(ops, gone, k, nil, false, true)
 		case applied == nil || e.desired.VirtualServer(k) == nil:
 			// Unknown to us, or to be deleted: read its real servers now.
@@ -223,6 +223,6 @@ func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal
 		return ops, gone
 	}
 	have := &model.Service{VirtualServer: vs, Reals: reals}
-	e.applied.Services[k] = have
+	e.setApplied(k, have)
 	return e.repairKey(ops, gone, k, have, false, true)
 }

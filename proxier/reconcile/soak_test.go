@@ -217,6 +217,20 @@ func (s *soak) take() []types.NamespacedName {
 	return out
 }
 
+// expectStats asserts that the counts Stats keeps as the applied state
+// changes are those of a walk of it.
+func (s *soak) expectStats(what string) {
+	s.t.Helper()
+	reals := 0
+	for _, svc := range s.eng.applied.Services {
+		reals += len(svc.Reals)
+	}
+	if vs, rs, _ := s.eng.Stats(); vs != len(s.eng.applied.Services) || rs != reals {
+		s.t.Fatalf("iteration %d, %s: Stats counts %d virtual and %d real servers, the applied state holds %d and %d",
+			s.iterations, what, vs, rs, len(s.eng.applied.Services), reals)
+	}
+}
+
 // check asserts what must hold after every sync, faults or not: objects
 // pending a retry have one scheduled, and, after an incremental sync, none
 // of them is overdue (Sync retries whatever is due; only the kernel read
@@ -231,6 +245,7 @@ func (s *soak) check(what string, res Result) {
 		clear(s.unknown)
 	}
 	s.expectBelief(what)
+	s.expectStats(what)
 	failed := 0
 	for _, n := range s.eng.FailedObjects() {
 		failed += n
