@@ -74,6 +74,8 @@ type config struct {
 	// driftCap is how long each drift repair is waited for
 	// (BENCH_DRIFT_CAP; 0 skips the drift phase).
 	driftCap time.Duration
+	// burst is whether the burst phase runs (BENCH_BURST, default 1).
+	burst bool
 }
 
 func readConfig(t *testing.T) config {
@@ -96,6 +98,7 @@ func readConfig(t *testing.T) config {
 		t.Fatal(err)
 	}
 	c.oursArgs = os.Getenv("BENCH_OURS_ARGS")
+	c.burst = env("BENCH_BURST", "1") != "0"
 	return c
 }
 
@@ -164,6 +167,9 @@ func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name 
 	if daemon == Ours {
 		timeout += 5 * (cfg.driftCap + 5*time.Second) // the drift phase's five waits
 	}
+	if cfg.burst {
+		timeout += 2*cfg.coldCap + time.Minute // programming the new services, and removing them
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), timeout+time.Minute)
 	defer cancel()
 	r := &run{HostLoadBefore: loadAvg()}
@@ -172,7 +178,7 @@ func runOne(t *testing.T, s *host.Suite, cfg config, daemon string, n int, name 
 		Name: name,
 		Command: []string{"/e2e/bin/" + guestBin, "-daemon", daemon, "-services", strconv.Itoa(n),
 			"-changes", strconv.Itoa(cfg.changes), "-cold-cap", cfg.coldCap.String(), "-idle", cfg.idle.String(),
-			"-drift-cap", cfg.driftCap.String(), "-ours-args", cfg.oursArgs},
+			"-drift-cap", cfg.driftCap.String(), "-ours-args", cfg.oursArgs, "-burst=" + strconv.FormatBool(cfg.burst)},
 		Timeout: timeout,
 		MemMB:   cfg.memMB,
 		Output:  func(line string) { t.Log(line) },

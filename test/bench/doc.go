@@ -35,7 +35,8 @@
 // (extra ipvs-proxy flags, space-separated; ipvs-proxy otherwise runs with
 // --ipvs-sync-period unset, as kubeadm leaves it), BENCH_DRIFT_CAP (how
 // long ipvs-proxy's drift phase waits for each repair, default 3m; 0 skips
-// it),
+// it), BENCH_BURST (0 skips the burst phase: changes timed while 1,000 new
+// services are programmed),
 // BENCH_REPEAT, BENCH_RESULTS (default results/), BENCH_KEEP=1 (keep the
 // daemons' logs). The method and the latest figures are in
 // docs/performance.md.

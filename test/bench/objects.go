@@ -22,9 +22,19 @@ const (
 	EndpointsPerService = 10
 	ServicePort         = 80
 	TargetPort          = 8080
-	// MaxServices is what the cluster-IP and endpoint plans below have room
-	// for.
-	MaxServices = 50_000
+	// MaxServices is what the cluster-IP plan below has room for: the
+	// service CIDR's 65,279 and OverflowCIDR's 40,960.
+	MaxServices = inServiceCIDR + 40_960
+	// inServiceCIDR is how many cluster IPs 198.18.1.0-198.18.255.254 holds
+	// (the API server never allocates a range's broadcast address).
+	inServiceCIDR = 65_279
+	// OverflowCIDR is the extra ServiceCIDR the API server needs for more
+	// than 65,279 services (Populate creates it); their cluster IPs are
+	// 198.19.32.0-198.19.191.255, clear of the endpoints, the extra
+	// endpoints and the VM's own addresses.
+	OverflowCIDR = "198.19.0.0/16"
+	// endpointPool is how many endpoint addresses services share.
+	endpointPool = 8192
 	// endpointNode is a node other than the guest's, so that no endpoint is
 	// local.
 	endpointNode = "bench-other"
@@ -37,18 +47,38 @@ const (
 func ServiceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
 
 // ClusterIP returns service i's cluster IP: 198.18.1.0 + i, clear of the
-// range's first addresses (198.18.0.1 is the kubernetes Service's).
+// range's first addresses (198.18.0.1 is the kubernetes Service's), then
+// from service 65,279 on 198.19.32.0 + (i - 65,279) in OverflowCIDR.
 func ClusterIP(i int) netip.Addr {
-	return offset(netip.MustParseAddr("198.18.1.0"), i)
+	if i < inServiceCIDR {
+		return offset(firstClusterIP, i)
+	}
+	return offset(firstOverflowIP, i-inServiceCIDR)
 }
 
-// EndpointIP returns endpoint j of service i. The 51,200 addresses of
-// 198.19.0.0-198.19.199.255 are reused across services: a real server is
-// keyed by its virtual server too, so repeats cost the kernel nothing
-// special, and 198.19.200.0/21 stays free (extra endpoints, the VM's own
-// 198.19.255.0/24).
+// ServiceIndex is ClusterIP's inverse: which service has cluster IP ip.
+func ServiceIndex(ip netip.Addr) (int, bool) {
+	if d := distance(firstClusterIP, ip); d >= 0 && d < inServiceCIDR {
+		return d, true
+	}
+	if d := distance(firstOverflowIP, ip); d >= 0 && d < MaxServices-inServiceCIDR {
+		return inServiceCIDR + d, true
+	}
+	return 0, false
+}
+
+var (
+	firstClusterIP  = netip.MustParseAddr("198.18.1.0")
+	firstOverflowIP = netip.MustParseAddr("198.19.32.0")
+)
+
+// EndpointIP returns endpoint j of service i. The 8,192 addresses of
+// 198.19.0.0/19 are reused across services: a real server is keyed by its
+// virtual server too, so repeats cost the kernel nothing special (before
+// 100k services needed the room for cluster IPs, the pool was 51,200
+// addresses; results up to 2026-12-07T0401Z used it).
 func EndpointIP(i, j int) netip.Addr {
-	return offset(netip.MustParseAddr("198.19.0.0"), (i*EndpointsPerService+j)%51_200)
+	return offset(netip.MustParseAddr("198.19.0.0"), (i*EndpointsPerService+j)%endpointPool)
 }
 
 // ExtraIP returns the address of the endpoint the change phase adds to, and
@@ -59,10 +89,21 @@ func ExtraIP(k int) netip.Addr {
 }
 
 func offset(base netip.Addr, n int) netip.Addr {
-	b := base.As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v += uint32(n)
+	v := u32(base) + uint32(n)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// distance is ip - base, or -1 if ip is not an IPv4 address at or after base.
+func distance(base, ip netip.Addr) int {
+	if !ip.Is4() || ip.Less(base) {
+		return -1
+	}
+	return int(u32(ip) - u32(base))
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // Service returns service i.

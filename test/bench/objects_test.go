@@ -10,15 +10,19 @@ import (
 )
 
 func TestAddressPlan(t *testing.T) {
-	services := netip.MustParsePrefix("198.18.0.0/16")
-	endpoints := netip.MustParsePrefix("198.19.0.0/16")
+	services := []netip.Prefix{netip.MustParsePrefix("198.18.0.0/16"), netip.MustParsePrefix(OverflowCIDR)}
+	endpoints := netip.MustParsePrefix("198.19.0.0/19")
 	vm := netip.MustParsePrefix("198.19.255.0/24")
 	extra := netip.MustParsePrefix("198.19.220.0/22")
 	seen := map[netip.Addr]bool{}
 	for i := range MaxServices {
 		ip := ClusterIP(i)
-		if !services.Contains(ip) || seen[ip] || ip == netip.MustParseAddr("198.18.0.1") {
-			t.Fatalf("ClusterIP(%d) = %v: want a distinct address of %v other than the kubernetes Service's", i, ip, services)
+		if !(services[0].Contains(ip) || services[1].Contains(ip)) || seen[ip] || ip == netip.MustParseAddr("198.18.0.1") ||
+			endpoints.Contains(ip) || vm.Contains(ip) || extra.Contains(ip) {
+			t.Fatalf("ClusterIP(%d) = %v: want a distinct address of %v other than the kubernetes Service's, the endpoints' and the VM's", i, ip, services)
+		}
+		if back, ok := ServiceIndex(ip); !ok || back != i {
+			t.Fatalf("ServiceIndex(%v) = %d, %v; want %d", ip, back, ok, i)
 		}
 		seen[ip] = true
 		for j := range EndpointsPerService {
@@ -26,6 +30,11 @@ func TestAddressPlan(t *testing.T) {
 			if !endpoints.Contains(ep) || vm.Contains(ep) || extra.Contains(ep) {
 				t.Fatalf("EndpointIP(%d, %d) = %v: want it in %v, outside %v and %v", i, j, ep, endpoints, vm, extra)
 			}
+		}
+	}
+	for _, ip := range []string{"198.18.0.1", "198.18.0.255", "198.19.31.255", "198.19.192.0", "10.0.0.1", "fd00::1"} {
+		if i, ok := ServiceIndex(netip.MustParseAddr(ip)); ok {
+			t.Errorf("ServiceIndex(%s) = %d: want no service", ip, i)
 		}
 	}
 	for k := range MaxChanged {

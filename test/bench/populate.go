@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
+	networking "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -34,17 +36,79 @@ func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error
 	for _, s := range svcs.Items {
 		exists[s.Name] = true
 	}
-	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
-		if exists[ServiceName(i)] {
+	return CreateServices(ctx, c, 0, n, workers, func(i int) bool { return exists[ServiceName(i)] })
+}
+
+// CreateServices creates services [from, to) and their slices, with
+// workers concurrent writers, skipping those skip reports as existing. It
+// creates OverflowCIDR first when the range needs it.
+func CreateServices(ctx context.Context, c kubernetes.Interface, from, to, workers int, skip func(int) bool) error {
+	if to > MaxServices {
+		return fmt.Errorf("%d services: the address plan has room for %d", to, MaxServices)
+	}
+	if to > inServiceCIDR {
+		if err := ensureOverflowCIDR(ctx, c); err != nil {
+			return err
+		}
+	}
+	return parallel(ctx, to-from, workers, func(ctx context.Context, k int) error {
+		i := from + k
+		if skip != nil && skip(i) {
 			return nil
 		}
-		_, err := c.CoreV1().Services(Namespace).Create(ctx, Service(i), metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating service %d: %w", i, err)
+		if err := createService(ctx, c, i); err != nil {
+			return err
 		}
-		_, err = c.DiscoveryV1().EndpointSlices(Namespace).Create(ctx, Slice(i), metav1.CreateOptions{})
+		_, err := c.DiscoveryV1().EndpointSlices(Namespace).Create(ctx, Slice(i), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating the slice of service %d: %w", i, err)
+		}
+		return nil
+	})
+}
+
+// createService creates service i. A cluster IP in OverflowCIDR is refused
+// until the API server's allocator has seen the new ServiceCIDR, so such a
+// create is retried for up to a minute.
+func createService(ctx context.Context, c kubernetes.Interface, i int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := c.CoreV1().Services(Namespace).Create(ctx, Service(i), metav1.CreateOptions{})
+		switch {
+		case err == nil || apierrors.IsAlreadyExists(err):
+			return nil
+		case i >= inServiceCIDR && apierrors.IsInvalid(err) && time.Now().Before(deadline):
+			time.Sleep(time.Second)
+		default:
+			return fmt.Errorf("creating service %d: %w", i, err)
+		}
+	}
+}
+
+// ensureOverflowCIDR creates the ServiceCIDR holding the cluster IPs of
+// services beyond the default service CIDR. Without kube-controller-manager
+// to set its Ready condition, the API server takes it as ready.
+func ensureOverflowCIDR(ctx context.Context, c kubernetes.Interface) error {
+	cidr := &networking.ServiceCIDR{ObjectMeta: metav1.ObjectMeta{Name: "bench-overflow"},
+		Spec: networking.ServiceCIDRSpec{CIDRs: []string{OverflowCIDR}}}
+	_, err := c.NetworkingV1().ServiceCIDRs().Create(ctx, cidr, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating ServiceCIDR %s: %w", OverflowCIDR, err)
+	}
+	return nil
+}
+
+// DeleteServices deletes services [from, to) and their slices.
+func DeleteServices(ctx context.Context, c kubernetes.Interface, from, to, workers int) error {
+	return parallel(ctx, to-from, workers, func(ctx context.Context, k int) error {
+		i := from + k
+		err := c.CoreV1().Services(Namespace).Delete(ctx, ServiceName(i), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting service %d: %w", i, err)
+		}
+		err = c.DiscoveryV1().EndpointSlices(Namespace).Delete(ctx, Slice(i).Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting the slice of service %d: %w", i, err)
 		}
 		return nil
 	})

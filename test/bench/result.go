@@ -43,8 +43,34 @@ type Result struct {
 	Restart *Restart `json:",omitempty"`
 	// Drift is set for ipvs-proxy: objects deleted by hand while idle and
 	// the time until the kernel showed them repaired.
-	Drift *Drift   `json:",omitempty"`
+	Drift *Drift `json:",omitempty"`
+	// Burst is the changes timed while the daemon programs many new
+	// services at once.
+	Burst *Burst   `json:",omitempty"`
 	Notes []string `json:",omitempty"`
+}
+
+// Burst is Services new services created at once, after the change phase,
+// and endpoint changes to existing services written meanwhile.
+type Burst struct {
+	Services int
+	// Start is when the first create was sent, in seconds from the daemon's
+	// start; Created and Kernel are from Start until the last create
+	// returned and until the kernel held every new service (NotTimed if it
+	// did not within the cold-sync cap).
+	Start, Created, Kernel float64
+	// Changes are timed as the change phase's are.
+	Changes []Change
+}
+
+// During returns the latencies of the changes written before the kernel
+// held every new service, and how many of those were never seen.
+func (b *Burst) During() (lat []float64, missed int) {
+	end := math.Inf(1)
+	if b.Kernel != NotTimed {
+		end = b.Start + b.Kernel
+	}
+	return latencies(b.Changes, func(c Change) bool { return c.At >= b.Start && c.At < end })
 }
 
 // Drift is the drift phase: each kind of object deleted once, by hand,
@@ -154,7 +180,11 @@ type Restart struct {
 // Latencies returns the timed changes' latencies (all, adds only or
 // removes only) and how many were never seen.
 func (r *Result) Latencies(filter func(Change) bool) (lat []float64, missed int) {
-	for _, c := range r.Changes {
+	return latencies(r.Changes, filter)
+}
+
+func latencies(changes []Change, filter func(Change) bool) (lat []float64, missed int) {
+	for _, c := range changes {
 		if filter != nil && !filter(c) {
 			continue
 		}
@@ -204,6 +234,12 @@ func (r *Result) Summary() string {
 	if r.Drift != nil {
 		b.WriteString(" | drift repaired")
 		b.WriteString(r.Drift.summary())
+	}
+	if r.Burst != nil {
+		lat, missed := r.Burst.During()
+		fmt.Fprintf(&b, " | burst %d created %s kernel %s, changes during it n=%d p50 %s p99 %s max %s missed %d",
+			r.Burst.Services, secs(r.Burst.Created), secs(r.Burst.Kernel), len(lat), ms(Percentile(lat, 50)),
+			ms(Percentile(lat, 99)), ms(Percentile(lat, 100)), missed)
 	}
 	return b.String()
 }

@@ -43,3 +43,21 @@ func TestSummaryDrift(t *testing.T) {
 		})
 	}
 }
+
+func TestBurstDuring(t *testing.T) {
+	b := &Burst{Start: 100, Kernel: 10, Changes: []Change{
+		{At: 99, Latency: 0.9},         // before the burst
+		{At: 101, Latency: 0.2},        // during
+		{At: 109.5, Latency: NotTimed}, // during, never seen
+		{At: 110, Latency: 0.05},       // after the kernel held every new service
+		{At: 105, Latency: 0.4},        // during
+	}}
+	lat, missed := b.During()
+	if len(lat) != 2 || lat[0] != 0.2 || lat[1] != 0.4 || missed != 1 {
+		t.Errorf("During() = %v, %d missed; want [0.2 0.4], 1 missed", lat, missed)
+	}
+	b.Kernel = NotTimed // never complete: every change from the start on is during it
+	if lat, missed = b.During(); len(lat) != 3 || missed != 1 {
+		t.Errorf("During() with no end = %v, %d missed; want 3 timed, 1 missed", lat, missed)
+	}
+}

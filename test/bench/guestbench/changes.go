@@ -24,85 +24,116 @@ type change struct {
 	svc      int
 	extra    netip.Addr
 	add      bool
+	addOf    *change // for a removal, the add it undoes
 	deadline time.Time
 	returned time.Time // when the write's response arrived
 	seen     time.Time // when the kernel first showed the change
 	done     bool      // seen or given up
 }
 
-// changePhase writes o.changes endpoint changes 1-2 s apart: first an extra
-// endpoint added to each of o.changes/2 services spread over all, then each
-// removed again, so that every run ends with the objects it started with.
+// plan returns n/2 extra endpoints added to services spread over all, then
+// each removed again, so that the objects end as they started.
+func plan(n, services int) []*change {
+	half := min(n/2, services, bench.MaxChanged)
+	out := make([]*change, 0, 2*half)
+	for j := range half {
+		out = append(out, &change{svc: bench.Changed(j, half, services), extra: bench.ExtraIP(j), add: true})
+	}
+	for j := range half {
+		out = append(out, &change{svc: out[j].svc, extra: out[j].extra, addOf: out[j]})
+	}
+	return out
+}
+
+// changePhase writes o.changes endpoint changes 1-2 s apart (plan).
 func changePhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *guest.Daemon, daemonStart time.Time, k kernel, o options) error {
 	if err := k.prepare(); err != nil {
 		return err
 	}
-	half := min(o.changes/2, res.Services, bench.MaxChanged)
 	var err error
 	if res.BeforeChanges, err = usage(d); err != nil {
 		return err
 	}
+	rng := rand.New(rand.NewPCG(1, uint64(res.Services)))
+	gap := func() time.Duration { return time.Second + time.Duration(rng.Int64N(int64(time.Second))) }
+	w := writer{cl: cl, d: d, k: k, daemon: res.Daemon, daemonStart: daemonStart, timeout: o.changeTimeout}
+	if res.Changes, err = w.time(ctx, plan(o.changes, res.Services), gap); err != nil {
+		return err
+	}
+	u, err := usage(d)
+	res.ChangeUsage = u
+	return err
+}
+
+// writer writes changes through the API and times them in the kernel.
+type writer struct {
+	cl          *guest.Cluster
+	d           *guest.Daemon
+	k           kernel
+	daemon      string
+	daemonStart time.Time
+	timeout     time.Duration
+}
+
+// time writes the changes one at a time, gap() apart, and returns each
+// one's timing once every one is seen or has timed out.
+func (w writer) time(ctx context.Context, changes []*change, gap func() time.Duration) ([]bench.Change, error) {
 	var mu sync.Mutex
 	var inflight []*change
 	stop := make(chan struct{})
 	polled := make(chan error, 1)
-	go func() { polled <- poll(k, &mu, &inflight, stop) }()
-	all := make([]*change, 0, 2*half)
-	rng := rand.New(rand.NewPCG(1, uint64(res.Services)))
+	go func() { polled <- poll(w.k, &mu, &inflight, stop) }()
+	out := make([]bench.Change, 0, len(changes))
 	next := time.Now()
-	for n := range 2 * half {
+	for _, c := range changes {
 		time.Sleep(time.Until(next))
-		next = time.Now().Add(time.Second + time.Duration(rng.Int64N(int64(time.Second))))
-		j := n % half
-		c := &change{svc: bench.Changed(j, half, res.Services), extra: bench.ExtraIP(j), add: n < half}
+		next = time.Now().Add(gap())
 		var extra []netip.Addr
 		if c.add {
 			extra = []netip.Addr{c.extra}
 		}
 		patch, err := bench.EndpointsPatch(c.svc, extra...)
 		if err != nil {
-			return err
+			close(stop)
+			return nil, err
 		}
-		c.deadline = time.Now().Add(o.changeTimeout)
+		c.deadline = time.Now().Add(w.timeout)
 		mu.Lock()
-		if c.add || !all[j].seen.IsZero() {
+		if c.addOf == nil || !c.addOf.seen.IsZero() {
 			inflight = append(inflight, c)
 		} else {
 			c.done = true // its add never showed: its removal would show at once
 		}
 		mu.Unlock()
 		begin := time.Now()
-		_, err = cl.Client.DiscoveryV1().EndpointSlices(bench.Namespace).Patch(ctx, bench.Slice(c.svc).Name,
+		_, err = w.cl.Client.DiscoveryV1().EndpointSlices(bench.Namespace).Patch(ctx, bench.Slice(c.svc).Name,
 			types.MergePatchType, patch, metav1.PatchOptions{})
 		mu.Lock()
 		c.returned = time.Now()
 		mu.Unlock()
 		if err != nil {
 			close(stop)
-			return fmt.Errorf("patching the slice of service %d: %w", c.svc, err)
+			return nil, fmt.Errorf("patching the slice of service %d: %w", c.svc, err)
 		}
-		res.Changes = append(res.Changes, bench.Change{Service: c.svc, Add: c.add, Write: c.returned.Sub(begin).Seconds(),
-			At: c.returned.Sub(daemonStart).Seconds()})
-		all = append(all, c)
-		if d.Exited() {
+		out = append(out, bench.Change{Service: c.svc, Add: c.add, Write: c.returned.Sub(begin).Seconds(),
+			At: c.returned.Sub(w.daemonStart).Seconds()})
+		if w.d.Exited() {
 			close(stop)
-			return fmt.Errorf("%s exited during the changes; log %s:\n%s", res.Daemon, d.Log, d.LogTail(20))
+			return nil, fmt.Errorf("%s exited during the changes; log %s:\n%s", w.daemon, w.d.Log, w.d.LogTail(20))
 		}
 	}
-	waitAll(&mu, all)
+	waitAll(&mu, changes)
 	close(stop)
 	if err := <-polled; err != nil {
-		return err
+		return nil, err
 	}
-	for i, c := range all {
-		res.Changes[i].Latency = bench.NotTimed
+	for i, c := range changes {
+		out[i].Latency = bench.NotTimed
 		if !c.seen.IsZero() {
-			res.Changes[i].Latency = c.seen.Sub(c.returned).Seconds()
+			out[i].Latency = c.seen.Sub(c.returned).Seconds()
 		}
 	}
-	u, err := usage(d)
-	res.ChangeUsage = u
-	return err
+	return out, nil
 }
 
 // poll reads the kernel for every change in flight until stop closes.

@@ -63,7 +63,7 @@ func (k *nftKernel) complete(services int) (bool, int, int, error) {
 	chains, err := k.nft.ServiceChains()
 	n := 0
 	for ip := range chains {
-		if ip.Compare(bench.ClusterIP(0)) >= 0 && ip.Compare(bench.ClusterIP(services-1)) <= 0 {
+		if i, ok := bench.ServiceIndex(ip); ok && i < services {
 			n++
 		}
 	}

@@ -14,6 +14,9 @@
 //	              service-ports element, the whole IPVS table, a real server
 //	              and a virtual server deleted by hand, one at a time; the
 //	              time until the kernel shows each repaired (drift.go)
+//	burst      ─► 1,000 new services created at once, and endpoint changes to
+//	              existing ones written meanwhile and timed as above
+//	              (burst.go); the new services are deleted afterwards
 //	restart    ─► ipvs-proxy only: SIGKILL, start again, time to synced and
 //	              the kernel writes it issued
 //
@@ -48,6 +51,7 @@ type options struct {
 	idle          time.Duration
 	oursArgs      string
 	driftCap      time.Duration
+	burst         bool
 }
 
 func main() {
@@ -60,6 +64,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", time.Minute, "how long to measure the daemon's CPU while nothing changes")
 	flag.BoolVar(&o.restart, "restart", true, "measure a restart (ipvs-proxy only)")
 	flag.DurationVar(&o.driftCap, "drift-cap", 3*time.Minute, "how long to wait for each drift repair (ipvs-proxy only; 0 skips the drift phase)")
+	flag.BoolVar(&o.burst, "burst", true, "time changes while 1,000 new services are programmed")
 	flag.StringVar(&o.oursArgs, "ours-args", "", "extra ipvs-proxy flags, space-separated")
 	flag.Parse()
 	res, err := run(o)
@@ -132,6 +137,11 @@ func run(o options) (*bench.Result, error) {
 	logf("Changes: %s", res.Summary())
 	if o.daemon == bench.Ours {
 		saveHeapProfile("changes")
+	}
+	if o.burst {
+		if err := burstPhase(ctx, res, cluster, d, start, kernel, o); err != nil {
+			return res, err
+		}
 	}
 	if o.restart && o.daemon == bench.Ours {
 		if err := restart(res, &sp, d, o); err != nil {
