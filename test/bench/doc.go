@@ -8,7 +8,7 @@
 //	  Populate: N services × 10 endpoints ───────► (already there when the
 //	  per size and daemon: one VM boot               daemon starts)
 //	    test/vm/run.sh guestbench -daemon D ─────► start D, time its cold sync
-//	                                                 (probe: /proc/net/ip_vs,
+//	                                                 (probe: IPVS over netlink,
 //	                                                 kube-proxy's nft table),
 //	                                                 (ipvs-proxy) delete its
 //	                                                 objects by hand, time the

@@ -114,7 +114,8 @@ type Cold struct {
 	// synced.
 	InformersSynced float64
 	// Kernel is when the kernel first held every virtual and real server
-	// (IPVS) or every service's map element (nftables).
+	// (IPVS: of every 50th service and the last, read over netlink, then
+	// confirmed by a full count) or every service's map element (nftables).
 	Kernel float64
 	// Synced is when kubeproxy_sync_proxy_rules_last_timestamp_seconds was
 	// first set for every IP family: a whole sync completed.
@@ -126,7 +127,8 @@ type Cold struct {
 	// PollInterval is how often the kernel was read while waiting, and
 	// PollRead how long the last read took: Kernel is late by up to their sum.
 	PollInterval, PollRead float64
-	// VirtualServers, RealServers or map elements seen at Kernel.
+	// VirtualServers, RealServers or map elements counted once Kernel was
+	// seen.
 	VirtualServers, RealServers int
 	// Usage is the daemon's CPU and memory at Synced (or at Cap).
 	Usage Usage

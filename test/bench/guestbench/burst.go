@@ -33,7 +33,7 @@ func burstPhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *gu
 		res.Notes = append(res.Notes, fmt.Sprintf("no burst phase: %d services leave no room in the address plan", n))
 		return nil
 	}
-	_, vs0, rs0, err := k.complete(n)
+	vs0, rs0, err := k.count()
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func burstPhase(ctx context.Context, res *bench.Result, cl *guest.Cluster, d *gu
 	// at the start: back means the virtual servers as before, and at most
 	// as many real servers.
 	return guest.Eventually(o.coldCap, time.Second, func() (bool, string) {
-		_, vs, rs, err := k.complete(n)
+		vs, rs, err := k.count()
 		return err == nil && vs == vs0 && rs <= rs0, fmt.Sprintf("%d virtual and %d real servers, want %d and at most %d back (%v)", vs, rs, vs0, rs0, err)
 	})
 }

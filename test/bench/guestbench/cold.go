@@ -52,10 +52,27 @@ func coldSync(res *bench.Result, sp *daemonSpec, d *guest.Daemon, start time.Tim
 	if c.Kernel == bench.NotTimed {
 		logf("The kernel never looked complete (last read: %d/%d, error %v); it holds:\n%s",
 			c.VirtualServers, c.RealServers, kp.lastErr(), head(kernelDump(res.Daemon), 60))
+	} else if err := confirm(res, k); err != nil {
+		return err
 	}
 	u, err := usage(d)
 	c.Usage = u
 	return err
+}
+
+// confirm counts the whole table once the poll saw it complete: the IPVS
+// poll reads a sample. What it counts replaces the poll's figures.
+func confirm(res *bench.Result, k kernel) error {
+	vs, rs, err := k.count()
+	if err != nil {
+		return err
+	}
+	res.Cold.VirtualServers, res.Cold.RealServers = vs, rs
+	if res.Daemon != bench.KPNFT && (vs < res.Services || rs < res.Services*bench.EndpointsPerService) {
+		res.Notes = append(res.Notes, fmt.Sprintf("the sample looked complete at %.1fs, but the full count after it found %d virtual and %d real servers",
+			res.Cold.Kernel, vs, rs))
+	}
+	return nil
 }
 
 // kernelPoll reads the kernel in its own goroutine: a read can block for

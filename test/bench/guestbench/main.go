@@ -144,7 +144,7 @@ func run(o options) (*bench.Result, error) {
 		}
 	}
 	if o.restart && o.daemon == bench.Ours {
-		if err := restart(res, &sp, d, o); err != nil {
+		if err := restart(res, &sp, d, kernel, o); err != nil {
 			return res, err
 		}
 	}

@@ -6,17 +6,16 @@ import (
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
-	"github.com/ipvs-proxy/ipvs-proxy/test/bench/probe"
 	"github.com/ipvs-proxy/ipvs-proxy/test/e2e/guest"
 )
 
 // restart kills ipvs-proxy (SIGKILL, as an OOM kill or a crash would) once
 // the kernel holds exactly the benchmark's services again, starts it with
 // the same flags, and times its way back to synced and healthy.
-func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, o options) error {
+func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, k kernel, o options) error {
 	want := res.Services * bench.EndpointsPerService
-	err := guest.Eventually(time.Minute, 500*time.Millisecond, func() (bool, string) {
-		_, rs, err := probe.CountIPVS(probe.IPVSTable)
+	err := guest.Eventually(o.coldCap, 500*time.Millisecond, func() (bool, string) {
+		_, rs, err := k.count()
 		return err == nil && rs == want, fmt.Sprintf("%d real servers, want %d (%v)", rs, want, err)
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package probe
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -73,4 +74,40 @@ func (p *IPVS) Weight(vip netip.AddrPort, rs netip.Addr) (weight int, found bool
 		}
 	}
 	return 0, false, nil
+}
+
+// Count returns how many virtual and real servers the kernel's IPVS table
+// holds, from one netlink dump of the virtual servers and one of each one's
+// real servers. Unlike /proc/net/ip_vs, whose reads restart the walk of
+// the service table for every page (minutes at 100,000 services), it is
+// linear in the table.
+func (p *IPVS) Count() (virtual, real int, err error) {
+	svcs, err := p.h.GetServices()
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing the virtual servers: %w", err)
+	}
+	for _, s := range svcs {
+		dsts, err := p.h.GetDestinations(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("listing the real servers of %v:%d: %w", s.Address, s.Port, err)
+		}
+		real += len(dsts)
+	}
+	return len(svcs), real, nil
+}
+
+// Reals returns how many real servers TCP virtual server vip has, and
+// whether vip exists.
+func (p *IPVS) Reals(vip netip.AddrPort) (n int, found bool, err error) {
+	a := vip.Addr().As4()
+	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
+		Address: a[:], Port: vip.Port()}
+	dsts, err := p.h.GetDestinations(svc)
+	switch {
+	case errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENOENT):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("listing the real servers of %s: %w", vip, err)
+	}
+	return len(dsts), true, nil
 }
