@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -33,8 +34,20 @@ func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error
 		return fmt.Errorf("listing services: %w", err)
 	}
 	exists := make(map[string]bool, len(svcs.Items))
+	var beyond []int
 	for _, s := range svcs.Items {
 		exists[s.Name] = true
+		ip, err := netip.ParseAddr(s.Spec.ClusterIP)
+		if i, ok := ServiceIndex(ip); err == nil && ok && i >= n {
+			beyond = append(beyond, i)
+		}
+	}
+	// A run that stopped half way through its burst leaves services beyond
+	// the size; an etcd seed may hold them too.
+	for _, i := range beyond {
+		if err := DeleteServices(ctx, c, i, i+1, 1); err != nil {
+			return err
+		}
 	}
 	return CreateServices(ctx, c, 0, n, workers, func(i int) bool { return exists[ServiceName(i)] })
 }

@@ -47,6 +47,9 @@ type Config struct {
 	ModRoot string
 	Share   string // an existing, empty directory
 	BinDir  string // Build's output directory
+	// EtcdFrom, if set, is an etcd data directory the API server starts
+	// from (apiserver.Options.EtcdFrom).
+	EtcdFrom string
 }
 
 // Start starts the API server (dual-stack, its certificate naming the
@@ -56,6 +59,7 @@ func Start(ctx context.Context, cfg Config) (_ *Suite, err error) {
 	p, err := apiserver.Start(ctx, apiserver.Options{
 		ServiceCIDRv6: apiserver.DefaultServiceCIDRv6,
 		ExtraSANs:     []string{GuestAPIServer},
+		EtcdFrom:      cfg.EtcdFrom,
 	})
 	if err != nil {
 		return nil, err
