@@ -103,6 +103,7 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 		}
 		e.status.done(objectOf(op))
 	}
+	e.shareApplied(ipvsKeys(ops))
 	e.applyNetfilter(res, &firstErr)
 	e.flushConntrack(ctx, gone, udpRevived, failed)
 	if firstErr != nil {
@@ -305,7 +306,7 @@ func (e *Engine) record(op model.Op) {
 	a := e.applied
 	switch op.Kind {
 	case model.OpAddVirtualServer, model.OpUpdateVirtualServer:
-		if s := a.Services[k]; s != nil {
+		if s := e.ownApplied(k); s != nil {
 			s.VirtualServer = op.VS
 		} else {
 			e.setApplied(k, &model.Service{VirtualServer: op.VS})
@@ -313,13 +314,13 @@ func (e *Engine) record(op model.Op) {
 	case model.OpDeleteVirtualServer:
 		e.setApplied(k, nil)
 	case model.OpAddRealServer, model.OpUpdateRealServer:
-		if s := a.Services[k]; s != nil {
+		if s := e.ownApplied(k); s != nil {
 			n := len(s.Reals)
 			s.SetReal(op.RS)
 			e.appliedReals += len(s.Reals) - n
 		}
 	case model.OpDeleteRealServer:
-		if s := a.Services[k]; s != nil {
+		if s := e.ownApplied(k); s != nil {
 			n := len(s.Reals)
 			s.DeleteReal(op.RS.RSKey)
 			e.appliedReals += len(s.Reals) - n

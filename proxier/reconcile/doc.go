@@ -13,7 +13,9 @@
 // service dump with destinations, one address listing), diffs it against
 // the whole desired state and repairs drift; its first call adopts what is
 // there (kube-proxy's IPVS state included) without flushing, and writes
-// nothing when the kernel already matches. PollDrains ends drains.
+// nothing when the kernel already matches. PollDrains ends drains. Where a
+// virtual server's applied state equals its desired state, the engine holds
+// one copy of it, the desired one (shared.go).
 //
 // The periodic repair (repair.go) does Full's work in steps so that no sync
 // holds the single sync goroutine for long at 10,000+ services: an address

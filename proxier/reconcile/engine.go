@@ -129,7 +129,10 @@ type Engine struct {
 	// 100,000 on the host (BenchmarkPeriodicCheck), ten times that in the
 	// test VM, and held up the changes queued behind the check.
 	appliedReals int
-	drains       drains
+	// shared are the applied virtual servers that are the desired state's
+	// own *model.Service (see shareApplied): never changed in place.
+	shared map[model.VSKey]struct{}
+	drains drains
 	// status holds every object that is not done (pending a retry or
 	// failed): the one place retries are kept.
 	status *statusTable
@@ -161,7 +164,8 @@ func New(cfg Config, src Source, node proxier.Node) (*Engine, error) {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	e := &Engine{cfg: cfg, clock: cfg.Clock, metrics: cfg.Metrics, node: node, src: src,
-		desired: proxier.NewAssembler(), applied: model.NewState(), drains: drains{}, status: newStatusTable()}
+		desired: proxier.NewAssembler(), applied: model.NewState(), shared: map[model.VSKey]struct{}{}, drains: drains{},
+		status: newStatusTable()}
 	if e.clock == nil {
 		e.clock = clock.RealClock{}
 	}
@@ -204,6 +208,7 @@ func (e *Engine) Stats() (virtualServers, realServers, draining int) {
 // setApplied records s as what the kernel holds for virtual server k (nil:
 // nothing), keeping appliedReals.
 func (e *Engine) setApplied(k model.VSKey, s *model.Service) {
+	delete(e.shared, k)
 	if old := e.applied.Services[k]; old != nil {
 		e.appliedReals -= len(old.Reals)
 	}

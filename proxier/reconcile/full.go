@@ -246,10 +246,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.status.done(Object{Kind: ObjKernelRead})
 	e.markForeign(foreign, &res)
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
-	e.applied, e.appliedReals = observed, 0
-	for _, s := range observed.Services {
-		e.appliedReals += len(s.Reals)
-	}
+	e.resetApplied(observed)
 	e.checkNetfilter(logger)
 	e.started, e.recorded = true, nil
 	// Written fullChunk virtual servers at a time, so that a cold sync of
@@ -258,10 +255,12 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	for start := 0; start < len(keys); start += fullChunk {
 		var ops []model.Op
 		var gone []goneReal
-		for _, k := range keys[start:min(start+fullChunk, len(keys))] {
+		chunk := keys[start:min(start+fullChunk, len(keys))]
+		for _, k := range chunk {
 			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting, true)
 		}
 		e.execute(ctx, ops, gone, &res)
+		e.shareApplied(chunk) // those the kernel already matched, at a restart
 	}
 	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
 	e.status.forgetUnlisted(e.desired.VirtualServers(), observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)

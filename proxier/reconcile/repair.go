@@ -158,7 +158,7 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
 		default:
 			// Its real servers are read by a later step; check its settings.
-			applied.VirtualServer = kv
+			e.ownApplied(k).VirtualServer = kv
 			if want := e.desired.VirtualServer(k).VirtualServer; want != kv {
 				if op := (model.Op{Kind: model.OpUpdateVirtualServer, VS: want}); !e.status.skip(op, true) {
 					ops = append(ops, op)
@@ -209,6 +209,7 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 		ops, gone = e.repairRead(ctx, ops, gone, k, applied.VirtualServer, res)
 	}
 	e.execute(ctx, ops, gone, res)
+	e.shareApplied(chunk) // the real servers read back, where they match
 }
 
 // repairRead dumps the real servers of one virtual server, records them as
