@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 
@@ -59,7 +60,10 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // small at 10k+ services: managed fields and kubectl's last-applied copy of
 // every object; the owner references of EndpointSlices and, per endpoint,
 // the pod reference, hostname and deprecated topology map (a real
-// EndpointSlice carries a targetRef of five strings per endpoint).
+// EndpointSlice carries a targetRef of five strings per endpoint). It also
+// gives a slice's endpoints an array of their size: the protobuf decoder
+// appends them one at a time, so 10 endpoints of 96 bytes sit in an array
+// for 16 (1,536 bytes instead of 1,024; 5 MB at 10,000 slices, issue 14).
 func stripUnused(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -75,6 +79,9 @@ func stripUnused(obj any) (any, error) {
 			e.NodeName, e.Zone = shared.str(e.NodeName), shared.str(e.Zone)
 			c := &e.Conditions
 			c.Ready, c.Serving, c.Terminating = sharedBool(c.Ready), sharedBool(c.Serving), sharedBool(c.Terminating)
+		}
+		if cap(sl.Endpoints) > len(sl.Endpoints) {
+			sl.Endpoints = slices.Clone(sl.Endpoints)
 		}
 	}
 	return obj, nil

@@ -61,6 +61,38 @@ func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
 	}
 }
 
+// TestStripUnusedSizesTheEndpointsArray: a slice decoded from protobuf, as
+// the informers receive it, keeps its endpoints in an array grown by
+// appending; the cached copy must hold them in one of their size, unchanged.
+func TestStripUnusedSizesTheEndpointsArray(t *testing.T) {
+	var eps []discovery.Endpoint
+	for i := range 10 {
+		eps = append(eps, k8stest.Endpoint(fmt.Sprintf("198.18.10.%d", i+1), k8stest.OnNode("node-a")))
+	}
+	data, err := k8stest.Slice("ns", "web", "web-1", eps).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &discovery.EndpointSlice{}
+	if err := got.Unmarshal(data); err != nil {
+		t.Fatal(err)
+	}
+	if cap(got.Endpoints) == len(got.Endpoints) {
+		t.Fatalf("decoded endpoints have capacity %d for %d: the decoder no longer over-allocates, this test proves nothing",
+			cap(got.Endpoints), len(got.Endpoints))
+	}
+	want := got.DeepCopy()
+	if _, err := stripUnused(got); err != nil {
+		t.Fatal(err)
+	}
+	if cap(got.Endpoints) != len(got.Endpoints) {
+		t.Errorf("cached endpoints have capacity %d for %d, want %d", cap(got.Endpoints), len(got.Endpoints), len(got.Endpoints))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stripped slice (-want +got):\n%s", diff)
+	}
+}
+
 // TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled: the first sync may
 // start once the tracker is synced, so by then our handler must have been
 // given every listed object, however slow it is (the informer's own
