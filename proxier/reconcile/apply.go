@@ -309,7 +309,13 @@ func (e *Engine) record(op model.Op) {
 		if s := e.ownApplied(k); s != nil {
 			s.VirtualServer = op.VS
 		} else {
-			e.setApplied(k, &model.Service{VirtualServer: op.VS})
+			// Sized for the real servers that follow; shareApplied then
+			// replaces it with the desired one.
+			var reals []model.RealServer
+			if want := e.desired.VirtualServer(k); want != nil {
+				reals = make([]model.RealServer, 0, len(want.Reals))
+			}
+			e.setApplied(k, &model.Service{VirtualServer: op.VS, Reals: reals})
 		}
 	case model.OpDeleteVirtualServer:
 		e.setApplied(k, nil)

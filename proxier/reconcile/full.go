@@ -253,9 +253,9 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	// 10,000 services never holds its 110,000 operations at once.
 	keys := unionKeys(e.desired.VirtualServers(), observed.Services)
 	for start := 0; start < len(keys); start += fullChunk {
-		var ops []model.Op
-		var gone []goneReal
 		chunk := keys[start:min(start+fullChunk, len(keys))]
+		ops := make([]model.Op, 0, addOps(chunk, e.desired.VirtualServers(), observed.Services))
+		var gone []goneReal
 		for _, k := range chunk {
 			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting, true)
 		}
@@ -273,6 +273,21 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 
 // fullChunk is how many virtual servers Full diffs and writes at a time.
 const fullChunk = 1000
+
+// addOps counts the operations that add the virtual servers of keys that
+// are desired but not in the kernel, with their real servers: what a cold
+// sync writes, so that its operations are one array per chunk instead of a
+// dozen grown by appending (63 MB of garbage in the 10k cold sync's heap
+// profile, 6 MB of it alive at a collection; issue 14).
+func addOps(keys []model.VSKey, desired, observed map[model.VSKey]*model.Service) int {
+	n := 0
+	for _, k := range keys {
+		if want, ok := desired[k]; ok && observed[k] == nil {
+			n += 1 + len(want.Reals)
+		}
+	}
+	return n
+}
 
 // repairKey appends what brings one virtual server from have, as read from
 // the kernel, to its desired state, after applying the drain policy. A
