@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/reconcile"
 )
@@ -19,6 +20,9 @@ import (
 //     and compared with what we applied (reconcile.Engine.CheckIPVS); a
 //     difference, as a table flushed by someone else shows everywhere,
 //     requests a full reconcile at once instead of waiting for the repair.
+//     A kernel that still differs at the following checks (another program
+//     rewriting IPVS) gets its next full reconciles further and further
+//     apart, up to the repair period (fullBackoff), not one per check.
 //   - objects whose transient retries ran out are tried once more, without
 //     reading the kernel (reconcile.Engine.RetryExhausted).
 //   - sysctls: the few the data plane needs are read and set back when
@@ -53,7 +57,7 @@ func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
 	if d.engine.CheckNetfilter(ctx) {
 		d.runner.Trigger()
 	}
-	if d.engine.CheckIPVS(ctx) {
+	if d.ipvsRepairs.drifted(d.engine.CheckIPVS(ctx), d.checked) {
 		d.runner.TriggerFull()
 	}
 	r := d.engine.RetryExhausted(ctx)
@@ -68,4 +72,37 @@ func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
 func (d *daemon) refreshKernelState(ctx context.Context) {
 	d.ensureSysctls(ctx)
 	d.metrics.State(d.engine.Stats())
+}
+
+// fullBackoff spaces the full reconciles the IPVS check asks for while the
+// kernel keeps differing from what was applied after each of them: each
+// waits twice as long as the one before, from one check period up to the
+// repair period, so that a kernel someone else keeps rewriting cannot hold
+// the sync goroutine with back-to-back Fulls (at 10,000 services under
+// TCG one takes 30 s, three minutes after a flush). A check that finds no
+// difference starts over.
+type fullBackoff struct {
+	// first and max bound the delay between Fulls (the check and repair
+	// periods); delay is the current one, 0 when the last check agreed.
+	first, max, delay time.Duration
+	// next is when the next Full may run.
+	next time.Time
+}
+
+// drifted records the result of an IPVS check at now and reports whether
+// to run a full reconcile.
+func (b *fullBackoff) drifted(drift bool, now time.Time) bool {
+	switch {
+	case !drift:
+		b.delay = 0
+		return false
+	case now.Before(b.next):
+		return false
+	case b.delay == 0:
+		b.delay = b.first
+	default:
+		b.delay = min(2*b.delay, max(b.max, b.first))
+	}
+	b.next = now.Add(b.delay)
+	return true
 }

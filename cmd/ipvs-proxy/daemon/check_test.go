@@ -90,3 +90,39 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestFullBackoff: the IPVS check's Fulls for a kernel that keeps
+// differing come one check period, then twice, four times... apart, up to
+// the repair period; a check that agrees starts over.
+func TestFullBackoff(t *testing.T) {
+	const period = 30 * time.Second
+	type check struct {
+		at    time.Duration
+		drift bool
+		full  bool
+	}
+	cases := []struct {
+		name   string
+		checks []check
+	}{
+		{name: "one flush repaired", checks: []check{{0, true, true}, {30 * time.Second, false, false},
+			{60 * time.Second, true, true}}},
+		{name: "a kernel that keeps differing", checks: []check{{0, true, true}, {30 * time.Second, true, true},
+			{60 * time.Second, true, false}, {90 * time.Second, true, true}, {120 * time.Second, true, false},
+			{180 * time.Second, true, false}, {210 * time.Second, true, true}, {7 * time.Minute, true, false},
+			{8 * time.Minute, true, true}, {11 * time.Minute, true, false}, {12 * time.Minute, true, true},
+			{15 * time.Minute, true, false}, {16 * time.Minute, true, true}}},
+		{name: "an agreeing check starts over", checks: []check{{0, true, true}, {30 * time.Second, true, true},
+			{60 * time.Second, false, false}, {90 * time.Second, true, true}, {120 * time.Second, true, true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fullBackoff{first: period, max: 4 * time.Minute}
+			for _, c := range tc.checks {
+				if got := b.drifted(c.drift, k8stest.Epoch.Add(c.at)); got != c.full {
+					t.Errorf("check at %v (drift %v): full %v, want %v", c.at, c.drift, got, c.full)
+				}
+			}
+		})
+	}
+}

@@ -136,6 +136,9 @@ type daemon struct {
 	// checks last ran (check.go).
 	addrsChecked, checked time.Time
 	hostAddrsChanged      bool
+	// ipvsRepairs spaces the Fulls of a kernel that keeps differing
+	// (check.go).
+	ipvsRepairs fullBackoff
 	// addrs collects the kernel's address notifications.
 	addrs *addrWatch
 }
@@ -147,7 +150,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		deps.Adapters.Netfilter == nil || deps.Adapters.Conntrack == nil {
 		return errors.New("daemon needs a Kubernetes client and every kernel adapter")
 	}
-	d := &daemon{cfg: cfg, deps: deps, clock: deps.Clock, metrics: deps.Metrics}
+	d := &daemon{cfg: cfg, deps: deps, clock: deps.Clock, metrics: deps.Metrics,
+		ipvsRepairs: fullBackoff{first: cfg.SyncPeriod, max: cmp.Or(cfg.RepairPeriod, cfg.SyncPeriod)}}
 	if d.clock == nil {
 		d.clock = clock.RealClock{}
 	}
