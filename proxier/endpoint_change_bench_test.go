@@ -147,7 +147,7 @@ func BenchmarkNoOpFullReconcile(b *testing.B) {
 // an endpoint change waits behind at most one step, where it waited behind
 // all of BenchmarkNoOpFullReconcile before.
 func BenchmarkRepairCycle(b *testing.B) {
-	for _, n := range []int{1000, 10000, 50000} {
+	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			ctx := klog.NewContext(context.Background(), klog.Background().V(1))
 			fx := newEngineFixture(b, n)
