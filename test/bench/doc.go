@@ -38,6 +38,9 @@
 // it), BENCH_BURST (0 skips the burst phase: changes timed while 1,000 new
 // services are programmed),
 // BENCH_REPEAT, BENCH_RESULTS (default results/), BENCH_KEEP=1 (keep the
-// daemons' logs). The method and the latest figures are in
+// daemons' logs), BENCH_ETCD_CACHE (where the API server's etcd data is
+// kept after populating each size, default ~/.cache/ipvs-proxy/bench/etcd;
+// "none" skips it; see etcdcache_test.go), BENCH_DAEMONS=none (populate
+// only). The method and the latest figures are in
 // docs/performance.md.
 package bench
