@@ -40,7 +40,11 @@ func TestSideBySide(t *testing.T) {
 	out := newResults(t, cfg)
 	for _, n := range cfg.sizes {
 		start := time.Now()
-		if err := Populate(t.Context(), client, n, 32); err != nil {
+		etcdURL := ""
+		if cfg.populateEtcd {
+			etcdURL = s.Plane.EtcdURL()
+		}
+		if err := Populate(t.Context(), client, etcdURL, n, 32); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%d services × %d endpoints exist (%v)", n, EndpointsPerService, time.Since(start).Round(time.Second))
@@ -84,6 +88,9 @@ type config struct {
 	driftCap time.Duration
 	// burst is whether the burst phase runs (BENCH_BURST, default 1).
 	burst bool
+	// populateEtcd writes the objects straight into etcd
+	// (BENCH_POPULATE=etcd; default api: through the API server).
+	populateEtcd bool
 	// etcdCache holds the API server's etcd data after populating each
 	// size (BENCH_ETCD_CACHE; "none" neither reads nor writes it).
 	etcdCache string
@@ -110,6 +117,7 @@ func readConfig(t *testing.T) config {
 	}
 	c.oursArgs = os.Getenv("BENCH_OURS_ARGS")
 	c.burst = env("BENCH_BURST", "1") != "0"
+	c.populateEtcd = env("BENCH_POPULATE", "api") == "etcd"
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)

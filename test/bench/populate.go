@@ -19,7 +19,12 @@ import (
 // Populate makes services [0, n) and their slices exist, with workers
 // concurrent writers. Objects that exist are left as they are; services at
 // n and above must not exist (sizes only grow within one API server).
-func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error {
+//
+// With etcdURL set, the missing services, slices and IPAddress objects are
+// written straight into etcd (LoadEtcd), as kube-apiserver creates
+// services in quadratic time; Populate then waits until the API server
+// lists them all.
+func Populate(ctx context.Context, c kubernetes.Interface, etcdURL string, n, workers int) error {
 	if n > MaxServices {
 		return fmt.Errorf("%d services: the address plan has room for %d", n, MaxServices)
 	}
@@ -49,7 +54,62 @@ func Populate(ctx context.Context, c kubernetes.Interface, n, workers int) error
 			return err
 		}
 	}
-	return CreateServices(ctx, c, 0, n, workers, func(i int) bool { return exists[ServiceName(i)] })
+	skip := func(i int) bool { return exists[ServiceName(i)] }
+	if etcdURL == "" {
+		return CreateServices(ctx, c, 0, n, workers, skip)
+	}
+	if n > inServiceCIDR {
+		if err := ensureOverflowCIDR(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := LoadEtcd(ctx, etcdURL, 0, n, workers, skip); err != nil {
+		return err
+	}
+	return awaitListed(ctx, c, n)
+}
+
+// awaitListed waits until the API server lists n benchmark services and
+// as many slices.
+func awaitListed(ctx context.Context, c kubernetes.Interface, n int) error {
+	count := func(list func() (*metav1.ListMeta, int, error)) (int, error) {
+		meta, items, err := list()
+		if err != nil || meta.RemainingItemCount == nil {
+			return items, err
+		}
+		return items + int(*meta.RemainingItemCount), nil
+	}
+	one := metav1.ListOptions{Limit: 1}
+	for {
+		svcs, err := count(func() (*metav1.ListMeta, int, error) {
+			l, err := c.CoreV1().Services(Namespace).List(ctx, one)
+			if err != nil {
+				return nil, 0, err
+			}
+			return &l.ListMeta, len(l.Items), nil
+		})
+		if err != nil {
+			return err
+		}
+		slices, err := count(func() (*metav1.ListMeta, int, error) {
+			l, err := c.DiscoveryV1().EndpointSlices(Namespace).List(ctx, one)
+			if err != nil {
+				return nil, 0, err
+			}
+			return &l.ListMeta, len(l.Items), nil
+		})
+		if err != nil {
+			return err
+		}
+		if svcs >= n && slices >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the API server lists %d services and %d slices, want %d: %w", svcs, slices, n, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // CreateServices creates services [from, to) and their slices, with
