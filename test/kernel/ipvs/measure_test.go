@@ -135,67 +135,6 @@ func applySingle(op model.Op) error {
 	return fmt.Errorf("unmeasured kind %s", op.Kind)
 }
 
-// TestMeasureTableSizes prints what writing and reading a whole table costs
-// at 1,000 and 10,000 virtual servers with 10 real servers each (10,000 and
-// 100,000 destinations): the batched write (the cold-sync ceiling of
-// issue 8), the full list Full does, and the parts the paced repair reads
-// (the virtual servers alone; the real servers of 500). It asserts only
-// that everything is written and read back. The 10,000 size runs only with
-// IPVS_MEASURE_LARGE=1: its 100,000 deleted destinations stay in the
-// kernel's destination trash for minutes, and every later real-server add
-// searches that list (the package's other tests then took 186 s, not 12).
-func TestMeasureTableSizes(t *testing.T) {
-	sizes := []int{1000}
-	if os.Getenv("IPVS_MEASURE_LARGE") == "1" {
-		sizes = append(sizes, 10000)
-	}
-	for _, n := range sizes {
-		reset(t)
-		var ops []model.Op
-		for i := range n {
-			vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr("198.18.64.0", i), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
-			ops = append(ops, model.Op{Kind: model.OpAddVirtualServer, VS: vs})
-			for j := range 10 {
-				// 10 ports per address keeps 100,000 destinations inside
-				// 198.19.0.0/16 (and off its broadcast address, which
-				// IPVS refuses as a destination).
-				rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.1", i), Port: uint16(8080 + j)}, Weight: 1}
-				ops = append(ops, model.Op{Kind: model.OpAddRealServer, VS: vs, RS: rs})
-			}
-		}
-		start := time.Now()
-		for i, err := range kernel.ApplyBatch(ops) {
-			if err != nil {
-				t.Fatalf("op %d (%s): %v", i, ops[i], err)
-			}
-		}
-		write := time.Since(start)
-		start = time.Now()
-		all := list(t)
-		full := time.Since(start)
-		if len(all) != n {
-			t.Fatalf("listed %d virtual servers, want %d", len(all), n)
-		}
-		start = time.Now()
-		vss, err := kernel.ListVirtualServers()
-		if err != nil || len(vss) != n {
-			t.Fatalf("ListVirtualServers: %d, %v", len(vss), err)
-		}
-		alone := time.Since(start)
-		start = time.Now()
-		for _, s := range all[:500] {
-			if reals, err := kernel.ListRealServers(s.VSKey); err != nil || len(reals) != 10 {
-				t.Fatalf("ListRealServers(%s): %d, %v", s.VSKey, len(reals), err)
-			}
-		}
-		chunk := time.Since(start)
-		t.Logf("%d×10 (%d destinations): ApplyBatch of %d operations %v (%.0f/s); ListServices %v; ListVirtualServers %v; real servers of 500 %v",
-			n, n*10, len(ops), write.Round(time.Millisecond), float64(len(ops))/write.Seconds(),
-			full.Round(time.Millisecond), alone.Round(time.Millisecond), chunk.Round(time.Millisecond))
-	}
-	reset(t)
-}
-
 // TestMeasureReaddAfterFlush prints how long re-adding a whole table takes
 // right after it was deleted (ipvsadm -C, then a proxy repairing it), and
 // after the deleted destinations left the kernel's trash: every added
@@ -215,15 +154,7 @@ func TestMeasureReaddAfterFlush(t *testing.T) {
 		t.Skip("IPVS_MEASURE_LARGE=1 or IPVS_MEASURE_READD=N measures it")
 	}
 	reset(t)
-	var ops []model.Op
-	for i := range n {
-		vs := model.VirtualServer{VSKey: model.VSKey{Addr: nthAddr("198.18.64.0", i), Port: 80, Proto: model.TCP}, Scheduler: "rr"}
-		ops = append(ops, model.Op{Kind: model.OpAddVirtualServer, VS: vs})
-		for j := range 10 {
-			rs := model.RealServer{RSKey: model.RSKey{Addr: nthAddr("198.19.0.1", i), Port: uint16(8080 + j)}, Weight: 1}
-			ops = append(ops, model.Op{Kind: model.OpAddRealServer, VS: vs, RS: rs})
-		}
-	}
+	ops := tableAdds(0, n)
 	apply := func(what string) time.Duration {
 		start := time.Now()
 		for i, err := range kernel.ApplyBatch(ops) {

@@ -15,11 +15,18 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// nthAddr returns the address i places after base.
+// nthAddr returns the address i places after base (IPv4 or IPv6), in
+// constant time: the 1M-destination measurement numbers 100,000 of them.
 func nthAddr(base string, i int) netip.Addr {
-	a := netip.MustParseAddr(base)
-	for range i {
-		a = a.Next()
+	b := netip.MustParseAddr(base).As16()
+	carry := uint64(i)
+	for k := len(b) - 1; k >= 0 && carry > 0; k-- {
+		sum := uint64(b[k]) + carry&0xff
+		b[k], carry = byte(sum), carry>>8+sum>>8
+	}
+	a := netip.AddrFrom16(b)
+	if netip.MustParseAddr(base).Is4() {
+		return a.Unmap()
 	}
 	return a
 }
