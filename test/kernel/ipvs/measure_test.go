@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,46 @@ func applySingle(op model.Op) error {
 		return kernel.DeleteVirtualServer(op.VS.VSKey)
 	}
 	return fmt.Errorf("unmeasured kind %s", op.Kind)
+}
+
+// TestMeasureTableSizes prints what writing, reading and deleting a whole
+// table of N virtual servers with 10 real servers each costs through the
+// daemon's adapter paths: the batched write of every add (the cold-sync
+// ceiling of issue 8), timed per tenth of the table; the full list Full
+// does; the parts the paced repair reads (the virtual servers alone; the
+// real servers of 500); and the batched delete of every virtual server (a
+// removed service, the cleanup), per tenth. Beyond the CI size it also
+// prints the kernel's memory for the table (/proc/meminfo and the slab
+// caches that grew) and the time its rate estimator takes while the full
+// table sits idle. It asserts
+// that every write succeeds and that the lists return exactly the table
+// written, and nothing once it is deleted.
+//
+// By default it measures 1,000; IPVS_MEASURE_LARGE=1 adds 10,000;
+// IPVS_MEASURE_SIZE=N measures N alone. Sizes after the first run slower:
+// the deleted destinations stay in the kernel's destination trash for
+// minutes, and every later real-server add searches that list (the
+// package's other tests then took 186 s, not 12). So a figure for the
+// docs comes from one size alone in a fresh VM.
+func TestMeasureTableSizes(t *testing.T) {
+	for _, n := range tableSizes(t) {
+		measureTable(t, n)
+	}
+}
+
+// tableSizes returns the sizes the environment asks for.
+func tableSizes(t *testing.T) []int {
+	if s := os.Getenv("IPVS_MEASURE_SIZE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < tableSlices || n > tableMax {
+			t.Fatalf("IPVS_MEASURE_SIZE=%q: want a number of virtual servers from %d to %d", s, tableSlices, tableMax)
+		}
+		return []int{n}
+	}
+	if os.Getenv("IPVS_MEASURE_LARGE") == "1" {
+		return []int{tableSmall, 10000}
+	}
+	return []int{tableSmall}
 }
 
 // TestMeasureReaddAfterFlush prints how long re-adding a whole table takes
