@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/moby/ipvs"
@@ -46,8 +47,15 @@ func countIPVS(r io.Reader) (virtual, real int, err error) {
 	return virtual, real, sc.Err()
 }
 
-// IPVS reads one virtual server's real servers over netlink.
-type IPVS struct{ h *ipvs.Handle }
+// IPVS reads one virtual server's real servers over netlink. Its methods
+// may be called from several goroutines (the burst phase polls the table
+// while it times changes): moby/ipvs's handle is one socket, and two
+// requests in flight on it can each read the other's answer, so calls are
+// serialised.
+type IPVS struct {
+	mu sync.Mutex
+	h  *ipvs.Handle
+}
 
 // NewIPVS opens a netlink handle in the current network namespace.
 func NewIPVS() (*IPVS, error) {
@@ -61,6 +69,8 @@ func NewIPVS() (*IPVS, error) {
 // Weight returns the weight of real server rs of TCP virtual server vip,
 // and whether it is there at all. Only vip's destinations are dumped.
 func (p *IPVS) Weight(vip netip.AddrPort, rs netip.Addr) (weight int, found bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	a := vip.Addr().As4()
 	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
 		Address: a[:], Port: vip.Port()}
@@ -82,6 +92,8 @@ func (p *IPVS) Weight(vip netip.AddrPort, rs netip.Addr) (weight int, found bool
 // the service table for every page (minutes at 100,000 services), it is
 // linear in the table.
 func (p *IPVS) Count() (virtual, real int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	svcs, err := p.h.GetServices()
 	if err != nil {
 		return 0, 0, fmt.Errorf("listing the virtual servers: %w", err)
@@ -99,6 +111,8 @@ func (p *IPVS) Count() (virtual, real int, err error) {
 // Reals returns how many real servers TCP virtual server vip has, and
 // whether vip exists.
 func (p *IPVS) Reals(vip netip.AddrPort) (n int, found bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	a := vip.Addr().As4()
 	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
 		Address: a[:], Port: vip.Port()}
