@@ -71,10 +71,7 @@ func NewIPVS() (*IPVS, error) {
 func (p *IPVS) Weight(vip netip.AddrPort, rs netip.Addr) (weight int, found bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	a := vip.Addr().As4()
-	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
-		Address: a[:], Port: vip.Port()}
-	dsts, err := p.h.GetDestinations(svc)
+	dsts, err := p.h.GetDestinations(tcpService(vip))
 	if err != nil {
 		return 0, false, fmt.Errorf("listing the real servers of %s: %w", vip, err)
 	}
@@ -113,10 +110,7 @@ func (p *IPVS) Count() (virtual, real int, err error) {
 func (p *IPVS) Reals(vip netip.AddrPort) (n int, found bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	a := vip.Addr().As4()
-	svc := &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
-		Address: a[:], Port: vip.Port()}
-	dsts, err := p.h.GetDestinations(svc)
+	dsts, err := p.h.GetDestinations(tcpService(vip))
 	switch {
 	case errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENOENT):
 		return 0, false, nil
@@ -124,4 +118,10 @@ func (p *IPVS) Reals(vip netip.AddrPort) (n int, found bool, err error) {
 		return 0, false, fmt.Errorf("listing the real servers of %s: %w", vip, err)
 	}
 	return len(dsts), true, nil
+}
+
+// tcpService names IPv4 TCP virtual server vip for moby/ipvs.
+func tcpService(vip netip.AddrPort) *ipvs.Service {
+	a := vip.Addr().As4()
+	return &ipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: a[:], Port: vip.Port()}
 }
