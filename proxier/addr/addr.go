@@ -11,6 +11,13 @@ import (
 // kube-proxy's IPVS mode uses, so that its addresses are adopted in place.
 const DefaultInterface = "kube-ipvs0"
 
+// RouteProtocol is the routing protocol number (rtm_protocol) of the local
+// routes that bind IPv4 service addresses: "local 10.96.0.10 dev kube-ipvs0
+// table local proto 107 scope host src 10.96.0.10". It tells them apart from
+// the kernel's routes (proto kernel, 2) and from anyone else's; 107 is not
+// among the numbers iproute2's rt_protos names.
+const RouteProtocol = 107
+
 // Sentinel errors, checked with errors.Is.
 var (
 	// ErrInterfaceNotFound: the dummy interface does not exist.
@@ -31,19 +38,21 @@ type Interface interface {
 	// address. A missing interface is not an error; a link of another type
 	// returns ErrNotDummy.
 	DeleteInterface() error
-	// List returns the addresses bound to the dummy interface, sorted,
-	// without link-local addresses. A missing interface returns
+	// List returns the addresses bound through the dummy interface (in
+	// either form: see the package documentation), sorted, without
+	// link-local addresses. A missing interface returns
 	// ErrInterfaceNotFound.
 	List() ([]netip.Addr, error)
-	// Bind adds the address as /32 (IPv4) or /128 (IPv6). An address
-	// already bound is not an error. A missing interface returns
+	// Bind binds the address: a local route through the dummy for IPv4, a
+	// /128 address on it for IPv6. An address already bound, or already
+	// local through an address on the dummy, is not an error. A missing interface returns
 	// ErrInterfaceNotFound.
 	Bind(netip.Addr) error
 	// BindAll binds each address as Bind does, in as few kernel round
 	// trips as it can; errs[i] is what Bind would return for addrs[i].
 	BindAll(addrs []netip.Addr) (errs []error)
-	// Unbind removes the address. An address not bound, or a missing
-	// interface, is not an error.
+	// Unbind removes the address's binding, in whichever form it has. An
+	// address not bound, or a missing interface, is not an error.
 	Unbind(netip.Addr) error
 	// NodeAddresses returns the node's addresses on which NodePorts listen,
 	// sorted: the addresses of every link but the dummy interface, filtered

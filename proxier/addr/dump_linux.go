@@ -21,8 +21,9 @@ import (
 var errDumpInterrupted = errors.New("address dump interrupted by a concurrent change")
 
 // rtSocket is the adapter's own rtnetlink socket for its hot paths, used
-// without vishvananda/netlink's message objects: address dumps parsed in
-// place (here) and batched binds (bind_linux.go). AddrList built a
+// without vishvananda/netlink's message objects: address and route dumps
+// parsed in place (here and route_linux.go) and batched binds
+// (bind_linux.go). AddrList built a
 // netlink.Addr with several allocations per address, and List (the dummy's
 // 10,000 addresses at 10,000 services) and NodeAddresses (every link's) run
 // on every repair cycle: in the VM at 10k they had allocated 283 MB in six
@@ -46,39 +47,49 @@ func newRTSocket(ns netns.NsHandle) (*rtSocket, error) {
 func (d *rtSocket) close() { d.sock.Close() }
 
 // collect returns the addresses keep accepts among those of every link,
-// canonical (IPv4 as 4 bytes), unsorted. An interrupted dump is repeated
-// from scratch up to dumpRetries times.
+// canonical (IPv4 as 4 bytes), unsorted, from one RTM_GETADDR dump.
 func (d *rtSocket) collect(keep func(ifAddr) bool) ([]netip.Addr, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []netip.Addr
-	var err error
-	for range dumpRetries {
-		out = out[:0]
-		err = d.dumpOnce(func(a ifAddr) {
-			if keep(a) {
-				ip, _ := netip.AddrFromSlice(a.ip)
-				out = append(out, ip.Unmap())
-			}
-		})
-		if !errors.Is(err, errDumpInterrupted) {
-			break
+	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfAddrmsg)
+	req[unix.NLMSG_HDRLEN] = unix.AF_UNSPEC
+	err := d.dump(unix.RTM_GETADDR, req, func() { out = out[:0] }, func(m nlmsg.Message) {
+		if m.Type != unix.RTM_NEWADDR {
+			return
 		}
-	}
+		if a, ok := parseAddrMsg(m.Payload); ok && keep(a) {
+			ip, _ := netip.AddrFromSlice(a.ip)
+			out = append(out, ip.Unmap())
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
 	return out, nil
 }
 
-func (d *rtSocket) dumpOnce(fn func(ifAddr)) error {
+// dump sends the dump request req (its header is filled in here, its body
+// by the caller) and gives each message of the answer to fn. A dump the
+// kernel flags as interrupted is repeated from scratch, after reset, up to
+// dumpRetries times. The caller holds d.mu.
+func (d *rtSocket) dump(typ uint16, req []byte, reset func(), fn func(nlmsg.Message)) error {
+	var err error
+	for range dumpRetries {
+		reset()
+		if err = d.dumpOnce(typ, req, fn); !errors.Is(err, errDumpInterrupted) {
+			break
+		}
+	}
+	return err
+}
+
+func (d *rtSocket) dumpOnce(typ uint16, req []byte, fn func(nlmsg.Message)) error {
 	d.seq++
-	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfAddrmsg)
 	nl.NativeEndian().PutUint32(req[0:], uint32(len(req)))
-	nl.NativeEndian().PutUint16(req[4:], unix.RTM_GETADDR)
+	nl.NativeEndian().PutUint16(req[4:], typ)
 	nl.NativeEndian().PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	nl.NativeEndian().PutUint32(req[8:], d.seq)
-	req[unix.NLMSG_HDRLEN] = unix.AF_UNSPEC
 	fd := d.sock.GetFd()
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
@@ -109,9 +120,9 @@ type ifAddr struct {
 	flags uint32
 }
 
-// parseDump reads one receive buffer of an address dump with sequence
-// number seq: fn gets each address; done reports the end of the dump.
-func parseDump(b []byte, seq uint32, intr *bool, fn func(ifAddr)) (done bool, err error) {
+// parseDump reads one receive buffer of a dump with sequence number seq:
+// fn gets each message but the last; done reports the end of the dump.
+func parseDump(b []byte, seq uint32, intr *bool, fn func(nlmsg.Message)) (done bool, err error) {
 	msgs, err := nlmsg.Append(nil, b)
 	for _, m := range msgs {
 		if m.Seq != seq {
@@ -126,10 +137,8 @@ func parseDump(b []byte, seq uint32, intr *bool, fn func(ifAddr)) (done bool, er
 				return true, syscall.Errno(code)
 			}
 			return true, nil
-		case unix.RTM_NEWADDR:
-			if a, ok := parseAddrMsg(m.Payload); ok {
-				fn(a)
-			}
+		default:
+			fn(m)
 		}
 	}
 	return false, err

@@ -79,9 +79,11 @@ func TestParseDump(t *testing.T) {
 	)
 	var out []got
 	var intr bool
-	end, err := parseDump(buf, 7, &intr, func(a ifAddr) {
-		ip, _ := netip.AddrFromSlice(a.ip)
-		out = append(out, got{a.index, ip, a.flags})
+	end, err := parseDump(buf, 7, &intr, func(m nlmsg.Message) {
+		if a, ok := parseAddrMsg(m.Payload); ok {
+			ip, _ := netip.AddrFromSlice(a.ip)
+			out = append(out, got{a.index, ip, a.flags})
+		}
 	})
 	if err != nil || !end || intr {
 		t.Fatalf("done %v, interrupted %v, err %v", end, intr, err)
@@ -96,14 +98,14 @@ func TestParseDump(t *testing.T) {
 	// flagged; an error ends it with its errno.
 	intrMsg := newAddr(8, 2, 0, rtattr(unix.IFA_ADDRESS, ipBytes("198.18.0.11")))
 	nl.NativeEndian().PutUint16(intrMsg[6:], unix.NLM_F_MULTI|unix.NLM_F_DUMP_INTR)
-	if end, err := parseDump(intrMsg, 8, &intr, func(ifAddr) {}); end || err != nil || !intr {
+	if end, err := parseDump(intrMsg, 8, &intr, func(nlmsg.Message) {}); end || err != nil || !intr {
 		t.Errorf("interrupted message: done %v, err %v, flagged %v", end, err, intr)
 	}
 	errMsg := nlMessage(unix.NLMSG_ERROR, 0, 9, flagsWord(uint32(0xffffffff)-uint32(unix.EINVAL)+1))
-	if _, err := parseDump(errMsg, 9, &intr, func(ifAddr) {}); !errors.Is(err, syscall.EINVAL) {
+	if _, err := parseDump(errMsg, 9, &intr, func(nlmsg.Message) {}); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("error message: %v, want EINVAL", err)
 	}
-	if _, err := parseDump(buf[:20], 7, &intr, func(ifAddr) {}); err == nil {
+	if _, err := parseDump(buf[:20], 7, &intr, func(nlmsg.Message) {}); err == nil {
 		t.Error("truncated message accepted")
 	}
 }

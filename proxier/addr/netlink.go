@@ -147,13 +147,19 @@ func (n *Netlink) DeleteInterface() error {
 	return nil
 }
 
-// List implements Interface.
+// List implements Interface: the dummy's addresses (of both families: IPv6
+// service addresses, and IPv4 ones that kube-proxy or an older version
+// bound) and the IPv4 addresses our local routes through it bind.
 func (n *Netlink) List() ([]netip.Addr, error) {
 	var out []netip.Addr
 	err := n.withLink(func(link netlink.Link) error {
 		dummy := int32(link.Attrs().Index)
 		var err error
-		out, err = n.rt.collect(func(a ifAddr) bool { return a.index == dummy })
+		if out, err = n.rt.collect(func(a ifAddr) bool { return a.index == dummy }); err != nil {
+			return err
+		}
+		routed, err := n.rt.routes(dummy)
+		out = append(out, routed...)
 		return err
 	})
 	if err != nil {
@@ -181,31 +187,32 @@ func (n *Netlink) addrList(link netlink.Link) ([]netlink.Addr, error) {
 	return nil, fmt.Errorf("listing addresses: %w", err)
 }
 
-// Bind implements Interface.
+// Bind implements Interface, as BindAll of one address.
 func (n *Netlink) Bind(a netip.Addr) error {
-	a, err := canonical(a)
-	if err != nil {
-		return fmt.Errorf("binding %s to %s: %w", a, n.name, err)
-	}
-	err = n.withLink(func(link netlink.Link) error {
-		return n.h.AddrAdd(link, hostAddr(a))
-	})
-	if err == nil || errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	if errors.Is(err, ErrInterfaceNotFound) || errors.Is(err, ErrNotDummy) {
-		return err
-	}
-	return fmt.Errorf("binding %s to %s: %w", a, n.name, err)
+	return n.BindAll([]netip.Addr{a})[0]
 }
 
-// Unbind implements Interface.
+// Unbind implements Interface. An IPv4 address is unbound by deleting our
+// local route; when there is none, an address bound on the dummy (by
+// kube-proxy, or an older version) is deleted instead.
 func (n *Netlink) Unbind(a netip.Addr) error {
 	a = a.Unmap()
 	if !a.IsValid() {
 		return fmt.Errorf("unbinding from %s: invalid address", n.name)
 	}
 	err := n.withLink(func(link netlink.Link) error {
+		if a.Is4() {
+			errs := make([]error, 1)
+			err := n.rt.batch(1, errs, func(b []byte, _ int, seq uint32) ([]byte, error) {
+				return appendRoute(b, unix.RTM_DELROUTE, seq, int32(link.Attrs().Index), a), nil
+			})
+			if err == nil {
+				err = errs[0]
+			}
+			if !errors.Is(err, unix.ESRCH) {
+				return err
+			}
+		}
 		err := n.h.AddrDel(link, hostAddr(a))
 		if errors.Is(err, unix.EADDRNOTAVAIL) {
 			// Not bound as a host address; it may be bound with another

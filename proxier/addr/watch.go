@@ -10,9 +10,10 @@ type EventKind uint8
 
 const (
 	// AddressAdded: Addr was added (or its flags or lifetimes changed:
-	// the kernel reports both the same way).
+	// the kernel reports both the same way), or, on the dummy, our local
+	// route binding it was.
 	AddressAdded EventKind = iota + 1
-	// AddressRemoved: Addr was removed.
+	// AddressRemoved: Addr was removed, or our local route binding it.
 	AddressRemoved
 	// InterfaceChanged: the dummy interface was deleted, or a link with
 	// its name was created (possibly with another index). Its addresses
@@ -52,7 +53,8 @@ type Event struct {
 	// (IPv4 as IPv4); link-local and multicast addresses on the dummy
 	// interface are not reported (see listable).
 	Addr netip.Addr
-	// Dummy: the address is on the dummy interface.
+	// Dummy: the address is bound through the dummy interface (an
+	// address on it, or our local route through it).
 	Dummy bool
 	// Err is why events were lost (EventsLost only).
 	Err error

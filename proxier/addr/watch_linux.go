@@ -24,8 +24,9 @@ import (
 const watchRcvBuf = 8 << 20
 
 // Watch implements Interface with the adapter's own rtnetlink socket,
-// subscribed to RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR,
-// and parsed in place like the address dumps (dump_linux.go): one 64 KiB
+// subscribed to RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR and
+// RTNLGRP_IPV4_ROUTE (our local routes: route_linux.go), and parsed in place
+// like the dumps (dump_linux.go): one 64 KiB
 // buffer reused, no allocation per notification.
 // vishvananda/netlink's AddrSubscribeWithOptions was not used: it builds a
 // netlink.AddrUpdate (with its net.IPNet) per notification, needs a second
@@ -158,7 +159,7 @@ func (w *watcher) drain(fd int, fn func(Event)) error {
 }
 
 // subscribe opens a non-blocking rtnetlink socket in the adapter's
-// namespace, subscribed to link and address notifications.
+// namespace, subscribed to link, address and IPv4 route notifications.
 func (n *Netlink) subscribe() (int, error) {
 	ns := netns.None()
 	if n.nsPath != "" {
@@ -169,7 +170,7 @@ func (n *Netlink) subscribe() (int, error) {
 		defer ns.Close()
 	}
 	s, err := nl.SubscribeAt(ns, netns.None(), unix.NETLINK_ROUTE,
-		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR)
+		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR, unix.RTNLGRP_IPV4_ROUTE)
 	if err != nil {
 		return -1, fmt.Errorf("subscribing to rtnetlink notifications: %w", err)
 	}
@@ -211,6 +212,8 @@ func (w *watcher) parse(b []byte, fn func(Event)) error {
 			w.address(m, fn)
 		case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 			w.link(m, fn)
+		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+			w.route(m, fn)
 		}
 	}
 	if err != nil {
@@ -231,6 +234,20 @@ func (w *watcher) address(m nlmsg.Message, fn func(Event)) {
 	}
 	if ev.Dummy && !listable(ev.Addr) {
 		return // link-local: the kernel's, never ours
+	}
+	fn(ev)
+}
+
+// route reports our local routes (bound IPv4 addresses) added and deleted;
+// every other route notification is dropped.
+func (w *watcher) route(m nlmsg.Message, fn func(Event)) {
+	r, ok := parseRouteMsg(m.Payload)
+	if !ok || !r.ours(w.dummy) {
+		return
+	}
+	ev := Event{Kind: AddressAdded, Addr: r.addr(), Dummy: true}
+	if m.Type == unix.RTM_DELROUTE {
+		ev.Kind = AddressRemoved
 	}
 	fn(ev)
 }

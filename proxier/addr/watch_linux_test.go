@@ -4,6 +4,7 @@ package addr
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,6 +28,14 @@ func linkNote(typ uint16, index int32, name string) []byte {
 	return nlMessage(typ, 0, 0, p)
 }
 
+// routeNote encodes a route notification of our local route to a on link
+// index, with proto as its protocol.
+func routeNote(typ uint16, index int32, a string, proto uint8) []byte {
+	m := appendRoute(nil, typ, 0, index, netip.MustParseAddr(a))
+	m[unix.NLMSG_HDRLEN+5] = proto
+	return m
+}
+
 // TestWatcherParse: notifications become the events the daemon acts on,
 // the dummy interface's index followed through deletion and recreation.
 func TestWatcherParse(t *testing.T) {
@@ -46,6 +55,26 @@ func TestWatcherParse(t *testing.T) {
 			want: []Event{
 				{Kind: AddressAdded, Addr: netip.MustParseAddr("10.96.0.10"), Dummy: true},
 				{Kind: AddressRemoved, Addr: netip.MustParseAddr("fd00:96::1"), Dummy: true},
+			},
+			wantDummy: dummy,
+		},
+		{
+			name: "our local route through the dummy added and deleted",
+			notes: [][]byte{
+				routeNote(unix.RTM_NEWROUTE, dummy, "10.96.0.10", RouteProtocol),
+				routeNote(unix.RTM_DELROUTE, dummy, "10.96.0.11", RouteProtocol),
+			},
+			want: []Event{
+				{Kind: AddressAdded, Addr: netip.MustParseAddr("10.96.0.10"), Dummy: true},
+				{Kind: AddressRemoved, Addr: netip.MustParseAddr("10.96.0.11"), Dummy: true},
+			},
+			wantDummy: dummy,
+		},
+		{
+			name: "the kernel's routes, and ours through another link, are dropped",
+			notes: [][]byte{
+				routeNote(unix.RTM_NEWROUTE, dummy, "10.96.0.10", unix.RTPROT_KERNEL),
+				routeNote(unix.RTM_DELROUTE, eth0, "10.96.0.11", RouteProtocol),
 			},
 			wantDummy: dummy,
 		},
@@ -131,8 +160,8 @@ func TestWatcherParseMalformed(t *testing.T) {
 // TestWatcherParseAllocs: a notification costs no allocation.
 func TestWatcherParseAllocs(t *testing.T) {
 	w := &watcher{name: "kube-ipvs0", dummy: 7}
-	buf := append(addrNote(unix.RTM_NEWADDR, 7, rtattr(unix.IFA_LOCAL, ipBytes("10.96.0.10"))),
-		linkNote(unix.RTM_NEWLINK, 2, "eth0")...)
+	buf := slices.Concat(addrNote(unix.RTM_NEWADDR, 7, rtattr(unix.IFA_LOCAL, ipBytes("10.96.0.10"))),
+		linkNote(unix.RTM_NEWLINK, 2, "eth0"), routeNote(unix.RTM_NEWROUTE, 7, "10.96.0.10", RouteProtocol))
 	n := 0
 	fn := func(Event) { n++ }
 	allocs := testing.AllocsPerRun(100, func() { _ = w.parse(buf, fn) })

@@ -18,8 +18,9 @@ import (
 )
 
 // TestBindListUnbind checks binding both families (twice), what the kernel
-// then holds (host prefixes, IPv6 without DAD, local routes in the local
-// table and no route in the main table), and unbinding.
+// then holds (IPv4: our local route, no address; IPv6: a host address
+// without DAD; one local route in the local table and no route in the main
+// table), and unbinding.
 func TestBindListUnbind(t *testing.T) {
 	n := netnstest.New(t)
 	a := ensured(t, n)
@@ -33,21 +34,8 @@ func TestBindListUnbind(t *testing.T) {
 		t.Errorf("List = %v, want %v", got, want)
 	}
 
-	dummy := n.Link(t, addr.DefaultInterface)
-	kaddrs, err := n.NL.AddrList(dummy, netlink.FAMILY_ALL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range kaddrs {
-		ones, bits := k.Mask.Size()
-		if ones != bits {
-			t.Errorf("%s bound as /%d, want a host prefix", k.IP, ones)
-		}
-		if k.IP.To4() == nil {
-			if k.Flags&unix.IFA_F_NODAD == 0 || k.Flags&unix.IFA_F_TENTATIVE != 0 {
-				t.Errorf("%s flags %#x: want NODAD and not tentative", k.IP, k.Flags)
-			}
-		}
+	for _, x := range []netip.Addr{v4, v4b, v6} {
+		checkForm(t, n, x)
 	}
 	for _, x := range []netip.Addr{v4, v6} {
 		waitLocalRoute(t, n, x)
@@ -75,6 +63,60 @@ func TestBindListUnbind(t *testing.T) {
 	if local, _ := routesTo(t, n, v4); local != 0 {
 		t.Errorf("local route to %s left after Unbind", v4)
 	}
+}
+
+// checkForm checks the form x is bound in: an IPv4 address as our local
+// route only (proto addr.RouteProtocol, the address as preferred source,
+// through the dummy), an IPv6 address as a /128 on the dummy without DAD
+// nor prefix route.
+func checkForm(t *testing.T, n *netnstest.NetNS, x netip.Addr) {
+	t.Helper()
+	dummy := n.Link(t, addr.DefaultInterface)
+	kaddrs, err := n.NL.AddrList(dummy, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDummy []netlink.Addr
+	for _, k := range kaddrs {
+		if a, _ := netip.AddrFromSlice(k.IP); a.Unmap() == x {
+			onDummy = append(onDummy, k)
+		}
+	}
+	ours := ourRoutes(t, n, x)
+	if x.Is4() {
+		if len(onDummy) != 0 || len(ours) != 1 {
+			t.Fatalf("%s: %d addresses on the dummy and %d routes of ours, want 0 and 1", x, len(onDummy), len(ours))
+		}
+		r := ours[0]
+		if src, _ := netip.AddrFromSlice(r.Src); src.Unmap() != x || r.LinkIndex != dummy.Attrs().Index || r.Scope != netlink.SCOPE_HOST {
+			t.Errorf("%s: route %+v, want source %s through the dummy, scope host", x, r, x)
+		}
+		return
+	}
+	if len(onDummy) != 1 || len(ours) != 0 {
+		t.Fatalf("%s: %d addresses on the dummy and %d routes of ours, want 1 and 0", x, len(onDummy), len(ours))
+	}
+	k := onDummy[0]
+	if ones, bits := k.Mask.Size(); ones != bits {
+		t.Errorf("%s bound as /%d, want a host prefix", k.IP, ones)
+	}
+	if k.Flags&unix.IFA_F_NODAD == 0 || k.Flags&unix.IFA_F_NOPREFIXROUTE == 0 || k.Flags&unix.IFA_F_TENTATIVE != 0 {
+		t.Errorf("%s flags %#x: want NODAD and NOPREFIXROUTE and not tentative", k.IP, k.Flags)
+	}
+}
+
+// ourRoutes returns the local-table routes of addr.RouteProtocol to x.
+func ourRoutes(t *testing.T, n *netnstest.NetNS, x netip.Addr) []netlink.Route {
+	t.Helper()
+	routes, err := n.NL.RouteListFiltered(netlink.FAMILY_ALL,
+		&netlink.Route{Table: unix.RT_TABLE_LOCAL, Protocol: addr.RouteProtocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.DeleteFunc(routes, func(r netlink.Route) bool {
+		d, _ := netip.AddrFromSlice(r.Dst.IP)
+		return d.Unmap() != x
+	})
 }
 
 // routesTo counts the local-table local routes and the main-table routes
@@ -262,18 +304,9 @@ func TestBindAll(t *testing.T) {
 	if got := list(t, a); !equal(got, want) {
 		t.Fatalf("List returned %d addresses, want %d", len(got), count)
 	}
-	// Batched adds are host prefixes, IPv6 without DAD, like Bind's.
-	kaddrs, err := n.NL.AddrList(n.Link(t, addr.DefaultInterface), netlink.FAMILY_ALL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range kaddrs {
-		if ones, bits := k.Mask.Size(); ones != bits {
-			t.Fatalf("%s bound as /%d", k.IP, ones)
-		}
-		if k.IP.To4() == nil && (k.Flags&unix.IFA_F_NODAD == 0 || k.Flags&unix.IFA_F_NOPREFIXROUTE == 0) {
-			t.Fatalf("%s flags %#x: want NODAD and NOPREFIXROUTE", k.IP, k.Flags)
-		}
+	// Batched binds have Bind's form.
+	for _, x := range []netip.Addr{addrs[0], addrs[3], addrs[700]} {
+		checkForm(t, n, x)
 	}
 	waitLocalRoute(t, n, addrs[count-1])
 	t.Logf("BindAll %d: %v (%.0f/s)", count, took, count/took.Seconds())

@@ -93,8 +93,9 @@ func inNS(t *testing.T, n *netnstest.NetNS, args ...string) {
 	}
 }
 
-// TestWatchSeesAddressDrift: the real subscription reports `ip addr del`
-// of one of our addresses, an address added by hand, an address of
+// TestWatchSeesAddressDrift: the real subscription reports `ip route del`
+// of an IPv4 address's local route and `ip addr del` of an IPv6 address, an
+// address added by hand (as kube-proxy binds them), an address of
 // another link, the dummy interface deleted and recreated; and a
 // subscription that stops with its context.
 func TestWatchSeesAddressDrift(t *testing.T) {
@@ -118,11 +119,11 @@ func TestWatchSeesAddressDrift(t *testing.T) {
 	})
 
 	start := time.Now()
-	inNS(t, n, "ip", "addr", "del", "198.18.40.10/32", "dev", addr.DefaultInterface)
-	await(t, events, "ip addr del "+vip4.String(), func(ev addr.Event) bool {
+	inNS(t, n, "ip", "route", "del", "table", "local", "local", "198.18.40.10", "dev", addr.DefaultInterface)
+	await(t, events, "ip route del "+vip4.String(), func(ev addr.Event) bool {
 		return ev.Kind == addr.AddressRemoved && ev.Addr == vip4 && ev.Dummy
 	})
-	t.Logf("ip addr del reported %v after the command started (exec included)", time.Since(start))
+	t.Logf("ip route del reported %v after the command started (exec included)", time.Since(start))
 	inNS(t, n, "ip", "addr", "del", "fd00:40::10/128", "dev", addr.DefaultInterface)
 	await(t, events, "ip addr del "+vip6.String(), func(ev addr.Event) bool {
 		return ev.Kind == addr.AddressRemoved && ev.Addr == vip6 && ev.Dummy
