@@ -163,14 +163,15 @@ func Eventually(timeout, interval time.Duration, cond func() (bool, string)) err
 }
 
 // Dump returns what the kernel holds, for failure messages: ipvsadm -Ln
-// with counters, the IPVS connection table, and the node's addresses on the
-// dummy interface.
+// with counters, the IPVS connection table, and the addresses and local
+// routes on the dummy interface.
 func Dump() string {
 	var b strings.Builder
 	for _, args := range [][]string{
 		{"ipvsadm", "-Ln"},
 		{"ipvsadm", "-Lnc"},
 		{"ip", "-br", "addr", "show", "dev", "kube-ipvs0"},
+		{"ip", "route", "show", "table", "local", "dev", "kube-ipvs0"},
 	} {
 		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 		fmt.Fprintf(&b, "$ %s\n%s", strings.Join(args, " "), out)

@@ -13,14 +13,15 @@ import (
 
 // KernelState is what a proxy programs in the node's kernel, without the
 // counters that traffic moves: every IPVS virtual server with its settings
-// and real servers, the addresses on the dummy interface and the whole
+// and real servers, the addresses bound on the dummy interface and the whole
 // nftables ruleset. Two KernelStates compare equal (String) exactly when no
 // proxy changed anything between the readings.
 type KernelState struct {
 	// VirtualServers are sorted by Key.
 	VirtualServers []VirtualServerState
-	// DummyAddrs are the addresses on kube-ipvs0, sorted.
-	DummyAddrs []netip.Addr
+	// Bound are the addresses bound on kube-ipvs0, as addresses or local
+	// routes (BoundAddrs), sorted.
+	Bound []netip.Addr
 	// Nftables is `nft -s list ruleset` (stateless: no counter values).
 	Nftables string
 }
@@ -56,10 +57,9 @@ func ReadKernelState() (KernelState, error) {
 		st.VirtualServers = append(st.VirtualServers, vs)
 	}
 	sort.Slice(st.VirtualServers, func(i, j int) bool { return st.VirtualServers[i].Key < st.VirtualServers[j].Key })
-	if st.DummyAddrs, err = LinkAddrs("kube-ipvs0"); err != nil {
+	if st.Bound, err = BoundAddrs(); err != nil {
 		return st, err
 	}
-	sort.Slice(st.DummyAddrs, func(i, j int) bool { return st.DummyAddrs[i].Less(st.DummyAddrs[j]) })
 	out, err := exec.Command("nft", "-s", "list", "ruleset").CombinedOutput()
 	if err != nil {
 		return st, fmt.Errorf("nft -s list ruleset: %w: %s", err, out)
@@ -126,7 +126,7 @@ func (s KernelState) String() string {
 			fmt.Fprintf(&b, "  -> %s\n", r)
 		}
 	}
-	fmt.Fprintf(&b, "kube-ipvs0: %v\n", s.DummyAddrs)
+	fmt.Fprintf(&b, "bound on %s: %v\n", DummyInterface, s.Bound)
 	b.WriteString(s.Nftables)
 	return b.String()
 }

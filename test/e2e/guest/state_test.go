@@ -10,7 +10,7 @@ import (
 func kernelState(sched string, reals []string, mut ...func(*KernelState)) KernelState {
 	st := KernelState{
 		VirtualServers: []VirtualServerState{{Key: "TCP 198.19.128.10:80", Scheduler: sched, Options: "flags=0x0", Reals: reals}},
-		DummyAddrs:     []netip.Addr{netip.MustParseAddr("198.19.128.10")},
+		Bound:          []netip.Addr{netip.MustParseAddr("198.19.128.10")},
 		Nftables:       "table ip ipvs-proxy {\n}\n",
 	}
 	for _, m := range mut {
@@ -35,7 +35,7 @@ func TestKernelStateString(t *testing.T) {
 		{name: "weight", other: kernelState("rr", []string{"198.19.1.2:8080 weight=0 fwd=0x0 thresholds=0/0"})},
 		{name: "real server gone", other: kernelState("rr", nil)},
 		{name: "options", other: kernelState("rr", reals, func(s *KernelState) { s.VirtualServers[0].Options = "flags=0x1" })},
-		{name: "address", other: kernelState("rr", reals, func(s *KernelState) { s.DummyAddrs = nil })},
+		{name: "address", other: kernelState("rr", reals, func(s *KernelState) { s.Bound = nil })},
 		{name: "ruleset", other: kernelState("rr", reals, func(s *KernelState) { s.Nftables = "" })},
 		{name: "rr taken to lc", other: kernelState("lc", reals).WithScheduler("rr"), equal: true},
 	}

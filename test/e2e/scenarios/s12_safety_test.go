@@ -172,12 +172,12 @@ func (e *env) hostAddress(cl *guest.Netns, pods []*guest.Pod) {
 // get every port no service uses rejected.
 func (e *env) notClaimed(a netip.Addr) {
 	e.t.Helper()
-	bound, err := guest.LinkAddrs("kube-ipvs0")
-	e.must(err, "reading kube-ipvs0's addresses")
+	bound, err := guest.BoundAddrs()
+	e.must(err, "reading what is bound on kube-ipvs0")
 	if slices.Contains(bound, a) {
-		e.t.Errorf("The node's address %s is bound on kube-ipvs0 (addresses: %v)", a, bound)
+		e.t.Errorf("The node's address %s is bound on kube-ipvs0 (bound: %v)", a, bound)
 	} else {
-		e.t.Logf("kube-ipvs0 does not hold %s (it holds %v)", a, bound)
+		e.t.Logf("kube-ipvs0 does not hold %s, as an address or a local route (it holds %v)", a, bound)
 	}
 	ips, err := guest.NftSet("ip", "ipvs-proxy", "service-ips")
 	e.must(err, "reading nftables set service-ips")

@@ -65,8 +65,8 @@ func Test13ConfigReload(t *testing.T) {
 			t.Fatalf("virtual server %s has scheduler %s before the change, want kubeadm's default rr", vs.Key, vs.Scheduler)
 		}
 	}
-	t.Logf("Programmed from kubeadm's config.conf: %d virtual servers (scheduler rr), %d kube-ipvs0 addresses, ruleset %d bytes; arp_ignore/arp_announce %s",
-		len(before.VirtualServers), len(before.DummyAddrs), len(before.Nftables), arp)
+	t.Logf("Programmed from kubeadm's config.conf: %d virtual servers (scheduler rr), %d addresses bound on kube-ipvs0, ruleset %d bytes; arp_ignore/arp_announce %s",
+		len(before.VirtualServers), len(before.Bound), len(before.Nftables), arp)
 
 	e.republishSame(d, vol, before)
 	e.publishInvalid(d, vol, before)
@@ -77,8 +77,8 @@ func Test13ConfigReload(t *testing.T) {
 	if after.String() != before.String() {
 		t.Errorf("the kernel changed across the exit:\nbefore:\n%s\nafter:\n%s", before, after)
 	} else {
-		t.Logf("Kernel state after the exit: identical (%d virtual servers, %d kube-ipvs0 addresses, ruleset %d bytes)",
-			len(after.VirtualServers), len(after.DummyAddrs), len(after.Nftables))
+		t.Logf("Kernel state after the exit: identical (%d virtual servers, %d addresses bound on kube-ipvs0, ruleset %d bytes)",
+			len(after.VirtualServers), len(after.Bound), len(after.Nftables))
 	}
 	if got := e.strictARPSysctls(); got != arp {
 		t.Errorf("arp_ignore/arp_announce went from %s to %s across the exit: the exiting daemon applied the new file", arp, got)

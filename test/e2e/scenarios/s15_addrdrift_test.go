@@ -22,8 +22,9 @@ const driftRounds = 5
 
 // Test15AddressDrift: with --ipvs-sync-period=10m, so that the periodic
 // repair cannot be what fixes it, a cluster IP deleted from kube-ipvs0 by
-// hand (`ip addr del`, and over netlink for a figure without the exec) is
-// bound again within 3 s, from the kernel's address notification, and
+// hand (`ip addr del`, or `ip route del local` for one bound as a local
+// route; and over netlink for a figure without the exec) is bound again
+// within 3 s, from the kernel's notification, and
 // traffic to it works; a new address on eth0 gets the node port within 5 s
 // (node addresses were re-read once per sync period before); and the
 // thread the watch blocks in poll(2) with does not wake while nothing
@@ -44,11 +45,12 @@ func Test15AddressDrift(t *testing.T) {
 		vip := e.clusterIP(svc, v6)
 		for _, byHand := range []bool{true, false} {
 			var took []time.Duration
+			var how string
 			for range driftRounds {
-				took = append(took, e.deleteAndAwait(vip.Addr(), byHand))
+				d, h := e.deleteAndAwait(vip.Addr(), byHand)
+				took, how = append(took, d), h
 			}
 			slices.Sort(took)
-			how := map[bool]string{true: "ip addr del", false: "netlink"}[byHand]
 			t.Logf("%s %s deleted from kube-ipvs0 %d times with %s: bound again after %v (median %v), counted from just before the deletion",
 				family(v6), vip.Addr(), driftRounds, how, took, took[len(took)/2])
 		}
@@ -62,31 +64,33 @@ func Test15AddressDrift(t *testing.T) {
 	e.watchIdle(d, 10*time.Second)
 }
 
-// deleteAndAwait deletes a from kube-ipvs0 (with `ip addr del` when byHand,
-// else over netlink) and returns how long it took to be bound again,
-// counted from just before the deletion.
-func (e *env) deleteAndAwait(a netip.Addr, byHand bool) time.Duration {
+// deleteAndAwait deletes a from kube-ipvs0 in the form it is bound in (an
+// address or a local route; with ip(8) when byHand, else over netlink) and
+// returns how long it took to be bound again, counted from just before the
+// deletion, and how it was deleted.
+func (e *env) deleteAndAwait(a netip.Addr, byHand bool) (time.Duration, string) {
 	e.t.Helper()
-	start := time.Now()
-	if byHand {
-		_, err := guest.Run("ip", "addr", "del", netip.PrefixFrom(a, a.BitLen()).String(), "dev", "kube-ipvs0")
-		e.must(err, "deleting "+a.String())
-	} else {
-		link, err := netlink.LinkByName("kube-ipvs0")
-		e.must(err, "finding kube-ipvs0")
-		ip := netlink.Addr{IPNet: netlink.NewIPNet(a.AsSlice())}
-		e.must(netlink.AddrDel(link, &ip), "deleting "+a.String())
+	b, ok, err := guest.IsBound(guest.DummyInterface, a)
+	e.must(err, "reading what is bound on kube-ipvs0")
+	if !ok {
+		e.t.Fatalf("%s is not bound on kube-ipvs0 before the deletion", a)
 	}
+	how := "netlink (" + b.Form.String() + ")"
+	if byHand {
+		how = guest.UnbindCommand(guest.DummyInterface, b)
+	}
+	start := time.Now()
+	e.must(guest.Unbind(guest.DummyInterface, b, byHand), "deleting "+a.String())
 	deleted := time.Now()
-	err := guest.Eventually(3*time.Second, 2*time.Millisecond, func() (bool, string) {
-		addrs, err := guest.LinkAddrs("kube-ipvs0")
+	err = guest.Eventually(3*time.Second, 2*time.Millisecond, func() (bool, string) {
+		again, ok, err := guest.IsBound(guest.DummyInterface, a)
 		if err != nil {
 			return false, err.Error()
 		}
-		return slices.Contains(addrs, a), fmt.Sprintf("kube-ipvs0 has %v", addrs)
+		return ok, fmt.Sprintf("%s bound %v %+v", a, ok, again)
 	})
-	e.must(err, fmt.Sprintf("waiting for %s to be bound again (deleted %v after the start)", a, deleted.Sub(start)))
-	return time.Since(start)
+	e.must(err, fmt.Sprintf("waiting for %s to be bound again after %s (deleted %v after the start)", a, how, deleted.Sub(start)))
+	return time.Since(start), how
 }
 
 // nodeAddressFollowed adds an address to eth0 and waits for the service's
