@@ -2,7 +2,7 @@
 // random cluster covering the Service feature space is programmed by the
 // real kube-proxy v1.37.2 (IPVS mode) and then by ipvs-proxy, with the same
 // flags, on the same kernel, and the two IPVS tables and sets of addresses
-// on kube-ipvs0 are compared.
+// bound on kube-ipvs0 (as addresses or local routes) are compared.
 //
 //	Generate(seed) ─► Cluster: Node, flags, Services, EndpointSlices, extra host addresses
 //	  ─► kube-apiserver (test/apiserver via test/e2e/host), one namespace per seed

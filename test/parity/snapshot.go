@@ -24,8 +24,9 @@ type Snapshot struct {
 	// Daemon is "kube-proxy" or "ipvs-proxy".
 	Daemon         string          `json:"daemon"`
 	VirtualServers []VirtualServer `json:"virtualServers"`
-	// Addresses are those bound on kube-ipvs0, without the kernel's own
-	// IPv6 link-local address.
+	// Addresses are those bound on kube-ipvs0, as addresses or local
+	// routes (kube-proxy binds the one, ipvs-proxy an IPv4 service address
+	// as the other), without the kernel's own IPv6 link-local address.
 	Addresses []netip.Prefix `json:"addresses"`
 	// HostAddresses are the addresses of every other interface: what the
 	// rules call the host's own.

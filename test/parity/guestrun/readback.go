@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipvs-proxy/ipvs-proxy/test/e2e/guest"
 	"github.com/ipvs-proxy/ipvs-proxy/test/parity"
 )
 
@@ -18,7 +19,7 @@ import (
 var protoNames = map[uint16]string{syscall.IPPROTO_TCP: "TCP", syscall.IPPROTO_UDP: "UDP", syscall.IPPROTO_SCTP: "SCTP"}
 
 // read takes a canonical snapshot of the kernel: the IPVS table over
-// netlink (moby/ipvs, not either daemon's code), the addresses on
+// netlink (moby/ipvs, not either daemon's code), the addresses bound on
 // kube-ipvs0 and those of every other interface.
 func read() (*parity.Snapshot, error) {
 	h, err := ipvs.New("")
@@ -75,33 +76,31 @@ func virtualServer(h *ipvs.Handle, s *ipvs.Service) (parity.VirtualServer, error
 	return vs, nil
 }
 
-// readAddrs fills in the addresses on kube-ipvs0 (without IPv6 link-local
-// ones, which the kernel adds to an interface that is up) and every other
-// interface's.
+// readAddrs fills in what is bound on kube-ipvs0 and every other
+// interface's addresses. Bound means what the kernel treats as local through
+// kube-ipvs0 (guest.Bindings): kube-proxy binds a /32 address where
+// ipvs-proxy binds a /32 local route, and both read the same here, so that
+// the suite compares what traffic sees, not the form.
 func readAddrs(snap *parity.Snapshot) error {
 	dummy := -1
 	if l, err := netlink.LinkByName(parity.DummyInterface); err == nil {
 		dummy = l.Attrs().Index
+		bound, err := guest.Bindings(parity.DummyInterface)
+		if err != nil {
+			return err
+		}
+		for _, b := range bound {
+			snap.Addresses = append(snap.Addresses, b.Prefix)
+		}
 	}
 	list, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("listing addresses: %w", err)
 	}
 	for _, a := range list {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && a.LinkIndex != dummy {
+			snap.HostAddresses = append(snap.HostAddresses, ip.Unmap())
 		}
-		ip = ip.Unmap()
-		if a.LinkIndex != dummy {
-			snap.HostAddresses = append(snap.HostAddresses, ip)
-			continue
-		}
-		if ip.Is6() && ip.IsLinkLocalUnicast() {
-			continue
-		}
-		ones, _ := a.Mask.Size()
-		snap.Addresses = append(snap.Addresses, netip.PrefixFrom(ip, ones))
 	}
 	return nil
 }
