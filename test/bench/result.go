@@ -171,8 +171,9 @@ type Restart struct {
 	Healthz         float64
 	// KernelWrites is ipvs_proxy_kernel_writes_total once synced.
 	KernelWrites float64
-	// AddressesBefore and AddressesAfter count the addresses on the dummy
-	// interface just before the kill and once the new process has synced.
+	// AddressesBefore and AddressesAfter count the addresses bound on the
+	// dummy interface, as addresses or local routes, just before the kill
+	// and once the new process has synced.
 	AddressesBefore, AddressesAfter int
 	// Adopted is the daemon's "Adopted the existing kernel state" line.
 	Adopted string

@@ -17,7 +17,6 @@ const (
 	// driftSettle is the pause after each repair (or restore), so that the
 	// next deletion meets a quiet daemon.
 	driftSettle = 2 * time.Second
-	dummyLink   = "kube-ipvs0"
 )
 
 // tampering is one deletion done by hand: what it deleted, how to tell it
@@ -118,23 +117,29 @@ func repairTime(r bench.Repair) string {
 
 func vip(svc int) netip.AddrPort { return netip.AddrPortFrom(bench.ClusterIP(svc), bench.ServicePort) }
 
-// deleteAddress removes service svc's cluster IP from the dummy interface
-// (ip addr del).
+// deleteAddress unbinds service svc's cluster IP from the dummy interface
+// in the form the kernel holds it (ip addr del, or ip route del local for
+// ipvs-proxy's IPv4 local route), over netlink.
 func deleteAddress(_ *probe.Operator, svc int) (*tampering, error) {
 	a := bench.ClusterIP(svc)
-	if err := probe.DeleteAddress(dummyLink, a); err != nil {
+	b, ok, err := guest.IsBound(guest.DummyInterface, a)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%v is not bound on %s", a, guest.DummyInterface)
+	}
+	if err := guest.Unbind(guest.DummyInterface, b, false); err != nil {
 		return nil, err
 	}
 	return &tampering{
-		object:   a.String(),
-		repaired: func() (bool, error) { return probe.HasAddress(dummyLink, a) },
-		restore:  func() error { return addAddress(a) },
+		object: fmt.Sprintf("%v (%s)", a, b.Form),
+		repaired: func() (bool, error) {
+			_, ok, err := guest.IsBound(guest.DummyInterface, a)
+			return ok, err
+		},
+		restore: func() error { return guest.Rebind(guest.DummyInterface, b) },
 	}, nil
-}
-
-func addAddress(a netip.Addr) error {
-	_, err := guest.Run("ip", "addr", "add", a.String()+"/32", "dev", dummyLink)
-	return err
 }
 
 // deleteElement removes service svc's port from our service-ports set

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/test/bench"
@@ -65,12 +64,9 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, k kernel, o opt
 	return err
 }
 
-// countAddresses counts the addresses bound to the dummy interface, with
-// the real ip(8) (one process, not one per address).
+// countAddresses counts the addresses bound on the dummy interface, as
+// addresses or local routes (guest.BoundAddrs).
 func countAddresses() (int, error) {
-	out, err := guest.Run("ip", "-o", "addr", "show", "dev", "kube-ipvs0")
-	if err != nil {
-		return 0, err
-	}
-	return strings.Count(out, " inet"), nil
+	bound, err := guest.BoundAddrs()
+	return len(bound), err
 }

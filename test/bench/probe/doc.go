@@ -10,9 +10,9 @@
 //	processes ─► /proc/PID/stat and status: CPU time and peak RSS
 //	logs      ─► the time of klog lines (informers synced)
 //	drift     ─► Operator (drift.go): deletes one of ipvs-proxy's objects by
-//	             hand (an address, a service-ports element, the whole IPVS
-//	             table, one real or virtual server) and reads whether it is
-//	             back
+//	             hand (a service-ports element, the whole IPVS table, one
+//	             real or virtual server) and reads whether it is back; a
+//	             bound address is deleted with guest.Unbind
 //
 // Everything but Operator only reads the kernel.
 package probe

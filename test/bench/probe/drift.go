@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"syscall"
 
 	"github.com/google/nftables"
 	"github.com/moby/ipvs"
-	"github.com/vishvananda/netlink"
 )
 
 // ipvs-proxy's IPv4 table and the set that lists every service port it
@@ -22,9 +20,10 @@ const (
 )
 
 // Operator changes ipvs-proxy's kernel state behind its back, as an
-// operator (ip addr del, nft delete element, ipvsadm -C/-d/-D) or another
-// program would, and reads whether it is back. It is the only writer in
-// this package; the drift phase of the benchmark uses it.
+// operator (nft delete element, ipvsadm -C/-d/-D) or another program
+// would, and reads whether it is back. It is the only writer in this
+// package; the drift phase of the benchmark uses it, and guest.Unbind for
+// a bound address.
 type Operator struct {
 	ipvs *ipvs.Handle
 	nft  *nftables.Conn
@@ -42,42 +41,6 @@ func NewOperator() (*Operator, error) {
 		return nil, fmt.Errorf("opening nftables netlink: %w", err)
 	}
 	return &Operator{ipvs: h, nft: c}, nil
-}
-
-// DeleteAddress removes a from interface dev.
-func DeleteAddress(dev string, a netip.Addr) error {
-	link, err := netlink.LinkByName(dev)
-	if err != nil {
-		return fmt.Errorf("finding interface %s: %w", dev, err)
-	}
-	ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}
-	if err := netlink.AddrDel(link, &netlink.Addr{IPNet: ipn}); err != nil {
-		return fmt.Errorf("deleting %v from %s: %w", a, dev, err)
-	}
-	return nil
-}
-
-// HasAddress reports whether a is bound to interface dev. A dump that
-// addresses changing during it interrupted counts as not yet: the caller
-// polls again.
-func HasAddress(dev string, a netip.Addr) (bool, error) {
-	link, err := netlink.LinkByName(dev)
-	if err != nil {
-		return false, fmt.Errorf("finding interface %s: %w", dev, err)
-	}
-	list, err := netlink.AddrList(link, netlink.FAMILY_ALL)
-	if errors.Is(err, netlink.ErrDumpInterrupted) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("listing the addresses of %s: %w", dev, err)
-	}
-	for _, x := range list {
-		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // DeleteServicePort deletes vip's element from ipvs-proxy's IPv4
