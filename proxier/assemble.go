@@ -32,7 +32,7 @@ type Assembler struct {
 	claims   map[model.VSKey][]types.NamespacedName // sorted, winner first
 	vs       map[model.VSKey]*model.Service         // the winners' virtual servers
 	addrs    map[netip.Addr]int
-	ports    map[string]counted[model.ServicePort] // by owner and port
+	ports    map[netip.Addr]map[string]counted[model.ServicePort] // by address, then owner and port
 	nports   map[model.NodePort]int
 	hair     map[model.Endpoint]int
 	health   map[types.NamespacedName]HealthCheck
@@ -40,8 +40,11 @@ type Assembler struct {
 	// IPv4, 1 IPv6) and policy (0 internal, 1 external).
 	noLocal [2][2]int
 	// nfGen and healthGen count the changes of the netfilter intent and of
-	// the health checks, so that a caller redoes its work only after one.
+	// the health checks, so that a caller redoes its work only after one;
+	// nfDirty names the netfilter groups changed since the intent was last
+	// taken (Netfilter, NetfilterChanges), unsorted.
 	nfGen, healthGen uint64
+	nfDirty          model.NetfilterGroups
 }
 
 // HealthCheck is the health-check node port of an externalTrafficPolicy
@@ -65,7 +68,7 @@ func NewAssembler() *Assembler {
 		claims:   map[model.VSKey][]types.NamespacedName{},
 		vs:       map[model.VSKey]*model.Service{},
 		addrs:    map[netip.Addr]int{},
-		ports:    map[string]counted[model.ServicePort]{},
+		ports:    map[netip.Addr]map[string]counted[model.ServicePort]{},
 		nports:   map[model.NodePort]int{},
 		hair:     map[model.Endpoint]int{},
 		health:   map[types.NamespacedName]HealthCheck{},
@@ -131,6 +134,7 @@ func (a *Assembler) Set(name types.NamespacedName, frag *ServiceState, problems 
 		// the service set, listed already.)
 		if w, _ := a.Owner(k); w != before[k] {
 			ch.Services = append(ch.Services, a.claims[k]...)
+			a.nfDirty.Addrs = append(a.nfDirty.Addrs, k.Addr) // its ports are the winner's
 		}
 	}
 	a.setHealth(name, frag)
@@ -206,32 +210,6 @@ func (a *Assembler) HealthGen() uint64 { return a.healthGen }
 // NetfilterGen changes whenever Netfilter would return something else for
 // the same foreign virtual servers.
 func (a *Assembler) NetfilterGen() uint64 { return a.nfGen }
-
-// Netfilter returns the complete netfilter intent, less the ports whose
-// virtual server belongs to another program (foreign, nil for none): their
-// traffic is that program's, and our netfilter records what we serve. The
-// local sources are LocalSources(cfg, node), or cfg.LocalInterface with its
-// mark. It costs O(entries).
-func (a *Assembler) Netfilter(cfg *Config, node *Node, foreign func(model.VSKey) bool) model.Netfilter {
-	n := model.Netfilter{MasqueradeAll: cfg.MasqueradeAll, LocalCIDRs: LocalSources(cfg, node)}
-	if cfg.LocalInterface.Name != "" {
-		n.LocalInterface, n.MasqueradeMark = cfg.LocalInterface, cfg.masqueradeMark()
-	}
-	for _, c := range a.ports {
-		// A port whose virtual server another service won is that service's.
-		if cl := a.claims[c.v.VSKey]; len(cl) > 0 && cl[0] == c.owner && (foreign == nil || !foreign(c.v.VSKey)) {
-			n.Ports = append(n.Ports, c.v)
-		}
-	}
-	for k := range a.nports {
-		n.NodePorts = append(n.NodePorts, k)
-	}
-	for k := range a.hair {
-		n.Hairpin = append(n.Hairpin, k)
-	}
-	n.Sort()
-	return n
-}
 
 // State returns the whole desired state. It shares the virtual servers
 // with the assembler.
@@ -339,25 +317,6 @@ func (a *Assembler) refreshWinner(k model.VSKey) {
 	a.vs[k] = frag.Services[i]
 }
 
-func (a *Assembler) addNetfilter(f *ServiceState, delta int) {
-	if len(f.Ports) == 0 && len(f.NodePorts) == 0 && len(f.Hairpin) == 0 {
-		return
-	}
-	a.nfGen++
-	for _, p := range f.Ports {
-		k := f.Name.String() + " " + p.String() // the dump line names every field
-		c := a.ports[k]
-		c.v, c.owner, c.refs = p, f.Name, c.refs+delta
-		if c.refs > 0 {
-			a.ports[k] = c
-		} else {
-			delete(a.ports, k)
-		}
-	}
-	addRefs(a.nports, f.NodePorts, delta)
-	addRefs(a.hair, f.Hairpin, delta)
-}
-
 func addRefs[K comparable](m map[K]int, keys []K, delta int) {
 	for _, k := range keys {
 		if n := m[k] + delta; n > 0 {
@@ -366,13 +325,6 @@ func addRefs[K comparable](m map[K]int, keys []K, delta int) {
 			delete(m, k)
 		}
 	}
-}
-
-// sameNetfilter reports whether two fragments contribute the same netfilter
-// entries (fragments list them in a deterministic order).
-func sameNetfilter(x, y *ServiceState) bool {
-	return slices.Equal(x.NodePorts, y.NodePorts) && slices.Equal(x.Hairpin, y.Hairpin) &&
-		slices.EqualFunc(x.Ports, y.Ports, model.ServicePort.Equal)
 }
 
 func conflictProblem(loser, winner types.NamespacedName, k model.VSKey) Problem {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +78,24 @@ func checkAssembleEquivalence(t *testing.T, s *byteSource) {
 			tracked[n] = a.Problems(n)
 		}
 	}
+	// The netfilter intent is also followed as the engine follows it: the
+	// intent taken at the start, then after some Sets its changed groups
+	// replaced (NetfilterChanges, NetfilterOf).
+	nf := a.Netfilter(&cfg, &node, nil)
+	follow := func() {
+		g := a.NetfilterChanges()
+		part := a.NetfilterOf(&g, &cfg, &node, nil)
+		nf = nf.ReplaceGroups(&g, &part)
+	}
 	for _, ev := range assembleEvents(s, svcs, final) {
 		set(ev.name, ev.svc)
+		if s.bool() {
+			follow()
+		}
+	}
+	follow()
+	if g, w := strings.Join(nf.Lines(), "\n"), strings.Join(want.Netfilter.Lines(), "\n"); g != w {
+		t.Fatalf("netfilter intent followed by changed groups differs from Build's:\n--- followed\n%s\n--- Build\n%s", g, w)
 	}
 
 	got := a.State(&cfg, &node)

@@ -186,11 +186,11 @@ func nfWrites(f *netfilter.Fake) int {
 // again, alternately) among n: its virtual server, address and netfilter
 // entries. Unlike an endpoint change it touches the netfilter intent.
 func BenchmarkServiceChange(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			ctx := klog.NewContext(context.Background(), klog.Background().V(1))
 			fx := newEngineFixture(b, n)
-			svc := k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.18.255.254"))
+			svc := k8stest.Service("ns", "extra", k8stest.ClusterIPs("198.19.255.253")) // beside no cluster IP of the fixture's
 			b.ReportAllocs()
 			b.ResetTimer()
 			i := 0

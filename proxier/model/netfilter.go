@@ -184,8 +184,7 @@ func (n *Netfilter) Sort() {
 	slices.SortFunc(n.LocalCIDRs, comparePrefix)
 	n.LocalCIDRs = slices.Compact(n.LocalCIDRs)
 	for i := range n.Ports {
-		slices.SortFunc(n.Ports[i].SourceRanges, comparePrefix)
-		n.Ports[i].SourceRanges = slices.Compact(n.Ports[i].SourceRanges)
+		n.Ports[i].SourceRanges = sortedPrefixes(n.Ports[i].SourceRanges)
 	}
 	slices.SortFunc(n.Ports, compareServicePort)
 	n.Ports = slices.CompactFunc(n.Ports, func(a, b ServicePort) bool { return compareServicePort(a, b) == 0 })
@@ -193,6 +192,21 @@ func (n *Netfilter) Sort() {
 	n.NodePorts = slices.Compact(n.NodePorts)
 	slices.SortFunc(n.Hairpin, compareEndpoint)
 	n.Hairpin = slices.Compact(n.Hairpin)
+}
+
+// sortedPrefixes returns the prefixes sorted and without duplicates: the
+// list itself when it is, else a sorted copy. A port's SourceRanges are
+// shared with the fragment it came from, which sorting in place would
+// change under the assembler's feet (compacting zeroes the tail).
+func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
+	for i := 1; i < len(ps); i++ {
+		if comparePrefix(ps[i-1], ps[i]) >= 0 {
+			c := slices.Clone(ps)
+			slices.SortFunc(c, comparePrefix)
+			return slices.Compact(c)
+		}
+	}
+	return ps
 }
 
 // Equal reports whether two sorted intents are the same.

@@ -77,11 +77,29 @@ func (f *Fake) Apply(n *model.Netfilter) error {
 // refuses, with an error wrapping ErrDrift and changing nothing, an old
 // intent whose program differs from what the fake holds: the caller broke
 // Update's contract, which a kernel may not notice.
-func (f *Fake) Update(old, new *model.Netfilter) error {
+func (f *Fake) Update(old, new *model.Netfilter, changed *model.NetfilterGroups) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallUpdate); err != nil {
 		return err
+	}
+	o, n := groupable(old), groupable(new)
+	if changed != nil && f.applied != nil && o.SameSettings(n) && detectionOf(o) == detectionOf(n) {
+		// Like the kernel's Update: only the named groups are compared
+		// and written, so a change outside them stays out of the tables,
+		// and the cost is theirs plus one copy.
+		was, held := o.Groups(changed), f.applied.Groups(changed)
+		if !o.SameSettings(f.applied) || !was.Equal(&held) {
+			return fmt.Errorf("updating from an intent the tables do not hold: %w", ErrDrift)
+		}
+		part := n.Groups(changed)
+		r := f.applied.ReplaceGroups(changed, &part)
+		f.gen++
+		f.applied = &r
+		if len(familiesOf(&r)) == 0 {
+			f.applied = nil
+		}
+		return nil
 	}
 	if err := f.holds(old); err != nil {
 		return fmt.Errorf("updating from an intent the tables do not hold: %w", err)

@@ -139,11 +139,11 @@ func ExampleTranslate() {
 
 func TestFakeUpdate(t *testing.T) {
 	f := NewFake()
-	if err := f.Update(&model.Netfilter{}, flowIntent()); err != nil {
+	if err := f.Update(&model.Netfilter{}, flowIntent(), nil); err != nil {
 		t.Fatalf("Update from no tables: %v", err)
 	}
 	more := flowIntent(withHairpin("tcp 10.244.1.8:8080"))
-	if err := f.Update(flowIntent(), more); err != nil {
+	if err := f.Update(flowIntent(), more, nil); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	if err := f.Verify(more); err != nil {
@@ -151,20 +151,20 @@ func TestFakeUpdate(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	f.Fail(CallUpdate, fault.Rule{Err: boom, Times: 1})
-	if err := f.Update(more, flowIntent()); !errors.Is(err, boom) {
+	if err := f.Update(more, flowIntent(), nil); !errors.Is(err, boom) {
 		t.Fatalf("Update = %v, want the injected error", err)
 	}
 	if err := f.Verify(more); err != nil {
 		t.Errorf("a failed Update changed the state: %v", err)
 	}
 	// An old intent the fake does not hold breaks Update's contract.
-	if err := f.Update(flowIntent(), flowIntent()); !errors.Is(err, ErrDrift) {
+	if err := f.Update(flowIntent(), flowIntent(), nil); !errors.Is(err, ErrDrift) {
 		t.Errorf("Update from an intent not held = %v, want ErrDrift", err)
 	}
 	if err := f.Verify(more); err != nil {
 		t.Errorf("a refused Update changed the state: %v", err)
 	}
-	if err := f.Update(more, &model.Netfilter{}); err != nil || f.Applied() != nil {
+	if err := f.Update(more, &model.Netfilter{}, nil); err != nil || f.Applied() != nil {
 		t.Errorf("Update to an empty intent: %v, applied %v; want no tables", err, f.Applied())
 	}
 	for m, want := range map[Call]int{CallUpdate: 5, CallApply: 0} {
@@ -185,7 +185,7 @@ func ExampleDiff() {
 	}
 	old := &model.Netfilter{LocalCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, Ports: []model.ServicePort{web}}
 	new := &model.Netfilter{LocalCIDRs: old.LocalCIDRs, Ports: []model.ServicePort{web, dns}}
-	d, ok := Diff(old, new, DefaultTableName)
+	d, ok := Diff(old, new, nil, DefaultTableName)
 	fmt.Print(ok, "\n", d)
 	// Output:
 	// true

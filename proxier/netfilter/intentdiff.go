@@ -24,7 +24,12 @@ import (
 // service. When the settings or the families differ, both intents are
 // translated whole (and the rules differ when the local detection does, so
 // the result asks for a full replace).
-func Diff(old, new *model.Netfilter, tableName string) (*ElementDiff, bool) {
+//
+// changed, when not nil, promises that old and new differ only in the
+// groups it names (model.NetfilterGroups): with the same settings and
+// families, only those groups are looked at, found by binary search, and
+// the cost no longer grows with the size of the intents.
+func Diff(old, new *model.Netfilter, changed *model.NetfilterGroups, tableName string) (*ElementDiff, bool) {
 	old, new = groupable(old), groupable(new)
 	fams := familiesOf(new)
 	if old.MasqueradeAll != new.MasqueradeAll || !slices.Equal(old.LocalCIDRs, new.LocalCIDRs) ||
@@ -32,10 +37,14 @@ func Diff(old, new *model.Netfilter, tableName string) (*ElementDiff, bool) {
 		!slices.EqualFunc(familiesOf(old), fams, func(a, b family) bool { return a.table == b.table }) {
 		return DiffElements(Translate(old, tableName), Translate(new, tableName))
 	}
+	if changed != nil {
+		o, n := old.Groups(changed), new.Groups(changed)
+		old, new = &o, &n
+	}
 	was, becomes := settingsOf(old), settingsOf(new)
 	was.Ports, becomes.Ports = changedPorts(old.Ports, new.Ports)
-	was.NodePorts, becomes.NodePorts = changedGroups(old.NodePorts, new.NodePorts, compareNodePortKey, equalNodePort)
-	was.Hairpin, becomes.Hairpin = changedGroups(old.Hairpin, new.Hairpin, compareEndpoint, equalEndpoint)
+	was.NodePorts, becomes.NodePorts = changedGroups(old.NodePorts, new.NodePorts, model.CompareNodePortGroup, equalNodePort)
+	was.Hairpin, becomes.Hairpin = changedGroups(old.Hairpin, new.Hairpin, model.CompareEndpoint, equalEndpoint)
 	return DiffElements(translate(was, tableName, fams), translate(becomes, tableName, fams))
 }
 
@@ -55,7 +64,7 @@ func settingsOf(n *model.Netfilter) *model.Netfilter {
 // such a port, every port that puts the address in service-ips is in a
 // changed group already.
 func changedPorts(old, new []model.ServicePort) (was, becomes []model.ServicePort) {
-	walkRuns(old, new, compareAddr, func(o, n []model.ServicePort) {
+	walkRuns(old, new, model.ComparePortGroup, func(o, n []model.ServicePort) {
 		if slices.EqualFunc(o, n, equalServicePort) {
 			return
 		}
@@ -119,27 +128,16 @@ func runEnd[T any](list []T, i int, k T, key func(a, b T) int) int {
 // groupable returns the intent itself when its lists are ordered by group
 // key (a sorted intent always is), else a sorted copy.
 func groupable(n *model.Netfilter) *model.Netfilter {
-	if slices.IsSortedFunc(n.Ports, compareAddr) &&
-		slices.IsSortedFunc(n.NodePorts, compareNodePortKey) &&
-		slices.IsSortedFunc(n.Hairpin, compareEndpoint) {
+	if slices.IsSortedFunc(n.Ports, model.ComparePortGroup) &&
+		slices.IsSortedFunc(n.NodePorts, model.CompareNodePortGroup) &&
+		slices.IsSortedFunc(n.Hairpin, model.CompareEndpoint) {
 		return n
 	}
 	return sorted(n)
 }
 
-// Group keys, in the order model.Netfilter.Sort puts entries.
-
-func compareAddr(a, b model.ServicePort) int { return a.Addr.Compare(b.Addr) }
-
+// compareVSKey orders ports by virtual server, within an address group.
 func compareVSKey(a, b model.ServicePort) int {
-	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
-}
-
-func compareNodePortKey(a, b model.NodePort) int {
-	return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
-}
-
-func compareEndpoint(a, b model.Endpoint) int {
 	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 }
 

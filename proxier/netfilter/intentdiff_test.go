@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func TestDiffSharedGroups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkDiffMatches(t, shared, tc.new)
 			checkDiffMatches(t, tc.new, shared)
-			d, ok := Diff(shared, tc.new, DefaultTableName)
+			d, ok := Diff(shared, tc.new, nil, DefaultTableName)
 			if !ok {
 				t.Fatal("Diff refused")
 			}
@@ -125,7 +126,7 @@ func TestDiffNoLocalWithoutLocalCIDRs(t *testing.T) {
 		withPort(model.KindNodePort, "tcp 198.18.0.10:30080", local(), noLocal()),
 		withPort(model.KindNodePort, "tcp [fd00:18::10]:30080", local(), noLocal()))
 	checkDiffMatches(t, old, new)
-	d, ok := Diff(old, new, DefaultTableName)
+	d, ok := Diff(old, new, nil, DefaultTableName)
 	if !ok {
 		t.Fatal("Diff refused")
 	}
@@ -161,7 +162,7 @@ func drop(n *model.Netfilter, key string) *model.Netfilter {
 func checkDiffMatches(t *testing.T, old, new *model.Netfilter) {
 	t.Helper()
 	want, wantOK := DiffElements(Translate(old, DefaultTableName), Translate(new, DefaultTableName))
-	got, ok := Diff(old, new, DefaultTableName)
+	got, ok := Diff(old, new, nil, DefaultTableName)
 	if ok != wantOK {
 		t.Fatalf("Diff ok = %v, DiffElements of the translations %v\nold:\n%s\nnew:\n%s", ok, wantOK, lines(old), lines(new))
 	}
@@ -169,6 +170,55 @@ func checkDiffMatches(t *testing.T, old, new *model.Netfilter) {
 		t.Fatalf("Diff differs from the diff of the translations (-want +got):\n%s\nold:\n%s\nnew:\n%s",
 			cmp.Diff(want.String(), got.String()), lines(old), lines(new))
 	}
+	// Told which groups changed (exactly those, or every group), it finds
+	// the same diff from those groups alone.
+	o, n := sorted(old), sorted(new)
+	for name, g := range map[string]*model.NetfilterGroups{"changed": changedGroupsOf(o, n), "all": allGroupsOf(o, n)} {
+		if got, gotOK := Diff(o, n, g, DefaultTableName); gotOK != ok || ok && got.String() != want.String() {
+			t.Fatalf("Diff told the %s groups %+v: ok %v, diff\n%s\nwant ok %v, diff\n%s", name, g, gotOK, got, ok, want)
+		}
+	}
+}
+
+// changedGroupsOf returns the groups whose entries differ between two
+// sorted intents, found by comparing each group's entries.
+func changedGroupsOf(old, new *model.Netfilter) *model.NetfilterGroups {
+	g := &model.NetfilterGroups{}
+	all := allGroupsOf(old, new)
+	for _, a := range all.Addrs {
+		one := &model.NetfilterGroups{Addrs: []netip.Addr{a}}
+		if o, n := old.Groups(one), new.Groups(one); !o.Equal(&n) {
+			g.Addrs = append(g.Addrs, a)
+		}
+	}
+	for _, np := range all.NodePorts {
+		one := &model.NetfilterGroups{NodePorts: []model.NodePort{np}}
+		if o, n := old.Groups(one), new.Groups(one); !o.Equal(&n) {
+			g.NodePorts = append(g.NodePorts, np)
+		}
+	}
+	for _, e := range all.Hairpin {
+		if slices.Contains(old.Hairpin, e) != slices.Contains(new.Hairpin, e) {
+			g.Hairpin = append(g.Hairpin, e)
+		}
+	}
+	return g
+}
+
+// allGroupsOf returns every group of two intents.
+func allGroupsOf(old, new *model.Netfilter) *model.NetfilterGroups {
+	g := &model.NetfilterGroups{}
+	for _, n := range []*model.Netfilter{old, new} {
+		for _, p := range n.Ports {
+			g.Addrs = append(g.Addrs, p.Addr)
+		}
+		for _, np := range n.NodePorts {
+			g.NodePorts = append(g.NodePorts, model.NodePort{Proto: np.Proto, Port: np.Port})
+		}
+		g.Hairpin = append(g.Hairpin, n.Hairpin...)
+	}
+	g.Sort()
+	return g
 }
 
 func lines(n *model.Netfilter) string {

@@ -29,8 +29,12 @@ type Interface interface {
 	// transaction when it deletes a missing element or adds one already
 	// there, leaving the tables as they were; else it accepts it and the
 	// drift left (elements nobody asked to delete) is what Verify reports.
-	// Either way Apply repairs it.
-	Update(old, new *model.Netfilter) error
+	// Either way Apply repairs it. changed, when not nil, promises that
+	// old and new differ only in the groups it names; then only those are
+	// compared and written, at a cost that does not grow with the intents'
+	// size (a group left out of it that did change is left as it was, as
+	// drift that Verify reports).
+	Update(old, new *model.Netfilter, changed *model.NetfilterGroups) error
 	// Verify reads our tables back and returns an error wrapping ErrDrift,
 	// with a diff, when they differ from what Apply(n) writes. Missing
 	// tables are drift unless the intent is empty. It may run concurrently

@@ -121,7 +121,7 @@ func TestLocalInterfaceDiff(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, ok := Diff(base, tc.new, DefaultTableName)
+			d, ok := Diff(base, tc.new, nil, DefaultTableName)
 			if ok != tc.wantElement {
 				t.Fatalf("Diff: element diff possible = %v, want %v", ok, tc.wantElement)
 			}

@@ -15,8 +15,8 @@ import (
 // intents (Diff) in one transaction, every deletion before any addition;
 // when their programs differ in more than elements it replaces the tables
 // as Apply does. Equal programs send nothing.
-func (k *Kernel) Update(old, new *model.Netfilter) error {
-	d, ok := Diff(old, new, k.cfg.TableName)
+func (k *Kernel) Update(old, new *model.Netfilter, changed *model.NetfilterGroups) error {
+	d, ok := Diff(old, new, changed, k.cfg.TableName)
 	if !ok {
 		k.cfg.Logger.V(4).Info("Replacing netfilter tables: the change is more than set elements", "table", k.cfg.TableName)
 		return k.Apply(new)

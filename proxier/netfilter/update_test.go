@@ -89,7 +89,7 @@ func BenchmarkDiff(b *testing.B) {
 	b.Run("intents", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if d, ok := Diff(old, new, DefaultTableName); !ok || d.Empty() {
+			if d, ok := Diff(old, new, nil, DefaultTableName); !ok || d.Empty() {
 				b.Fatal("no diff")
 			}
 		}

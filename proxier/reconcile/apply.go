@@ -346,15 +346,15 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	if !e.netfilterStale() && e.nfApplied {
 		return
 	}
-	nf := e.netfilterIntent()
-	if e.nfApplied && nf.Equal(&e.applied.Netfilter) {
+	nf, changed := e.netfilterNext()
+	if e.nfApplied && (changed != nil && changed.Empty() || changed == nil && nf.Equal(&e.applied.Netfilter)) {
 		return
 	}
 	res.Writes++
 	e.nfGen++
 	var err error
 	if e.nfApplied {
-		err = e.cfg.Netfilter.Update(&e.applied.Netfilter, &nf)
+		err = e.cfg.Netfilter.Update(&e.applied.Netfilter, &nf, changed)
 	} else {
 		err = e.cfg.Netfilter.Apply(&nf)
 	}

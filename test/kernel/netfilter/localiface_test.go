@@ -148,7 +148,7 @@ func TestLocalInterface(t *testing.T) {
 
 	// A new cluster IP is an element update that the mark rules cover.
 	more := ifaceIntent(bridge.LocalInterface, sp(model.KindClusterIP, "tcp 198.19.0.11:80"))
-	if err := top.k.Update(bridge, more); err != nil {
+	if err := top.k.Update(bridge, more, nil); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	if err := top.k.Verify(more); err != nil {
@@ -163,7 +163,7 @@ func TestLocalInterface(t *testing.T) {
 	// bridged one, entering through br-pods, is not. The rules change, so
 	// Update replaces the tables.
 	prefix := ifaceIntent(model.LocalInterface{Name: "podveth", Prefix: true}, sp(model.KindClusterIP, "tcp 198.19.0.11:80"))
-	if err := top.k.Update(more, prefix); err != nil {
+	if err := top.k.Update(more, prefix, nil); err != nil {
 		t.Fatalf("Update to the prefix: %v", err)
 	}
 	if err := top.k.Verify(prefix); err != nil {

@@ -52,7 +52,7 @@ func TestNoLocalEndpointsDropsOutsiders(t *testing.T) {
 	held := top.external.hold(t, "198.19.0.31:81")
 
 	// The node's last local endpoint goes: an element update.
-	if err := top.k.Update(before, after); err != nil {
+	if err := top.k.Update(before, after, nil); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	if err := top.k.Verify(after); err != nil {
@@ -73,7 +73,7 @@ func TestNoLocalEndpointsDropsOutsiders(t *testing.T) {
 	})
 
 	// A local endpoint comes back: outsiders are served again.
-	if err := top.k.Update(after, before); err != nil {
+	if err := top.k.Update(after, before, nil); err != nil {
 		t.Fatalf("Update back: %v", err)
 	}
 	checkFlows(t, []flow{{top.external, "tcp", "198.19.0.31:80", "seen 198.18.2.2"}})

@@ -126,7 +126,7 @@ func TestUpdateMatchesApply(t *testing.T) {
 			if err := k.Apply(tc.from); err != nil {
 				t.Fatalf("Apply(from): %v", err)
 			}
-			if err := k.Update(tc.from, tc.to); err != nil {
+			if err := k.Update(tc.from, tc.to, nil); err != nil {
 				t.Fatalf("Update: %v", err)
 			}
 			if err := k.Verify(tc.to); err != nil {
@@ -152,7 +152,7 @@ func TestUpdateSequence(t *testing.T) {
 	prev := &model.Netfilter{}
 	for i := range 60 {
 		next := randomIntent(rng)
-		if err := k.Update(prev, next); err != nil {
+		if err := k.Update(prev, next, nil); err != nil {
 			t.Fatalf("step %d: Update: %v", i, err)
 		}
 		if err := k.Verify(next); err != nil {
@@ -231,7 +231,7 @@ func TestRefusedUpdateChangesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := read(t, k).String()
-			err := k.Update(tc.old, tc.new)
+			err := k.Update(tc.old, tc.new, nil)
 			if err == nil {
 				t.Fatal("Update succeeded, want the kernel to refuse the batch")
 			}
@@ -290,7 +290,7 @@ func TestUpdateLarge(t *testing.T) {
 		for round := range rounds {
 			for i, s := range steps {
 				start := time.Now()
-				if err := k.Update(s.from, s.to); err != nil {
+				if err := k.Update(s.from, s.to, nil); err != nil {
 					t.Fatalf("services=%d: Update (%s): %v", services, s.name, err)
 				}
 				times[i] = append(times[i], time.Since(start))
@@ -306,7 +306,7 @@ func TestUpdateLarge(t *testing.T) {
 			}
 		}
 		for i, s := range steps {
-			d, _ := netfilter.Diff(s.from, s.to, netfilter.DefaultTableName)
+			d, _ := netfilter.Diff(s.from, s.to, nil, netfilter.DefaultTableName)
 			deleted, added := d.Len()
 			slices.Sort(times[i])
 			t.Logf("services=%d: Update %s (%d deleted, %d added elements): median %s, slowest %s of %d",
@@ -319,7 +319,7 @@ func TestUpdateLarge(t *testing.T) {
 		t.Logf("services=%d: Apply of everything (%d elements): %s the first time, %s again with one service more",
 			services, elements(more), applied.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		start = time.Now()
-		if err := k.Update(more, more); err != nil {
+		if err := k.Update(more, more, nil); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("services=%d: Update with no change (no batch): %s", services, time.Since(start).Round(100*time.Microsecond))
