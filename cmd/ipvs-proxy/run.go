@@ -243,6 +243,12 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 	if err != nil {
 		return daemon.Adapters{}, err
 	}
+	// The repair's virtual-server listing runs on sockets of its own, so
+	// that the writes of the sync goroutine do not wait for it.
+	lister, err := ipvs.New()
+	if err != nil {
+		return daemon.Adapters{}, err
+	}
 	a, err := addr.New(addr.Config{Name: cfg.DummyInterface, PrimaryIPs: cfg.NodeIPs})
 	if err != nil {
 		return daemon.Adapters{}, err
@@ -256,8 +262,8 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 		ipv6 = ipv6 || p.Addr().Is6()
 	}
 	nf := netfilter.New(netfilter.Config{IPv6: ipv6})
-	return daemon.Adapters{IPVS: v, Addresses: a, Netfilter: nf, Sysctl: &sysctl.Proc{Root: cfg.SysctlRoot}, Conntrack: ct,
-		KubeProxy: kubeproxy.New(kubeproxy.Config{})}, nil
+	return daemon.Adapters{IPVS: v, IPVSLister: lister, Addresses: a, Netfilter: nf, Sysctl: &sysctl.Proc{Root: cfg.SysctlRoot},
+		Conntrack: ct, KubeProxy: kubeproxy.New(kubeproxy.Config{})}, nil
 }
 
 // kubeClient builds the API client: --kubeconfig / --master, else the

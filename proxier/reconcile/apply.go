@@ -141,6 +141,7 @@ func isIPVSOp(k model.OpKind) bool { return k != model.OpBindAddress && k != mod
 // add of an existing object is retried as an update and an update of a
 // missing object as an add.
 func (e *Engine) perform(ops []model.Op) []error {
+	e.touch(ops)
 	errs := make([]error, len(ops))
 	var unbinds []int
 	for i := 0; i < len(ops); {

@@ -86,6 +86,11 @@ type Config struct {
 	Conntrack       Conntrack
 	Clock           clock.PassiveClock
 	Metrics         Metrics
+	// IPVSLister, when set, lists virtual servers for the periodic repair
+	// off the sync goroutine (vslist.go); it must have its own netlink
+	// socket, not IPVS's, whose calls it would otherwise hold up. Nil lists
+	// them on the sync goroutine.
+	IPVSLister VirtualServerLister
 	// RepairChunk is how many virtual servers' real servers one step of
 	// the periodic repair reads (see Repair); 0 means DefaultRepairChunk.
 	RepairChunk int

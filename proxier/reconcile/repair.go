@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -24,7 +23,10 @@ type repairCycle struct {
 	addressed, listed bool
 	// keys are the virtual servers whose real servers are still to be
 	// read, in order.
-	keys   []model.VSKey
+	keys []model.VSKey
+	// listing is the virtual-server step's listing while it runs off the
+	// sync goroutine (vslist.go).
+	listing *vsListing
 	start  time.Time
 	writes int
 }
@@ -135,11 +137,15 @@ func (e *Engine) listFailed(ctx context.Context, err error, res *Result) {
 // server is ours depends on the addresses bound now (the applied set, kept
 // current by every sync since the address step).
 func (e *Engine) repairObjects(ctx context.Context, res *Result) {
-	kernel, foreign, err := e.listVirtualServers()
+	vss, touched, ready, err := e.readVirtualServers()
+	if !ready {
+		return // listing off the sync goroutine: a later step collects it
+	}
 	if err != nil {
 		e.listFailed(ctx, err, res)
 		return
 	}
+	kernel, foreign := e.ownedVirtualServers(vss, touched)
 	e.status.done(Object{Kind: ObjKernelRead})
 	e.markForeign(foreign, res)
 	var ops []model.Op
@@ -149,6 +155,12 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 		kv, inKernel := kernel[k]
 		applied := e.applied.Services[k]
 		switch {
+		case touched[k]:
+			// Written while the listing ran: what it saw may predate the
+			// write. Its real servers are read by a later step.
+			if applied != nil {
+				keys = append(keys, k)
+			}
 		case !inKernel:
 			// Gone from the kernel (or never added): add it whole if desired.
 			e.setApplied(k, nil)
@@ -171,17 +183,17 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 	e.execute(ctx, ops, gone, res)
 }
 
-// listVirtualServers lists the virtual servers we own, without their real
-// servers, and the desired ones that belong to someone else.
-func (e *Engine) listVirtualServers() (map[model.VSKey]model.VirtualServer, map[model.VSKey]bool, error) {
-	vss, err := e.cfg.IPVS.ListVirtualServers()
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing IPVS virtual servers: %w", err)
-	}
+// ownedVirtualServers returns, among the listed virtual servers, those we
+// own and the desired ones that belong to someone else, leaving out those
+// written since the listing started (touched).
+func (e *Engine) ownedVirtualServers(vss []model.VirtualServer, touched map[model.VSKey]bool) (map[model.VSKey]model.VirtualServer, map[model.VSKey]bool) {
 	ours := e.ownership(e.applied.Addresses)
 	kernel := make(map[model.VSKey]model.VirtualServer, len(vss))
 	foreign := map[model.VSKey]bool{}
 	for _, vs := range vss {
+		if touched[vs.VSKey] {
+			continue
+		}
 		switch owned, desired := ours(vs.VSKey); {
 		case owned:
 			kernel[vs.VSKey] = vs
@@ -189,7 +201,7 @@ func (e *Engine) listVirtualServers() (map[model.VSKey]model.VirtualServer, map[
 			foreign[vs.VSKey] = true
 		}
 	}
-	return kernel, foreign, nil
+	return kernel, foreign
 }
 
 // repairChunkStep reads the real servers of the next chunk of virtual

@@ -99,11 +99,15 @@ type Config struct {
 
 // Adapters are the kernel adapters; tests pass the fakes.
 type Adapters struct {
-	IPVS      ipvs.Interface
-	Addresses addr.Interface
-	Netfilter netfilter.Interface
-	Sysctl    sysctl.Interface
-	Conntrack conntrack.Interface
+	IPVS ipvs.Interface
+	// IPVSLister, when set, is a second IPVS adapter with its own sockets
+	// on which the periodic repair lists the virtual servers off the sync
+	// goroutine (reconcile.Config.IPVSLister); nil lists them on IPVS.
+	IPVSLister reconcile.VirtualServerLister
+	Addresses  addr.Interface
+	Netfilter  netfilter.Interface
+	Sysctl     sysctl.Interface
+	Conntrack  conntrack.Interface
 	// KubeProxy removes kube-proxy's iptables chains and ipsets; only
 	// Cleanup uses it, and nil skips that.
 	KubeProxy kubeproxy.Interface
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	engine, err := reconcile.New(reconcile.Config{Build: d.cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
-		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, Addresses: deps.Adapters.Addresses,
+		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, IPVSLister: deps.Adapters.IPVSLister, Addresses: deps.Adapters.Addresses,
 		Netfilter: deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
 		Metrics: d.metrics, DryRun: cfg.DryRun}, nil, proxier.Node{Name: cfg.NodeName})
 	if err != nil {
