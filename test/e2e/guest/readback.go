@@ -11,7 +11,8 @@ import (
 )
 
 // LinkAddrs returns the addresses of both families on interface name, read
-// over netlink.
+// over netlink. For what is bound on kube-ipvs0, where ipvs-proxy binds an
+// IPv4 service address as a local route, use BoundAddrs.
 func LinkAddrs(name string) ([]netip.Addr, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
