@@ -12,8 +12,8 @@ import (
 const DefaultInterface = "kube-ipvs0"
 
 // RouteProtocol is the routing protocol number (rtm_protocol) of the local
-// routes that bind IPv4 service addresses: "local 10.96.0.10 dev kube-ipvs0
-// table local proto 107 scope host src 10.96.0.10". It tells them apart from
+// routes that bind IPv4 service addresses: "local 10.96.0.10 dev lo table
+// local proto 107 scope host src 10.96.0.10". It tells them apart from
 // the kernel's routes (proto kernel, 2) and from anyone else's; 107 is not
 // among the numbers iproute2's rt_protos names.
 const RouteProtocol = 107
@@ -34,19 +34,18 @@ type Interface interface {
 	// changes nothing else. A link of another type with the same name
 	// returns ErrNotDummy.
 	EnsureInterface() error
-	// DeleteInterface deletes the dummy interface and with it every bound
-	// address. A missing interface is not an error; a link of another type
+	// DeleteInterface deletes our local routes and the dummy interface,
+	// and with them every bound address. A missing interface is not an error; a link of another type
 	// returns ErrNotDummy.
 	DeleteInterface() error
-	// List returns the addresses bound through the dummy interface (in
-	// either form: see the package documentation), sorted, without
-	// link-local addresses. A missing interface returns
-	// ErrInterfaceNotFound.
+	// List returns the bound addresses (in either form: see the package
+	// documentation), sorted, without link-local addresses. A missing
+	// interface returns ErrInterfaceNotFound.
 	List() ([]netip.Addr, error)
-	// Bind binds the address: a local route through the dummy for IPv4, a
-	// /128 address on it for IPv6. An address already bound, or already
-	// local through an address on the dummy, is not an error. A missing interface returns
-	// ErrInterfaceNotFound.
+	// Bind binds the address: our local route for IPv4, a /128 address on
+	// the dummy for IPv6. An address already bound, or already local
+	// through an address on the dummy, is not an error. A missing interface
+	// returns ErrInterfaceNotFound.
 	Bind(netip.Addr) error
 	// BindAll binds each address as Bind does, in as few kernel round
 	// trips as it can; errs[i] is what Bind would return for addrs[i].

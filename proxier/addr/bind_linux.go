@@ -28,32 +28,37 @@ const bindBatch = 256
 func (n *Netlink) BindAll(addrs []netip.Addr) []error {
 	errs := make([]error, len(addrs))
 	done := 0
-	err := n.withLink(func(link netlink.Link) error {
-		index := int32(link.Attrs().Index)
-		for done < len(addrs) {
-			end := min(done+bindBatch, len(addrs))
-			part := addrs[done:end]
-			err := n.rt.batch(len(part), errs[done:end], func(b []byte, i int, seq uint32) ([]byte, error) {
-				c, err := canonical(part[i])
+	// Looked up afresh: an IPv4 route does not go through the dummy, so a
+	// deleted dummy would not show in the answers.
+	_, err := n.lookup()
+	if err == nil {
+		err = n.withLink(func(link netlink.Link) error {
+			index := int32(link.Attrs().Index)
+			for done < len(addrs) {
+				end := min(done+bindBatch, len(addrs))
+				part := addrs[done:end]
+				err := n.rt.batch(len(part), errs[done:end], func(b []byte, i int, seq uint32) ([]byte, error) {
+					c, err := canonical(part[i])
+					if err != nil {
+						return b, err
+					}
+					if c.Is4() {
+						return appendRoute(b, unix.RTM_NEWROUTE, seq, c), nil
+					}
+					return appendNewAddr(b, seq, index, c), nil
+				})
 				if err != nil {
-					return b, err
+					return err
 				}
-				if c.Is4() {
-					return appendRoute(b, unix.RTM_NEWROUTE, seq, index, c), nil
+				if slices.ContainsFunc(errs[done:end], func(err error) bool { return errors.Is(err, unix.ENODEV) }) {
+					clear(errs[done:end])
+					return unix.ENODEV // the dummy is gone: withLink looks it up again
 				}
-				return appendNewAddr(b, seq, index, c), nil
-			})
-			if err != nil {
-				return err
+				done = end
 			}
-			if slices.ContainsFunc(errs[done:end], func(err error) bool { return errors.Is(err, unix.ENODEV) }) {
-				clear(errs[done:end])
-				return unix.ENODEV // the dummy is gone: withLink looks it up again
-			}
-			done = end
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	for i := done; i < len(addrs) && err != nil; i++ {
 		if errs[i] == nil { // not sent, or sent without an answer
 			errs[i] = err

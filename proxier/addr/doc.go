@@ -5,31 +5,37 @@
 // Why a dummy interface: IPVS intercepts packets in the LOCAL_IN hook, so a
 // packet to a ClusterIP, external IP or load-balancer IP must first be routed
 // as local. What makes it local is a route of type local in the local routing
-// table through the dummy; "binding" an address here means giving it that
-// route, in one of two forms:
-//   - IPv4: the route itself, "local 10.96.0.10 dev kube-ipvs0 table local
-//     proto 107 scope host src 10.96.0.10" (RouteProtocol), the route the
-//     kernel adds for an address bound to the dummy but without the address.
+// table; "binding" an address here means giving it that route, in one of two
+// forms:
+//   - IPv4: the route itself, "local 10.96.0.10 dev lo table local proto
+//     107 scope host src 10.96.0.10" (RouteProtocol): the route the kernel
+//     adds for an address bound to an interface, without the address.
 //     kube-proxy binds the address instead, and the kernel inserts each
 //     address into the device's address list after walking all of it (and
 //     walks it again on delete): quadratic, 100,000 addresses took over 30
-//     minutes in the test VM, while 100,000 routes take 44 s, linearly
-//     (docs/performance.md). Without the address, `ip addr show kube-ipvs0`
-//     lists nothing (`ip route show table local dev kube-ipvs0` does), and
-//     the kernel never picks a service address as the source of traffic to
-//     elsewhere; everything that asks whether an address is local (bind(2),
-//     ARP, the netfilter "fib daddr type local" and "addrtype" matches) asks
-//     the routing table and answers as before.
-//   - IPv6: an address on the dummy (/128), as kube-proxy does, because the
-//     kernel refuses an IPv6 route through a device that is down (ENETDOWN)
-//     and the dummy is never brought up (below).
+//     minutes in the test VM, while 100,000 routes take under a minute,
+//     linearly (docs/performance.md). The route goes through the loopback
+//     device, not the dummy: when the last IPv4 address leaves a device the
+//     kernel deletes every IPv4 route through it, without a notification
+//     for each, so with kube-proxy's adopted addresses on the dummy,
+//     unbinding the last of them would silently unbind every route-bound
+//     service address; lo always keeps 127.0.0.1. Without the address, `ip
+//     addr show kube-ipvs0` lists nothing (`ip route show table local proto
+//     107` does), and the kernel never picks a service address as the
+//     source of traffic to elsewhere; everything that asks whether an
+//     address is local (bind(2), ARP, the netfilter "fib daddr type local"
+//     and "addrtype" matches) asks the routing table and answers as before.
+//   - IPv6: an address on the dummy (/128), as kube-proxy does. Adding
+//     IPv6 addresses is quadratic too (docs/performance.md); an IPv6 local
+//     route through lo would not be, but is not done yet (the kernel
+//     refuses one through the down dummy: ENETDOWN).
 //
 // Addresses already on the dummy (kube-proxy's, or an older version's) are
 // adopted as they are: List reports both forms, Unbind removes either, and
 // binding an IPv4 address the kernel already routes as local through an
 // address there is "already bound" (the exclusive route add answers EEXIST).
-// Deleting the dummy deletes both forms with it (kube-proxy's --cleanup and
-// ours do).
+// Deleting the dummy deletes the addresses; our cleanup also deletes our
+// routes (kube-proxy's --cleanup knows nothing of them).
 //
 // What is done so that bound addresses break nothing, the same way as
 // kube-proxy's IPVS mode, whose state this package adopts unchanged:

@@ -3,6 +3,7 @@
 package addr
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -133,6 +134,9 @@ func (n *Netlink) EnsureInterface() error {
 
 // DeleteInterface implements Interface.
 func (n *Netlink) DeleteInterface() error {
+	if err := n.deleteRoutes(); err != nil {
+		return err
+	}
 	link, err := n.lookup()
 	if errors.Is(err, ErrInterfaceNotFound) {
 		return nil
@@ -147,18 +151,41 @@ func (n *Netlink) DeleteInterface() error {
 	return nil
 }
 
+// deleteRoutes deletes every local route of ours, bindBatch per write.
+func (n *Netlink) deleteRoutes() error {
+	routed, err := n.rt.routes()
+	if err != nil {
+		return err
+	}
+	for len(routed) > 0 {
+		part := routed[:min(bindBatch, len(routed))]
+		routed = routed[len(part):]
+		errs := make([]error, len(part))
+		err := n.rt.batch(len(part), errs, func(b []byte, i int, seq uint32) ([]byte, error) {
+			return appendRoute(b, unix.RTM_DELROUTE, seq, part[i]), nil
+		})
+		if err = cmp.Or(err, errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil || errors.Is(e, unix.ESRCH) })...)); err != nil {
+			return fmt.Errorf("deleting local routes: %w", err)
+		}
+	}
+	return nil
+}
+
 // List implements Interface: the dummy's addresses (of both families: IPv6
 // service addresses, and IPv4 ones that kube-proxy or an older version
-// bound) and the IPv4 addresses our local routes through it bind.
+// bound) and the IPv4 addresses our local routes bind.
 func (n *Netlink) List() ([]netip.Addr, error) {
 	var out []netip.Addr
+	if _, err := n.lookup(); err != nil { // see BindAll
+		return nil, err
+	}
 	err := n.withLink(func(link netlink.Link) error {
 		dummy := int32(link.Attrs().Index)
 		var err error
 		if out, err = n.rt.collect(func(a ifAddr) bool { return a.index == dummy }); err != nil {
 			return err
 		}
-		routed, err := n.rt.routes(dummy)
+		routed, err := n.rt.routes()
 		out = append(out, routed...)
 		return err
 	})
@@ -200,19 +227,20 @@ func (n *Netlink) Unbind(a netip.Addr) error {
 	if !a.IsValid() {
 		return fmt.Errorf("unbinding from %s: invalid address", n.name)
 	}
-	err := n.withLink(func(link netlink.Link) error {
-		if a.Is4() {
-			errs := make([]error, 1)
-			err := n.rt.batch(1, errs, func(b []byte, _ int, seq uint32) ([]byte, error) {
-				return appendRoute(b, unix.RTM_DELROUTE, seq, int32(link.Attrs().Index), a), nil
-			})
-			if err == nil {
-				err = errs[0]
+	if a.Is4() {
+		// Our route does not need the dummy.
+		errs := make([]error, 1)
+		err := n.rt.batch(1, errs, func(b []byte, _ int, seq uint32) ([]byte, error) {
+			return appendRoute(b, unix.RTM_DELROUTE, seq, a), nil
+		})
+		if err = cmp.Or(err, errs[0]); !errors.Is(err, unix.ESRCH) {
+			if err != nil {
+				return fmt.Errorf("unbinding %s: %w", a, err)
 			}
-			if !errors.Is(err, unix.ESRCH) {
-				return err
-			}
+			return nil
 		}
+	}
+	err := n.withLink(func(link netlink.Link) error {
 		err := n.h.AddrDel(link, hostAddr(a))
 		if errors.Is(err, unix.EADDRNOTAVAIL) {
 			// Not bound as a host address; it may be bound with another

@@ -23,10 +23,14 @@ type localRoute struct {
 	oif      int32
 }
 
-// ours reports whether r is a service address's route on the link index:
-// a /32 local route of RouteProtocol in the local table through it.
-func (r localRoute) ours(index int32) bool {
-	return index != 0 && r.oif == index && r.table == unix.RT_TABLE_LOCAL &&
+// loopbackIndex is the loopback device's index, the same in every network
+// namespace (LOOPBACK_IFINDEX): our routes go through it.
+const loopbackIndex = 1
+
+// ours reports whether r is a service address's route: a /32 local route
+// of RouteProtocol in the local table through the loopback device.
+func (r localRoute) ours() bool {
+	return r.oif == loopbackIndex && r.table == unix.RT_TABLE_LOCAL &&
 		r.typ == unix.RTN_LOCAL && r.protocol == RouteProtocol && r.dstLen == 32 && len(r.dst) == 4
 }
 
@@ -66,11 +70,12 @@ func parseRouteMsg(p []byte) (localRoute, bool) {
 }
 
 // appendRoute appends an RTM_NEWROUTE (create, exclusive) or RTM_DELROUTE
-// of the IPv4 address a's route on link index: the route the kernel adds
-// for an address bound there ("local a dev kube-ipvs0 table local scope
-// host src a"), but of RouteProtocol, so that it is told apart from the
-// kernel's and from anyone else's.
-func appendRoute(b []byte, typ uint16, seq uint32, index int32, a netip.Addr) []byte {
+// of the IPv4 address a's route: the route the kernel adds for an address
+// bound to an interface ("local a dev kube-ipvs0 table local scope host src
+// a"), but through the loopback device and of RouteProtocol, so that it is
+// told apart from the kernel's and from anyone else's (see the package
+// documentation for why not through the dummy).
+func appendRoute(b []byte, typ uint16, seq uint32, a netip.Addr) []byte {
 	ip := a.As4()
 	const attrLen = unix.SizeofRtAttr + 4
 	l := unix.NLMSG_HDRLEN + unix.SizeofRtMsg + 3*attrLen
@@ -93,7 +98,7 @@ func appendRoute(b []byte, typ uint16, seq uint32, index int32, a netip.Addr) []
 	for _, attr := range []struct {
 		typ uint16
 		v   [4]byte
-	}{{unix.RTA_DST, ip}, {unix.RTA_PREFSRC, ip}, {unix.RTA_OIF, intBytes(index)}} {
+	}{{unix.RTA_DST, ip}, {unix.RTA_PREFSRC, ip}, {unix.RTA_OIF, intBytes(loopbackIndex)}} {
 		e.PutUint16(p[0:], attrLen)
 		e.PutUint16(p[2:], attr.typ)
 		copy(p[unix.SizeofRtAttr:], attr.v[:])
@@ -107,10 +112,10 @@ func intBytes(i int32) (v [4]byte) {
 	return v
 }
 
-// routes returns the destinations of our routes on link index (see
-// localRoute.ours), from one RTM_GETROUTE dump of the IPv4 tables, unsorted.
-// An interrupted dump is repeated from scratch up to dumpRetries times.
-func (d *rtSocket) routes(index int32) ([]netip.Addr, error) {
+// routes returns the destinations of our routes (see localRoute.ours), from
+// one RTM_GETROUTE dump of the IPv4 tables, unsorted. An interrupted dump
+// is repeated from scratch up to dumpRetries times.
+func (d *rtSocket) routes() ([]netip.Addr, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []netip.Addr
@@ -120,7 +125,7 @@ func (d *rtSocket) routes(index int32) ([]netip.Addr, error) {
 		if m.Type != unix.RTM_NEWROUTE {
 			return
 		}
-		if r, ok := parseRouteMsg(m.Payload); ok && r.ours(index) {
+		if r, ok := parseRouteMsg(m.Payload); ok && r.ours() {
 			out = append(out, r.addr())
 		}
 	})

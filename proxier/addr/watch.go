@@ -10,8 +10,8 @@ type EventKind uint8
 
 const (
 	// AddressAdded: Addr was added (or its flags or lifetimes changed:
-	// the kernel reports both the same way), or, on the dummy, our local
-	// route binding it was.
+	// the kernel reports both the same way), or our local route binding
+	// it (then Dummy is set).
 	AddressAdded EventKind = iota + 1
 	// AddressRemoved: Addr was removed, or our local route binding it.
 	AddressRemoved
@@ -53,8 +53,8 @@ type Event struct {
 	// (IPv4 as IPv4); link-local and multicast addresses on the dummy
 	// interface are not reported (see listable).
 	Addr netip.Addr
-	// Dummy: the address is bound through the dummy interface (an
-	// address on it, or our local route through it).
+	// Dummy: the address is a service address's binding: an address on
+	// the dummy interface, or our local route.
 	Dummy bool
 	// Err is why events were lost (EventsLost only).
 	Err error

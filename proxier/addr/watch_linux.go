@@ -242,7 +242,7 @@ func (w *watcher) address(m nlmsg.Message, fn func(Event)) {
 // every other route notification is dropped.
 func (w *watcher) route(m nlmsg.Message, fn func(Event)) {
 	r, ok := parseRouteMsg(m.Payload)
-	if !ok || !r.ours(w.dummy) {
+	if !ok || !r.ours() {
 		return
 	}
 	ev := Event{Kind: AddressAdded, Addr: r.addr(), Dummy: true}

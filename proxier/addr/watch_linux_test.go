@@ -28,11 +28,12 @@ func linkNote(typ uint16, index int32, name string) []byte {
 	return nlMessage(typ, 0, 0, p)
 }
 
-// routeNote encodes a route notification of our local route to a on link
-// index, with proto as its protocol.
+// routeNote encodes a route notification of our local route to a, with
+// index as its device and proto as its protocol.
 func routeNote(typ uint16, index int32, a string, proto uint8) []byte {
-	m := appendRoute(nil, typ, 0, index, netip.MustParseAddr(a))
+	m := appendRoute(nil, typ, 0, netip.MustParseAddr(a))
 	m[unix.NLMSG_HDRLEN+5] = proto
+	nl.NativeEndian().PutUint32(attr(m[unix.NLMSG_HDRLEN+unix.SizeofRtMsg:], unix.RTA_OIF), uint32(index))
 	return m
 }
 
@@ -59,10 +60,10 @@ func TestWatcherParse(t *testing.T) {
 			wantDummy: dummy,
 		},
 		{
-			name: "our local route through the dummy added and deleted",
+			name: "our local route added and deleted",
 			notes: [][]byte{
-				routeNote(unix.RTM_NEWROUTE, dummy, "10.96.0.10", RouteProtocol),
-				routeNote(unix.RTM_DELROUTE, dummy, "10.96.0.11", RouteProtocol),
+				routeNote(unix.RTM_NEWROUTE, loopbackIndex, "10.96.0.10", RouteProtocol),
+				routeNote(unix.RTM_DELROUTE, loopbackIndex, "10.96.0.11", RouteProtocol),
 			},
 			want: []Event{
 				{Kind: AddressAdded, Addr: netip.MustParseAddr("10.96.0.10"), Dummy: true},
@@ -73,6 +74,7 @@ func TestWatcherParse(t *testing.T) {
 		{
 			name: "the kernel's routes, and ours through another link, are dropped",
 			notes: [][]byte{
+				routeNote(unix.RTM_NEWROUTE, loopbackIndex, "10.96.0.10", unix.RTPROT_KERNEL),
 				routeNote(unix.RTM_NEWROUTE, dummy, "10.96.0.10", unix.RTPROT_KERNEL),
 				routeNote(unix.RTM_DELROUTE, eth0, "10.96.0.11", RouteProtocol),
 			},
@@ -161,7 +163,7 @@ func TestWatcherParseMalformed(t *testing.T) {
 func TestWatcherParseAllocs(t *testing.T) {
 	w := &watcher{name: "kube-ipvs0", dummy: 7}
 	buf := slices.Concat(addrNote(unix.RTM_NEWADDR, 7, rtattr(unix.IFA_LOCAL, ipBytes("10.96.0.10"))),
-		linkNote(unix.RTM_NEWLINK, 2, "eth0"), routeNote(unix.RTM_NEWROUTE, 7, "10.96.0.10", RouteProtocol))
+		linkNote(unix.RTM_NEWLINK, 2, "eth0"), routeNote(unix.RTM_NEWROUTE, loopbackIndex, "10.96.0.10", RouteProtocol))
 	n := 0
 	fn := func(Event) { n++ }
 	allocs := testing.AllocsPerRun(100, func() { _ = w.parse(buf, fn) })

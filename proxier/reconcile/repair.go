@@ -27,8 +27,8 @@ type repairCycle struct {
 	// listing is the virtual-server step's listing while it runs off the
 	// sync goroutine (vslist.go).
 	listing *vsListing
-	start  time.Time
-	writes int
+	start   time.Time
+	writes  int
 }
 
 func (e *Engine) repairChunk() int {

@@ -73,3 +73,55 @@ func TestBothForms(t *testing.T) {
 		t.Errorf("%d local routes to %s left", local, x)
 	}
 }
+
+// TestLastAdoptedAddressKeepsTheRoutes: when the last IPv4 address leaves
+// a device the kernel deletes every IPv4 route through it, without a
+// notification each. Unbinding the last address adopted from kube-proxy
+// must leave the route-bound addresses local (our routes go through lo).
+func TestLastAdoptedAddressKeepsTheRoutes(t *testing.T) {
+	n := netnstest.New(t)
+	a := ensured(t, n)
+	old, fresh := ip("198.18.42.30"), ip("198.18.42.31")
+	n.AddAddr(t, addr.DefaultInterface, "198.18.42.30/32")
+	if err := a.Bind(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unbind(old); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, a); !equal(got, []netip.Addr{fresh}) {
+		t.Fatalf("List after unbinding the last adopted address = %v, want [%s]", got, fresh)
+	}
+	checkForm(t, n, fresh)
+	checkLocal(t, n, fresh)
+}
+
+// TestDeleteInterfaceDeletesRoutes: DeleteInterface (our --cleanup) leaves
+// no bound address behind, routes included, and nobody else's local route
+// is touched.
+func TestDeleteInterfaceDeletesRoutes(t *testing.T) {
+	n := netnstest.New(t)
+	a := ensured(t, n)
+	var addrs []netip.Addr
+	for x, i := ip("198.18.43.1"), 0; i < 600; x, i = x.Next(), i+1 {
+		addrs = append(addrs, x)
+	}
+	for _, err := range a.BindAll(addrs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	inNS(t, n, "ip", "route", "add", "table", "local", "local", "198.18.46.1", "dev", "lo", "proto", "static")
+	if err := a.DeleteInterface(); err != nil {
+		t.Fatal(err)
+	}
+	if local, _ := routesTo(t, n, addrs[599]); local != 0 {
+		t.Errorf("%s still routed locally after DeleteInterface", addrs[599])
+	}
+	if rs := ourRoutes(t, n, addrs[0]); len(rs) != 0 {
+		t.Errorf("our routes left: %+v", rs)
+	}
+	if local, _ := routesTo(t, n, ip("198.18.46.1")); local != 1 {
+		t.Error("DeleteInterface deleted someone else's local route")
+	}
+}

@@ -67,8 +67,8 @@ func TestBindListUnbind(t *testing.T) {
 
 // checkForm checks the form x is bound in: an IPv4 address as our local
 // route only (proto addr.RouteProtocol, the address as preferred source,
-// through the dummy), an IPv6 address as a /128 on the dummy without DAD
-// nor prefix route.
+// through lo), an IPv6 address as a /128 on the dummy without DAD nor
+// prefix route.
 func checkForm(t *testing.T, n *netnstest.NetNS, x netip.Addr) {
 	t.Helper()
 	dummy := n.Link(t, addr.DefaultInterface)
@@ -88,8 +88,8 @@ func checkForm(t *testing.T, n *netnstest.NetNS, x netip.Addr) {
 			t.Fatalf("%s: %d addresses on the dummy and %d routes of ours, want 0 and 1", x, len(onDummy), len(ours))
 		}
 		r := ours[0]
-		if src, _ := netip.AddrFromSlice(r.Src); src.Unmap() != x || r.LinkIndex != dummy.Attrs().Index || r.Scope != netlink.SCOPE_HOST {
-			t.Errorf("%s: route %+v, want source %s through the dummy, scope host", x, r, x)
+		if src, _ := netip.AddrFromSlice(r.Src); src.Unmap() != x || r.LinkIndex != n.Link(t, "lo").Attrs().Index || r.Scope != netlink.SCOPE_HOST {
+			t.Errorf("%s: route %+v, want source %s through lo, scope host", x, r, x)
 		}
 		return
 	}

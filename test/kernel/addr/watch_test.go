@@ -119,7 +119,7 @@ func TestWatchSeesAddressDrift(t *testing.T) {
 	})
 
 	start := time.Now()
-	inNS(t, n, "ip", "route", "del", "table", "local", "local", "198.18.40.10", "dev", addr.DefaultInterface)
+	inNS(t, n, "ip", "route", "del", "table", "local", "local", "198.18.40.10", "dev", "lo", "proto", "107")
 	await(t, events, "ip route del "+vip4.String(), func(ev addr.Event) bool {
 		return ev.Kind == addr.AddressRemoved && ev.Addr == vip4 && ev.Dummy
 	})
