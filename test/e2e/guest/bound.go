@@ -22,9 +22,9 @@ const (
 	// AsAddress is an address on the interface, as kube-proxy binds one
 	// (and ipvs-proxy an IPv6 one).
 	AsAddress Form = iota + 1
-	// AsRoute is a host route of type local in table local through the
-	// interface, with no address behind it, as ipvs-proxy binds an IPv4
-	// one (issue 14).
+	// AsRoute is a host route of type local in table local, with no
+	// address behind it, as ipvs-proxy binds an IPv4 one (issue 14: through
+	// lo, protocol 107).
 	AsRoute
 )
 
@@ -46,7 +46,14 @@ type Binding struct {
 	Form   Form
 	// Protocol is the route's (AsRoute only): 107 for ipvs-proxy's.
 	Protocol netlink.RouteProtocol
+	// Dev is the route's output interface (AsRoute only): lo for
+	// ipvs-proxy's.
+	Dev string
 }
+
+// ipvsProxyProtocol is the protocol of ipvs-proxy's local routes
+// (proxier/addr.RouteProtocol).
+const ipvsProxyProtocol = 107
 
 // BoundAddrs returns, sorted, the addresses the kernel treats as local
 // through kube-ipvs0, in either form. It is what a test means by "bound on
@@ -75,13 +82,14 @@ func IsBound(name string, a netip.Addr) (Binding, bool, error) {
 	return bs[i], true, nil
 }
 
-// Bindings returns, sorted by address, what the kernel treats as local
-// through interface name: its addresses (without IPv6 link-local ones,
-// which the kernel adds to an interface that is up) and the destinations
-// of the host routes of type local in table local whose output interface
-// it is, whatever their protocol. An address on the interface also has the
-// kernel's own local route (protocol kernel): it is counted once, as the
-// address.
+// Bindings returns, sorted by address, the service addresses the kernel
+// treats as local for a proxy whose dummy interface is name: its addresses
+// (without IPv6 link-local ones, which the kernel adds to an interface that
+// is up) and the destinations of the host routes of type local in table
+// local whose output interface it is, whatever their protocol, or that are
+// ipvs-proxy's (protocol 107, through lo). An address on the interface also
+// has the kernel's own local route (protocol kernel): it is counted once, as
+// the address.
 func Bindings(name string) ([]Binding, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -113,19 +121,22 @@ func readBindings(idx int) ([]Binding, error) {
 		ones, _ := a.Mask.Size()
 		byAddr[ip.Unmap()] = Binding{Prefix: netip.PrefixFrom(ip.Unmap(), ones), Form: AsAddress}
 	}
-	filter := &netlink.Route{Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL, LinkIndex: idx}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, filter,
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE|netlink.RT_FILTER_OIF)
+	filter := &netlink.Route{Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE)
 	if err != nil {
 		return nil, fmt.Errorf("listing local routes: %w", err)
 	}
 	for _, r := range routes {
 		p, ok := hostPrefix(r.Dst)
-		if !ok || p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() {
+		if !ok || p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() || r.LinkIndex != idx && r.Protocol != ipvsProxyProtocol {
 			continue
 		}
 		if _, dup := byAddr[p.Addr()]; !dup {
-			byAddr[p.Addr()] = Binding{Prefix: p, Form: AsRoute, Protocol: r.Protocol}
+			dev, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return nil, fmt.Errorf("finding the interface of the local route to %s: %w", p, err)
+			}
+			byAddr[p.Addr()] = Binding{Prefix: p, Form: AsRoute, Protocol: r.Protocol, Dev: dev.Attrs().Name}
 		}
 	}
 	out := make([]Binding, 0, len(byAddr))
@@ -165,8 +176,8 @@ func retryInterrupted(read func() error) error {
 
 // Unbind deletes b from interface name as an operator would, in the form
 // the kernel holds it: with ip(8) when byHand (`ip addr del PREFIX dev
-// NAME`, `ip route del local ADDR dev NAME table local`), else over netlink
-// with the same fields.
+// NAME`, `ip route del local ADDR dev DEV table local`, DEV the route's),
+// else over netlink with the same fields.
 func Unbind(name string, b Binding, byHand bool) error {
 	if byHand {
 		_, err := Run("ip", unbindArgs(name, b)...)
@@ -180,9 +191,13 @@ func Unbind(name string, b Binding, byHand bool) error {
 	case AsAddress:
 		err = netlink.AddrDel(link, &netlink.Addr{IPNet: prefixNet(b.Prefix)})
 	case AsRoute:
+		var dev netlink.Link
+		if dev, err = netlink.LinkByName(b.Dev); err != nil {
+			return fmt.Errorf("finding interface %s: %w", b.Dev, err)
+		}
 		// Scope nowhere matches any scope, as ip(8) does when deleting.
 		err = netlink.RouteDel(&netlink.Route{Type: unix.RTN_LOCAL, Table: unix.RT_TABLE_LOCAL,
-			LinkIndex: link.Attrs().Index, Dst: prefixNet(b.Prefix), Scope: netlink.SCOPE_NOWHERE})
+			LinkIndex: dev.Attrs().Index, Dst: prefixNet(b.Prefix), Scope: netlink.SCOPE_NOWHERE})
 	default:
 		return fmt.Errorf("%s is not bound on %s", b.Prefix, name)
 	}
@@ -199,15 +214,19 @@ func UnbindCommand(name string, b Binding) string {
 
 func unbindArgs(name string, b Binding) []string {
 	if b.Form == AsRoute {
-		return []string{"route", "del", "local", b.Prefix.Addr().String(), "dev", name, "table", "local"}
+		return []string{"route", "del", "local", b.Prefix.Addr().String(), "dev", b.Dev, "table", "local"}
 	}
 	return []string{"addr", "del", b.Prefix.String(), "dev", name}
 }
 
 // Rebind puts back b, which Unbind deleted, in the same form: an address
-// without duplicate address detection, or a local route with b's protocol
-// and the address as its source, as ipvs-proxy binds one.
+// on interface name without duplicate address detection, or a local route
+// through b's interface with b's protocol and the address as its source, as
+// ipvs-proxy binds one.
 func Rebind(name string, b Binding) error {
+	if b.Form == AsRoute {
+		name = b.Dev
+	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("finding interface %s: %w", name, err)

@@ -16,9 +16,10 @@ import (
 
 const testDummy = "bound-test0"
 
-// TestBindings binds addresses on an up dummy in both forms, next to
-// routes that bind nothing on it, and reads them back: each address once,
-// in the form it has, whatever the route's protocol.
+// TestBindings binds addresses on an up dummy in both forms, and one as
+// ipvs-proxy does (a protocol-107 local route through lo), next to routes
+// that bind nothing, and reads them back: each address once, in the form it
+// has.
 func TestBindings(t *testing.T) {
 	link := addDummy(t)
 	other, err := netlink.LinkByName("lo")
@@ -31,11 +32,14 @@ func TestBindings(t *testing.T) {
 	addRoute(t, link, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.2/32", 107)
 	addRoute(t, link, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "fd00:77::2/128", 107)
 	addRoute(t, link, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.3/32", unix.RTPROT_STATIC)
-	// Not bound on the dummy: a local route that is not one host, a
-	// unicast route through it, a local route through another interface.
+	// ipvs-proxy's binding through lo.
+	addRoute(t, other, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.9/32", 107)
+	// Not bound: a local route that is not one host, a unicast route
+	// through the dummy, someone else's local route through another
+	// interface.
 	addRoute(t, link, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.79.0/24", 107)
 	addRoute(t, link, unix.RTN_UNICAST, unix.RT_TABLE_MAIN, "198.18.78.0/24", 107)
-	addRoute(t, other, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.9/32", 107)
+	addRoute(t, other, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.8/32", unix.RTPROT_STATIC)
 
 	got, err := Bindings(testDummy)
 	if err != nil {
@@ -44,10 +48,11 @@ func TestBindings(t *testing.T) {
 	want := []Binding{
 		{Prefix: netip.MustParsePrefix("198.18.76.1/24"), Form: AsAddress},
 		{Prefix: netip.MustParsePrefix("198.18.77.1/32"), Form: AsAddress},
-		{Prefix: netip.MustParsePrefix("198.18.77.2/32"), Form: AsRoute, Protocol: 107},
-		{Prefix: netip.MustParsePrefix("198.18.77.3/32"), Form: AsRoute, Protocol: unix.RTPROT_STATIC},
+		{Prefix: netip.MustParsePrefix("198.18.77.2/32"), Form: AsRoute, Protocol: 107, Dev: testDummy},
+		{Prefix: netip.MustParsePrefix("198.18.77.3/32"), Form: AsRoute, Protocol: unix.RTPROT_STATIC, Dev: testDummy},
+		{Prefix: netip.MustParsePrefix("198.18.77.9/32"), Form: AsRoute, Protocol: 107, Dev: "lo"},
 		{Prefix: netip.MustParsePrefix("fd00:77::1/128"), Form: AsAddress},
-		{Prefix: netip.MustParsePrefix("fd00:77::2/128"), Form: AsRoute, Protocol: 107},
+		{Prefix: netip.MustParsePrefix("fd00:77::2/128"), Form: AsRoute, Protocol: 107, Dev: testDummy},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("Bindings(%s) (-want +got):\n%s", testDummy, diff)
@@ -66,7 +71,12 @@ func TestUnbindRebind(t *testing.T) {
 	addAddr(t, link, "198.18.77.1/32")
 	addAddr(t, link, "fd00:77::1/128")
 	addRoute(t, link, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.2/32", 107)
-	for _, a := range []string{"198.18.77.1", "fd00:77::1", "198.18.77.2"} {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRoute(t, lo, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.9/32", 107) // as ipvs-proxy binds
+	for _, a := range []string{"198.18.77.1", "fd00:77::1", "198.18.77.2", "198.18.77.9"} {
 		for _, byHand := range []bool{true, false} {
 			ip := netip.MustParseAddr(a)
 			b, ok, err := IsBound(testDummy, ip)
