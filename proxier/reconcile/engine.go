@@ -86,11 +86,12 @@ type Config struct {
 	Conntrack       Conntrack
 	Clock           clock.PassiveClock
 	Metrics         Metrics
-	// IPVSLister, when set, lists virtual servers for the periodic repair
-	// off the sync goroutine (vslist.go); it must have its own netlink
-	// socket, not IPVS's, whose calls it would otherwise hold up. Nil lists
-	// them on the sync goroutine.
-	IPVSLister VirtualServerLister
+	// IPVSLister, when set, does the periodic repair's IPVS reads (the
+	// virtual-server listing, the chunks' real servers) off the sync
+	// goroutine (vslist.go); it must have netlink sockets of its own, not
+	// IPVS's, whose calls it would otherwise hold up. Nil reads on the sync
+	// goroutine.
+	IPVSLister IPVSLister
 	// RepairChunk is how many virtual servers' real servers one step of
 	// the periodic repair reads (see Repair); 0 means DefaultRepairChunk.
 	RepairChunk int

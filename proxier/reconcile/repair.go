@@ -24,9 +24,11 @@ type repairCycle struct {
 	// keys are the virtual servers whose real servers are still to be
 	// read, in order.
 	keys []model.VSKey
-	// listing is the virtual-server step's listing while it runs off the
-	// sync goroutine (vslist.go).
-	listing *vsListing
+	// listing and chunk are the virtual-server step's listing and the
+	// chunk read in progress while they run off the sync goroutine
+	// (vslist.go).
+	listing *backgroundRead[vsListed]
+	chunk   *backgroundRead[chunkRead]
 	start   time.Time
 	writes  int
 }
@@ -108,7 +110,7 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	res.Failures += step.Failures
 	res.RetryAfter = e.status.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
-	if !c.addressed || !c.listed || len(c.keys) > 0 {
+	if !c.addressed || !c.listed || len(c.keys) > 0 || c.chunk != nil {
 		return res, false
 	}
 	e.cycle = nil
@@ -207,6 +209,10 @@ func (e *Engine) ownedVirtualServers(vss []model.VirtualServer, touched map[mode
 // repairChunkStep reads the real servers of the next chunk of virtual
 // servers and repairs them.
 func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
+	if e.cfg.IPVSLister != nil {
+		e.chunkStepInBackground(ctx, res)
+		return
+	}
 	c := e.cycle
 	n := min(e.repairChunk(), len(c.keys))
 	chunk := c.keys[:n]
@@ -224,15 +230,21 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 	e.shareApplied(chunk) // the real servers read back, where they match
 }
 
+// readFailed counts a failed dump of k's real servers; k is left for the
+// next cycle.
+func (e *Engine) readFailed(ctx context.Context, k model.VSKey, err error, res *Result) {
+	e.metrics.KernelError("list")
+	res.Failures++
+	klog.FromContext(ctx).V(2).Info("Failed to read real servers; left for the next repair", "virtualServer", k.String(), "err", err)
+}
+
 // repairRead dumps the real servers of one virtual server, records them as
 // applied and appends what repairs them. A failed dump is counted and the
 // virtual server left for the next cycle.
 func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal, k model.VSKey, vs model.VirtualServer, res *Result) ([]model.Op, []goneReal) {
 	reals, err := e.cfg.IPVS.ListRealServers(k)
 	if err != nil {
-		e.metrics.KernelError("list")
-		res.Failures++
-		klog.FromContext(ctx).V(2).Info("Failed to read real servers; left for the next repair", "virtualServer", k.String(), "err", err)
+		e.readFailed(ctx, k, err, res)
 		return ops, gone
 	}
 	have := &model.Service{VirtualServer: vs, Reals: reals}

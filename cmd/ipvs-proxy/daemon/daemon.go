@@ -101,9 +101,9 @@ type Config struct {
 type Adapters struct {
 	IPVS ipvs.Interface
 	// IPVSLister, when set, is a second IPVS adapter with its own sockets
-	// on which the periodic repair lists the virtual servers off the sync
-	// goroutine (reconcile.Config.IPVSLister); nil lists them on IPVS.
-	IPVSLister reconcile.VirtualServerLister
+	// on which the periodic repair reads the kernel off the sync goroutine
+	// (reconcile.Config.IPVSLister); nil reads on IPVS.
+	IPVSLister reconcile.IPVSLister
 	Addresses  addr.Interface
 	Netfilter  netfilter.Interface
 	Sysctl     sysctl.Interface
