@@ -74,24 +74,19 @@ func (o *Owner) Owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []net
 	return ok || o.nodePort(k, nodeIPs)
 }
 
-// observe reads the kernel: one dump of virtual servers with their real
-// servers and one listing of the dummy interface's addresses, filtered to
-// what we own. foreign are the desired virtual servers that exist in the
-// kernel and belong to someone else.
-func (e *Engine) observe() (st *model.State, foreign map[model.VSKey]bool, err error) {
-	bound, err := e.listAddresses()
-	if err != nil {
-		return nil, nil, err
+// observe filters what readKernel (or Prefetch) read to what we own.
+// foreign are the desired virtual servers that exist in the kernel and
+// belong to someone else.
+func (e *Engine) observe(r kernelRead) (st *model.State, foreign map[model.VSKey]bool, err error) {
+	if r.err != nil {
+		return nil, nil, r.err
 	}
-	svcs, err := e.cfg.IPVS.ListServices()
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing IPVS services: %w", err)
-	}
+	bound := e.boundOf(r.addrs)
 	st = model.NewState()
 	st.Addresses = bound
 	ours := e.ownership(bound)
 	foreign = map[model.VSKey]bool{}
-	for _, s := range svcs {
+	for _, s := range r.svcs {
 		switch owned, desired := ours(s.VSKey); {
 		case owned:
 			st.Services[s.VSKey] = s
@@ -102,21 +97,27 @@ func (e *Engine) observe() (st *model.State, foreign map[model.VSKey]bool, err e
 	return st, foreign, nil
 }
 
-// listAddresses lists the dummy interface's addresses, less those that are
-// also configured on another interface: those belong to the host, and
-// unbinding one could take the node's local route with it.
+// listAddresses lists the dummy interface's addresses, less the host's
+// (boundOf).
 func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
 	addrs, err := e.cfg.Addresses.List()
 	if err != nil {
 		return nil, fmt.Errorf("listing dummy interface addresses: %w", err)
 	}
+	return e.boundOf(addrs), nil
+}
+
+// boundOf returns the addresses listed on the dummy interface less those
+// that are also configured on another interface: those belong to the host,
+// and unbinding one could take the node's local route with it.
+func (e *Engine) boundOf(addrs []netip.Addr) map[netip.Addr]struct{} {
 	bound := make(map[netip.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
 		if !slices.Contains(e.node.HostIPs, a) {
 			bound[a] = struct{}{}
 		}
 	}
-	return bound, nil
+	return bound
 }
 
 // ownership returns whether a virtual server in the kernel is ours (see
@@ -140,9 +141,13 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 
 // readRecord reads which service ports our netfilter program holds (see
 // Owner). Unreadable, it is empty: virtual servers on host addresses then
-// count as foreign, the safe side.
-func (e *Engine) readRecord(logger klog.Logger) map[model.VSKey]bool {
-	keys, err := e.cfg.Netfilter.ServicePorts()
+// count as foreign, the safe side. A prefetched read (Prefetch) read them
+// too.
+func (e *Engine) readRecord(logger klog.Logger, read kernelRead, prefetched bool) map[model.VSKey]bool {
+	keys, err := read.ports, read.portsErr
+	if !prefetched {
+		keys, err = e.cfg.Netfilter.ServicePorts()
+	}
 	if err != nil {
 		logger.Error(err, "Failed to read the service ports recorded in the netfilter program; virtual servers on host addresses count as foreign")
 	}
@@ -232,10 +237,15 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		}
 		e.rebuilt(&res, names)
 	}
+	read, prefetched := e.prefetched(ctx)
 	if adopting && e.recorded == nil {
-		e.recorded = e.readRecord(logger)
+		e.recorded = e.readRecord(logger, read, prefetched)
 	}
-	observed, foreign, err := e.observe()
+	overlapped := prefetched && read.err == nil
+	if !overlapped {
+		read = e.readKernel(e.cfg.IPVS)
+	}
+	observed, foreign, err := e.observe(read)
 	if err != nil {
 		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
 		e.metrics.KernelError("list")
@@ -266,7 +276,8 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.status.forgetUnlisted(e.desired.VirtualServers(), observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
-			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
+			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count(),
+			"read", read.took, "readBeforeSync", overlapped)
 	}
 	return res
 }

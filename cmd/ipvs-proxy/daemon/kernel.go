@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -16,31 +17,54 @@ import (
 // (ensureConntrack), creates the dummy interface, applies the required
 // sysctls and the IPVS timeouts. It flushes nothing: existing state is
 // adopted by the first full reconcile. In a dry run it only probes.
+//
+// It logs how long each step took: at a restart over 100,000 services the
+// time from the scheduler check to the health server was 11.5 s in the
+// test VM, against 0.2 s at the cold start, and no log said where it went.
 func (d *daemon) prepareKernel(ctx context.Context) error {
 	a := d.deps.Adapters
+	t := stepTimer{last: time.Now()}
 	if err := a.IPVS.Probe(); err != nil {
 		return fmt.Errorf("IPVS is not usable: %w", err)
 	}
 	if err := d.checkSchedulers(ctx); err != nil {
 		return err
 	}
+	t.done("ipvs")
 	if err := a.Netfilter.Probe(); err != nil {
 		return fmt.Errorf("nftables is not usable: %w", err)
 	}
+	t.done("nftables")
 	d.ensureConntrack(ctx)
-	if d.cfg.DryRun {
-		return nil
-	}
-	if err := a.Addresses.EnsureInterface(); err != nil {
-		return fmt.Errorf("creating the dummy interface: %w", err)
-	}
-	d.ensureSysctls(ctx)
-	if d.cfg.Timeouts != (ipvs.Timeouts{}) {
-		if err := a.IPVS.SetTimeouts(d.cfg.Timeouts); err != nil {
-			return fmt.Errorf("setting IPVS timeouts: %w", err)
+	t.done("conntrack")
+	if !d.cfg.DryRun {
+		if err := a.Addresses.EnsureInterface(); err != nil {
+			return fmt.Errorf("creating the dummy interface: %w", err)
+		}
+		t.done("interface")
+		d.ensureSysctls(ctx)
+		t.done("sysctls")
+		if d.cfg.Timeouts != (ipvs.Timeouts{}) {
+			if err := a.IPVS.SetTimeouts(d.cfg.Timeouts); err != nil {
+				return fmt.Errorf("setting IPVS timeouts: %w", err)
+			}
 		}
 	}
+	klog.FromContext(ctx).Info("Prepared the kernel", t.kv...)
 	return nil
+}
+
+// stepTimer records how long each of a sequence of steps took, as
+// key/value pairs for one log line.
+type stepTimer struct {
+	last time.Time
+	kv   []any
+}
+
+func (s *stepTimer) done(step string) {
+	now := time.Now()
+	s.kv = append(s.kv, step, now.Sub(s.last))
+	s.last = now
 }
 
 // ensureSysctls applies the required sysctls and counts drift; it runs at
