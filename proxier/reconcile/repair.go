@@ -172,7 +172,11 @@ func (e *Engine) repairObjects(ctx context.Context, res *Result) {
 			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
 		default:
 			// Its real servers are read by a later step; check its settings.
-			e.ownApplied(k).VirtualServer = kv
+			// (Owning an applied service shared with the desired state
+			// copies it: only when the kernel's settings differ.)
+			if applied.VirtualServer != kv {
+				e.ownApplied(k).VirtualServer = kv
+			}
 			if want := e.desired.VirtualServer(k).VirtualServer; want != kv {
 				if op := (model.Op{Kind: model.OpUpdateVirtualServer, VS: want}); !e.status.skip(op, true) {
 					ops = append(ops, op)
