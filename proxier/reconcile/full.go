@@ -316,8 +316,10 @@ func (e *Engine) repairKey(ops []model.Op, gone []goneReal, k model.VSKey, have 
 func (e *Engine) repairAddressOps(bound map[netip.Addr]struct{}) []model.Op {
 	want := e.wantedAddresses(bound)
 	ops := proxier.DiffAddresses(nil, want, bound)
-	touched := union(want, bound)
-	return e.status.settleAddresses(touched, ops, true)
+	if len(e.status.addrs) == 0 {
+		return ops // nothing to settle (listing every address cost 100k steps)
+	}
+	return e.status.settleAddresses(union(want, bound), ops, true)
 }
 
 // checkNetfilter reads the netfilter program back (no writes): drift from
