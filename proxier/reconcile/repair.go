@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -26,9 +27,11 @@ type repairCycle struct {
 	keys []model.VSKey
 	// listing and chunk are the virtual-server step's listing and the
 	// chunk read in progress while they run off the sync goroutine
-	// (vslist.go).
+	// (vslist.go); compare is the comparison of the listing in progress
+	// (compare.go).
 	listing *backgroundRead[vsListed]
 	chunk   *backgroundRead[chunkRead]
+	compare *vsCompare
 	start   time.Time
 	writes  int
 }
@@ -41,14 +44,16 @@ func (e *Engine) repairChunk() int {
 }
 
 // stepsFor is how many steps a repair of n virtual servers takes: one (a
-// Full) up to one chunk, else the address step, the virtual-server step and
-// one step per chunk.
+// Full) up to one chunk, else the address step, the virtual-server step's
+// comparison (compareSlice entries of its listing and of the desired state
+// per step: about one step per chunk) and one step per chunk.
 func (e *Engine) stepsFor(n int) int {
 	c := e.repairChunk()
 	if n <= c {
 		return 1
 	}
-	return 2 + (n+c-1)/c
+	chunks := (n + c - 1) / c
+	return 1 + (2*n+e.compareSlice()-1)/e.compareSlice() + chunks
 }
 
 // RepairSteps returns how many calls of Repair the current (or next) repair
@@ -68,11 +73,13 @@ func (e *Engine) RepairSteps() int {
 //  1. address step: one listing of the dummy interface's addresses, made
 //     exact.
 //  2. virtual-server step: one dump of the virtual servers without their
-//     real servers. Desired virtual servers missing from the kernel are
-//     added with their real servers, ours that are no longer desired are
-//     deleted, changed scheduler settings are updated. (The two listings
-//     were one step; at 30,000 services under TCG it held the sync
-//     goroutine 1.4–1.9 s.)
+//     real servers, compared with the desired state in slices, a step
+//     each (compare.go). Desired virtual servers missing from the kernel
+//     are added with their real servers, ours that are no longer desired
+//     are deleted, changed scheduler settings are updated. (The two
+//     listings were one step; at 30,000 services under TCG it held the
+//     sync goroutine 1.4–1.9 s, and at 100,000 the comparison alone
+//     11.6 s.)
 //  3. one step per chunk of virtual servers (Config.RepairChunk): their real
 //     servers are dumped and repaired like in Full, drain policy included.
 //
@@ -135,79 +142,32 @@ func (e *Engine) listFailed(ctx context.Context, err error, res *Result) {
 	res.RetryAfter = e.status.failOther(ObjKernelRead, err, e.clock.Now())
 }
 
-// repairObjects is the virtual-server step: see Repair. Whether a virtual
-// server is ours depends on the addresses bound now (the applied set, kept
-// current by every sync since the address step).
+// repairObjects is the virtual-server step: see Repair. Its first call
+// lists the virtual servers (off the sync goroutine with an IPVSLister:
+// later calls wait for it); the listing is then compared a slice at a time
+// (compareStep).
 func (e *Engine) repairObjects(ctx context.Context, res *Result) {
-	vss, touched, ready, err := e.readVirtualServers()
-	if !ready {
-		return // listing off the sync goroutine: a later step collects it
-	}
-	if err != nil {
-		e.listFailed(ctx, err, res)
-		return
-	}
-	kernel, foreign := e.ownedVirtualServers(vss, touched)
-	e.status.done(Object{Kind: ObjKernelRead})
-	e.markForeign(foreign, res)
-	var ops []model.Op
-	var gone []goneReal
-	keys := make([]model.VSKey, 0, len(kernel))
-	for _, k := range unionKeys(e.desired.VirtualServers(), kernel) {
-		kv, inKernel := kernel[k]
-		applied := e.applied.Services[k]
-		switch {
-		case touched[k]:
-			// Written while the listing ran: what it saw may predate the
-			// write. Its real servers are read by a later step.
-			if applied != nil {
-				keys = append(keys, k)
-			}
-		case !inKernel:
-			// Gone from the kernel (or never added): add it whole if desired.
-			e.setApplied(k, nil)
-			ops, gone = e.repairKey(ops, gone, k, nil, false, true)
-		case applied == nil || e.desired.VirtualServer(k) == nil:
-			// Unknown to us, or to be deleted: read its real servers now.
-			ops, gone = e.repairRead(ctx, ops, gone, k, kv, res)
-		default:
-			// Its real servers are read by a later step; check its settings.
-			// (Owning an applied service shared with the desired state
-			// copies it: only when the kernel's settings differ.)
-			if applied.VirtualServer != kv {
-				e.ownApplied(k).VirtualServer = kv
-			}
-			if want := e.desired.VirtualServer(k).VirtualServer; want != kv {
-				if op := (model.Op{Kind: model.OpUpdateVirtualServer, VS: want}); !e.status.skip(op, true) {
-					ops = append(ops, op)
-				}
-			}
-			keys = append(keys, k)
+	c := e.cycle
+	if c.compare == nil {
+		vss, touched, ready, err := e.readVirtualServers()
+		if !ready {
+			return // listing off the sync goroutine: a later step collects it
 		}
-	}
-	e.cycle.listed, e.cycle.keys = true, keys
-	e.execute(ctx, ops, gone, res)
-}
-
-// ownedVirtualServers returns, among the listed virtual servers, those we
-// own and the desired ones that belong to someone else, leaving out those
-// written since the listing started (touched).
-func (e *Engine) ownedVirtualServers(vss []model.VirtualServer, touched map[model.VSKey]bool) (map[model.VSKey]model.VirtualServer, map[model.VSKey]bool) {
-	ours := e.ownership(e.applied.Addresses)
-	kernel := make(map[model.VSKey]model.VirtualServer, len(vss))
-	foreign := map[model.VSKey]bool{}
-	for _, vs := range vss {
-		if touched[vs.VSKey] {
-			continue
+		if err != nil {
+			e.listFailed(ctx, err, res)
+			return
 		}
-		switch owned, desired := ours(vs.VSKey); {
-		case owned:
-			kernel[vs.VSKey] = vs
-		case desired:
-			foreign[vs.VSKey] = true
+		e.status.done(Object{Kind: ObjKernelRead})
+		if touched == nil {
+			touched = map[model.VSKey]bool{}
 		}
+		byKey := func(a, b model.VirtualServer) int { return compareKeys(a.VSKey, b.VSKey) }
+		if !slices.IsSortedFunc(vss, byKey) {
+			slices.SortFunc(vss, byKey) // compareDesired searches it
+		}
+		c.compare = &vsCompare{vss: vss, touched: touched, foreign: map[model.VSKey]bool{}}
 	}
-	return kernel, foreign
+	e.compareStep(ctx, res)
 }
 
 // repairChunkStep reads the real servers of the next chunk of virtual

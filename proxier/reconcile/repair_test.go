@@ -70,24 +70,26 @@ func TestRepairOfASmallStateIsOneFull(t *testing.T) {
 }
 
 // TestRepairCycleReadsInBoundedSteps checks that a cycle over 7 virtual
-// servers with chunks of 3 takes the address step, the virtual-server step
-// and three chunk steps, that each listing has a step of its own, that no
-// step reads more than one chunk of real servers, that the netfilter
-// program is left to CheckNetfilter, and that a cycle over an unchanged
-// kernel writes nothing.
+// servers with chunks of 3 takes the address step, three steps comparing
+// the virtual servers (14 entries, listed and desired, 6 a step) and three
+// chunk steps, that each listing has a step of its own, that no step reads
+// more than one chunk of real servers, that the netfilter program is left
+// to CheckNetfilter, and that a cycle over an unchanged kernel writes
+// nothing.
 func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	if got := r.eng.RepairSteps(); got != 5 {
-		t.Fatalf("RepairSteps = %d, want 5", got)
+	const steps = 7
+	if got := r.eng.RepairSteps(); got != steps {
+		t.Fatalf("RepairSteps = %d, want %d", got, steps)
 	}
 	r.resetCounts()
 	before := r.writes() // netfilter's count is not reset
 	nfVerifies := r.nf.Calls(netfilter.CallVerify)
-	for step := 1; step <= 5; step++ {
+	for step := 1; step <= steps; step++ {
 		r.ipvs.ResetCalls()
 		lists := r.addr.Calls(addr.CallList)
 		res, done := r.eng.Repair(r.ctx, nil)
-		if res.Failures != 0 || done != (step == 5) {
+		if res.Failures != 0 || done != (step == steps) {
 			t.Fatalf("step %d: failures %d, done %v", step, res.Failures, done)
 		}
 		if s, rs := r.ipvs.Calls(ipvs.CallListServices), r.ipvs.Calls(ipvs.CallListRealServers); s != 0 || rs > 3 {
@@ -183,8 +185,8 @@ func TestFullEndsARepairCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	r.repairStepN(3)
 	r.full()
-	if steps := r.repairCycle(); steps != 5 {
-		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 5", steps)
+	if steps := r.repairCycle(); steps != 7 {
+		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 7", steps)
 	}
 }
 
@@ -203,7 +205,7 @@ func (r *rig) repairStepN(n int) {
 // is still retried.
 func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(2) // address and virtual-server steps; the next is a chunk step
+	r.repairStepN(4) // the address step and the three comparing; the next is a chunk step
 	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
 		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
 	r.ipvs.Fail(ipvs.CallApplyBatch, fault.Rule{Err: fmt.Errorf("injected: %w", syscall.ENOBUFS)})
@@ -217,4 +219,37 @@ func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 		t.Fatalf("retry failed: %+v", res)
 	}
 	r.expectRoute("tcp 198.18.0.101:80", "198.18.12.2:8080")
+}
+
+// TestRepairComparesInSlicesWhileChangesApply: changes applied between the
+// virtual-server step's slices (one service added, one deleted that the
+// comparison had passed, one it had not reached) are neither undone nor
+// taken for drift (the rest of the cycle writes nothing), and the cycle ends
+// with the kernel as desired.
+func TestRepairComparesInSlicesWhileChangesApply(t *testing.T) {
+	r, names := manyRig(t, 7, 3)
+	r.repairStepN(2) // the address step, then the listing and its first 6 entries
+	added := r.src.put(k8stest.Service("ns", "late", k8stest.ClusterIPs("198.18.0.200")),
+		k8stest.Slice("ns", "late", "late-1", []discovery.Endpoint{ep("198.18.12.1")}))
+	r.src.remove(names[0]) // compared already
+	r.src.remove(names[6]) // listed last: not compared yet
+	if res, _ := r.eng.Repair(r.ctx, []types.NamespacedName{added, names[0], names[6]}); res.Failures != 0 {
+		t.Fatalf("step with changes: %+v", res)
+	}
+	r.resetCounts()
+	r.repairCycle()
+	if w := r.ipvs.Writes() + r.addr.Writes(); w != 0 {
+		t.Errorf("the rest of the cycle wrote %d times over a kernel with no drift: it took the changes for drift", w)
+	}
+	r.expectRoute("tcp 198.18.0.200:80", "198.18.12.1:8080")
+	for _, gone := range []string{"tcp 198.18.0.100:80", "tcp 198.18.0.106:80"} {
+		if _, ok := r.kernel().Services[key(t, gone)]; ok {
+			t.Errorf("%s deleted by a change is back after the cycle", gone)
+		}
+	}
+	r.resetCounts()
+	before := r.writes()
+	if r.full(); r.writes() != before {
+		t.Errorf("a Full after the cycle wrote %d times: the cycle left the kernel unlike the desired state", r.writes()-before)
+	}
 }

@@ -149,10 +149,10 @@ func (e *Engine) repairChunkRead(ctx context.Context, r chunkRead, touched map[m
 }
 
 // touch records the virtual servers of ops as written while a read runs
-// off the sync goroutine.
+// off the sync goroutine, or while the listing is compared (compare.go).
 func (e *Engine) touch(ops []model.Op) {
 	c := e.cycle
-	if c == nil || c.listing == nil && c.chunk == nil {
+	if c == nil || c.listing == nil && c.chunk == nil && c.compare == nil {
 		return
 	}
 	for _, op := range ops {
@@ -164,6 +164,9 @@ func (e *Engine) touch(ops []model.Op) {
 		}
 		if c.chunk != nil {
 			c.chunk.touched[op.VS.VSKey] = true
+		}
+		if c.compare != nil {
+			c.compare.touched[op.VS.VSKey] = true
 		}
 	}
 }
