@@ -19,9 +19,10 @@
 //
 // The periodic repair (repair.go) does Full's work in steps so that no sync
 // holds the single sync goroutine for long at 10,000+ services: an address
-// step, a virtual-server step (one dump without real servers), then one
-// step per chunk of 500 virtual servers whose real servers are dumped and
-// repaired. The runner spreads the steps over the repair period (30 minutes
+// step, a virtual-server step (one dump without real servers, compared with
+// the desired state 1,000 entries a step: compare.go), then one step per
+// chunk of 500 virtual servers whose real servers are dumped and repaired.
+// With an IPVSLister the dumps run off the sync goroutine (vslist.go). The runner spreads the steps over the repair period (30 minutes
 // unless ipvs.syncPeriod is set) and every step applies pending changes
 // first, so an endpoint change waits for at most one small step. With 500
 // virtual servers or fewer, a repair is one Full.
