@@ -21,16 +21,17 @@ func (f *Fake) SetSchedulers(kernel []string, found Schedulers) {
 	defer f.mu.Unlock()
 	f.kernelScheds = slices.Clone(kernel)
 	found.Names = slices.Sorted(slices.Values(found.Names))
+	found.Loaded = slices.Sorted(slices.Values(found.Loaded))
 	f.foundScheds = &found
 }
 
 // Schedulers implements Interface: by default every scheduler the fake
-// kernel runs, complete.
+// kernel runs, complete, none of them loaded yet.
 func (f *Fake) Schedulers() Schedulers {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.foundScheds != nil {
-		return Schedulers{Names: slices.Clone(f.foundScheds.Names), Complete: f.foundScheds.Complete}
+		return Schedulers{Names: slices.Clone(f.foundScheds.Names), Complete: f.foundScheds.Complete, Loaded: slices.Clone(f.foundScheds.Loaded)}
 	}
 	return Schedulers{Names: slices.Clone(FakeSchedulers), Complete: true}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,6 +26,16 @@ type Schedulers struct {
 	// runs) Names holds only the schedulers loaded or built in, and the
 	// kernel may load others on first use.
 	Complete bool
+	// Loaded are the schedulers whose module is loaded (/proc/modules) or
+	// built in, sorted: the kernel runs them without loading anything, so
+	// no probe is needed (a virtual server using one holds its module).
+	Loaded []string
+}
+
+// IsLoaded reports whether name is in s.Loaded.
+func (s Schedulers) IsLoaded(name string) bool {
+	_, ok := slices.BinarySearch(s.Loaded, name)
+	return ok
 }
 
 // Has reports whether name is in s.Names.
@@ -53,22 +64,28 @@ type ModuleSources struct {
 // result is then what could be seen, and Complete says whether modules.dep
 // was among it.
 func DiscoverSchedulers(src ModuleSources) Schedulers {
-	found := map[string]bool{}
+	found, loaded := map[string]bool{}, map[string]bool{}
 	add := func(module string) {
 		if s, ok := schedulerOfModule(module); ok {
 			found[s] = true
 		}
 	}
+	addLoaded := func(module string) {
+		add(module)
+		if s, ok := schedulerOfModule(module); ok {
+			loaded[s] = true
+		}
+	}
 	if data, err := os.ReadFile(src.ProcModules); err == nil {
 		for line := range bytes.Lines(data) {
 			if f := bytes.Fields(line); len(f) > 0 {
-				add(string(f[0]))
+				addLoaded(string(f[0]))
 			}
 		}
 	}
 	var complete bool
 	if src.ModulesDir != "" {
-		eachLine(filepath.Join(src.ModulesDir, "modules.builtin"), func(path string) { add(moduleName(path)) })
+		eachLine(filepath.Join(src.ModulesDir, "modules.builtin"), func(path string) { addLoaded(moduleName(path)) })
 		complete = eachLine(filepath.Join(src.ModulesDir, "modules.dep"), func(line string) {
 			path, _, _ := strings.Cut(line, ":")
 			if !filepath.IsAbs(path) {
@@ -79,12 +96,12 @@ func DiscoverSchedulers(src ModuleSources) Schedulers {
 			}
 		})
 	}
-	out := Schedulers{Names: make([]string, 0, len(found)), Complete: complete}
-	for s := range found {
-		out.Names = append(out.Names, s)
+	sorted := func(m map[string]bool) []string {
+		out := slices.AppendSeq(make([]string, 0, len(m)), maps.Keys(m))
+		slices.Sort(out)
+		return out
 	}
-	slices.Sort(out.Names)
-	return out
+	return Schedulers{Names: sorted(found), Complete: complete, Loaded: sorted(loaded)}
 }
 
 const schedulerPrefix = "ip_vs_"

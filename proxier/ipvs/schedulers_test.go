@@ -50,7 +50,7 @@ func TestDiscoverSchedulers(t *testing.T) {
 			ipvsDir + "ip_vs_sh.ko.zst":                    "",
 			"lib/modules/6.1.0/updates/dkms/ip_vs_mine.ko": "",
 		},
-		want: Schedulers{Names: []string{"mh", "mine", "rr", "sh", "wrr"}, Complete: true},
+		want: Schedulers{Names: []string{"mh", "mine", "rr", "sh", "wrr"}, Complete: true, Loaded: []string{"rr", "wrr"}},
 	}, {
 		name: "the FTP helper and persistence engines are not schedulers",
 		files: map[string]string{
@@ -61,7 +61,7 @@ func TestDiscoverSchedulers(t *testing.T) {
 			ipvsDir + "ip_vs.ko":              "",
 			"lib/modules/6.1.0/modules.order": "",
 		},
-		want: Schedulers{Names: []string{}, Complete: true},
+		want: Schedulers{Names: []string{}, Complete: true, Loaded: []string{}},
 	}, {
 		name: "a module listed in modules.dep without its file is missing (renamed away)",
 		files: map[string]string{
@@ -69,24 +69,24 @@ func TestDiscoverSchedulers(t *testing.T) {
 			ipvsDir + "ip_vs_dh.ko.hidden":  "",
 			ipvsDir + "ip_vs_lc.ko":         "",
 		},
-		want: Schedulers{Names: []string{"lc"}, Complete: true},
+		want: Schedulers{Names: []string{"lc"}, Complete: true, Loaded: []string{}},
 	}, {
 		name: "a module file modules.dep does not list cannot be modprobed",
 		files: map[string]string{
 			"lib/modules/6.1.0/modules.dep": "\n",
 			ipvsDir + "ip_vs_lc.ko":         "",
 		},
-		want: Schedulers{Names: []string{}, Complete: true},
+		want: Schedulers{Names: []string{}, Complete: true, Loaded: []string{}},
 	}, {
 		name: "without the module directory (the DaemonSet's pod): only what is loaded, incomplete",
 		files: map[string]string{
 			"proc/modules": "ip_vs_wlc 16384 0 - Live 0x0\nip_vs_sh 16384 0 - Live 0x0\n",
 		},
-		want: Schedulers{Names: []string{"sh", "wlc"}},
+		want: Schedulers{Names: []string{"sh", "wlc"}, Loaded: []string{"sh", "wlc"}},
 	}, {
 		name:  "nothing readable",
 		files: map[string]string{},
-		want:  Schedulers{Names: []string{}},
+		want:  Schedulers{Names: []string{}, Loaded: []string{}},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

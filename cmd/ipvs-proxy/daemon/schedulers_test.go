@@ -29,8 +29,8 @@ var withoutTwos = slices.DeleteFunc(slices.Clone(ipvs.FakeSchedulers), func(s st
 // TestCheckSchedulers: at start the daemon refuses a --ipvs-scheduler the
 // kernel cannot run, with an error saying what it offers, and proves one it
 // can by a virtual server added and deleted, as kube-proxy's
-// CanUseIPVSProxier does (pkg/proxy/ipvs/supported.go), unless one already
-// uses it; annotations may then name what the kernel offers.
+// CanUseIPVSProxier does (pkg/proxy/ipvs/supported.go), unless its module
+// is loaded; annotations may then name what the kernel offers.
 func TestCheckSchedulers(t *testing.T) {
 	pod := ipvs.Schedulers{Names: []string{"rr", "wrr"}} // the DaemonSet's pod: loaded modules only
 	tests := []struct {
@@ -53,8 +53,10 @@ func TestCheckSchedulers(t *testing.T) {
 			wantErr: `--ipvs-scheduler (ipvs.scheduler) "twos": the kernel has no such IPVS scheduler (no module ip_vs_twos is loaded, built in or installed for the running kernel); it offers dh, fo, lblc`},
 		{name: "an out-of-tree scheduler the kernel offers", scheduler: "mine",
 			kernel: []string{"rr", "mine"}, found: ipvs.Schedulers{Names: []string{"mine", "rr"}, Complete: true}, wantWrites: 2},
-		{name: "a restart over virtual servers using it writes nothing", scheduler: "mh", seed: "mh",
-			kernel: withoutTwos, found: ipvs.Schedulers{Names: withoutTwos, Complete: true}},
+		{name: "a restart over virtual servers using it (its module loaded) writes nothing", scheduler: "mh", seed: "mh",
+			kernel: withoutTwos, found: ipvs.Schedulers{Names: withoutTwos, Complete: true, Loaded: []string{"mh", "rr"}}},
+		{name: "a loaded module is not probed", scheduler: "wlc",
+			kernel: withoutTwos, found: ipvs.Schedulers{Names: withoutTwos, Complete: true, Loaded: []string{"wlc"}}},
 		{name: "pod without module files: mh not loaded yet is proved, and loaded by the probe", scheduler: "mh",
 			kernel: withoutTwos, found: pod, wantWrites: 2, wantAnn: sortedSchedulers(proxier.Schedulers)},
 		{name: "pod without module files: a scheduler the kernel cannot load is refused by the probe", scheduler: "twos",
@@ -81,6 +83,9 @@ func TestCheckSchedulers(t *testing.T) {
 			}
 			if w := k.Writes(); w != tc.wantWrites {
 				t.Errorf("%d kernel writes, want %d", w, tc.wantWrites)
+			}
+			if n := k.Calls(ipvs.CallListVirtualServers) + k.Calls(ipvs.CallListServices); n != 0 {
+				t.Errorf("IPVS listed %d times: the check must cost nothing per virtual server", n)
 			}
 			if tc.seed == "" && k.Dump() != "" {
 				t.Errorf("the probe left:\n%s", k.Dump())
