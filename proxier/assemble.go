@@ -189,6 +189,13 @@ func (a *Assembler) Owner(k model.VSKey) (types.NamespacedName, bool) {
 // Bound reports whether address a is to be bound on the dummy interface.
 func (a *Assembler) Bound(addr netip.Addr) bool { return a.addrs[addr] > 0 }
 
+// AddressSeq yields the addresses to bind; the assembler must not change
+// while it runs.
+func (a *Assembler) AddressSeq() iter.Seq[netip.Addr] { return maps.Keys(a.addrs) }
+
+// AddressCount is the number of addresses to bind.
+func (a *Assembler) AddressCount() int { return len(a.addrs) }
+
 // Addresses returns a new set of the addresses to bind.
 func (a *Assembler) Addresses() map[netip.Addr]struct{} {
 	out := make(map[netip.Addr]struct{}, len(a.addrs))

@@ -253,6 +253,11 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 	if err != nil {
 		return daemon.Adapters{}, err
 	}
+	// The repair's address listing too (at 100,000 services, seconds).
+	addrLister, err := addr.New(addr.Config{Name: cfg.DummyInterface, PrimaryIPs: cfg.NodeIPs})
+	if err != nil {
+		return daemon.Adapters{}, err
+	}
 	ct, err := conntrack.New("")
 	if err != nil {
 		return daemon.Adapters{}, err
@@ -262,7 +267,7 @@ func realAdapters(cfg *options.Config) (daemon.Adapters, error) {
 		ipv6 = ipv6 || p.Addr().Is6()
 	}
 	nf := netfilter.New(netfilter.Config{IPv6: ipv6})
-	return daemon.Adapters{IPVS: v, IPVSLister: lister, Addresses: a, Netfilter: nf, Sysctl: &sysctl.Proc{Root: cfg.SysctlRoot},
+	return daemon.Adapters{IPVS: v, IPVSLister: lister, Addresses: a, AddressLister: addrLister, Netfilter: nf, Sysctl: &sysctl.Proc{Root: cfg.SysctlRoot},
 		Conntrack: ct, KubeProxy: kubeproxy.New(kubeproxy.Config{})}, nil
 }
 

@@ -92,6 +92,10 @@ type Config struct {
 	// netlink sockets of its own, not IPVS's, whose calls it would
 	// otherwise hold up. Nil reads on the sync goroutine.
 	IPVSLister IPVSLister
+	// AddressLister, when set, does the repair's address listing off the
+	// sync goroutine, on sockets of its own (compare_addrs.go). Nil lists
+	// on the sync goroutine.
+	AddressLister AddressLister
 	// RepairChunk is how many virtual servers' real servers one step of
 	// the periodic repair reads (see Repair); 0 means DefaultRepairChunk.
 	RepairChunk int

@@ -20,8 +20,10 @@ type repairCycle struct {
 	// steps is how many steps the cycle takes, counted when it started.
 	steps int
 	// addressed: the address step ran; listed: the virtual-server step
-	// ran.
+	// ran. addrs is the address step in progress (compare_addrs.go).
 	addressed, listed bool
+	addrs             *addrStep
+	addrListFailures  int
 	// keys are the virtual servers whose real servers are still to be
 	// read, in order.
 	keys []model.VSKey
@@ -43,17 +45,18 @@ func (e *Engine) repairChunk() int {
 	return DefaultRepairChunk
 }
 
-// stepsFor is how many steps a repair of n virtual servers takes: one (a
-// Full) up to one chunk, else the address step, the virtual-server step's
-// comparison (compareSlice entries of its listing and of the desired state
-// per step: about one step per chunk) and one step per chunk.
-func (e *Engine) stepsFor(n int) int {
+// stepsFor is how many steps a repair of n virtual servers and addrs
+// addresses takes: one (a Full) up to one chunk of virtual servers, else
+// the address step's and the virtual-server step's comparisons
+// (compareSlice entries of the listing and of the desired state per step)
+// and one step per chunk.
+func (e *Engine) stepsFor(n, addrs int) int {
 	c := e.repairChunk()
 	if n <= c {
 		return 1
 	}
-	chunks := (n + c - 1) / c
-	return 1 + (2*n+e.compareSlice()-1)/e.compareSlice() + chunks
+	slices := func(n int) int { return (2*n + e.compareSlice() - 1) / e.compareSlice() }
+	return slices(addrs) + slices(n) + (n+c-1)/c
 }
 
 // RepairSteps returns how many calls of Repair the current (or next) repair
@@ -62,7 +65,7 @@ func (e *Engine) RepairSteps() int {
 	if e.cycle != nil {
 		return e.cycle.steps
 	}
-	return e.stepsFor(len(e.desired.VirtualServers()))
+	return e.stepsFor(len(e.desired.VirtualServers()), e.desired.AddressCount())
 }
 
 // Repair does the next step of the periodic repair and reports whether it
@@ -70,8 +73,9 @@ func (e *Engine) RepairSteps() int {
 // in parts, so that no step holds the sync goroutine long enough to delay
 // endpoint changes noticeably at 10,000+ services:
 //
-//  1. address step: one listing of the dummy interface's addresses, made
-//     exact.
+//  1. address step: one listing of the dummy interface's addresses (off
+//     the sync goroutine with Config.AddressLister), compared and made
+//     exact in slices, a step each (compare_addrs.go).
 //  2. virtual-server step: one dump of the virtual servers without their
 //     real servers, compared with the desired state in slices, a step
 //     each (compare.go). Desired virtual servers missing from the kernel
@@ -91,11 +95,11 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 		return e.Full(ctx, changed, true), true
 	}
 	if e.cycle == nil {
-		n := len(e.desired.VirtualServers())
-		if e.stepsFor(n) == 1 {
+		steps := e.stepsFor(len(e.desired.VirtualServers()), e.desired.AddressCount())
+		if steps == 1 {
 			return e.Full(ctx, changed, false), true
 		}
-		e.cycle = &repairCycle{steps: e.stepsFor(n), start: e.clock.Now()}
+		e.cycle = &repairCycle{steps: steps, start: e.clock.Now()}
 	}
 	res := e.Sync(ctx, changed)
 	c := e.cycle
@@ -124,13 +128,6 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	klog.FromContext(ctx).V(2).Info("Completed a repair cycle", "steps", c.steps,
 		"duration", e.clock.Since(c.start), "writes", c.writes)
 	return res, true
-}
-
-// repairAddresses is the address step: see Repair.
-func (e *Engine) repairAddresses(ctx context.Context, res *Result) {
-	if e.listAndRepairAddresses(ctx, res) {
-		e.cycle.addressed = true
-	}
 }
 
 // listFailed reports a failed listing; the step is retried with backoff,

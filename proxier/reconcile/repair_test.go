@@ -70,15 +70,15 @@ func TestRepairOfASmallStateIsOneFull(t *testing.T) {
 }
 
 // TestRepairCycleReadsInBoundedSteps checks that a cycle over 7 virtual
-// servers with chunks of 3 takes the address step, three steps comparing
-// the virtual servers (14 entries, listed and desired, 6 a step) and three
-// chunk steps, that each listing has a step of its own, that no step reads
+// servers with chunks of 3 takes three address steps and three
+// virtual-server steps (each compares 14 entries, listed and desired, 6 a
+// step) and three chunk steps, that each listing has a step of its own, that no step reads
 // more than one chunk of real servers, that the netfilter program is left
 // to CheckNetfilter, and that a cycle over an unchanged kernel writes
 // nothing.
 func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	const steps = 7
+	const steps = 9
 	if got := r.eng.RepairSteps(); got != steps {
 		t.Fatalf("RepairSteps = %d, want %d", got, steps)
 	}
@@ -98,7 +98,7 @@ func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 		if got, want := r.addr.Calls(addr.CallList)-lists, map[bool]int{true: 1}[step == 1]; got != want {
 			t.Errorf("step %d listed addresses %d times, want %d", step, got, want)
 		}
-		if got, want := r.ipvs.Calls(ipvs.CallListVirtualServers), map[bool]int{true: 1}[step == 2]; got != want {
+		if got, want := r.ipvs.Calls(ipvs.CallListVirtualServers), map[bool]int{true: 1}[step == 4]; got != want {
 			t.Errorf("step %d listed virtual servers %d times, want %d", step, got, want)
 		}
 	}
@@ -153,7 +153,9 @@ func TestRepairCycleRepairsDrift(t *testing.T) {
 // step reads.
 func TestRepairStepAppliesPendingChanges(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(3) // address, virtual-server and first chunk steps done
+	r.addressStep()
+	r.objectStep()
+	r.repairStepN(1) // the first chunk step
 	r.src.put(k8stest.Service("ns", "svc-6", k8stest.ClusterIPs("198.18.0.106")),
 		k8stest.Slice("ns", "svc-6", "svc-6-1", []discovery.Endpoint{ep("198.18.12.7")}))
 	r.resetCounts()
@@ -169,7 +171,8 @@ func TestRepairStepAppliesPendingChanges(t *testing.T) {
 func TestRepairRecreatesAVirtualServerDeletedMidCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	want := r.ipvs.Dump()
-	r.repairStepN(2) // address and virtual-server steps
+	r.addressStep()
+	r.objectStep()
 	must(t, r.ipvs.DeleteVirtualServer(key(t, "tcp 198.18.0.100:80")))
 	for {
 		if _, done := r.eng.Repair(r.ctx, nil); done {
@@ -185,8 +188,25 @@ func TestFullEndsARepairCycle(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	r.repairStepN(3)
 	r.full()
-	if steps := r.repairCycle(); steps != 7 {
-		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 7", steps)
+	if steps := r.repairCycle(); steps != 9 {
+		t.Errorf("the cycle after a Full took %d steps, want a whole new cycle of 9", steps)
+	}
+}
+
+// addressStep runs repair steps until the address step has ended, and
+// objectStep until the virtual-server step has; neither may end the cycle.
+func (r *rig) addressStep() {
+	r.t.Helper()
+	r.repairStepN(1)
+	for !r.eng.cycle.addressed {
+		r.repairStepN(1)
+	}
+}
+
+func (r *rig) objectStep() {
+	r.t.Helper()
+	for !r.eng.cycle.listed {
+		r.repairStepN(1)
 	}
 }
 
@@ -205,7 +225,8 @@ func (r *rig) repairStepN(n int) {
 // is still retried.
 func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(4) // the address step and the three comparing; the next is a chunk step
+	r.addressStep()
+	r.objectStep() // the next is a chunk step
 	r.src.put(k8stest.Service("ns", "svc-1", k8stest.ClusterIPs("198.18.0.101")),
 		k8stest.Slice("ns", "svc-1", "svc-1-1", []discovery.Endpoint{ep("198.18.12.2")}))
 	r.ipvs.Fail(ipvs.CallApplyBatch, fault.Rule{Err: fmt.Errorf("injected: %w", syscall.ENOBUFS)})
@@ -228,7 +249,8 @@ func TestRepairStepKeepsTheRetryOfAFailedChange(t *testing.T) {
 // with the kernel as desired.
 func TestRepairComparesInSlicesWhileChangesApply(t *testing.T) {
 	r, names := manyRig(t, 7, 3)
-	r.repairStepN(2) // the address step, then the listing and its first 6 entries
+	r.addressStep()
+	r.repairStepN(1) // the listing and its first 6 entries
 	added := r.src.put(k8stest.Service("ns", "late", k8stest.ClusterIPs("198.18.0.200")),
 		k8stest.Slice("ns", "late", "late-1", []discovery.Endpoint{ep("198.18.12.1")}))
 	r.src.remove(names[0]) // compared already

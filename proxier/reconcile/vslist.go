@@ -151,6 +151,7 @@ func (e *Engine) repairChunkRead(ctx context.Context, r chunkRead, touched map[m
 // touch records the virtual servers of ops as written while a read runs
 // off the sync goroutine, or while the listing is compared (compare.go).
 func (e *Engine) touch(ops []model.Op) {
+	e.touchAddrs(ops)
 	c := e.cycle
 	if c == nil || c.listing == nil && c.chunk == nil && c.compare == nil {
 		return

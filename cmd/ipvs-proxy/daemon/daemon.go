@@ -105,9 +105,14 @@ type Adapters struct {
 	// (reconcile.Config.IPVSLister); nil reads on IPVS.
 	IPVSLister reconcile.IPVSLister
 	Addresses  addr.Interface
-	Netfilter  netfilter.Interface
-	Sysctl     sysctl.Interface
-	Conntrack  conntrack.Interface
+	// AddressLister, when set, is a second address adapter with its own
+	// sockets on which the periodic repair lists the addresses off the
+	// sync goroutine (reconcile.Config.AddressLister); nil lists on
+	// Addresses.
+	AddressLister reconcile.AddressLister
+	Netfilter     netfilter.Interface
+	Sysctl        sysctl.Interface
+	Conntrack     conntrack.Interface
 	// KubeProxy removes kube-proxy's iptables chains and ipsets; only
 	// Cleanup uses it, and nil skips that.
 	KubeProxy kubeproxy.Interface
@@ -169,7 +174,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	}
 	engine, err := reconcile.New(reconcile.Config{Build: d.cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
 		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, IPVSLister: deps.Adapters.IPVSLister, Addresses: deps.Adapters.Addresses,
-		Netfilter: deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
+		AddressLister: deps.Adapters.AddressLister,
+		Netfilter:     deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
 		Metrics: d.metrics, DryRun: cfg.DryRun}, nil, proxier.Node{Name: cfg.NodeName})
 	if err != nil {
 		return err
