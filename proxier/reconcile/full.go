@@ -243,7 +243,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	}
 	overlapped := prefetched && read.err == nil
 	if !overlapped {
-		read = e.readKernel(e.cfg.IPVS)
+		read = e.readKernel(e.cfg.IPVS, e.cfg.Addresses)
 	}
 	observed, foreign, err := e.observe(read)
 	if err != nil {

@@ -29,11 +29,11 @@ type listingIPVS interface {
 	ListServices() ([]*model.Service, error)
 }
 
-// readKernel lists the dummy interface's addresses and every virtual server
-// with its real servers.
-func (e *Engine) readKernel(v listingIPVS) kernelRead {
+// readKernel lists the dummy interface's addresses (on a) and every virtual
+// server with its real servers (on v).
+func (e *Engine) readKernel(v listingIPVS, a AddressLister) kernelRead {
 	start := e.clock.Now()
-	addrs, err := e.cfg.Addresses.List()
+	addrs, err := a.List()
 	if err != nil {
 		return kernelRead{err: fmt.Errorf("listing dummy interface addresses: %w", err)}
 	}
@@ -57,14 +57,19 @@ func (e *Engine) readKernel(v listingIPVS) kernelRead {
 // while the informers sync: an address is reported by the kernel's
 // notifications (the daemon's address watch asks for a sync), an IPVS
 // change is drift that the periodic checks and repair find, as at any other
-// time. While the first Full waits for the read, it uses no adapter: the
-// read has them to itself.
+// time. The read uses the listers' sockets (Config.IPVSLister,
+// Config.AddressLister) and the netfilter adapter, which nothing else uses
+// before the first Full.
 func (e *Engine) Prefetch() {
 	if e.started || e.prefetch != nil || e.cfg.IPVSLister == nil {
 		return
 	}
+	var addrs AddressLister = e.cfg.Addresses
+	if e.cfg.AddressLister != nil {
+		addrs = e.cfg.AddressLister // the daemon reads the host's addresses on Addresses meanwhile
+	}
 	e.prefetch = startRead(func() kernelRead {
-		r := e.readKernel(e.cfg.IPVSLister)
+		r := e.readKernel(e.cfg.IPVSLister, addrs)
 		r.ports, r.portsErr = e.cfg.Netfilter.ServicePorts()
 		return r
 	})
