@@ -1,33 +1,19 @@
 package reconcile
 
 import (
-	"net/netip"
 	"sync/atomic"
 	"testing"
 
-	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-
 	"github.com/ipvs-proxy/ipvs-proxy/internal/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 )
 
-// restartedWithHostAddress programs a service with an external IP that is
-// a node address (served, never bound: only the netfilter record says it
-// is ours after a restart) beside a foreign virtual server, and restarts
-// the engine with an IPVSLister on the same fake kernel.
+// restartedWithHostAddress is hostAddressRig restarted with an IPVSLister
+// on the same fake kernel.
 func restartedWithHostAddress(t *testing.T) (*rig, *model.Service, *countingLister) {
-	r := newRig(t)
-	r.node.HostIPs = []netip.Addr{netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.5.5")}
-	r.restart()
-	foreign := &model.Service{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.5.5:80"), Scheduler: "wlc"}}
-	r.ipvs.Seed(foreign)
-	external := func(s *v1.Service) { s.Spec.ExternalIPs = []string{"198.18.1.1", "198.18.5.5"} }
-	r.src.put(k8stest.Service("ns", "web", external), k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep("198.18.10.1")}))
-	r.eng.Full(r.ctx, nil, false)
+	r, foreign := hostAddressRig(t)
 	r.restart()
 	l := &countingLister{Fake: r.ipvs}
 	r.eng.cfg.IPVSLister = l

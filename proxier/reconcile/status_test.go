@@ -242,19 +242,27 @@ func sameService(a, b *model.Service) bool {
 	return a != nil && b != nil && a.VirtualServer == b.VirtualServer && slices.Equal(a.Reals, b.Reals)
 }
 
-// A virtual server we created on a host address (served, never bound) is
-// still ours after a restart: the netfilter program records it. The
-// restart adopts it without a write, while a foreign one stays foreign.
-func TestHostAddressVirtualServerIsOursAfterRestart(t *testing.T) {
+// hostAddressRig programs a service with external IPs that are node
+// addresses (served, never bound: only the netfilter record says it is ours
+// after a restart), one of them beside a foreign virtual server, with one
+// Full.
+func hostAddressRig(t *testing.T) (*rig, *model.Service) {
 	r := newRig(t)
-	nodeIP := netip.MustParseAddr("198.18.1.1")
-	r.node.HostIPs = []netip.Addr{nodeIP, netip.MustParseAddr("198.18.5.5")}
+	r.node.HostIPs = []netip.Addr{netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.5.5")}
 	r.restart()
 	foreign := &model.Service{VirtualServer: model.VirtualServer{VSKey: key(t, "tcp 198.18.5.5:80"), Scheduler: "wlc"}}
 	r.ipvs.Seed(foreign)
 	external := func(s *v1.Service) { s.Spec.ExternalIPs = []string{"198.18.1.1", "198.18.5.5"} }
 	r.src.put(k8stest.Service("ns", "web", external), k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep("198.18.10.1")}))
 	r.eng.Full(r.ctx, nil, false)
+	return r, foreign
+}
+
+// A virtual server we created on a host address (served, never bound) is
+// still ours after a restart: the netfilter program records it. The
+// restart adopts it without a write, while a foreign one stays foreign.
+func TestHostAddressVirtualServerIsOursAfterRestart(t *testing.T) {
+	r, foreign := hostAddressRig(t)
 	r.expectRoute("tcp 198.18.1.1:80", "198.18.10.1:8080")
 	if r.eng.FailedObjects()[ReasonForeign] != 1 {
 		t.Fatalf("failed %v: want the keepalived-style virtual server foreign", r.eng.FailedObjects())
