@@ -88,9 +88,9 @@ type Config struct {
 	Metrics         Metrics
 	// IPVSLister, when set, does the periodic repair's IPVS reads (the
 	// virtual-server listing, the chunks' real servers) off the sync
-	// goroutine (vslist.go), and the first Full's (Prefetch); it must have
-	// netlink sockets of its own, not IPVS's, whose calls it would
-	// otherwise hold up. Nil reads on the sync goroutine.
+	// goroutine (vslist.go); it must have netlink sockets of its own, not
+	// IPVS's, whose calls it would otherwise hold up. Nil reads on the
+	// sync goroutine.
 	IPVSLister IPVSLister
 	// AddressLister, when set, does the repair's address listing off the
 	// sync goroutine, on sockets of its own (compare_addrs.go). Nil lists
@@ -157,8 +157,6 @@ type Engine struct {
 	// the virtual servers we created before a restart (see Owner). Only
 	// the first full reconcile needs them.
 	recorded map[model.VSKey]bool
-	// prefetch is the first Full's kernel read, started by Prefetch.
-	prefetch *backgroundRead[kernelRead]
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
 	// nfGen counts netfilter writes; nfCheck is the read-back in progress;

@@ -74,19 +74,24 @@ func (o *Owner) Owns(k model.VSKey, bound map[netip.Addr]struct{}, nodeIPs []net
 	return ok || o.nodePort(k, nodeIPs)
 }
 
-// observe filters what readKernel (or Prefetch) read to what we own.
-// foreign are the desired virtual servers that exist in the kernel and
-// belong to someone else.
-func (e *Engine) observe(r kernelRead) (st *model.State, foreign map[model.VSKey]bool, err error) {
-	if r.err != nil {
-		return nil, nil, r.err
+// observe reads the kernel: one dump of virtual servers with their real
+// servers and one listing of the dummy interface's addresses, filtered to
+// what we own. foreign are the desired virtual servers that exist in the
+// kernel and belong to someone else.
+func (e *Engine) observe() (st *model.State, foreign map[model.VSKey]bool, err error) {
+	bound, err := e.listAddresses()
+	if err != nil {
+		return nil, nil, err
 	}
-	bound := e.boundOf(r.addrs)
+	svcs, err := e.cfg.IPVS.ListServices()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing IPVS services: %w", err)
+	}
 	st = model.NewState()
 	st.Addresses = bound
 	ours := e.ownership(bound)
 	foreign = map[model.VSKey]bool{}
-	for _, s := range r.svcs {
+	for _, s := range svcs {
 		switch owned, desired := ours(s.VSKey); {
 		case owned:
 			st.Services[s.VSKey] = s
@@ -98,27 +103,25 @@ func (e *Engine) observe(r kernelRead) (st *model.State, foreign map[model.VSKey
 }
 
 // listAddresses lists the dummy interface's addresses, less the host's
-// (boundOf).
+// (isHostAddr).
 func (e *Engine) listAddresses() (map[netip.Addr]struct{}, error) {
 	addrs, err := e.cfg.Addresses.List()
 	if err != nil {
 		return nil, fmt.Errorf("listing dummy interface addresses: %w", err)
 	}
-	return e.boundOf(addrs), nil
-}
-
-// boundOf returns the addresses listed on the dummy interface less those
-// that are also configured on another interface: those belong to the host,
-// and unbinding one could take the node's local route with it.
-func (e *Engine) boundOf(addrs []netip.Addr) map[netip.Addr]struct{} {
 	bound := make(map[netip.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
-		if !slices.Contains(e.node.HostIPs, a) {
+		if !e.isHostAddr(a) {
 			bound[a] = struct{}{}
 		}
 	}
-	return bound
+	return bound, nil
 }
+
+// isHostAddr reports whether an address listed on the dummy interface is
+// also configured on another interface: it belongs to the host, and
+// unbinding it could take the node's local route with it.
+func (e *Engine) isHostAddr(a netip.Addr) bool { return slices.Contains(e.node.HostIPs, a) }
 
 // ownership returns whether a virtual server in the kernel is ours (see
 // Owner), given the addresses bound, and whether a Service wants it.
@@ -141,13 +144,9 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 
 // readRecord reads which service ports our netfilter program holds (see
 // Owner). Unreadable, it is empty: virtual servers on host addresses then
-// count as foreign, the safe side. A prefetched read (Prefetch) read them
-// too.
-func (e *Engine) readRecord(logger klog.Logger, read kernelRead, prefetched bool) map[model.VSKey]bool {
-	keys, err := read.ports, read.portsErr
-	if !prefetched {
-		keys, err = e.cfg.Netfilter.ServicePorts()
-	}
+// count as foreign, the safe side.
+func (e *Engine) readRecord(logger klog.Logger) map[model.VSKey]bool {
+	keys, err := e.cfg.Netfilter.ServicePorts()
 	if err != nil {
 		logger.Error(err, "Failed to read the service ports recorded in the netfilter program; virtual servers on host addresses count as foreign")
 	}
@@ -237,15 +236,10 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		}
 		e.rebuilt(&res, names)
 	}
-	read, prefetched := e.prefetched(ctx)
 	if adopting && e.recorded == nil {
-		e.recorded = e.readRecord(logger, read, prefetched)
+		e.recorded = e.readRecord(logger)
 	}
-	overlapped := prefetched && read.err == nil
-	if !overlapped {
-		read = e.readKernel(e.cfg.IPVS, e.cfg.Addresses)
-	}
-	observed, foreign, err := e.observe(read)
+	observed, foreign, err := e.observe()
 	if err != nil {
 		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
 		e.metrics.KernelError("list")
@@ -276,8 +270,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.status.forgetUnlisted(e.desired.VirtualServers(), observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	if adopting {
 		logger.Info("Adopted the existing kernel state", "virtualServers", len(observed.Services),
-			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count(),
-			"read", read.took, "readBeforeSync", overlapped)
+			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
 	}
 	return res
 }

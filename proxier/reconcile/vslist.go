@@ -9,10 +9,8 @@ import (
 
 // IPVSLister reads IPVS without writing. Config.IPVSLister is one, on
 // netlink sockets of its own, so that the periodic repair's reads run off
-// the sync goroutine, and the first Full's read while the informers sync
-// (Prefetch).
+// the sync goroutine.
 type IPVSLister interface {
-	ListServices() ([]*model.Service, error)
 	ListVirtualServers() ([]model.VirtualServer, error)
 	ListRealServers(vs model.VSKey) ([]model.RealServer, error)
 }

@@ -21,10 +21,6 @@ type slowLister struct {
 	release chan struct{}
 }
 
-func (l *slowLister) ListServices() ([]*model.Service, error) {
-	return l.ipvs.ListServices()
-}
-
 func (l *slowLister) ListRealServers(k model.VSKey) ([]model.RealServer, error) {
 	return l.ipvs.ListRealServers(k)
 }

@@ -209,7 +209,6 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.startInformers(runCtx); err != nil {
 		return err
 	}
-	d.engine.Prefetch() // the kernel is read while the informers list
 	go d.runner.Run(runCtx)
 	d.events.started(d.cfg.NodeName)
 	logger.Info("Started", "dryRun", d.cfg.DryRun, "syncPeriod", d.cfg.SyncPeriod, "repairPeriod", cmp.Or(d.cfg.RepairPeriod, d.cfg.SyncPeriod), "minSyncPeriod", d.cfg.MinSyncPeriod,
