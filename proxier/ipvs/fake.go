@@ -35,6 +35,8 @@ type Fake struct {
 	// what Schedulers reports (see SetSchedulers); nil means the default.
 	kernelScheds []string
 	foundScheds  *Schedulers
+	// loadedScheds are the schedulers a virtual server has used.
+	loadedScheds map[string]bool
 }
 
 type fakeService struct {
@@ -64,6 +66,7 @@ func (f *Fake) Seed(svcs ...*model.Service) {
 			fs.reals[r.RSKey] = &fakeReal{rs: r}
 		}
 		f.services[s.VSKey] = fs
+		f.loadScheduler(s.Scheduler)
 	}
 }
 

@@ -26,14 +26,32 @@ func (f *Fake) SetSchedulers(kernel []string, found Schedulers) {
 }
 
 // Schedulers implements Interface: by default every scheduler the fake
-// kernel runs, complete, none of them loaded yet.
+// kernel runs, complete. Loaded are those SetSchedulers gave and, as in a
+// kernel, every scheduler a virtual server has used (its module was
+// loaded on first use and stays).
 func (f *Fake) Schedulers() Schedulers {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	out := Schedulers{Names: slices.Clone(FakeSchedulers), Complete: true}
 	if f.foundScheds != nil {
-		return Schedulers{Names: slices.Clone(f.foundScheds.Names), Complete: f.foundScheds.Complete, Loaded: slices.Clone(f.foundScheds.Loaded)}
+		out = Schedulers{Names: slices.Clone(f.foundScheds.Names), Complete: f.foundScheds.Complete, Loaded: slices.Clone(f.foundScheds.Loaded)}
 	}
-	return Schedulers{Names: slices.Clone(FakeSchedulers), Complete: true}
+	for s := range f.loadedScheds {
+		if !slices.Contains(out.Loaded, s) {
+			out.Loaded = append(out.Loaded, s)
+		}
+	}
+	slices.Sort(out.Loaded)
+	return out
+}
+
+// loadScheduler records that the kernel has loaded a scheduler's module.
+// The caller holds f.mu.
+func (f *Fake) loadScheduler(name string) {
+	if f.loadedScheds == nil {
+		f.loadedScheds = map[string]bool{}
+	}
+	f.loadedScheds[name] = true
 }
 
 // checkVirtualServer validates a virtual server as the Kernel does and
@@ -49,5 +67,6 @@ func (f *Fake) checkVirtualServer(c Call, vs model.VirtualServer) error {
 	if !slices.Contains(runs, vs.Scheduler) {
 		return callError(c, vs.VSKey.String(), fmt.Errorf("%w: %s", ErrSchedulerMissing, SchedulerModule(vs.Scheduler)), nil)
 	}
+	f.loadScheduler(vs.Scheduler)
 	return nil
 }
