@@ -65,34 +65,31 @@ type ModuleSources struct {
 // was among it.
 func DiscoverSchedulers(src ModuleSources) Schedulers {
 	found, loaded := map[string]bool{}, map[string]bool{}
-	add := func(module string) {
+	add := func(module string, isLoaded bool) {
 		if s, ok := schedulerOfModule(module); ok {
 			found[s] = true
-		}
-	}
-	addLoaded := func(module string) {
-		add(module)
-		if s, ok := schedulerOfModule(module); ok {
-			loaded[s] = true
+			if isLoaded {
+				loaded[s] = true
+			}
 		}
 	}
 	if data, err := os.ReadFile(src.ProcModules); err == nil {
 		for line := range bytes.Lines(data) {
 			if f := bytes.Fields(line); len(f) > 0 {
-				addLoaded(string(f[0]))
+				add(string(f[0]), true)
 			}
 		}
 	}
 	var complete bool
 	if src.ModulesDir != "" {
-		eachLine(filepath.Join(src.ModulesDir, "modules.builtin"), func(path string) { addLoaded(moduleName(path)) })
+		eachLine(filepath.Join(src.ModulesDir, "modules.builtin"), func(path string) { add(moduleName(path), true) })
 		complete = eachLine(filepath.Join(src.ModulesDir, "modules.dep"), func(line string) {
 			path, _, _ := strings.Cut(line, ":")
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(src.ModulesDir, path)
 			}
 			if m := moduleName(path); strings.HasPrefix(m, schedulerPrefix) && fileExists(path) {
-				add(m)
+				add(m, false)
 			}
 		})
 	}

@@ -143,7 +143,7 @@ func (e *Engine) compareAddresses(ctx context.Context, res *Result) bool {
 		}
 		looked = append(looked, a)
 		e.applied.Addresses[a] = struct{}{}
-		if !e.wantsAddress(a) {
+		if !e.wantsAddress(a, true) {
 			ops = append(ops, model.Op{Kind: model.OpUnbindAddress, Addr: a})
 		}
 	}
@@ -158,7 +158,7 @@ func (e *Engine) compareAddresses(ctx context.Context, res *Result) bool {
 		}
 		looked = append(looked, a)
 		delete(e.applied.Addresses, a)
-		if e.wantsAddress(a) {
+		if e.wantsAddress(a, false) {
 			ops = append(ops, model.Op{Kind: model.OpBindAddress, Addr: a})
 		}
 	}
@@ -167,16 +167,6 @@ func (e *Engine) compareAddresses(ctx context.Context, res *Result) bool {
 	}
 	e.execute(ctx, ops, nil, res)
 	return s.known != nil && len(s.known) == 0
-}
-
-// wantsAddress reports whether a is to be bound: desired, or bound inside
-// the exclude CIDRs, which are never unbound (wantedAddresses).
-func (e *Engine) wantsAddress(a netip.Addr) bool {
-	if e.desired.Bound(a) {
-		return true
-	}
-	_, bound := e.applied.Addresses[a]
-	return bound && e.cfg.Owner.excluded(a)
 }
 
 // knownAddresses returns the desired addresses and the applied ones that

@@ -342,11 +342,19 @@ func (e *Engine) checkNetfilter(logger klog.Logger) {
 func (e *Engine) wantedAddresses(bound map[netip.Addr]struct{}) map[netip.Addr]struct{} {
 	want := e.desired.Addresses()
 	for a := range bound {
-		if e.cfg.Owner.excluded(a) {
+		if e.wantsAddress(a, true) {
 			want[a] = struct{}{}
 		}
 	}
 	return want
+}
+
+// wantsAddress reports whether a is to be bound, given whether it is
+// bound now: desired, or bound inside the exclude CIDRs, which are never
+// unbound. The full repair (wantedAddresses) and the address step's
+// comparison (compare_addrs.go) both decide by it.
+func (e *Engine) wantsAddress(a netip.Addr, bound bool) bool {
+	return e.desired.Bound(a) || bound && e.cfg.Owner.excluded(a)
 }
 
 // forgetVanishedDrains ends drains whose real server is no longer in the
