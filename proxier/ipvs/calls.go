@@ -16,6 +16,7 @@ const (
 	CallListServices        Call = "ListServices"
 	CallListVirtualServers  Call = "ListVirtualServers"
 	CallListRealServers     Call = "ListRealServers"
+	CallGetService          Call = "GetService"
 	CallAddVirtualServer    Call = "AddVirtualServer"
 	CallUpdateVirtualServer Call = "UpdateVirtualServer"
 	CallDeleteVirtualServer Call = "DeleteVirtualServer"

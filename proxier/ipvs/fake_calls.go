@@ -62,6 +62,28 @@ func (f *Fake) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 	return svc.Reals, nil
 }
 
+// GetService implements Interface.
+func (f *Fake) GetService(vs model.VSKey) (*model.Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(CallGetService, vs, model.RSKey{}); err != nil {
+		return nil, err
+	}
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	s, ok := f.services[vs]
+	if !ok {
+		return nil, nil
+	}
+	svc := &model.Service{VirtualServer: s.vs, Reals: make([]model.RealServer, 0, len(s.reals))}
+	for _, r := range s.reals {
+		svc.Reals = append(svc.Reals, r.rs)
+	}
+	svc.SortReals()
+	return svc, nil
+}
+
 // AddVirtualServer implements Interface.
 func (f *Fake) AddVirtualServer(vs model.VirtualServer) error {
 	f.mu.Lock()

@@ -56,6 +56,11 @@ type Interface interface {
 	// Like the kernel's dump, it cannot tell a missing virtual server from
 	// one without real servers: both give an empty list and a nil error.
 	ListRealServers(vs model.VSKey) ([]model.RealServer, error)
+	// GetService returns one virtual server with its real servers (sorted),
+	// or nil when the kernel has no such virtual server: a request for the
+	// virtual server, then a dump of its real servers. Unlike
+	// ListRealServers it tells a missing virtual server from an empty one.
+	GetService(vs model.VSKey) (*model.Service, error)
 
 	// AddVirtualServer creates a virtual server. It returns an error wrapping
 	// ErrExists if one with the same key exists, ErrSchedulerMissing if the

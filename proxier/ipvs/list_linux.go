@@ -178,6 +178,40 @@ func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 	})
 }
 
+// GetService implements Interface: one request for the virtual server
+// (ESRCH: there is none), then one destination dump, retried like
+// ListServices, on the raw socket.
+func (k *Kernel) GetService(vs model.VSKey) (*model.Service, error) {
+	if err := validateKey(vs); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, err := k.rawDumper()
+	if err != nil {
+		return nil, err
+	}
+	var got model.VirtualServer
+	err = k.sock.get(ipvsCmdGetService, serviceAttrs(model.VirtualServer{VSKey: vs}, false), func(p []byte) error {
+		got, _, err = parseService(p)
+		return err
+	})
+	switch {
+	case errors.Is(err, syscall.ESRCH):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("getting IPVS virtual server %s: %w", vs, err)
+	}
+	reals, err := retryDump("listing IPVS real servers", vs, func(last bool) ([]model.RealServer, error) {
+		reals, _, err := realsOf(d, vs, false, last)
+		return reals, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.Service{VirtualServer: got, Reals: reals}, nil
+}
+
 // RealServerStats implements Interface with one destination dump on the raw
 // socket.
 func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error) {

@@ -15,13 +15,13 @@ type Call string
 
 // The calls of Interface.
 const (
-	CallProbe        Call = "Probe"
-	CallApply        Call = "Apply"
-	CallUpdate       Call = "Update"
-	CallVerify       Call = "Verify"
-	CallCleanup      Call = "Cleanup"
-	CallGeneration   Call = "Generation"
-	CallServicePorts Call = "ServicePorts"
+	CallProbe      Call = "Probe"
+	CallApply      Call = "Apply"
+	CallUpdate     Call = "Update"
+	CallVerify     Call = "Verify"
+	CallCleanup    Call = "Cleanup"
+	CallGeneration Call = "Generation"
+	CallRecord     Call = "Record"
 )
 
 // Fake is an in-memory Interface: it keeps the last applied intent, as the

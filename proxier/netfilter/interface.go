@@ -49,11 +49,10 @@ type Interface interface {
 	Generation() (uint32, error)
 	// Cleanup deletes our tables; missing tables are not an error.
 	Cleanup() error
-	// ServicePorts returns the cluster, external and load-balancer ports
-	// (address, protocol, port) our tables hold, sorted: a record of the
-	// virtual servers we serve that outlives a restart. Missing tables give
-	// none.
-	ServicePorts() ([]model.VSKey, error)
+	// Record returns the ports and node ports our tables hold: a record
+	// of the virtual servers we serve that outlives a restart. Missing
+	// tables give an empty one.
+	Record() (Record, error)
 }
 
 var (

@@ -98,8 +98,11 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			continue
 		}
 		e.record(op)
-		if op.Kind == model.OpAddVirtualServer && e.isForeign(op.VS.VSKey) {
-			e.nfStale = true // ours now: its ports return to the intent
+		if op.Kind == model.OpAddVirtualServer {
+			if e.isForeign(op.VS.VSKey) {
+				e.nfStale = true // ours now: its ports return to the intent
+			}
+			e.addedWhileAdopting(op.VS.VSKey)
 		}
 		e.status.done(objectOf(op))
 	}
@@ -316,7 +319,13 @@ func (e *Engine) record(op model.Op) {
 			if want := e.desired.VirtualServer(k); want != nil {
 				reals = make([]model.RealServer, 0, len(want.Reals))
 			}
+			_, unread := e.assumed[k]
 			e.setApplied(k, &model.Service{VirtualServer: op.VS, Reals: reals})
+			if unread {
+				// It may have existed, with real servers we did not
+				// write: still to be read (adopt.go).
+				e.assumed[k] = struct{}{}
+			}
 		}
 	case model.OpDeleteVirtualServer:
 		e.setApplied(k, nil)

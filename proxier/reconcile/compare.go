@@ -50,10 +50,14 @@ func (e *Engine) compareStep(ctx context.Context, res *Result) {
 	for ; budget > 0 && v.next < len(v.vss); budget-- {
 		kv := v.vss[v.next]
 		v.next++
+		owned, desired := ours(kv.VSKey)
 		if v.touched[kv.VSKey] {
+			if owned && e.unknownWhileAdopting(kv.VSKey) {
+				ops, gone = e.readExact(ctx, ops, gone, kv.VSKey, res) // see adopt.go
+			}
 			continue // the second pass hands it to a chunk step if desired
 		}
-		switch owned, desired := ours(kv.VSKey); {
+		switch {
 		case owned:
 			ops, gone = e.compareListed(ctx, ops, gone, kv, res)
 		case desired:
@@ -66,7 +70,7 @@ func (e *Engine) compareStep(ctx context.Context, res *Result) {
 	for ; budget > 0 && len(v.desired) > 0; budget-- {
 		k := v.desired[0]
 		v.desired = v.desired[1:]
-		ops, gone = e.compareDesired(ops, gone, k)
+		ops, gone = e.compareDesired(ctx, ops, gone, k, res)
 	}
 	e.execute(ctx, ops, gone, res)
 	if v.desired == nil || len(v.desired) > 0 {
@@ -104,11 +108,15 @@ func (e *Engine) compareListed(ctx context.Context, ops []model.Op, gone []goneR
 
 // compareDesired looks for one desired key in the listing: missing from
 // the kernel (or never added), it is added whole.
-func (e *Engine) compareDesired(ops []model.Op, gone []goneReal, k model.VSKey) ([]model.Op, []goneReal) {
+func (e *Engine) compareDesired(ctx context.Context, ops []model.Op, gone []goneReal, k model.VSKey, res *Result) ([]model.Op, []goneReal) {
 	v := e.cycle.compare
-	switch {
+	switch _, assumed := e.assumed[k]; {
 	case e.desired.VirtualServer(k) == nil:
 		return ops, gone // deleted since the first pass
+	case v.touched[k] && assumed:
+		// Whether it exists is known from neither the listing nor our
+		// writes since (adopt.go): read it whole.
+		return e.readExact(ctx, ops, gone, k, res)
 	case v.touched[k]:
 		if e.applied.Services[k] != nil {
 			e.cycle.keys = append(e.cycle.keys, k)

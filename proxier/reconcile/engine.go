@@ -19,6 +19,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 )
 
 // Source gives the engine the current Kubernetes objects. The tracker's
@@ -56,10 +57,10 @@ type Netfilter interface {
 	// Generation returns the nf_tables generation ID, which every
 	// committed transaction (anyone's) changes.
 	Generation() (uint32, error)
-	// ServicePorts returns the cluster, external and load-balancer ports
-	// our program holds: at start, the record of the virtual servers we
-	// created on host addresses (see Owner).
-	ServicePorts() ([]model.VSKey, error)
+	// Record returns the ports and node ports our program holds: at
+	// start, the record of the virtual servers a previous run created
+	// (see Owner and adopt.go).
+	Record() (netfilter.Record, error)
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.
@@ -153,10 +154,13 @@ type Engine struct {
 	nfApplied bool
 	// started is set after the first full reconcile (adoption).
 	started bool
-	// recorded are the service ports our netfilter program held at start:
-	// the virtual servers we created before a restart (see Owner). Only
-	// the first full reconcile needs them.
-	recorded map[model.VSKey]bool
+	// recorded is what our netfilter program recorded at start of the
+	// virtual servers a previous run created (see Owner and adopt.go);
+	// nil once the kernel has been read whole.
+	recorded *record
+	// assumed are the applied virtual servers a restart's adoption assumed
+	// and no read has confirmed yet (adopt.go).
+	assumed map[model.VSKey]struct{}
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle
 	// nfGen counts netfilter writes; nfCheck is the read-back in progress;
@@ -218,9 +222,11 @@ func (e *Engine) Stats() (virtualServers, realServers, draining int) {
 }
 
 // setApplied records s as what the kernel holds for virtual server k (nil:
-// nothing), keeping appliedReals.
+// nothing), as read or written, keeping appliedReals; k is no longer
+// assumed (adopt.go).
 func (e *Engine) setApplied(k model.VSKey, s *model.Service) {
 	delete(e.shared, k)
+	delete(e.assumed, k)
 	if old := e.applied.Services[k]; old != nil {
 		e.appliedReals -= len(old.Reals)
 	}

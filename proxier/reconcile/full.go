@@ -132,7 +132,7 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 		if !desired && e.cfg.Owner.excluded(k.Addr) {
 			return false, false
 		}
-		if _, created := e.applied.Services[k]; created || e.recorded[k] {
+		if _, created := e.applied.Services[k]; created || e.recorded.has(k, nodeIPs) {
 			return true, desired
 		}
 		// On the dummy interface now, or in this sync (binds follow adds).
@@ -140,21 +140,6 @@ func (e *Engine) ownership(bound map[netip.Addr]struct{}) func(model.VSKey) (own
 		onDummy = onDummy || e.desired.Bound(k.Addr)
 		return onDummy || e.cfg.Owner.nodePort(k, nodeIPs), desired
 	}
-}
-
-// readRecord reads which service ports our netfilter program holds (see
-// Owner). Unreadable, it is empty: virtual servers on host addresses then
-// count as foreign, the safe side.
-func (e *Engine) readRecord(logger klog.Logger) map[model.VSKey]bool {
-	keys, err := e.cfg.Netfilter.ServicePorts()
-	if err != nil {
-		logger.Error(err, "Failed to read the service ports recorded in the netfilter program; virtual servers on host addresses count as foreign")
-	}
-	rec := make(map[model.VSKey]bool, len(keys))
-	for _, k := range keys {
-		rec[k] = true
-	}
-	return rec
 }
 
 // markForeign fails the desired virtual servers that belong to someone
@@ -224,9 +209,10 @@ func (e *Engine) rebuildAll(res *Result) {
 func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebuildAll bool) Result {
 	logger := klog.FromContext(ctx)
 	res := Result{Full: true}
-	adopting := !e.started
+	start := e.clock.Now()
+	adopting := e.adopting()
 	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
-	if adopting || rebuildAll {
+	if !e.started || rebuildAll {
 		e.status.resetFailed() // a new node or a restart: every object gets a new chance
 		e.rebuildAll(&res)
 	} else {
@@ -236,15 +222,17 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		}
 		e.rebuilt(&res, names)
 	}
-	if adopting && e.recorded == nil {
+	rebuilt := e.clock.Since(start)
+	if !e.started && e.recorded == nil {
 		e.recorded = e.readRecord(logger)
+	}
+	if !e.started && e.assumable() {
+		e.assumeKernel(ctx, &res, start, rebuilt)
+		return res
 	}
 	observed, foreign, err := e.observe()
 	if err != nil {
-		logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
-		e.metrics.KernelError("list")
-		res.Failures++
-		res.RetryAfter = e.status.failOther(ObjKernelRead, err, e.clock.Now())
+		e.kernelReadFailed(logger, err, &res)
 		return res
 	}
 	e.status.done(Object{Kind: ObjKernelRead})
@@ -253,19 +241,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.resetApplied(observed)
 	e.checkNetfilter(logger)
 	e.started, e.recorded = true, nil
-	// Written fullChunk virtual servers at a time, so that a cold sync of
-	// 10,000 services never holds its 110,000 operations at once.
-	keys := unionKeys(e.desired.VirtualServers(), observed.Services)
-	for start := 0; start < len(keys); start += fullChunk {
-		chunk := keys[start:min(start+fullChunk, len(keys))]
-		ops := make([]model.Op, 0, addOps(chunk, e.desired.VirtualServers(), observed.Services))
-		var gone []goneReal
-		for _, k := range chunk {
-			ops, gone = e.repairKey(ops, gone, k, observed.Services[k], adopting, true)
-		}
-		e.execute(ctx, ops, gone, &res)
-		e.shareApplied(chunk) // those the kernel already matched, at a restart
-	}
+	e.repairKeys(ctx, unionKeys(e.desired.VirtualServers(), observed.Services), observed.Services, adopting, &res)
 	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
 	e.status.forgetUnlisted(e.desired.VirtualServers(), observed.Services, e.wantedAddresses(observed.Addresses), observed.Addresses)
 	if adopting {
@@ -273,6 +249,32 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 			"addresses", len(observed.Addresses), "writes", res.Writes, "draining", e.drains.count())
 	}
 	return res
+}
+
+// kernelReadFailed postpones a Full whose read of the kernel failed: it is
+// retried with backoff.
+func (e *Engine) kernelReadFailed(logger klog.Logger, err error, res *Result) {
+	logger.Error(err, "Failed to read the kernel state; full reconcile postponed")
+	e.metrics.KernelError("list")
+	res.Failures++
+	res.RetryAfter = e.status.failOther(ObjKernelRead, err, e.clock.Now())
+}
+
+// repairKeys brings the virtual servers of keys, sorted, from what the
+// kernel holds (have; nil: absent) to the desired state, written fullChunk
+// virtual servers at a time, so that a cold sync of 10,000 services never
+// holds its 110,000 operations at once.
+func (e *Engine) repairKeys(ctx context.Context, keys []model.VSKey, have map[model.VSKey]*model.Service, adopting bool, res *Result) {
+	for start := 0; start < len(keys); start += fullChunk {
+		chunk := keys[start:min(start+fullChunk, len(keys))]
+		ops := make([]model.Op, 0, addOps(chunk, e.desired.VirtualServers(), have))
+		var gone []goneReal
+		for _, k := range chunk {
+			ops, gone = e.repairKey(ops, gone, k, have[k], adopting, true)
+		}
+		e.execute(ctx, ops, gone, res)
+		e.shareApplied(chunk) // those the kernel already matched, at a restart
+	}
 }
 
 // fullChunk is how many virtual servers Full diffs and writes at a time.

@@ -36,6 +36,10 @@ type repairCycle struct {
 	compare *vsCompare
 	start   time.Time
 	writes  int
+	// adopting: the first cycle after a restart's assumed adoption
+	// (adopt.go); rereads are what its last steps read again.
+	adopting bool
+	rereads  []model.VSKey
 }
 
 func (e *Engine) repairChunk() int {
@@ -121,10 +125,14 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	res.Failures += step.Failures
 	res.RetryAfter = e.status.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
-	if !c.addressed || !c.listed || len(c.keys) > 0 || c.chunk != nil {
+	if !c.addressed || !c.listed || len(c.keys) > 0 || c.chunk != nil || e.rereadAssumed(ctx, &res) {
 		return res, false
 	}
 	e.cycle = nil
+	if c.adopting {
+		e.adopted(ctx, c)
+		return res, true
+	}
 	klog.FromContext(ctx).V(2).Info("Completed a repair cycle", "steps", c.steps,
 		"duration", e.clock.Since(c.start), "writes", c.writes)
 	return res, true
@@ -192,8 +200,9 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 }
 
 // readFailed counts a failed dump of k's real servers; k is left for the
-// next cycle.
+// next cycle (while adopting, it counts as unread: see adopt.go).
 func (e *Engine) readFailed(ctx context.Context, k model.VSKey, err error, res *Result) {
+	e.unread(k)
 	e.metrics.KernelError("list")
 	res.Failures++
 	klog.FromContext(ctx).V(2).Info("Failed to read real servers; left for the next repair", "virtualServer", k.String(), "err", err)
@@ -210,5 +219,5 @@ func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal
 	}
 	have := &model.Service{VirtualServer: vs, Reals: reals}
 	e.setApplied(k, have)
-	return e.repairKey(ops, gone, k, have, false, true)
+	return e.repairKey(ops, gone, k, have, e.adoptingCycle(), true)
 }

@@ -54,7 +54,7 @@ func (e *Engine) ownApplied(k model.VSKey) *model.Service {
 // resetApplied replaces the whole applied state with one of the engine's
 // own (a Full's reading of the kernel).
 func (e *Engine) resetApplied(st *model.State) {
-	e.applied, e.appliedReals = st, 0
+	e.applied, e.appliedReals, e.assumed = st, 0, nil
 	for _, s := range st.Services {
 		e.appliedReals += len(s.Reals)
 	}

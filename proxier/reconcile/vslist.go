@@ -131,7 +131,15 @@ func (e *Engine) repairChunkRead(ctx context.Context, r chunkRead, touched map[m
 	var gone []goneReal
 	for i, k := range r.keys {
 		applied := e.applied.Services[k]
-		if applied == nil || touched[k] {
+		if applied == nil {
+			continue
+		}
+		if _, assumed := e.assumed[k]; touched[k] && assumed {
+			// Written while read, and never read: read it here (adopt.go).
+			ops, gone = e.readExact(ctx, ops, gone, k, res)
+			continue
+		}
+		if touched[k] {
 			continue
 		}
 		if err := r.errs[i]; err != nil {
@@ -140,7 +148,7 @@ func (e *Engine) repairChunkRead(ctx context.Context, r chunkRead, touched map[m
 		}
 		have := &model.Service{VirtualServer: applied.VirtualServer, Reals: r.reals[i]}
 		e.setApplied(k, have)
-		ops, gone = e.repairKey(ops, gone, k, have, false, true)
+		ops, gone = e.repairKey(ops, gone, k, have, e.adoptingCycle(), true)
 	}
 	e.execute(ctx, ops, gone, res)
 	e.shareApplied(r.keys)

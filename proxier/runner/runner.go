@@ -15,6 +15,11 @@ const (
 	DefaultMinInterval  = time.Second
 	DefaultFullInterval = 30 * time.Second
 	DefaultPollInterval = 2 * time.Second
+	// CatchupInterval is the time between repair steps while
+	// Config.Catchup reports true: a step whose kernel read runs off the
+	// sync goroutine returns at once until the read is done, so this is
+	// how often it is looked at.
+	CatchupInterval = 50 * time.Millisecond
 )
 
 // Config configures a Runner. Zero durations take the defaults above; a
@@ -41,6 +46,12 @@ type Config struct {
 	// (asked again after each), so no single sync does all the periodic
 	// work. Unset, the periodic sync is one of kind Full.
 	RepairSteps func() int
+	// Catchup, when set with RepairSteps, is asked after each sync: while
+	// it reports true, the repair's steps run back to back, CatchupInterval
+	// apart and regardless of MinInterval (a restart's adoption verified
+	// by the first repair cycle: reconcile.Engine.Adopting). Changes keep
+	// going first.
+	Catchup func() bool
 	// Clock defaults to the real clock; tests pass a fake one.
 	Clock clock.WithTicker
 }
@@ -208,17 +219,22 @@ func (r *Runner) takeRequests(s *schedule) {
 func (r *Runner) runSync(ctx context.Context, s *schedule, kind Kind) {
 	retry := r.sync(ctx, kind)
 	end := r.cfg.Clock.Now()
-	s.synced(end, kind, retry, r.repairInterval())
+	s.catchup = r.cfg.RepairSteps != nil && r.cfg.Catchup != nil && r.cfg.Catchup()
+	s.synced(end, kind, retry, r.repairInterval(s.catchup))
 	if retry > 0 {
 		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "kind", kind.String())
 	}
 }
 
 // repairInterval is the time from one periodic sync (or repair step) to
-// the next: FullInterval, divided among the steps of a paced repair.
-func (r *Runner) repairInterval() time.Duration {
-	if r.cfg.RepairSteps == nil {
+// the next: FullInterval, divided among the steps of a paced repair, or
+// CatchupInterval while catching up (Config.Catchup).
+func (r *Runner) repairInterval(catchup bool) time.Duration {
+	switch {
+	case r.cfg.RepairSteps == nil:
 		return r.cfg.FullInterval
+	case catchup:
+		return CatchupInterval
 	}
 	return r.cfg.FullInterval / time.Duration(max(1, r.cfg.RepairSteps()))
 }

@@ -189,6 +189,36 @@ func TestPacedRepairStepsKeepMinInterval(t *testing.T) {
 	expectSyncs(t, h, call{500 * ms, false}, call{1500 * ms, false}, call{2500 * ms, false}, call{3500 * ms, false})
 }
 
+// TestCatchupRunsStepsBackToBack: while Catchup reports true (a restart's
+// adoption verified by the first repair cycle), repair steps follow each
+// other CatchupInterval apart, not FullInterval/RepairSteps and not
+// MinInterval. Once it reports false the steps are paced again.
+func TestCatchupRunsStepsBackToBack(t *testing.T) {
+	var catchup atomic.Bool
+	catchup.Store(true)
+	c := cfg
+	c.RepairSteps = func() int { return 10 } // paced: one every 3s
+	c.Catchup = catchup.Load
+	h := start(t, c, false)
+	expectSyncs(t, h, call{0, true})
+	h.stepTo(200*ms, 10*ms)
+	expectSyncs(t, h, call{50 * ms, false}, call{100 * ms, false}, call{150 * ms, false}, call{200 * ms, false})
+	h.trigger(1) // taken by the next step: every kind applies the changes
+	h.stepTo(1100*ms, 10*ms)
+	got := h.takeSyncs()
+	for i, c := range got {
+		if want := 250*ms + time.Duration(i)*50*ms; c.At != want {
+			t.Errorf("sync %d at %v, want %v", i, c.At, want)
+		}
+	}
+	if len(got) != 18 {
+		t.Errorf("%d syncs from 250ms to 1.1s, want 18", len(got))
+	}
+	catchup.Store(false)
+	h.stepTo(7200*ms, 50*ms)
+	expectSyncs(t, h, call{1150 * ms, false}, call{4150 * ms, false}, call{7150 * ms, false})
+}
+
 func TestRetryAfter(t *testing.T) {
 	h := start(t, cfg, false)
 	h.takeSyncs()

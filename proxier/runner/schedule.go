@@ -26,6 +26,18 @@ type schedule struct {
 	nextPoll time.Time
 	// paced: periodic syncs are repair steps (Config.RepairSteps).
 	paced bool
+	// catchup: the repair's steps run back to back, without MinInterval
+	// between them (Config.Catchup).
+	catchup bool
+}
+
+// stepGap is the least time between periodic syncs: MinInterval, or none
+// while catching up.
+func (s *schedule) stepGap(minInterval time.Duration) time.Duration {
+	if s.catchup {
+		return 0
+	}
+	return minInterval
 }
 
 // expire turns timers that have passed into due syncs.
@@ -60,7 +72,7 @@ func (s *schedule) next(now time.Time, minInterval time.Duration) (Kind, bool) {
 		}
 		return Incremental, true
 	}
-	if now.Before(after(s.lastStep, minInterval)) {
+	if now.Before(after(s.lastStep, s.stepGap(minInterval))) {
 		return Incremental, false
 	}
 	switch {
@@ -117,7 +129,7 @@ func (s *schedule) nextWake(cfg Config, now time.Time) time.Time {
 	} else if !s.retryAt.IsZero() {
 		consider(laterOf(s.retryAt, changeGate))
 	}
-	stepGate := after(s.lastStep, cfg.MinInterval)
+	stepGate := after(s.lastStep, s.stepGap(cfg.MinInterval))
 	if !s.nextRepair.IsZero() {
 		gate := changeGate
 		if s.paced {

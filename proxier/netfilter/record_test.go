@@ -29,10 +29,10 @@ func TestParsePortKeyRoundTrip(t *testing.T) {
 }
 
 // The Fake records the non-node-port ports of the applied intent, host
-// ports included, as the kernel's service-ports sets do.
-func TestFakeServicePorts(t *testing.T) {
+// ports included, and its node ports, as the kernel's sets do.
+func TestFakeRecord(t *testing.T) {
 	f := NewFake()
-	if got, err := f.ServicePorts(); err != nil || len(got) != 0 {
+	if got, err := f.Record(); err != nil || len(got.Ports)+len(got.NodePorts) != 0 {
 		t.Fatalf("no tables: %v, %v", got, err)
 	}
 	host := model.VSKey{Addr: netip.MustParseAddr("198.18.1.1"), Port: 80, Proto: model.TCP}
@@ -41,13 +41,27 @@ func TestFakeServicePorts(t *testing.T) {
 		{VSKey: cluster, Kind: model.KindClusterIP},
 		{VSKey: host, Kind: model.KindExternalIP, Host: true},
 		{VSKey: model.VSKey{Addr: host.Addr, Port: 30080, Proto: model.TCP}, Kind: model.KindNodePort},
-	}}
+	}, NodePorts: []model.NodePort{{Proto: model.TCP, Port: 30080, Local: true}, {Proto: model.UDP, Port: 30053}}}
 	n.Sort()
 	if err := f.Apply(n); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.ServicePorts()
-	if want := []model.VSKey{cluster, host}; err != nil || !slices.Equal(got, want) {
-		t.Errorf("ServicePorts = %v, %v; want %v", got, err, want)
+	got, err := f.Record()
+	if want := []model.VSKey{cluster, host}; err != nil || !slices.Equal(got.Ports, want) {
+		t.Errorf("Record().Ports = %v, %v; want %v", got.Ports, err, want)
+	}
+	if want := []model.NodePort{{Proto: model.TCP, Port: 30080}, {Proto: model.UDP, Port: 30053}}; !slices.Equal(got.NodePorts, want) {
+		t.Errorf("Record().NodePorts = %v; want %v", got.NodePorts, want)
+	}
+}
+
+// Node-port elements decode to their protocol and port.
+func TestParseNodePortKey(t *testing.T) {
+	np := model.NodePort{Proto: model.SCTP, Port: 30443}
+	if got, ok := parseNodePortKey(concat(protoBytes(np.Proto), portBytes(np.Port))); !ok || got != np {
+		t.Errorf("parseNodePortKey = %v, %v; want %v", got, ok, np)
+	}
+	if _, ok := parseNodePortKey([]byte{6}); ok {
+		t.Error("a short element decoded")
 	}
 }
