@@ -320,3 +320,24 @@ func compareEndpoint(a, b Endpoint) int {
 	}
 	return int(a.Proto) - int(b.Proto)
 }
+
+// ServedPorts is what our netfilter program records of the virtual servers
+// it serves, read back after a restart (the netfilter adapter's Record):
+// the engine knows by it the virtual servers it created on host addresses,
+// which no other kernel state records, and which virtual servers a
+// previous run programmed (see reconcile.Owner).
+type ServedPorts struct {
+	// Ports are the cluster, external and load-balancer ports (address,
+	// protocol, port) served, host ports included, sorted.
+	Ports []VSKey
+	// NodePorts are the node ports served (Local unset), sorted.
+	NodePorts []NodePort
+}
+
+// Sort sorts both lists and removes repeats.
+func (r *ServedPorts) Sort() {
+	slices.SortFunc(r.Ports, VSKey.Compare)
+	r.Ports = slices.Compact(r.Ports)
+	slices.SortFunc(r.NodePorts, compareNodePort)
+	r.NodePorts = slices.Compact(r.NodePorts)
+}

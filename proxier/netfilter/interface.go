@@ -52,7 +52,7 @@ type Interface interface {
 	// Record returns the ports and node ports our tables hold: a record
 	// of the virtual servers we serve that outlives a restart. Missing
 	// tables give an empty one.
-	Record() (Record, error)
+	Record() (model.ServedPorts, error)
 }
 
 var (

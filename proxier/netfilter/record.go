@@ -1,39 +1,24 @@
 package netfilter
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/google/nftables"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Record is what our tables record of the virtual servers we serve, read
-// back after a restart: the engine knows by it the virtual servers it
-// created on host addresses, which no other kernel state records, and
-// which virtual servers a previous run programmed (see reconcile.Owner).
-type Record struct {
-	// Ports are the elements of the service-ports sets: every cluster,
-	// external and load-balancer port (address, protocol, port) the
-	// program last applied serves, host ports included, sorted.
-	Ports []model.VSKey
-	// NodePorts are the elements of the node-ports sets (protocol and
-	// port; Local unset), sorted.
-	NodePorts []model.NodePort
-}
-
-// Record reads the record from both tables. Missing tables or sets give an
-// empty record.
-func (k *Kernel) Record() (Record, error) {
+// Record reads what our tables serve, from the service-ports and
+// node-ports sets of both tables: the record a restarted engine reads
+// (model.ServedPorts). Missing tables or sets give an empty record.
+func (k *Kernel) Record() (model.ServedPorts, error) {
 	c, err := k.conn()
 	if err != nil {
-		return Record{}, err
+		return model.ServedPorts{}, err
 	}
-	var r Record
+	var r model.ServedPorts
 	for _, f := range families {
 		tbl := &nftables.Table{Family: f.table, Name: k.cfg.TableName}
 		err := readRecordSet(c, tbl, setServicePorts, func(key []byte) {
@@ -49,22 +34,11 @@ func (k *Kernel) Record() (Record, error) {
 			})
 		}
 		if err != nil {
-			return Record{}, fmt.Errorf("reading the %s table: %w", f.name, err)
+			return model.ServedPorts{}, fmt.Errorf("reading the %s table: %w", f.name, err)
 		}
 	}
-	r.sort()
+	r.Sort()
 	return r, nil
-}
-
-func (r *Record) sort() {
-	slices.SortFunc(r.Ports, model.VSKey.Compare)
-	r.Ports = slices.Compact(r.Ports)
-	slices.SortFunc(r.NodePorts, compareNodePortKeys)
-	r.NodePorts = slices.Compact(r.NodePorts)
-}
-
-func compareNodePortKeys(a, b model.NodePort) int {
-	return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 }
 
 // readRecordSet calls each with the key of every element of set name in tbl. A
@@ -108,13 +82,13 @@ func parsePortKey(b []byte, addrLen int) (model.VSKey, bool) {
 
 // Record implements Interface: the ports and node ports of the intent
 // last applied.
-func (f *Fake) Record() (Record, error) {
+func (f *Fake) Record() (model.ServedPorts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallRecord); err != nil {
-		return Record{}, err
+		return model.ServedPorts{}, err
 	}
-	var r Record
+	var r model.ServedPorts
 	if f.applied != nil {
 		for _, p := range f.applied.Ports {
 			if p.Kind != model.KindNodePort {
@@ -125,6 +99,6 @@ func (f *Fake) Record() (Record, error) {
 			r.NodePorts = append(r.NodePorts, model.NodePort{Proto: np.Proto, Port: np.Port})
 		}
 	}
-	r.sort()
+	r.Sort()
 	return r, nil
 }

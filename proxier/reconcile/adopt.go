@@ -173,7 +173,7 @@ func (e *Engine) adopted(ctx context.Context, c *repairCycle) {
 }
 
 // record is what our netfilter program recorded of the virtual servers a
-// previous run created (netfilter.Record).
+// previous run created (model.ServedPorts).
 type record struct {
 	ports     map[model.VSKey]bool
 	nodePorts map[model.NodePort]bool // Local unset

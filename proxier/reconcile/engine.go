@@ -19,7 +19,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/conntrack"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 )
 
 // Source gives the engine the current Kubernetes objects. The tracker's
@@ -60,7 +59,7 @@ type Netfilter interface {
 	// Record returns the ports and node ports our program holds: at
 	// start, the record of the virtual servers a previous run created
 	// (see Owner and adopt.go).
-	Record() (netfilter.Record, error)
+	Record() (model.ServedPorts, error)
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.
