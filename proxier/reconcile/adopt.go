@@ -85,12 +85,6 @@ func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time,
 		"verifying", "the first repair cycle, unpaced", "duration", e.clock.Since(start), "rebuild", rebuilt, "netfilterCheck", checked)
 }
 
-// addedWhileAdopting notes a virtual server added while an adopting cycle
-// runs: it may have existed unknown to us (ours but not yet listed, or
-// made just before a crash, before its record), with real servers we did
-// not write, so it counts as assumed until read.
-func (e *Engine) addedWhileAdopting(k model.VSKey) { e.unread(k) }
-
 // adopting reports whether the kernel has not been read whole since the
 // start: before the first Full, and after an assumed adoption until its
 // cycle (or a Full) has read everything.
@@ -127,9 +121,12 @@ func (e *Engine) rereadAssumed(ctx context.Context, res *Result) bool {
 	return len(c.rereads) > 0
 }
 
-// unread notes a virtual server of ours whose read failed while adopting:
-// what we believe of it (even that it is not ours to know) is unconfirmed.
-func (e *Engine) unread(k model.VSKey) {
+// unconfirm marks what we believe of a virtual server as unconfirmed until
+// read, while adopting: one whose read failed (even a stray we know
+// nothing of), or one we added, which may have existed unknown to us (ours
+// but not yet listed, or made just before a crash, before its record) with
+// real servers we did not write.
+func (e *Engine) unconfirm(k model.VSKey) {
 	if e.started && e.adopting() && e.assumed != nil {
 		e.assumed[k] = struct{}{}
 	}
@@ -170,6 +167,9 @@ func (e *Engine) adopted(ctx context.Context, c *repairCycle) {
 	klog.FromContext(ctx).Info("Verified the adopted kernel state", "virtualServers", len(e.applied.Services),
 		"duration", e.clock.Since(c.start), "writes", c.writes, "unread", len(e.assumed), "draining", e.drains.count())
 	e.recorded = nil
+	if len(e.assumed) == 0 {
+		e.assumed = nil // the map still holds the buckets of 100,000 keys
+	}
 }
 
 // record is what our netfilter program recorded of the virtual servers a

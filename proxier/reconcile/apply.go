@@ -102,7 +102,7 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			if e.isForeign(op.VS.VSKey) {
 				e.nfStale = true // ours now: its ports return to the intent
 			}
-			e.addedWhileAdopting(op.VS.VSKey)
+			e.unconfirm(op.VS.VSKey) // while adopting (adopt.go)
 		}
 		e.status.done(objectOf(op))
 	}

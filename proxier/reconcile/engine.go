@@ -157,8 +157,9 @@ type Engine struct {
 	// virtual servers a previous run created (see Owner and adopt.go);
 	// nil once the kernel has been read whole.
 	recorded *record
-	// assumed are the applied virtual servers a restart's adoption assumed
-	// and no read has confirmed yet (adopt.go).
+	// assumed are the virtual servers whose applied state no read has
+	// confirmed since a restart's adoption assumed it (adopt.go): assumed
+	// from the record, added, or unread since.
 	assumed map[model.VSKey]struct{}
 	// cycle is the periodic repair in progress, nil between cycles.
 	cycle *repairCycle

@@ -200,9 +200,9 @@ func (e *Engine) repairChunkStep(ctx context.Context, res *Result) {
 }
 
 // readFailed counts a failed dump of k's real servers; k is left for the
-// next cycle (while adopting, it counts as unread: see adopt.go).
+// next cycle (while adopting, it is unconfirmed: see adopt.go).
 func (e *Engine) readFailed(ctx context.Context, k model.VSKey, err error, res *Result) {
-	e.unread(k)
+	e.unconfirm(k)
 	e.metrics.KernelError("list")
 	res.Failures++
 	klog.FromContext(ctx).V(2).Info("Failed to read real servers; left for the next repair", "virtualServer", k.String(), "err", err)

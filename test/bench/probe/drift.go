@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/moby/ipvs"
@@ -94,17 +96,28 @@ func (o *Operator) AddServicePort(key []byte) error {
 	return o.nft.Flush()
 }
 
+// servicePorts reads the set. ENOENT between getting the set and listing
+// it means the daemon's repair replaced the set meanwhile (a transaction
+// that rewrites the program): read again.
 func (o *Operator) servicePorts() (*nftables.Set, []nftables.SetElement, error) {
 	tbl := &nftables.Table{Name: oursTable, Family: nftables.TableFamilyIPv4}
-	set, err := o.nft.GetSetByName(tbl, oursServicePorts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("getting set %s: %w", oursServicePorts, err)
+	var err error
+	for range 10 {
+		var set *nftables.Set
+		if set, err = o.nft.GetSetByName(tbl, oursServicePorts); err != nil {
+			return nil, nil, fmt.Errorf("getting set %s: %w", oursServicePorts, err)
+		}
+		var elems []nftables.SetElement
+		if elems, err = o.nft.GetSetElements(set); err == nil {
+			return set, elems, nil
+		}
+		// google/nftables formats the errno with %v: match its text.
+		if !strings.Contains(err.Error(), syscall.ENOENT.Error()) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	elems, err := o.nft.GetSetElements(set)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing %s: %w", oursServicePorts, err)
-	}
-	return set, elems, nil
+	return nil, nil, fmt.Errorf("listing %s: %w", oursServicePorts, err)
 }
 
 // FlushIPVS deletes every virtual server and real server (ipvsadm -C).

@@ -82,6 +82,26 @@ func IsBound(name string, a netip.Addr) (Binding, bool, error) {
 	return bs[i], true, nil
 }
 
+// IsLocal reports whether the kernel treats a as a local address: a route
+// lookup for it (`ip route get`) finds a route of type local. Unlike
+// IsBound it reads one route, not all of them: at 100,000 service
+// addresses reading them all took 47 s in the test VM.
+func IsLocal(a netip.Addr) (bool, error) {
+	routes, err := netlink.RouteGet(a.AsSlice())
+	switch {
+	case errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH):
+		return false, nil // no route at all: not local either
+	case err != nil:
+		return false, fmt.Errorf("looking up the route to %v: %w", a, err)
+	}
+	for _, r := range routes {
+		if r.Type == unix.RTN_LOCAL {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Bindings returns, sorted by address, the service addresses the kernel
 // treats as local for a proxy whose dummy interface is name: its addresses
 // (without IPv6 link-local ones, which the kernel adds to an interface that
