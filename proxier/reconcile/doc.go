@@ -22,10 +22,18 @@
 // step, a virtual-server step (one dump without real servers, compared with
 // the desired state 1,000 entries a step: compare.go), then one step per
 // chunk of 500 virtual servers whose real servers are dumped and repaired.
-// With an IPVSLister the dumps run off the sync goroutine (vslist.go). The runner spreads the steps over the repair period (30 minutes
-// unless ipvs.syncPeriod is set) and every step applies pending changes
+// With an IPVSLister the dumps run off the sync goroutine (vslist.go).
+// The runner spreads the steps over the repair period (30 minutes unless
+// ipvs.syncPeriod is set) and every step applies pending changes
 // first, so an endpoint change waits for at most one small step. With 500
 // virtual servers or fewer, a repair is one Full.
+//
+// A restart above that size does not list everything before its first sync
+// (adopt.go): what the netfilter program records of the previous run is
+// assumed programmed, and the first repair cycle, run back to back, reads
+// it all and repairs what differs. Virtual servers not yet read stay in
+// Engine.assumed; one whose read raced with a write is read whole
+// (ipvs GetService).
 //
 // Between repairs, cheap checks (called by the daemon every
 // --ipvs-sync-period) cost a few system calls whatever the number of

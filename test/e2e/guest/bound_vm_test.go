@@ -141,3 +141,39 @@ func addRoute(t *testing.T, link netlink.Link, typ, table int, dst string, proto
 	}
 	t.Cleanup(func() { _ = netlink.RouteDel(r) })
 }
+
+// TestIsLocal: an address bound as ipvs-proxy binds it (a local route
+// through lo) or as an address is local; once its route is deleted, or
+// for an address never bound, it is not.
+func TestIsLocal(t *testing.T) {
+	link := addDummy(t)
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRoute(t, lo, unix.RTN_LOCAL, unix.RT_TABLE_LOCAL, "198.18.77.9/32", 107)
+	addAddr(t, link, "198.18.77.1/32")
+	for _, c := range []struct {
+		addr string
+		want bool
+	}{{"198.18.77.9", true}, {"198.18.77.1", true}, {"198.18.77.10", false}} {
+		got, err := IsLocal(netip.MustParseAddr(c.addr))
+		if err != nil || got != c.want {
+			t.Errorf("IsLocal(%s) = %v, %v; want %v", c.addr, got, err, c.want)
+		}
+	}
+	bs, err := Bindings(testDummy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		if b.Prefix.Addr() == netip.MustParseAddr("198.18.77.9") {
+			if err := Unbind(testDummy, b, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, err := IsLocal(netip.MustParseAddr("198.18.77.9")); err != nil || got {
+		t.Errorf("IsLocal after the route's deletion = %v, %v; want false", got, err)
+	}
+}
