@@ -155,9 +155,7 @@ func (e *Engine) readExact(ctx context.Context, ops []model.Op, gone []goneReal,
 
 // Adopting reports whether the repair cycle in progress verifies a
 // restart's assumed adoption: the runner then runs its steps back to back.
-func (e *Engine) Adopting() bool { return e.adoptingCycle() }
-
-func (e *Engine) adoptingCycle() bool { return e.cycle != nil && e.cycle.adopting }
+func (e *Engine) Adopting() bool { return e.cycle != nil && e.cycle.adopting }
 
 // adopted ends an adopting cycle: the kernel has been read whole, so the
 // record of a previous run no longer decides ownership. A virtual server

@@ -123,9 +123,10 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	}
 	res.Writes += step.Writes
 	res.Failures += step.Failures
+	more := !c.addressed || !c.listed || len(c.keys) > 0 || c.chunk != nil || e.rereadAssumed(ctx, &res)
 	res.RetryAfter = e.status.next(e.clock.Now()) // whatever failed, in Sync or in the step
 	c.writes += res.Writes
-	if !c.addressed || !c.listed || len(c.keys) > 0 || c.chunk != nil || e.rereadAssumed(ctx, &res) {
+	if more {
 		return res, false
 	}
 	e.cycle = nil
@@ -219,5 +220,5 @@ func (e *Engine) repairRead(ctx context.Context, ops []model.Op, gone []goneReal
 	}
 	have := &model.Service{VirtualServer: vs, Reals: reals}
 	e.setApplied(k, have)
-	return e.repairKey(ops, gone, k, have, e.adoptingCycle(), true)
+	return e.repairKey(ops, gone, k, have, e.adopting(), true)
 }

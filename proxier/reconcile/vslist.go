@@ -148,7 +148,7 @@ func (e *Engine) repairChunkRead(ctx context.Context, r chunkRead, touched map[m
 		}
 		have := &model.Service{VirtualServer: applied.VirtualServer, Reals: r.reals[i]}
 		e.setApplied(k, have)
-		ops, gone = e.repairKey(ops, gone, k, have, e.adoptingCycle(), true)
+		ops, gone = e.repairKey(ops, gone, k, have, e.adopting(), true)
 	}
 	e.execute(ctx, ops, gone, res)
 	e.shareApplied(r.keys)
