@@ -169,6 +169,10 @@ type Restart struct {
 	InformersSynced float64
 	Synced          float64
 	Healthz         float64
+	// Verified is when the first repair cycle had read back what the first
+	// sync assumed (above 500 virtual servers; NotTimed when it did not
+	// end within the cold-sync cap, or there was nothing to verify).
+	Verified float64 `json:",omitempty"`
 	// KernelWrites is ipvs_proxy_kernel_writes_total once synced.
 	KernelWrites float64
 	// AddressesBefore and AddressesAfter count the addresses bound on the
@@ -232,7 +236,8 @@ func (r *Result) Summary() string {
 			ms(Percentile(lat, 100)), missed, r.changeCPU()*1000, mib(r.ChangeUsage.PeakRSSKiB))
 	}
 	if rs := r.Restart; rs != nil {
-		fmt.Fprintf(&b, " | restart synced %s healthz %s writes %.0f", secs(rs.Synced), secs(rs.Healthz), rs.KernelWrites)
+		fmt.Fprintf(&b, " | restart synced %s healthz %s verified %s writes %.0f", secs(rs.Synced), secs(rs.Healthz),
+			secs(rs.Verified), rs.KernelWrites)
 	}
 	if r.Drift != nil {
 		b.WriteString(" | drift repaired")

@@ -137,7 +137,7 @@ func deleteAddress(_ *probe.Operator, svc int) (*tampering, error) {
 		// One route lookup: listing every binding took 47 s at 100,000
 		// services in the VM, which was the resolution of this timing.
 		repaired: func() (bool, error) { return guest.IsLocal(a) },
-		restore: func() error { return guest.Rebind(guest.DummyInterface, b) },
+		restore:  func() error { return guest.Rebind(guest.DummyInterface, b) },
 	}, nil
 }
 
