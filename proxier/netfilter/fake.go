@@ -147,8 +147,7 @@ func (f *Fake) Verify(n *model.Netfilter) error {
 	if err := f.call(CallVerify); err != nil {
 		return err
 	}
-	want := Translate(sorted(n), DefaultTableName)
-	return compare(want.String(), f.program().String())
+	return comparePrograms(Translate(sorted(n), DefaultTableName), f.program())
 }
 
 // Cleanup implements Interface.
@@ -238,6 +237,20 @@ func compare(want, have string) error {
 		return nil
 	}
 	return fmt.Errorf("%w:\n%s", ErrDrift, lineDiff(want, have))
+}
+
+// comparePrograms is compare on two programs, want from Translate: when
+// their sets' definitions and elements are identical and their chains
+// render alike (DiffElements finds nothing to change), they render alike,
+// so the whole text is rendered only to describe a drift. Rendering both
+// programs and comparing the text took most of the 40 s of a restart's
+// read-back at 100,000 services in the test VM (the sets hold 100,000+
+// elements).
+func comparePrograms(want, have *Program) error {
+	if d, ok := DiffElements(want, have); ok && d.Empty() {
+		return nil
+	}
+	return compare(want.String(), have.String())
 }
 
 // lineDiff lists the lines only in want (-) and only in have (+), at most

@@ -19,8 +19,7 @@ func (k *Kernel) Verify(n *model.Netfilter) error {
 	if err != nil {
 		return err
 	}
-	want := Translate(sorted(n), k.cfg.TableName)
-	return compare(want.String(), have.String())
+	return comparePrograms(Translate(sorted(n), k.cfg.TableName), have)
 }
 
 // Read returns the content of our tables as the kernel has it, in the same
