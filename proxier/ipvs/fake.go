@@ -44,6 +44,16 @@ type fakeService struct {
 	reals map[model.RSKey]*fakeReal
 }
 
+// service returns a copy of s, its real servers sorted.
+func (s *fakeService) service() *model.Service {
+	svc := &model.Service{VirtualServer: s.vs, Reals: make([]model.RealServer, 0, len(s.reals))}
+	for _, r := range s.reals {
+		svc.Reals = append(svc.Reals, r.rs)
+	}
+	svc.SortReals()
+	return svc
+}
+
 type fakeReal struct {
 	rs    model.RealServer
 	stats model.RealServerStats
@@ -131,12 +141,7 @@ func (f *Fake) begin(c Call, vs model.VSKey, rs model.RSKey) error {
 func (f *Fake) sorted() []*model.Service {
 	out := make([]*model.Service, 0, len(f.services))
 	for _, s := range f.services {
-		svc := &model.Service{VirtualServer: s.vs, Reals: make([]model.RealServer, 0, len(s.reals))}
-		for _, r := range s.reals {
-			svc.Reals = append(svc.Reals, r.rs)
-		}
-		svc.SortReals()
-		out = append(out, svc)
+		out = append(out, s.service())
 	}
 	slices.SortFunc(out, func(a, b *model.Service) int { return compareKeys(a.VSKey, b.VSKey) })
 	return out

@@ -52,14 +52,10 @@ func (f *Fake) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 	if err := validateKey(vs); err != nil {
 		return nil, err
 	}
-	svc := model.Service{}
 	if s, ok := f.services[vs]; ok {
-		for _, r := range s.reals {
-			svc.Reals = append(svc.Reals, r.rs)
-		}
+		return s.service().Reals, nil
 	}
-	svc.SortReals()
-	return svc.Reals, nil
+	return nil, nil
 }
 
 // GetService implements Interface.
@@ -72,16 +68,10 @@ func (f *Fake) GetService(vs model.VSKey) (*model.Service, error) {
 	if err := validateKey(vs); err != nil {
 		return nil, err
 	}
-	s, ok := f.services[vs]
-	if !ok {
-		return nil, nil
+	if s, ok := f.services[vs]; ok {
+		return s.service(), nil
 	}
-	svc := &model.Service{VirtualServer: s.vs, Reals: make([]model.RealServer, 0, len(s.reals))}
-	for _, r := range s.reals {
-		svc.Reals = append(svc.Reals, r.rs)
-	}
-	svc.SortReals()
-	return svc, nil
+	return nil, nil
 }
 
 // AddVirtualServer implements Interface.

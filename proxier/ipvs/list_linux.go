@@ -163,15 +163,11 @@ func dumpVirtualServers(d dumper, dedupe bool) ([]model.VirtualServer, error) {
 // ListRealServers implements Interface with one destination dump on the
 // raw socket, retried like ListServices.
 func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
-	if err := validateKey(vs); err != nil {
-		return nil, err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.rawDumper()
-	if err != nil {
-		return nil, err
-	}
+	return readOne(k, vs, func(d dumper) ([]model.RealServer, error) { return listReals(d, vs) })
+}
+
+// listReals dumps vs's real servers, retried like ListServices.
+func listReals(d dumper, vs model.VSKey) ([]model.RealServer, error) {
 	return retryDump("listing IPVS real servers", vs, func(last bool) ([]model.RealServer, error) {
 		reals, _, err := realsOf(d, vs, false, last)
 		return reals, err
@@ -182,50 +178,49 @@ func (k *Kernel) ListRealServers(vs model.VSKey) ([]model.RealServer, error) {
 // (ESRCH: there is none), then one destination dump, retried like
 // ListServices, on the raw socket.
 func (k *Kernel) GetService(vs model.VSKey) (*model.Service, error) {
-	if err := validateKey(vs); err != nil {
-		return nil, err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.rawDumper()
-	if err != nil {
-		return nil, err
-	}
-	var got model.VirtualServer
-	err = k.sock.get(ipvsCmdGetService, serviceAttrs(model.VirtualServer{VSKey: vs}, false), func(p []byte) error {
-		got, _, err = parseService(p)
-		return err
+	return readOne(k, vs, func(d dumper) (*model.Service, error) {
+		var got model.VirtualServer
+		err := k.sock.get(ipvsCmdGetService, serviceAttrs(model.VirtualServer{VSKey: vs}, false), func(p []byte) (err error) {
+			got, _, err = parseService(p)
+			return err
+		})
+		switch {
+		case errors.Is(err, syscall.ESRCH):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("getting IPVS virtual server %s: %w", vs, err)
+		}
+		reals, err := listReals(d, vs)
+		if err != nil {
+			return nil, err
+		}
+		return &model.Service{VirtualServer: got, Reals: reals}, nil
 	})
-	switch {
-	case errors.Is(err, syscall.ESRCH):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("getting IPVS virtual server %s: %w", vs, err)
-	}
-	reals, err := retryDump("listing IPVS real servers", vs, func(last bool) ([]model.RealServer, error) {
-		reals, _, err := realsOf(d, vs, false, last)
-		return reals, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &model.Service{VirtualServer: got, Reals: reals}, nil
 }
 
 // RealServerStats implements Interface with one destination dump on the raw
 // socket.
 func (k *Kernel) RealServerStats(vs model.VSKey) (map[model.RSKey]model.RealServerStats, error) {
+	return readOne(k, vs, func(d dumper) (map[model.RSKey]model.RealServerStats, error) {
+		return retryDump("reading IPVS counters", vs, func(last bool) (map[model.RSKey]model.RealServerStats, error) {
+			_, stats, err := realsOf(d, vs, true, last)
+			return stats, err
+		})
+	})
+}
+
+// readOne reads about one virtual server: vs validated, k.mu held, the raw
+// socket open.
+func readOne[T any](k *Kernel, vs model.VSKey, read func(d dumper) (T, error)) (T, error) {
+	var zero T
 	if err := validateKey(vs); err != nil {
-		return nil, err
+		return zero, err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	d, err := k.rawDumper()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	return retryDump("reading IPVS counters", vs, func(last bool) (map[model.RSKey]model.RealServerStats, error) {
-		_, stats, err := realsOf(d, vs, true, last)
-		return stats, err
-	})
+	return read(d)
 }

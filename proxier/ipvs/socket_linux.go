@@ -166,44 +166,28 @@ func (s *genlSocket) send(ops []model.Op) ([]int32, error) {
 	}
 }
 
-// get sends a request (cmd with payload) answered by one message and an
-// acknowledgement, and calls each for the answer's generic netlink
-// payload. An error answer is returned as its errno.
-func (s *genlSocket) get(cmd uint8, payload attrs, each func(genlPayload []byte) error) error {
-	s.seq++
-	seq := s.seq
-	if err := s.write(appendMessage(nil, s.family, nlmFAck, seq, cmd, ipvsGenlVer, payload)); err != nil {
-		return err
-	}
-	var eachErr error
-	for {
-		msgs, err := s.read()
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			switch {
-			case m.Seq != seq:
-			case m.Type == nlmsgError:
-				if code := nlmsg.ErrorCode(m); code != 0 {
-					return syscall.Errno(code)
-				}
-				return eachErr
-			case m.Type == s.family && eachErr == nil:
-				eachErr = each(m.Payload)
-			}
-		}
-	}
-}
-
 // dump sends a dump request (cmd with payload) and calls each for the
 // generic netlink payload of every answer. An answer flagged
 // NLM_F_DUMP_INTR makes the error wrap errNLDumpInterrupted, after the
 // dump is read to its end.
 func (s *genlSocket) dump(cmd uint8, payload attrs, each func(genlPayload []byte) error) error {
+	return s.request(nlmFDump, cmd, payload, each)
+}
+
+// get sends a request (cmd with payload) answered by one message and an
+// acknowledgement, and calls each for the answer's generic netlink
+// payload. An error answer is returned as its errno.
+func (s *genlSocket) get(cmd uint8, payload attrs, each func(genlPayload []byte) error) error {
+	return s.request(nlmFAck, cmd, payload, each)
+}
+
+// request sends one request with flags and reads its answers until the
+// one that ends them: NLMSG_DONE after a dump, the acknowledgement (or an
+// error) after a request.
+func (s *genlSocket) request(flags uint16, cmd uint8, payload attrs, each func(genlPayload []byte) error) error {
 	s.seq++
 	seq := s.seq
-	if err := s.write(appendMessage(nil, s.family, nlmFDump, seq, cmd, ipvsGenlVer, payload)); err != nil {
+	if err := s.write(appendMessage(nil, s.family, flags, seq, cmd, ipvsGenlVer, payload)); err != nil {
 		return err
 	}
 	var intr, eachErr error
