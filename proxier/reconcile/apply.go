@@ -98,11 +98,8 @@ func (e *Engine) execute(ctx context.Context, ops []model.Op, gone []goneReal, r
 			continue
 		}
 		e.record(op)
-		if op.Kind == model.OpAddVirtualServer {
-			if e.isForeign(op.VS.VSKey) {
-				e.nfStale = true // ours now: its ports return to the intent
-			}
-			e.unconfirm(op.VS.VSKey) // while adopting (adopt.go)
+		if op.Kind == model.OpAddVirtualServer && e.isForeign(op.VS.VSKey) {
+			e.nfStale = true // ours now: its ports return to the intent
 		}
 		e.status.done(objectOf(op))
 	}
@@ -319,12 +316,15 @@ func (e *Engine) record(op model.Op) {
 			if want := e.desired.VirtualServer(k); want != nil {
 				reals = make([]model.RealServer, 0, len(want.Reals))
 			}
+			// It may have existed unknown to us, with real servers we did
+			// not write: unconfirmed until read if it was, or while
+			// adopting (adopt.go).
 			_, unread := e.assumed[k]
 			e.setApplied(k, &model.Service{VirtualServer: op.VS, Reals: reals})
 			if unread {
-				// It may have existed, with real servers we did not
-				// write: still to be read (adopt.go).
 				e.assumed[k] = struct{}{}
+			} else {
+				e.unconfirm(k)
 			}
 		}
 	case model.OpDeleteVirtualServer:
