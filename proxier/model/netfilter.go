@@ -341,3 +341,15 @@ func (r *ServedPorts) Sort() {
 	slices.SortFunc(r.NodePorts, compareNodePort)
 	r.NodePorts = slices.Compact(r.NodePorts)
 }
+
+// NetfilterSnapshot is our netfilter program as the netfilter adapter read
+// it back at one moment: one read serves both questions a restart asks of
+// it (what did a previous run record, and does the program equal the
+// intent) and the periodic drift check's.
+type NetfilterSnapshot interface {
+	// Verify returns an error when the program read differs from what
+	// applying n writes (drift).
+	Verify(n *Netfilter) error
+	// Record returns the ports and node ports the program read holds.
+	Record() ServedPorts
+}

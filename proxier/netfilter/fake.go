@@ -18,10 +18,9 @@ const (
 	CallProbe      Call = "Probe"
 	CallApply      Call = "Apply"
 	CallUpdate     Call = "Update"
-	CallVerify     Call = "Verify"
+	CallSnapshot   Call = "Snapshot"
 	CallCleanup    Call = "Cleanup"
 	CallGeneration Call = "Generation"
-	CallRecord     Call = "Record"
 )
 
 // Fake is an in-memory Interface: it keeps the last applied intent, as the
@@ -139,16 +138,43 @@ func (f *Fake) program() *Program {
 	return Translate(f.applied, DefaultTableName)
 }
 
-// Verify implements Interface by comparing the rendered programs, as
-// Kernel compares the rendered kernel tables.
-func (f *Fake) Verify(n *model.Netfilter) error {
+// Snapshot implements Interface: a copy of the intent "the kernel" holds.
+func (f *Fake) Snapshot() (model.NetfilterSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call(CallVerify); err != nil {
+	if err := f.call(CallSnapshot); err != nil {
+		return nil, err
+	}
+	s := &fakeSnapshot{program: f.program()}
+	if f.applied != nil {
+		s.applied = cloneIntent(f.applied)
+	}
+	return s, nil
+}
+
+// Verify is Snapshot, then its Verify.
+func (f *Fake) Verify(n *model.Netfilter) error {
+	s, err := f.Snapshot()
+	if err != nil {
 		return err
 	}
-	return comparePrograms(Translate(sorted(n), DefaultTableName), f.program())
+	return s.Verify(n)
 }
+
+// fakeSnapshot is what a Fake's Snapshot read.
+type fakeSnapshot struct {
+	program *Program
+	applied *model.Netfilter
+}
+
+// Verify compares the rendered programs, as the Kernel's snapshot
+// compares the tables read back.
+func (s *fakeSnapshot) Verify(n *model.Netfilter) error {
+	return comparePrograms(Translate(sorted(n), DefaultTableName), s.program)
+}
+
+// Record returns the ports and node ports of the intent read.
+func (s *fakeSnapshot) Record() model.ServedPorts { return servedPorts(s.applied) }
 
 // Cleanup implements Interface.
 func (f *Fake) Cleanup() error {

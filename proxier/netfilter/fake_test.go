@@ -76,7 +76,7 @@ func TestFakeErrorInjection(t *testing.T) {
 	if f.Applied() == nil {
 		t.Errorf("a failed Cleanup removed the tables")
 	}
-	for m, want := range map[Call]int{CallApply: 2, CallCleanup: 1, CallVerify: 0, CallProbe: 0} {
+	for m, want := range map[Call]int{CallApply: 2, CallCleanup: 1, CallSnapshot: 0, CallProbe: 0} {
 		if got := f.Calls(m); got != want {
 			t.Errorf("Calls(%s) = %d, want %d", m, got, want)
 		}

@@ -35,13 +35,16 @@ type Interface interface {
 	// size (a group left out of it that did change is left as it was, as
 	// drift that Verify reports).
 	Update(old, new *model.Netfilter, changed *model.NetfilterGroups) error
-	// Verify reads our tables back and returns an error wrapping ErrDrift,
-	// with a diff, when they differ from what Apply(n) writes. Missing
-	// tables are drift unless the intent is empty. It may run concurrently
-	// with Apply and Update and does not wait for them (a read-back of a
-	// large program takes seconds): a read that overlaps a transaction can
-	// see part of it, so a caller that writes meanwhile discards the result.
-	Verify(n *model.Netfilter) error
+	// Snapshot reads our tables back: its Verify returns an error
+	// wrapping ErrDrift, with a diff, when they differ from what Apply(n)
+	// writes (missing tables are drift unless the intent is empty), and
+	// its Record the ports and node ports they hold, a record of the
+	// virtual servers we serve that outlives a restart (missing tables
+	// give an empty one). It may run concurrently with Apply and Update
+	// and does not wait for them (a read-back of a large program takes
+	// seconds): a read that overlaps a transaction can see part of it, so
+	// a caller that writes meanwhile discards the result.
+	Snapshot() (model.NetfilterSnapshot, error)
 	// Generation returns the nf_tables generation ID: every transaction
 	// committed in the network namespace, by anyone, changes it. While it
 	// stays the same nobody can have changed our tables, so a read-back can
@@ -49,17 +52,13 @@ type Interface interface {
 	Generation() (uint32, error)
 	// Cleanup deletes our tables; missing tables are not an error.
 	Cleanup() error
-	// Record returns the ports and node ports our tables hold: a record
-	// of the virtual servers we serve that outlives a restart. Missing
-	// tables give an empty one.
-	Record() (model.ServedPorts, error)
 }
 
 var (
 	// ErrUnavailable is wrapped by Probe when nftables cannot hold our
 	// program (no nf_tables, missing expression modules, no permission).
 	ErrUnavailable = errors.New("nftables unavailable")
-	// ErrDrift is wrapped by Verify when the kernel's tables differ from
+	// ErrDrift is wrapped by a snapshot's Verify when the kernel's tables differ from
 	// the intent.
 	ErrDrift = errors.New("netfilter tables drifted from the intent")
 )

@@ -11,15 +11,41 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Verify implements Interface. It does not take k.mu, so that a read-back
-// running off the sync goroutine never holds up a transaction; see the
-// Interface for what a caller that writes meanwhile must do.
-func (k *Kernel) Verify(n *model.Netfilter) error {
+// Snapshot implements Interface. It does not take k.mu, so that a
+// read-back running off the sync goroutine never holds up a transaction;
+// see the Interface for what a caller that writes meanwhile must do.
+func (k *Kernel) Snapshot() (model.NetfilterSnapshot, error) {
 	have, err := k.Read()
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{have: have, tableName: k.cfg.TableName}, nil
+}
+
+// Verify reads our tables back and compares them with what Apply(n)
+// writes: Snapshot, then its Verify.
+func (k *Kernel) Verify(n *model.Netfilter) error {
+	s, err := k.Snapshot()
 	if err != nil {
 		return err
 	}
-	return comparePrograms(Translate(sorted(n), k.cfg.TableName), have)
+	return s.Verify(n)
+}
+
+// snapshot is a program read back, in Translate's canonical form.
+type snapshot struct {
+	have      *Program
+	tableName string
+}
+
+// Verify compares the program read with the intent's translation.
+func (s *snapshot) Verify(n *model.Netfilter) error {
+	return comparePrograms(Translate(sorted(n), s.tableName), s.have)
+}
+
+// Record decodes the service-ports and node-ports sets of the tables read.
+func (s *snapshot) Record() model.ServedPorts {
+	return recordOf(s.have)
 }
 
 // Read returns the content of our tables as the kernel has it, in the same

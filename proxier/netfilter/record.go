@@ -2,7 +2,6 @@ package netfilter
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 
 	"github.com/google/nftables"
@@ -10,52 +9,33 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
-// Record reads what our tables serve, from the service-ports and
-// node-ports sets of both tables: the record a restarted engine reads
+// recordOf decodes what the tables of p serve, from their service-ports
+// and node-ports sets: the record a restarted engine reads
 // (model.ServedPorts). Missing tables or sets give an empty record.
-func (k *Kernel) Record() (model.ServedPorts, error) {
-	c, err := k.conn()
-	if err != nil {
-		return model.ServedPorts{}, err
-	}
+func recordOf(p *Program) model.ServedPorts {
 	var r model.ServedPorts
-	for _, f := range families {
-		tbl := &nftables.Table{Family: f.table, Name: k.cfg.TableName}
-		err := readRecordSet(c, tbl, setServicePorts, func(key []byte) {
-			if vs, ok := parsePortKey(key, f.addrLen); ok {
-				r.Ports = append(r.Ports, vs)
-			}
-		})
-		if err == nil {
-			err = readRecordSet(c, tbl, setNodePorts, func(key []byte) {
-				if np, ok := parseNodePortKey(key); ok {
-					r.NodePorts = append(r.NodePorts, np)
-				}
-			})
+	for _, t := range p.Tables {
+		addrLen := 4
+		if t.Family == nftables.TableFamilyIPv6 {
+			addrLen = 16
 		}
-		if err != nil {
-			return model.ServedPorts{}, fmt.Errorf("reading the %s table: %w", f.name, err)
+		for _, s := range t.Sets {
+			for _, e := range s.Elements {
+				switch s.Name {
+				case setServicePorts:
+					if vs, ok := parsePortKey(e.Key, addrLen); ok {
+						r.Ports = append(r.Ports, vs)
+					}
+				case setNodePorts:
+					if np, ok := parseNodePortKey(e.Key); ok {
+						r.NodePorts = append(r.NodePorts, np)
+					}
+				}
+			}
 		}
 	}
 	r.Sort()
-	return r, nil
-}
-
-// readRecordSet calls each with the key of every element of set name in tbl. A
-// missing table or set has no elements.
-func readRecordSet(c *nftables.Conn, tbl *nftables.Table, name string, each func(key []byte)) error {
-	s, err := c.GetSetByName(tbl, name)
-	if err != nil {
-		return nil // no table of this family, or no such set: nothing recorded
-	}
-	elems, err := c.GetSetElements(s)
-	if err != nil {
-		return fmt.Errorf("reading set %s: %w", name, err)
-	}
-	for _, e := range elems {
-		each(e.Key)
-	}
-	return nil
+	return r
 }
 
 // parseNodePortKey decodes an element of a node-ports set: the protocol
@@ -80,25 +60,20 @@ func parsePortKey(b []byte, addrLen int) (model.VSKey, bool) {
 	return model.VSKey{Addr: a, Proto: model.Protocol(b[addrLen]), Port: binary.BigEndian.Uint16(b[addrLen+4:])}, true
 }
 
-// Record implements Interface: the ports and node ports of the intent
-// last applied.
-func (f *Fake) Record() (model.ServedPorts, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call(CallRecord); err != nil {
-		return model.ServedPorts{}, err
-	}
+// servedPorts returns the ports and node ports of intent n (nil: no
+// tables), as the kernel's tables hold them.
+func servedPorts(n *model.Netfilter) model.ServedPorts {
 	var r model.ServedPorts
-	if f.applied != nil {
-		for _, p := range f.applied.Ports {
+	if n != nil {
+		for _, p := range n.Ports {
 			if p.Kind != model.KindNodePort {
 				r.Ports = append(r.Ports, p.VSKey)
 			}
 		}
-		for _, np := range f.applied.NodePorts {
+		for _, np := range n.NodePorts {
 			r.NodePorts = append(r.NodePorts, model.NodePort{Proto: np.Proto, Port: np.Port})
 		}
 	}
 	r.Sort()
-	return r, nil
+	return r
 }

@@ -47,8 +47,9 @@ func (e *Engine) assumable() bool {
 }
 
 // assumeKernel is the first Full when assumable: see above.
-// start is when the Full began, rebuilt how long its rebuild took (logged).
-func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time, rebuilt time.Duration) {
+// start is when the Full began, rebuilt how long its rebuild took (logged);
+// snap is the netfilter program read back for the record.
+func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time, rebuilt time.Duration, snap model.NetfilterSnapshot) {
 	logger := klog.FromContext(ctx)
 	bound, err := e.listAddresses()
 	if err != nil {
@@ -73,7 +74,7 @@ func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time,
 		e.assumed[k] = struct{}{}
 	}
 	checkStart := e.clock.Now()
-	e.checkNetfilter(logger)
+	e.checkNetfilter(logger, snap)
 	checked := e.clock.Since(checkStart)
 	e.started = true
 	steps := e.stepsFor(len(e.desired.VirtualServers()), e.desired.AddressCount())
@@ -188,13 +189,16 @@ func (r *record) has(k model.VSKey, nodeIPs []netip.Addr) bool {
 
 func (r *record) empty() bool { return r == nil || len(r.ports)+len(r.nodePorts) == 0 }
 
-// readRecord reads the record our netfilter program holds. Unreadable, it
-// is empty: virtual servers on host addresses then count as foreign, the
-// safe side, and the first Full reads the kernel whole.
-func (e *Engine) readRecord(logger klog.Logger) *record {
-	rec, err := e.cfg.Netfilter.Record()
+// readRecord reads the record our netfilter program holds from snap, read
+// back with error err. Unreadable, it is empty: virtual servers on host
+// addresses then count as foreign, the safe side, and the first Full reads
+// the kernel whole.
+func (e *Engine) readRecord(logger klog.Logger, snap model.NetfilterSnapshot, err error) *record {
+	var rec model.ServedPorts
 	if err != nil {
 		logger.Error(err, "Failed to read the service ports recorded in the netfilter program; virtual servers on host addresses count as foreign")
+	} else {
+		rec = snap.Record()
 	}
 	r := &record{ports: make(map[model.VSKey]bool, len(rec.Ports)), nodePorts: make(map[model.NodePort]bool, len(rec.NodePorts))}
 	for _, k := range rec.Ports {

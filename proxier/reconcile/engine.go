@@ -49,17 +49,15 @@ type Netfilter interface {
 	// when not nil, names every group in which they may differ, and only
 	// those are looked at.
 	Update(old, new *model.Netfilter, changed *model.NetfilterGroups) error
-	// Verify reads the program back and returns an error when it differs
-	// from what Apply(n) writes (drift), without writing. It may run
+	// Snapshot reads the program back: its Verify(n) returns an error
+	// when it differs from what Apply(n) writes (drift), its Record the
+	// ports and node ports it holds (at start, the record of the virtual
+	// servers a previous run created; see Owner and adopt.go). It may run
 	// concurrently with Apply and Update.
-	Verify(n *model.Netfilter) error
+	Snapshot() (model.NetfilterSnapshot, error)
 	// Generation returns the nf_tables generation ID, which every
 	// committed transaction (anyone's) changes.
 	Generation() (uint32, error)
-	// Record returns the ports and node ports our program holds: at
-	// start, the record of the virtual servers a previous run created
-	// (see Owner and adopt.go).
-	Record() (model.ServedPorts, error)
 }
 
 // Conntrack is what the engine needs from the conntrack adapter.
@@ -169,6 +167,9 @@ type Engine struct {
 	nfCheck      *nfCheck
 	nfVerified   nfVerified
 	nfVerifiedAt time.Time
+	// readAhead is the netfilter read-back started before the first Full
+	// (ReadAhead), nil once taken.
+	readAhead *readAhead
 }
 
 // New returns an engine reading objects from src for the given node.

@@ -223,11 +223,14 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		e.rebuilt(&res, names)
 	}
 	rebuilt := e.clock.Since(start)
+	var snap model.NetfilterSnapshot // the first Full reads the program once, for both uses
 	if !e.started && e.recorded == nil {
-		e.recorded = e.readRecord(logger)
+		var err error
+		snap, err = e.firstSnapshot(logger)
+		e.recorded = e.readRecord(logger, snap, err)
 	}
 	if !e.started && e.assumable() {
-		e.assumeKernel(ctx, &res, start, rebuilt)
+		e.assumeKernel(ctx, &res, start, rebuilt, snap)
 		return res
 	}
 	observed, foreign, err := e.observe()
@@ -239,7 +242,7 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	e.markForeign(foreign, &res)
 	observed.Netfilter = e.applied.Netfilter // netfilter is verified below, not listed
 	e.resetApplied(observed)
-	e.checkNetfilter(logger)
+	e.checkNetfilter(logger, snap)
 	e.started, e.recorded = true, nil
 	e.repairKeys(ctx, unionKeys(e.desired.VirtualServers(), observed.Services), observed.Services, adopting, &res)
 	e.execute(ctx, e.repairAddressOps(observed.Addresses), nil, &res)
@@ -320,9 +323,17 @@ func (e *Engine) repairAddressOps(bound map[netip.Addr]struct{}) []model.Op {
 // checkNetfilter reads the netfilter program back (no writes): drift from
 // what we applied makes the sync reapply it; at start, a program that
 // already matches the desired intent (a restart) is adopted as applied.
-func (e *Engine) checkNetfilter(logger klog.Logger) {
+func (e *Engine) checkNetfilter(logger klog.Logger, snap model.NetfilterSnapshot) {
+	if snap == nil {
+		var err error
+		if snap, err = e.cfg.Netfilter.Snapshot(); err != nil {
+			logger.Info("Failed to read the netfilter program back; reapplying", "err", err)
+			e.nfApplied, e.nfStale = false, true
+			return
+		}
+	}
 	if e.nfApplied {
-		if err := e.cfg.Netfilter.Verify(&e.applied.Netfilter); err != nil {
+		if err := snap.Verify(&e.applied.Netfilter); err != nil {
 			logger.Info("Netfilter program drifted; reapplying", "err", err)
 			e.nfApplied = false
 		}
@@ -331,7 +342,7 @@ func (e *Engine) checkNetfilter(logger klog.Logger) {
 		return
 	}
 	nf := e.netfilterIntent()
-	if err := e.cfg.Netfilter.Verify(&nf); err == nil {
+	if err := snap.Verify(&nf); err == nil {
 		e.nfApplied = true
 		e.applied.Netfilter = nf
 		return

@@ -10,7 +10,7 @@ import (
 // nfCheck is a netfilter read-back running off the sync goroutine, started
 // by CheckNetfilter: reading back a large program takes seconds (10,000
 // services in the test VM: 3 s), which would hold up every change queued
-// behind it. The goroutine touches nothing but the adapter's Verify and
+// behind it. The goroutine touches nothing but the adapter's Snapshot and
 // its own channel.
 type nfCheck struct {
 	// gen is Engine.nfGen when the read started: a result read while the
@@ -68,8 +68,14 @@ func (e *Engine) startNetfilterCheck() {
 	}
 	intent := e.applied.Netfilter // applied intents are replaced, never changed in place
 	c := &nfCheck{gen: e.nfGen, at: at, started: e.clock.Now(), done: make(chan error, 1)}
-	verify := e.cfg.Netfilter.Verify
-	go func() { c.done <- verify(&intent) }()
+	nf := e.cfg.Netfilter
+	go func() {
+		s, err := nf.Snapshot()
+		if err == nil {
+			err = s.Verify(&intent)
+		}
+		c.done <- err
+	}()
 	e.nfCheck = c
 }
 

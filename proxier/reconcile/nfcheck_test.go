@@ -58,7 +58,7 @@ func TestCheckNetfilterRepairsDrift(t *testing.T) {
 func TestCheckNetfilterDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
 	r.nf.Tamper(func(*model.Netfilter) {}) // a foreign commit: the next check reads back
-	r.nf.Fail(netfilter.CallVerify, fault.Rule{Err: fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift), Times: 1})
+	r.nf.Fail(netfilter.CallSnapshot, fault.Rule{Err: fmt.Errorf("read half a transaction: %w", netfilter.ErrDrift), Times: 1})
 	if r.eng.CheckNetfilter(r.ctx) || !r.eng.CheckingNetfilter() {
 		t.Fatal("no read-back started after a foreign commit")
 	}
@@ -87,7 +87,7 @@ func TestCheckNetfilterDiscardsAReadBackThatOverlappedAWrite(t *testing.T) {
 // after anyone's commit, and at least once per netfilterReadBackMax.
 func TestCheckNetfilterSkipsReadBackWhenNothingWasCommitted(t *testing.T) {
 	r, _ := manyRig(t, 7, 3)
-	verifies := func() int { return r.nf.Calls(netfilter.CallVerify) }
+	verifies := func() int { return r.nf.Calls(netfilter.CallSnapshot) }
 	r.checkNetfilter() // the first check reads back: nothing verified yet
 	v := verifies()
 	for range 5 {

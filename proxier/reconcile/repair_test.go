@@ -84,7 +84,7 @@ func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 	}
 	r.resetCounts()
 	before := r.writes() // netfilter's count is not reset
-	nfVerifies := r.nf.Calls(netfilter.CallVerify)
+	nfVerifies := r.nf.Calls(netfilter.CallSnapshot)
 	for step := 1; step <= steps; step++ {
 		r.ipvs.ResetCalls()
 		lists := r.addr.Calls(addr.CallList)
@@ -102,7 +102,7 @@ func TestRepairCycleReadsInBoundedSteps(t *testing.T) {
 			t.Errorf("step %d listed virtual servers %d times, want %d", step, got, want)
 		}
 	}
-	if got := r.nf.Calls(netfilter.CallVerify) - nfVerifies; got != 0 {
+	if got := r.nf.Calls(netfilter.CallSnapshot) - nfVerifies; got != 0 {
 		t.Errorf("netfilter verified %d times in a cycle, want 0 (CheckNetfilter's job)", got)
 	}
 	if w := r.writes() - before; w != 0 {

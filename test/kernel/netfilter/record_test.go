@@ -17,7 +17,7 @@ import (
 // programmed. No tables: an empty record.
 func TestRecordReadsBack(t *testing.T) {
 	k, _ := newKernel(t)
-	if got, err := k.Record(); err != nil || len(got.Ports)+len(got.NodePorts) != 0 {
+	if got, err := readRecord(k); err != nil || len(got.Ports)+len(got.NodePorts) != 0 {
 		t.Fatalf("before Apply: %v, %v; want none", got, err)
 	}
 	n := dualStack()
@@ -40,7 +40,7 @@ func TestRecordReadsBack(t *testing.T) {
 		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
 	wantNP = slices.Compact(wantNP)
-	got, err := k.Record()
+	got, err := readRecord(k)
 	if err != nil {
 		t.Fatalf("Record: %v", err)
 	}
@@ -50,4 +50,15 @@ func TestRecordReadsBack(t *testing.T) {
 	if len(wantNP) == 0 || !slices.Equal(got.NodePorts, wantNP) {
 		t.Errorf("Record().NodePorts = %v\nwant %v (and some)", got.NodePorts, wantNP)
 	}
+}
+
+// readRecord is the record of a fresh snapshot.
+func readRecord(n interface {
+	Snapshot() (model.NetfilterSnapshot, error)
+}) (model.ServedPorts, error) {
+	s, err := n.Snapshot()
+	if err != nil {
+		return model.ServedPorts{}, err
+	}
+	return s.Record(), nil
 }
