@@ -22,7 +22,8 @@ import (
 )
 
 // Source gives the engine the current Kubernetes objects. The tracker's
-// store implements it; lookups must cost O(one service), not O(all).
+// store implements it; lookups must cost O(one service), not O(all), and
+// be safe to make from several goroutines at once (buildAll).
 type Source interface {
 	Service(name types.NamespacedName) *v1.Service
 	EndpointSlices(name types.NamespacedName) []*discovery.EndpointSlice
@@ -297,13 +298,8 @@ func (e *Engine) Draining() int { return e.drains.count() }
 
 // rebuild recomputes one service's fragment from the source.
 func (e *Engine) rebuild(name types.NamespacedName) proxier.Change {
-	svc := e.src.Service(name)
-	var frag *proxier.ServiceState
-	var problems []proxier.Problem
-	if svc != nil {
-		frag, problems = proxier.BuildService(svc, e.src.EndpointSlices(name), e.node, e.cfg.Build)
-	}
-	return e.desired.Set(name, frag, problems)
+	b := e.build(name)
+	return e.desired.Set(name, b.frag, b.problems)
 }
 
 // rebuilt fills the result's rebuilt services, with every problem they

@@ -177,28 +177,6 @@ func (e *Engine) nodePortIPs() []netip.Addr {
 	return e.node.IPs
 }
 
-// rebuildAll recomputes every service's fragment: at start and after the
-// node changed. Fragments of services that no longer exist are dropped.
-func (e *Engine) rebuildAll(res *Result) {
-	names := e.src.ServiceNames()
-	present := make(map[types.NamespacedName]bool, len(names))
-	for _, name := range names {
-		present[name] = true
-		e.rebuild(name)
-	}
-	var gone []types.NamespacedName
-	for name := range e.desired.Names() {
-		if !present[name] {
-			gone = append(gone, name)
-		}
-	}
-	for _, name := range gone {
-		e.desired.Set(name, nil, nil)
-	}
-	names = append(names, gone...) // rebuilt as gone: they have no problems now
-	e.rebuilt(res, names)
-}
-
 // Full reconciles everything: it lists the kernel, diffs it against the
 // whole desired state, repairs drift (someone ran ipvsadm -C, a destination
 // vanished) and removes what we own but no longer want. The first call
