@@ -11,16 +11,20 @@
 //
 // Everything runs in the goroutine that called Run, so the sync function
 // and the poll hook never touch the kernel concurrently. Triggers are
-// coalesced: any number of them while a sync runs or during MinInterval
-// after it give one sync. The rules:
+// coalesced: any number of them while a sync runs or while MinInterval
+// holds the next one back give one sync. The rules:
 //
 //   - The first sync after Run is full (restart adoption lists the kernel).
-//   - At least MinInterval passes between the end of one sync and the start
-//     of the next, whatever asked for it (kube-proxy's runner measures the
-//     same way, so a slow sync still leaves the node a breather) — counted
-//     apart for syncs that apply changes and for periodic ones (the steps
-//     of a paced repair, TriggerCheck's checks), so that periodic work
-//     never makes an endpoint change wait.
+//   - MinInterval bounds the syncs that apply changes (incremental and
+//     full ones) like a token bucket: two may run back to back, and over
+//     time one starts per MinInterval. A change that comes on its own is
+//     applied at once; a stream of changes is applied in batches, one
+//     sync per MinInterval. kube-proxy's IPVS and iptables modes ran under
+//     the same bound (burst 2) until 1.32; its runner now waits
+//     MinInterval after every sync (see changeRate for why we do not).
+//     Periodic syncs (the steps of a paced repair, TriggerCheck's checks)
+//     are counted apart, MinInterval from the end of one to the start of
+//     the next, so that periodic work never makes an endpoint change wait.
 //   - TriggerCheck asks for a sync of kind Check: the pending changes plus
 //     the caller's periodic checks.
 //   - A full sync runs FullInterval after the end of the previous full one,

@@ -25,8 +25,10 @@ const (
 // Config configures a Runner. Zero durations take the defaults above; a
 // FullInterval shorter than MinInterval is raised to MinInterval.
 type Config struct {
-	// MinInterval is the least time between the end of a sync and the start
-	// of the next (--ipvs-min-sync-period).
+	// MinInterval (--ipvs-min-sync-period) bounds how often syncs run:
+	// those that apply changes two back to back, then one per MinInterval
+	// (see changeRate); periodic ones MinInterval from the end of one to
+	// the start of the next.
 	MinInterval time.Duration
 	// FullInterval is the time between full reconciles (--ipvs-sync-period).
 	FullInterval time.Duration
@@ -220,7 +222,7 @@ func (r *Runner) runSync(ctx context.Context, s *schedule, kind Kind) {
 	retry := r.sync(ctx, kind)
 	end := r.cfg.Clock.Now()
 	s.catchup = r.cfg.RepairSteps != nil && r.cfg.Catchup != nil && r.cfg.Catchup()
-	s.synced(end, kind, retry, r.repairInterval(s.catchup))
+	s.synced(end, kind, retry, r.repairInterval(s.catchup), r.cfg.MinInterval)
 	if retry > 0 {
 		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "kind", kind.String())
 	}

@@ -37,7 +37,8 @@ func TestCoalescing(t *testing.T) {
 	h.trigger(10)
 	expectSyncs(t, h, call{5 * time.Second, false})
 
-	// Ten triggers during a sync give one more sync, MinInterval later.
+	// Ten triggers during a sync give one more sync: at once, the second
+	// of a burst.
 	h.mu.Lock()
 	h.during = func() {
 		for range 10 {
@@ -47,41 +48,51 @@ func TestCoalescing(t *testing.T) {
 	h.mu.Unlock()
 	h.step(5 * time.Second)
 	h.trigger(1)
-	expectSyncs(t, h, call{10 * time.Second, false})
-	h.step(time.Second)
-	expectSyncs(t, h, call{11 * time.Second, false})
+	expectSyncs(t, h, call{10 * time.Second, false}, call{10 * time.Second, false})
 	h.step(5 * time.Second)
 	expectSyncs(t, h)
 }
 
-func TestMinInterval(t *testing.T) {
+// TestChangeSyncRate: syncs that apply changes run two back to back, then
+// one per MinInterval; a change that comes on its own, even a second
+// after the previous one, runs at once.
+func TestChangeSyncRate(t *testing.T) {
 	h := start(t, cfg, false)
 	h.takeSyncs()
 
-	// Triggered right after the first sync: waits for MinInterval.
+	// Right after the first sync: the second of a burst runs at once.
 	h.trigger(1)
-	h.step(999 * ms)
+	expectSyncs(t, h, call{0, false})
+	// A third waits until MinInterval after the first.
+	h.step(500 * ms)
 	h.trigger(3)
+	h.step(499 * ms)
 	expectSyncs(t, h)
 	h.step(1 * ms)
 	expectSyncs(t, h, call{time.Second, false})
 
-	// Triggered half-way: runs MinInterval after the previous sync.
-	h.step(500 * ms)
-	h.trigger(1)
-	expectSyncs(t, h)
-	h.step(500 * ms)
-	expectSyncs(t, h, call{2 * time.Second, false})
+	// A stream, one trigger every 100ms: one sync per MinInterval.
+	for range 30 {
+		h.step(100 * ms)
+		h.trigger(1)
+	}
+	h.stepTo(5*time.Second, 100*ms) // the last trigger, at 4s
+	expectSyncs(t, h, call{2 * time.Second, false}, call{3 * time.Second, false}, call{4 * time.Second, false},
+		call{5 * time.Second, false})
 
-	// Triggered long after: runs at once.
-	h.step(10 * time.Second)
-	h.trigger(1)
-	expectSyncs(t, h, call{12 * time.Second, false})
+	// Then changes on their own, 1-1.5s apart: each runs at once.
+	for _, gap := range []time.Duration{1500 * ms, 1500 * ms, time.Second, time.Second} {
+		h.step(gap)
+		h.trigger(1)
+	}
+	expectSyncs(t, h, call{6500 * ms, false}, call{8 * time.Second, false}, call{9 * time.Second, false},
+		call{10 * time.Second, false})
 }
 
-// TestMinIntervalFromSyncEnd shows MinInterval counts from the end of a
-// slow sync, not its start.
-func TestMinIntervalFromSyncEnd(t *testing.T) {
+// TestChangeSyncRateCountsFromSyncEnd shows a slow sync is accounted at its
+// end, not its start: after a 3s sync, one more may follow at once, and
+// the one after that waits MinInterval.
+func TestChangeSyncRateCountsFromSyncEnd(t *testing.T) {
 	h := start(t, cfg, false)
 	h.takeSyncs()
 	h.step(5 * time.Second)
@@ -91,6 +102,8 @@ func TestMinIntervalFromSyncEnd(t *testing.T) {
 	h.trigger(1)
 	expectSyncs(t, h, call{5 * time.Second, false})
 	h.trigger(1) // at 8s, when the slow sync ended
+	expectSyncs(t, h, call{8 * time.Second, false})
+	h.trigger(1)
 	h.step(999 * ms)
 	expectSyncs(t, h)
 	h.step(1 * ms)
@@ -109,10 +122,12 @@ func TestPeriodicFull(t *testing.T) {
 	h.step(ms)
 	expectSyncs(t, h, call{30 * time.Second, true})
 
-	// A pending trigger is folded into the full sync.
+	// A pending trigger is folded into the full sync: the third of three
+	// at 59s waits for MinInterval, and the full sync is due then.
 	h.step(29 * time.Second)
 	h.trigger(1)
-	expectSyncs(t, h, call{59 * time.Second, false})
+	h.trigger(1)
+	expectSyncs(t, h, call{59 * time.Second, false}, call{59 * time.Second, false})
 	h.trigger(1)
 	h.step(time.Second)
 	expectSyncs(t, h, call{60 * time.Second, true})
@@ -165,10 +180,10 @@ func TestPacedRepair(t *testing.T) {
 	h.step(200 * ms)
 	h.trigger(1)
 	h.stepTo(44*time.Second, 200*ms)
-	h.trigger(1) // MinInterval after the change at 43.2s: runs at 44.2s
+	h.trigger(1) // the second change of a burst: runs at once
 	h.stepTo(48*time.Second, 200*ms)
 	expectSyncs(t, h, call{42 * time.Second, false}, call{43200 * ms, false},
-		call{44200 * ms, false}, call{45 * time.Second, false}, call{48 * time.Second, false})
+		call{44 * time.Second, false}, call{45 * time.Second, false}, call{48 * time.Second, false})
 	h.mu.Lock()
 	kinds = h.kinds[len(h.kinds)-5:]
 	h.mu.Unlock()
@@ -203,7 +218,8 @@ func TestCatchupRunsStepsBackToBack(t *testing.T) {
 	expectSyncs(t, h, call{0, true})
 	h.stepTo(200*ms, 10*ms)
 	expectSyncs(t, h, call{50 * ms, false}, call{100 * ms, false}, call{150 * ms, false}, call{200 * ms, false})
-	h.trigger(1) // taken by the next step: every kind applies the changes
+	h.trigger(1) // a change runs at once, between two steps
+	expectSyncs(t, h, call{200 * ms, false})
 	h.stepTo(1100*ms, 10*ms)
 	got := h.takeSyncs()
 	for i, c := range got {
@@ -225,7 +241,7 @@ func TestRetryAfter(t *testing.T) {
 
 	h.step(10 * time.Second)
 	h.mu.Lock()
-	h.retries = []time.Duration{5 * time.Second, 200 * ms, 0}
+	h.retries = []time.Duration{5 * time.Second, 200 * ms, 200 * ms, 0}
 	h.mu.Unlock()
 	h.trigger(1)
 	expectSyncs(t, h, call{10 * time.Second, false})
@@ -236,10 +252,13 @@ func TestRetryAfter(t *testing.T) {
 	h.step(ms)
 	expectSyncs(t, h, call{15 * time.Second, false})
 
-	// A retry shorter than MinInterval still waits for MinInterval.
+	// A retry shorter than MinInterval runs when due as the second of a
+	// burst; the one after it waits for MinInterval.
+	h.step(200 * ms)
+	expectSyncs(t, h, call{15200 * ms, false})
 	h.step(200 * ms)
 	expectSyncs(t, h)
-	h.step(800 * ms)
+	h.step(600 * ms)
 	expectSyncs(t, h, call{16 * time.Second, false})
 
 	// The sync succeeded: no more retries.

@@ -90,7 +90,8 @@ var daemonFlags = []configFlag{
 	// The proxy.
 	durationFlag("ipvs-sync-period", DefaultSyncPeriod, "How often the cheap drift checks run (nftables generation, one IPVS virtual server, sysctls); the health timeout is twice it. When set here or in the config file, also the period of the full read-back of IPVS and addresses, which otherwise runs every 30m; above 500 virtual servers that read-back is done in steps spread over its period, so it never holds up a change. Must be greater than 0.",
 		func(s *settings) *time.Duration { return &s.kp.IPVS.SyncPeriod.Duration }),
-	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "The minimum time between two syncs; changes that arrive meanwhile are applied together. "+
+	durationFlag("ipvs-min-sync-period", DefaultMinSyncPeriod, "Bounds how often changes are synced: two syncs may run back to back, then one per period, so a change that comes on its own is applied at once "+
+		"and a stream of changes in batches (kube-proxy's IPVS mode ran its syncs under this bound until 1.32; since then it waits this long after every sync). "+
 		"kube-proxy's IPVS mode defaults to 0 (one sync per Service or EndpointSlice event); ipvs-proxy defaults to 1s, like kube-proxy's iptables and nftables modes, "+
 		"because during rolling updates of large services per-event syncs cost CPU on every node while 1s bounds the added programming latency. "+
 		"Must be greater than 0 (0s in --config means this default) and at most --ipvs-sync-period.",
