@@ -322,7 +322,7 @@ func compareEndpoint(a, b Endpoint) int {
 }
 
 // ServedPorts is what our netfilter program records of the virtual servers
-// it serves, read back after a restart (the netfilter adapter's Record):
+// it serves, read back after a restart (a netfilter snapshot's Record):
 // the engine knows by it the virtual servers it created on host addresses,
 // which no other kernel state records, and which virtual servers a
 // previous run programmed (see reconcile.Owner).

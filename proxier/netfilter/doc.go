@@ -8,7 +8,7 @@
 //
 //	model.Netfilter ─► Translate (pure) ─► Program ─► Kernel.Apply ─► one netlink batch
 //	                                          ▲                          │
-//	                   Verify: String() == String() ◄── Kernel.Read ◄────┘
+//	      Snapshot: Verify (structural compare), Record ◄── Kernel.Read ◄────┘
 //
 //	(old, new) ─► Diff (pure) ─► ElementDiff ─► Kernel.Update ─► one batch of element changes
 //
@@ -19,13 +19,14 @@
 // the rule count does not grow with the number of services. Apply sends the
 // whole program in ONE transaction that first deletes our tables and then
 // re-creates them, so packets see either the old or the new ruleset, never a
-// mix, and nothing of a failed sync is left behind. Verify reads the tables
-// back (Read) and compares their rendering with the intent's, which gives
-// the engine drift detection on full reconciles; there is no Current()
-// returning a model.Netfilter, because the sets do not record the service
-// kind of every port. The engine keeps the last applied intent and
-// re-applies when Verify reports ErrDrift (or simply on every full
-// reconcile: Apply is idempotent).
+// mix, and nothing of a failed sync is left behind. Snapshot reads the
+// tables back (Read) once; its Verify compares them with the intent's
+// translation, which gives the engine drift detection, and its Record
+// decodes the ports the program serves, which a restarted engine reads to
+// know what a previous run created. There is no Current() returning a
+// model.Netfilter, because the sets do not record the service kind of
+// every port. The engine keeps the last applied intent and re-applies
+// when Verify reports ErrDrift (Apply is idempotent).
 //
 // # Updates
 //

@@ -17,8 +17,12 @@ import (
 // programmed. No tables: an empty record.
 func TestRecordReadsBack(t *testing.T) {
 	k, _ := newKernel(t)
-	if got, err := readRecord(k); err != nil || len(got.Ports)+len(got.NodePorts) != 0 {
-		t.Fatalf("before Apply: %v, %v; want none", got, err)
+	snap, err := k.Snapshot()
+	if err != nil {
+		t.Fatalf("Snapshot before Apply: %v", err)
+	}
+	if got := snap.Record(); len(got.Ports)+len(got.NodePorts) != 0 {
+		t.Fatalf("before Apply: %v; want none", got)
 	}
 	n := dualStack()
 	if err := k.Apply(n); err != nil {
@@ -40,10 +44,10 @@ func TestRecordReadsBack(t *testing.T) {
 		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
 	wantNP = slices.Compact(wantNP)
-	got, err := readRecord(k)
-	if err != nil {
-		t.Fatalf("Record: %v", err)
+	if snap, err = k.Snapshot(); err != nil {
+		t.Fatalf("Snapshot: %v", err)
 	}
+	got := snap.Record()
 	if !slices.Equal(got.Ports, want) {
 		t.Errorf("Record().Ports = %v\nwant %v", got.Ports, want)
 	}
@@ -52,13 +56,3 @@ func TestRecordReadsBack(t *testing.T) {
 	}
 }
 
-// readRecord is the record of a fresh snapshot.
-func readRecord(n interface {
-	Snapshot() (model.NetfilterSnapshot, error)
-}) (model.ServedPorts, error) {
-	s, err := n.Snapshot()
-	if err != nil {
-		return model.ServedPorts{}, err
-	}
-	return s.Record(), nil
-}
