@@ -55,4 +55,3 @@ func TestRecordReadsBack(t *testing.T) {
 		t.Errorf("Record().NodePorts = %v\nwant %v (and some)", got.NodePorts, wantNP)
 	}
 }
-
