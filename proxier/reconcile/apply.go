@@ -382,6 +382,7 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	e.status.done(Object{Kind: ObjNetfilter})
 	e.nfApplied = true
 	e.applied.Netfilter = nf
+	e.carryVerified()
 }
 
 // udpRevived lists the UDP virtual servers that get their first usable real

@@ -123,3 +123,36 @@ func (e *Engine) waitNetfilterCheck() {
 		c.done <- err
 	}
 }
+
+// TestCheckNetfilterTrustsOurOwnWrites: a change we write moves the
+// nf_tables generation by one, and the next check does not read the whole
+// program back for it; a foreign commit before our write still makes the
+// check read back, and the drift it left is repaired.
+func TestCheckNetfilterTrustsOurOwnWrites(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	reads := func() int { return r.nf.Calls(netfilter.CallSnapshot) }
+	r.checkNetfilter() // the first check reads back: nothing verified yet
+	add := func(i int) {
+		name := fmt.Sprintf("new-%d", i)
+		r.sync(r.src.put(k8stest.Service("ns", name, k8stest.ClusterIPs(fmt.Sprintf("198.18.0.%d", 200+i))),
+			k8stest.Slice("ns", name, name+"-1", []discovery.Endpoint{ep(fmt.Sprintf("198.18.12.%d", i+1))})))
+	}
+	writes, v := r.nfWrites(), reads()
+	add(1)
+	add(2)
+	if r.nfWrites()-writes != 2 {
+		t.Fatalf("two new services made %d netfilter writes, want 2", r.nfWrites()-writes)
+	}
+	if r.checkNetfilter() || reads() != v {
+		t.Errorf("after two writes of ours: read back %d times, want 0", reads()-v)
+	}
+	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:1] })
+	add(3)
+	if !r.checkNetfilter() || reads() != v+1 {
+		t.Fatalf("a foreign commit before our write: read back %d times, want 1, and drift", reads()-v)
+	}
+	r.sync()
+	if err := r.nf.Verify(&r.eng.applied.Netfilter); err != nil {
+		t.Errorf("netfilter not repaired: %v", err)
+	}
+}
