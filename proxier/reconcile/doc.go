@@ -38,10 +38,11 @@
 // Between repairs, cheap checks (called by the daemon every
 // --ipvs-sync-period) cost a few system calls whatever the number of
 // services: CheckNetfilter (the nf_tables generation; a read-back off the
-// sync goroutine only after someone else's commit; carryVerified), CheckIPVS (one random
-// virtual server's real servers against what was applied: a flushed table
-// shows there) and RetryExhausted (objects whose retries ran out). Address
-// drift is reported by the kernel (RepairAddressDrift).
+// sync goroutine only after someone else's commit: carryVerified),
+// CheckIPVS (one random virtual server's real servers against what was
+// applied: a flushed table shows there) and RetryExhausted (objects whose
+// retries ran out). Address drift is reported by the kernel
+// (RepairAddressDrift).
 //
 // Addresses do not wait for the cycle (addrwatch.go): the kernel notifies
 // every address change (rtnetlink, addr.Interface.Watch), and the daemon
