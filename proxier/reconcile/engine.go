@@ -95,6 +95,11 @@ type Config struct {
 	// sync goroutine, on sockets of its own (compare_addrs.go). Nil lists
 	// on the sync goroutine.
 	AddressLister AddressLister
+	// NetfilterChecked, when set, is called from the goroutine of a
+	// netfilter read-back started by CheckNetfilter once it has finished,
+	// so that the caller collects it at once instead of at its next check
+	// (the daemon passes the runner's TriggerCheck).
+	NetfilterChecked func()
 	// RepairChunk is how many virtual servers' real servers one step of
 	// the periodic repair reads (see Repair); 0 means DefaultRepairChunk.
 	RepairChunk int

@@ -10,8 +10,8 @@ import (
 // nfCheck is a netfilter read-back running off the sync goroutine, started
 // by CheckNetfilter: reading back a large program takes seconds (10,000
 // services in the test VM: 3 s), which would hold up every change queued
-// behind it. The goroutine touches nothing but the adapter's Snapshot and
-// its own channel.
+// behind it. The goroutine touches nothing but the adapter's Snapshot, its
+// own channel and Config.NetfilterChecked.
 type nfCheck struct {
 	// gen is Engine.nfGen when the read started: a result read while the
 	// engine wrote the program may have seen half a transaction and is
@@ -89,13 +89,16 @@ func (e *Engine) startNetfilterCheck() {
 	}
 	intent := e.applied.Netfilter // applied intents are replaced, never changed in place
 	c := &nfCheck{gen: e.nfGen, at: at, started: e.clock.Now(), done: make(chan error, 1)}
-	nf := e.cfg.Netfilter
+	nf, checked := e.cfg.Netfilter, e.cfg.NetfilterChecked
 	go func() {
 		s, err := nf.Snapshot()
 		if err == nil {
 			err = s.Verify(&intent)
 		}
 		c.done <- err
+		if checked != nil {
+			checked()
+		}
 	}()
 	e.nfCheck = c
 }

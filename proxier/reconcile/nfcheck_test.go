@@ -156,3 +156,24 @@ func TestCheckNetfilterTrustsOurOwnWrites(t *testing.T) {
 		t.Errorf("netfilter not repaired: %v", err)
 	}
 }
+
+// TestNetfilterCheckedCallsBackWhenTheReadBackEnds: the read-back's
+// goroutine tells the caller it has finished (the daemon then runs a check
+// at once), so drift it found waits for no further period.
+func TestNetfilterCheckedCallsBackWhenTheReadBackEnds(t *testing.T) {
+	r, _ := manyRig(t, 7, 3)
+	done := make(chan struct{}, 1)
+	r.eng.cfg.NetfilterChecked = func() { done <- struct{}{} }
+	r.nf.Tamper(func(n *model.Netfilter) { n.Ports = n.Ports[:1] })
+	if r.eng.CheckNetfilter(r.ctx) || !r.eng.CheckingNetfilter() {
+		t.Fatal("the check after a foreign commit started no read-back")
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a hang guard, not a timing
+		t.Fatal("the read-back never called back")
+	}
+	if !r.eng.CheckNetfilter(r.ctx) {
+		t.Error("the check after the callback did not report the drift the read-back found")
+	}
+}

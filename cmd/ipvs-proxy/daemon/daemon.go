@@ -175,7 +175,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	engine, err := reconcile.New(reconcile.Config{Build: d.cfg.Proxier, Owner: cfg.Owner, DrainTimeout: cfg.DrainTimeout,
 		NoNotReadyDrain: cfg.NoNotReadyDrain, IPVS: deps.Adapters.IPVS, IPVSLister: deps.Adapters.IPVSLister, Addresses: deps.Adapters.Addresses,
 		AddressLister: deps.Adapters.AddressLister,
-		Netfilter:     deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
+		// A finished netfilter read-back is collected at once, not a
+		// sync period later; d.runner exists before any check runs.
+		NetfilterChecked: func() { d.runner.TriggerCheck() },
+		Netfilter:        deps.Adapters.Netfilter, Conntrack: deps.Adapters.Conntrack, Clock: d.clock,
 		Metrics: d.metrics, DryRun: cfg.DryRun}, nil, proxier.Node{Name: cfg.NodeName})
 	if err != nil {
 		return err
