@@ -18,6 +18,7 @@ const (
 	CallProbe      Call = "Probe"
 	CallApply      Call = "Apply"
 	CallUpdate     Call = "Update"
+	CallRepair     Call = "Repair"
 	CallSnapshot   Call = "Snapshot"
 	CallCleanup    Call = "Cleanup"
 	CallGeneration Call = "Generation"
@@ -46,7 +47,7 @@ func NewFake() *Fake {
 // call counts a call and returns its injected error, if any.
 func (f *Fake) call(c Call) error {
 	kind := fault.Read
-	if c == CallApply || c == CallUpdate || c == CallCleanup {
+	if c == CallApply || c == CallUpdate || c == CallRepair || c == CallCleanup {
 		kind = fault.Write
 	}
 	return fault.Hit(&f.Injector, c, kind)
@@ -65,6 +66,18 @@ func (f *Fake) Apply(n *model.Netfilter) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(CallApply); err != nil {
+		return err
+	}
+	f.store(n)
+	return nil
+}
+
+// Repair implements Interface by storing the intent, as Apply does (the
+// kernel's repair ends with the same program), and counts as CallRepair.
+func (f *Fake) Repair(_ model.NetfilterSnapshot, n *model.Netfilter) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(CallRepair); err != nil {
 		return err
 	}
 	f.store(n)

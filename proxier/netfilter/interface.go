@@ -45,6 +45,12 @@ type Interface interface {
 	// seconds): a read that overlaps a transaction can see part of it, so
 	// a caller that writes meanwhile discards the result.
 	Snapshot() (model.NetfilterSnapshot, error)
+	// Repair changes our tables from what the snapshot from read to what
+	// Apply(n) writes, in one transaction: only the set elements that
+	// differ when nothing else does, else (or when the kernel refuses
+	// them: the tables changed since the read) as Apply. The drift repair
+	// of one element no longer re-creates every table.
+	Repair(from model.NetfilterSnapshot, n *model.Netfilter) error
 	// Generation returns the nf_tables generation ID: every transaction
 	// committed in the network namespace, by anyone, changes it. While it
 	// stays the same nobody can have changed our tables, so a read-back can

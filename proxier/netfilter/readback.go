@@ -202,3 +202,29 @@ func readChain(netNS int, tbl *nftables.Table, nc *nftables.Chain) (Chain, error
 	ch.Rules = rules
 	return ch, nil
 }
+
+// Repair implements Interface: from a snapshot of ours whose tables differ
+// from n's program only in set elements, it sends that element diff
+// (ApplyElements); otherwise, or when the kernel refuses the diff (the
+// tables changed since the read), it replaces the tables (Apply). A
+// service-ports element deleted by hand from 100,000 is then one element
+// written back instead of every table re-created (9.5 s of the sync
+// goroutine in the test VM).
+func (k *Kernel) Repair(from model.NetfilterSnapshot, n *model.Netfilter) error {
+	s, ok := from.(*snapshot)
+	if !ok || s.tableName != k.cfg.TableName {
+		return k.Apply(n)
+	}
+	d, ok := DiffElements(s.have, Translate(sorted(n), k.cfg.TableName))
+	switch {
+	case !ok:
+		return k.Apply(n)
+	case d.Empty():
+		return nil
+	}
+	if err := k.ApplyElements(d); err != nil {
+		k.cfg.Logger.V(2).Info("Replacing the netfilter tables: the kernel refused the repair of their elements", "err", err)
+		return k.Apply(n)
+	}
+	return nil
+}

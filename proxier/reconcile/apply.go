@@ -350,8 +350,8 @@ func (e *Engine) record(op model.Op) {
 
 // applyNetfilter applies the netfilter intent when it changed or a previous
 // attempt failed, in one transaction: an update from the applied intent
-// when the kernel is known to hold it (applied or verified), else the
-// whole program.
+// when the kernel is known to hold it (applied or verified), a repair from
+// a read-back that found it drifted, else the whole program.
 func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	if !e.netfilterStale() && e.nfApplied {
 		return
@@ -363,9 +363,13 @@ func (e *Engine) applyNetfilter(res *Result, firstErr *error) {
 	res.Writes++
 	e.nfGen++
 	var err error
-	if e.nfApplied {
+	switch drifted := e.nfDrifted; {
+	case e.nfApplied:
 		err = e.cfg.Netfilter.Update(&e.applied.Netfilter, &nf, changed)
-	} else {
+	case drifted != nil:
+		e.nfDrifted = nil // one attempt: if it fails, the next is a whole Apply
+		err = e.cfg.Netfilter.Repair(drifted, &nf)
+	default:
 		err = e.cfg.Netfilter.Apply(&nf)
 	}
 	if err != nil {

@@ -56,6 +56,12 @@ type Netfilter interface {
 	// servers a previous run created; see Owner and adopt.go). It may run
 	// concurrently with Apply and Update.
 	Snapshot() (model.NetfilterSnapshot, error)
+	// Repair changes the program from what snapshot from read to what
+	// Apply(n) writes, in one transaction, writing only the set elements
+	// that differ when nothing else does (else, or when the kernel refuses
+	// that, as Apply). from need not be current: the result is n's
+	// program either way, or drift a later read-back finds.
+	Repair(from model.NetfilterSnapshot, n *model.Netfilter) error
 	// Generation returns the nf_tables generation ID, which every
 	// committed transaction (anyone's) changes.
 	Generation() (uint32, error)
@@ -173,6 +179,10 @@ type Engine struct {
 	nfCheck      *nfCheck
 	nfVerified   nfVerified
 	nfVerifiedAt time.Time
+	// nfDrifted is the read-back that found the netfilter program drifted,
+	// until the next write repairs it from there (Netfilter.Repair); nil
+	// when the program is not known to have drifted or the read failed.
+	nfDrifted model.NetfilterSnapshot
 	// readAhead is the netfilter read-back started before the first Full
 	// (ReadAhead), nil once taken.
 	readAhead *readAhead

@@ -321,11 +321,11 @@ func (e *Engine) checkNetfilter(logger klog.Logger, snap model.NetfilterSnapshot
 	}
 	nf := e.netfilterIntent()
 	if err := snap.Verify(&nf); err == nil {
-		e.nfApplied = true
+		e.nfApplied, e.nfDrifted = true, nil
 		e.applied.Netfilter = nf
 		return
 	}
-	e.nfStale = true
+	e.nfStale, e.nfDrifted = true, snap // repaired from what was read
 }
 
 // wantedAddresses is the desired address set, plus bound addresses inside

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // nfCheck is a netfilter read-back running off the sync goroutine, started
@@ -22,7 +24,10 @@ type nfCheck struct {
 	at nfVerified
 	// started is when the read started.
 	started time.Time
-	done    chan error // buffered, so the goroutine never waits
+	// snap is what was read, set before done is sent (nil when the read
+	// failed).
+	snap model.NetfilterSnapshot
+	done chan error // buffered, so the goroutine never waits
 }
 
 // nfVerified is a point at which our program was read back intact: the
@@ -93,7 +98,7 @@ func (e *Engine) startNetfilterCheck() {
 	go func() {
 		s, err := nf.Snapshot()
 		if err == nil {
-			err = s.Verify(&intent)
+			c.snap, err = s, s.Verify(&intent)
 		}
 		c.done <- err
 		if checked != nil {
@@ -136,8 +141,7 @@ func (e *Engine) collectNetfilterCheck(logger klog.Logger) (drifted bool) {
 		logger.V(4).Info("Discarded a netfilter read-back that overlapped a write", "err", err)
 	case e.nfApplied:
 		logger.Info("Netfilter program drifted; reapplying", "err", err)
-		e.nfApplied = false
-		e.nfStale = true
+		e.nfApplied, e.nfStale, e.nfDrifted = false, true, c.snap
 		return true
 	}
 	return false

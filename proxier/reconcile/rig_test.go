@@ -125,10 +125,10 @@ func (r *rig) writes() int {
 	return r.ipvs.Writes() + r.addr.Writes() + r.nfWrites()
 }
 
-// nfWrites is the number of netfilter transactions so far: full applies and
-// updates.
+// nfWrites is the number of netfilter transactions so far: full applies,
+// updates and repairs.
 func (r *rig) nfWrites() int {
-	return r.nf.Calls(netfilter.CallApply) + r.nf.Calls(netfilter.CallUpdate)
+	return r.nf.Calls(netfilter.CallApply) + r.nf.Calls(netfilter.CallUpdate) + r.nf.Calls(netfilter.CallRepair)
 }
 
 // kernel returns the kernel as a State, for behaviour assertions.

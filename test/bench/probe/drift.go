@@ -174,8 +174,10 @@ func (o *Operator) DeleteVirtual(vs *VirtualServer) error { return o.ipvs.DelSer
 
 // Restore puts back whatever of vs is missing, with its dumped weights.
 func (o *Operator) Restore(vs *VirtualServer) error {
+	// The daemon may be putting it back at the same time: what it added
+	// first (EEXIST) is not an error.
 	if !o.ipvs.IsServicePresent(vs.Service) {
-		if err := o.ipvs.NewService(vs.Service); err != nil {
+		if err := o.ipvs.NewService(vs.Service); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("adding the virtual server back: %w", err)
 		}
 	}
@@ -185,7 +187,7 @@ func (o *Operator) Restore(vs *VirtualServer) error {
 	}
 	for _, d := range vs.Real {
 		if findReal(have, d) == nil {
-			if err := o.ipvs.NewDestination(vs.Service, d); err != nil {
+			if err := o.ipvs.NewDestination(vs.Service, d); err != nil && !errors.Is(err, syscall.EEXIST) {
 				return fmt.Errorf("adding real server %v back: %w", d.Address, err)
 			}
 		}
