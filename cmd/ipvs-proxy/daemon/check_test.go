@@ -36,7 +36,9 @@ func TestCheapChecksRepairBetweenRepairCycles(t *testing.T) {
 		MinSyncPeriod: 10 * time.Millisecond, DrainPollInterval: 50 * time.Millisecond}
 	m := metrics.New()
 	startDaemon(t, cfg, Deps{Client: kubeapitest.FromClientset(client), Adapters: adapters, Metrics: m})
-	waitFor(t, func() bool { return ipvsFake.Dump() != "" && nf.Calls(netfilter.CallApply)+nf.Calls(netfilter.CallRepair) > 0 }, ipvsFake.Dump)
+	waitFor(t, func() bool {
+		return ipvsFake.Dump() != "" && nf.Calls(netfilter.CallApply)+nf.Calls(netfilter.CallRepair) > 0
+	}, ipvsFake.Dump)
 	waitFor(t, func() bool { v, _ := sys.Get("net.ipv4.vs.expire_nodest_conn"); return v == "1" }, sys.Dump)
 	ipvsFake.ResetCalls()
 	// Idle, the checks keep the last-sync timestamp current, as kube-proxy's
