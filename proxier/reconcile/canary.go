@@ -17,7 +17,7 @@ import (
 // server), so between full read-backs this one dump is what notices the
 // drift that matters most: a table flushed or rewritten by someone else
 // (ipvsadm -C, kube-proxy --cleanup, another proxy), which every virtual
-// server shows. Drift found is for the caller to repair with a Full. A
+// server shows. Drift found is for the caller to repair (RepairNow). A
 // virtual server without real servers cannot be told from a missing one
 // (ipvs.Interface.ListRealServers), so one is picked among those with real
 // servers; a failed dump is not drift.
@@ -41,11 +41,39 @@ func (e *Engine) CheckIPVS(ctx context.Context) (drifted bool) {
 		if slices.Equal(reals, applied.Reals) {
 			return false
 		}
-		klog.FromContext(ctx).Info("IPVS drifted from what was applied; repairing all of it",
+		klog.FromContext(ctx).Info("IPVS drifted from what was applied; repairing everything",
 			"virtualServer", k.String(), "realServers", len(reals), "applied", len(applied.Reals))
 		return true
 	}
 	return false
+}
+
+// RepairNow starts a repair cycle the runner runs back to back
+// (CatchingUp), superseding one in progress: a check found IPVS drifted
+// from what was applied (a flushed table). A Full would re-add a flushed
+// table in one sync, every change waiting behind it (100,000 services in
+// the test VM: 5 min 9 s); the cycle's steps write at most a slice of it
+// each, and changes go first between them. It reports false when the
+// repair is one Full (at most one chunk of virtual servers), which the
+// caller then asks for. An adopting cycle in progress already runs back
+// to back and reads everything; it is left to finish.
+func (e *Engine) RepairNow() bool {
+	steps := e.stepsFor(len(e.desired.VirtualServers()), e.desired.AddressCount())
+	switch {
+	case steps == 1:
+		return false
+	case e.Adopting():
+		return true
+	}
+	e.cycle = &repairCycle{steps: steps, start: e.clock.Now(), urgent: true}
+	return true
+}
+
+// CatchingUp reports whether the repair cycle in progress is to run back
+// to back (the runner's Config.Catchup): it verifies a restart's assumed
+// adoption, or repairs drift a check found (RepairNow).
+func (e *Engine) CatchingUp() bool {
+	return e.cycle != nil && (e.cycle.adopting || e.cycle.urgent)
 }
 
 // RetryExhausted tries once more the objects whose transient retries ran

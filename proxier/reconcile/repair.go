@@ -40,6 +40,8 @@ type repairCycle struct {
 	// (adopt.go); rereads are what its last steps read again.
 	adopting bool
 	rereads  []model.VSKey
+	// urgent: a check found IPVS drifted (RepairNow).
+	urgent bool
 }
 
 func (e *Engine) repairChunk() int {
@@ -132,6 +134,11 @@ func (e *Engine) Repair(ctx context.Context, changed []types.NamespacedName) (Re
 	e.cycle = nil
 	if c.adopting {
 		e.adopted(ctx, c)
+		return res, true
+	}
+	if c.urgent {
+		klog.FromContext(ctx).Info("Repaired the drifted kernel state", "steps", c.steps,
+			"duration", e.clock.Since(c.start), "writes", c.writes)
 		return res, true
 	}
 	klog.FromContext(ctx).V(2).Info("Completed a repair cycle", "steps", c.steps,

@@ -34,9 +34,9 @@
 //     FullInterval/RepairSteps(), so that at 10,000+ services no single
 //     sync reads the whole kernel while changes wait. The first sync and
 //     TriggerFull stay one Full. While Config.Catchup reports true (the
-//     first cycle after a restart verifies an assumed adoption), the steps
-//     run back to back, CatchupInterval apart, without MinInterval
-//     between them; changes still go first.
+//     first cycle after a restart verifies an assumed adoption; a check
+//     found IPVS drifted), the steps run back to back, CatchupInterval
+//     apart, without MinInterval between them; changes still go first.
 //   - When sync returns retryAfter > 0 (some kernel calls failed and the
 //     engine requeued their services), sync runs again retryAfter later
 //     (but not before MinInterval), trigger or not. The engine owns the

@@ -51,7 +51,9 @@ type Config struct {
 	// Catchup, when set with RepairSteps, is asked after each sync: while
 	// it reports true, the repair's steps run back to back, CatchupInterval
 	// apart and regardless of MinInterval (a restart's adoption verified
-	// by the first repair cycle: reconcile.Engine.Adopting). Changes keep
+	// by the first repair cycle, or drift a check found:
+	// reconcile.Engine.CatchingUp). A cycle that a sync other than a step
+	// started has its first step CatchupInterval later. Changes keep
 	// going first.
 	Catchup func() bool
 	// Clock defaults to the real clock; tests pass a fake one.
@@ -221,8 +223,14 @@ func (r *Runner) takeRequests(s *schedule) {
 func (r *Runner) runSync(ctx context.Context, s *schedule, kind Kind) {
 	retry := r.sync(ctx, kind)
 	end := r.cfg.Clock.Now()
+	was := s.catchup
 	s.catchup = r.cfg.RepairSteps != nil && r.cfg.Catchup != nil && r.cfg.Catchup()
 	s.synced(end, kind, retry, r.repairInterval(s.catchup), r.cfg.MinInterval)
+	if s.catchup && !was {
+		// A sync other than a step started a cycle to run back to back
+		// (a check that found drift): its first step is due now.
+		s.nextRepair = minTime(s.nextRepair, end.Add(CatchupInterval))
+	}
 	if retry > 0 {
 		klog.FromContext(ctx).V(4).Info("Scheduled sync retry", "retryAfter", retry, "kind", kind.String())
 	}

@@ -420,3 +420,27 @@ func TestCheckDoesNotDelayChanges(t *testing.T) {
 		t.Errorf("kinds %v, want %v", kinds, want)
 	}
 }
+
+// TestCatchupStartedByACheck: a check that starts a cycle to run back to
+// back (Catchup turns true after a Check sync, as RepairNow does) has its
+// first step run CatchupInterval later, not at the paced step's time.
+func TestCatchupStartedByACheck(t *testing.T) {
+	var catchup atomic.Bool
+	c := cfg
+	c.RepairSteps = func() int { return 10 } // paced: one every 3s
+	c.Catchup = catchup.Load
+	h := start(t, c, false)
+	expectSyncs(t, h, call{0, true})
+	h.stepTo(time.Second, 10*ms)
+	h.mu.Lock()
+	h.during = func() { catchup.Store(true) }
+	h.mu.Unlock()
+	h.r.TriggerCheck()
+	h.settle()
+	h.stepTo(1200*ms, 10*ms)
+	got := h.takeSyncs()
+	want := []call{{time.Second, false}, {1050 * ms, false}, {1100 * ms, false}, {1150 * ms, false}, {1200 * ms, false}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("syncs mismatch (-want +got):\n%s", diff)
+	}
+}

@@ -190,6 +190,14 @@ func (s *schedule) nextWake(cfg Config, now time.Time) time.Time {
 	return next
 }
 
+// minTime returns the earlier of a and b, a zero time counting as never.
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // laterOf returns the later of a and b.
 func laterOf(a, b time.Time) time.Time {
 	if a.Before(b) {

@@ -57,7 +57,7 @@ func (d *daemon) runChecks(ctx context.Context, res *reconcile.Result) {
 	if d.engine.CheckNetfilter(ctx) {
 		d.runner.Trigger()
 	}
-	if d.ipvsRepairs.drifted(d.engine.CheckIPVS(ctx), d.checked) {
+	if d.ipvsRepairs.drifted(d.engine.CheckIPVS(ctx), d.checked) && !d.engine.RepairNow() {
 		d.runner.TriggerFull()
 	}
 	r := d.engine.RetryExhausted(ctx)

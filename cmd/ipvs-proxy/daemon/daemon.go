@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	d.engine.SetSource(d.tracker.Store())
 	d.runner = runner.New(runner.Config{MinInterval: cfg.MinSyncPeriod, FullInterval: cmp.Or(cfg.RepairPeriod, cfg.SyncPeriod),
 		PollInterval: cfg.DrainPollInterval, Poll: d.poll, Ready: d.tracker.Synced, Clock: d.clock,
-		RepairSteps: d.engine.RepairSteps, Catchup: d.engine.Adopting}, d.sync)
+		RepairSteps: d.engine.RepairSteps, Catchup: d.engine.CatchingUp}, d.sync)
 	d.addrs = newAddrWatch(logger, d.runner.Trigger)
 	if d.health, err = newHealth(ctx, cfg, d.clock, d.metrics); err != nil {
 		return err

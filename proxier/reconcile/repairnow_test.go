@@ -1,0 +1,76 @@
+package reconcile
+
+import (
+	"testing"
+
+	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+)
+
+// TestRepairNowPutsAFlushedTableBackInSteps: after someone flushed the
+// IPVS table, RepairNow starts a cycle the runner runs back to back
+// (CatchingUp) instead of one Full: no step writes more than a slice of
+// the table, a change between steps is applied at once, and when the
+// cycle ends the kernel holds every virtual and real server again.
+func TestRepairNowPutsAFlushedTableBackInSteps(t *testing.T) {
+	r, _ := manyRig(t, 20, 4)
+	want := r.ipvs.Dump()
+	for _, s := range r.ipvs.Services() {
+		if err := r.ipvs.DeleteVirtualServer(s.VSKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r.eng.RepairNow() || !r.eng.CatchingUp() {
+		t.Fatalf("RepairNow over 20 virtual servers in chunks of 4: catching up %v, want a cycle", r.eng.CatchingUp())
+	}
+	// One step adds at most a comparison slice of virtual servers, each
+	// with its 2 real servers.
+	maxWrites := 3 * r.eng.compareSlice()
+	for step := 1; ; step++ {
+		if step > 100 {
+			t.Fatal("the cycle did not end in 100 steps")
+		}
+		before := r.ipvs.Writes()
+		res, done := r.eng.Repair(r.ctx, nil)
+		if res.Failures > 0 {
+			t.Fatalf("step %d failed: %+v", step, res)
+		}
+		if w := r.ipvs.Writes() - before; w > maxWrites {
+			t.Errorf("step %d wrote %d times, want at most %d", step, w, maxWrites)
+		}
+		if step == 2 {
+			name := "between-steps"
+			n := r.src.put(k8stest.Service("ns", name, k8stest.ClusterIPs("198.18.0.250")),
+				k8stest.Slice("ns", name, name+"-1", []discovery.Endpoint{ep("198.18.13.1")}))
+			r.sync(n)
+			r.expectRoute("tcp 198.18.0.250:80", "198.18.13.1:8080")
+		}
+		if done {
+			break
+		}
+	}
+	if r.eng.CatchingUp() {
+		t.Error("still catching up after the cycle ended")
+	}
+	for _, s := range r.ipvs.Services() {
+		if s.Addr.String() == "198.18.0.250" {
+			continue
+		}
+		if len(s.Reals) != 2 {
+			t.Errorf("%v has %d real servers after the repair, want 2", s.VSKey, len(s.Reals))
+		}
+	}
+	if got := len(r.ipvs.Services()); got != 21 {
+		t.Errorf("%d virtual servers after the repair, want 21\nbefore the flush:\n%s", got, want)
+	}
+}
+
+// TestRepairNowOfASmallTableIsAFull: at one chunk of virtual servers or
+// fewer the repair is one Full, which RepairNow leaves to the caller.
+func TestRepairNowOfASmallTableIsAFull(t *testing.T) {
+	r, _ := manyRig(t, 3, 5)
+	if r.eng.RepairNow() || r.eng.CatchingUp() {
+		t.Errorf("RepairNow over 3 virtual servers started a cycle (catching up %v)", r.eng.CatchingUp())
+	}
+}
