@@ -55,15 +55,17 @@ func (e *Engine) CheckIPVS(ctx context.Context) (drifted bool) {
 // the test VM: 5 min 9 s); the cycle's steps write at most a slice of it
 // each, and changes go first between them. It reports false when the
 // repair is one Full (at most one chunk of virtual servers), which the
-// caller then asks for. An adopting cycle in progress already runs back
-// to back and reads everything; it is left to finish.
+// caller then asks for. A cycle in progress that already runs back to
+// back (adopting, or started here) is left to finish: the checks during
+// it find the drift it has not reached yet, and starting over each time
+// would never end at 100,000 services.
 func (e *Engine) RepairNow() bool {
 	steps := e.stepsFor(len(e.desired.VirtualServers()), e.desired.AddressCount())
 	switch {
 	case steps == 1:
 		return false
-	case e.Adopting():
-		return true
+	case e.CatchingUp():
+		return true // it reads and repairs everything already
 	}
 	e.cycle = &repairCycle{steps: steps, start: e.clock.Now(), urgent: true}
 	return true

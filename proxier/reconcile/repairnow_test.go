@@ -24,6 +24,12 @@ func TestRepairNowPutsAFlushedTableBackInSteps(t *testing.T) {
 	if !r.eng.RepairNow() || !r.eng.CatchingUp() {
 		t.Fatalf("RepairNow over 20 virtual servers in chunks of 4: catching up %v, want a cycle", r.eng.CatchingUp())
 	}
+	// A check during the cycle finds the drift it has not reached yet:
+	// the cycle goes on instead of starting over.
+	cycle := r.eng.cycle
+	if !r.eng.RepairNow() || r.eng.cycle != cycle {
+		t.Fatal("a second RepairNow started the cycle over")
+	}
 	// One step adds at most a comparison slice of virtual servers, each
 	// with its 2 real servers.
 	maxWrites := 3 * r.eng.compareSlice()
