@@ -47,9 +47,9 @@ func (e *Engine) assumable() bool {
 }
 
 // assumeKernel is the first Full when assumable: see above.
-// start is when the Full began, rebuilt how long its rebuild took (logged);
+// start is when the Full began, took how long its parts took (logged);
 // snap is the netfilter program read back for the record.
-func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time, rebuilt time.Duration, snap model.NetfilterSnapshot) {
+func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time, took firstTimes, snap model.NetfilterSnapshot) {
 	logger := klog.FromContext(ctx)
 	bound, err := e.listAddresses()
 	if err != nil {
@@ -83,8 +83,12 @@ func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time,
 	e.execute(ctx, e.repairAddressOps(bound), nil, res)
 	logger.Info("Adopted the existing kernel state", "virtualServers", len(e.applied.Services),
 		"addresses", len(bound), "writes", res.Writes, "assumed", len(e.applied.Services)-len(missing),
-		"verifying", "the first repair cycle, unpaced", "duration", e.clock.Since(start), "rebuild", rebuilt, "netfilterCheck", checked)
+		"verifying", "the first repair cycle, unpaced", "duration", e.clock.Since(start), "rebuild", took.rebuild,
+		"netfilterRead", took.netfilterRead, "netfilterCheck", checked)
 }
+
+// firstTimes are how long parts of the first Full took, for its log.
+type firstTimes struct{ rebuild, netfilterRead time.Duration }
 
 // adopting reports whether the kernel has not been read whole since the
 // start: before the first Full, and after an assumed adoption until its

@@ -30,7 +30,7 @@
 //
 // A restart above that size does not list everything before its first sync
 // (adopt.go): what the netfilter program records of the previous run (read
-// back once, while the informers list: readahead.go) is assumed programmed, and the first repair cycle, run back to back, reads
+// back once, for the record and the check) is assumed programmed, and the first repair cycle, run back to back, reads
 // it all and repairs what differs. Virtual servers not yet read stay in
 // Engine.assumed; one whose read raced with a write is read whole
 // (ipvs GetService).

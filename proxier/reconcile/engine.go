@@ -183,9 +183,6 @@ type Engine struct {
 	// until the next write repairs it from there (Netfilter.Repair); nil
 	// when the program is not known to have drifted or the read failed.
 	nfDrifted model.NetfilterSnapshot
-	// readAhead is the netfilter read-back started before the first Full
-	// (ReadAhead), nil once taken.
-	readAhead *readAhead
 }
 
 // New returns an engine reading objects from src for the given node.

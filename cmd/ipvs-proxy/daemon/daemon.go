@@ -209,8 +209,6 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	// Subscribed before the first sync can list the addresses.
 	go d.watchAddresses(runCtx)
-	// The netfilter program is read back while the informers list.
-	d.engine.ReadAhead()
 	if err := d.startInformers(runCtx); err != nil {
 		return err
 	}
