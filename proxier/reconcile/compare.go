@@ -39,6 +39,16 @@ type vsCompare struct {
 // comparison takes about as many steps as the chunk reads after it.
 func (e *Engine) compareSlice() int { return 2 * e.repairChunk() }
 
+// stepOps bounds the operations one comparison step writes (a step ends
+// at the entry that reaches it): a table flushed by someone else makes
+// every desired entry an add of a virtual server with its real servers,
+// and right after a flush the kernel adds each destination at about 6 ms
+// in the test VM (its destination trash: see docs/performance.md), so a
+// slice of 1,000 virtual servers with 10 real servers each held the sync
+// goroutine 65-69 s (10k run T1741Z). At this bound a step is about
+// 0.1 s into a clean table and 6 s right after a flush.
+func (e *Engine) stepOps() int { return 2 * e.repairChunk() }
+
 // compareStep compares the next slice and, after the last, hands the
 // virtual servers whose real servers are to be read to the chunk steps.
 func (e *Engine) compareStep(ctx context.Context, res *Result) {
@@ -47,7 +57,7 @@ func (e *Engine) compareStep(ctx context.Context, res *Result) {
 	ours := e.ownership(e.applied.Addresses)
 	var ops []model.Op
 	var gone []goneReal
-	for ; budget > 0 && v.next < len(v.vss); budget-- {
+	for ; budget > 0 && v.next < len(v.vss) && len(ops) < e.stepOps(); budget-- {
 		kv := v.vss[v.next]
 		v.next++
 		owned, desired := ours(kv.VSKey)
@@ -67,7 +77,7 @@ func (e *Engine) compareStep(ctx context.Context, res *Result) {
 	if v.next == len(v.vss) && v.desired == nil {
 		v.desired = slices.AppendSeq(make([]model.VSKey, 0, len(e.desired.VirtualServers())), maps.Keys(e.desired.VirtualServers()))
 	}
-	for ; budget > 0 && len(v.desired) > 0; budget-- {
+	for ; budget > 0 && len(v.desired) > 0 && len(ops) < e.stepOps(); budget-- {
 		k := v.desired[0]
 		v.desired = v.desired[1:]
 		ops, gone = e.compareDesired(ctx, ops, gone, k, res)

@@ -30,9 +30,9 @@ func TestRepairNowPutsAFlushedTableBackInSteps(t *testing.T) {
 	if !r.eng.RepairNow() || r.eng.cycle != cycle {
 		t.Fatal("a second RepairNow started the cycle over")
 	}
-	// One step adds at most a comparison slice of virtual servers, each
-	// with its 2 real servers.
-	maxWrites := 3 * r.eng.compareSlice()
+	// One step writes at most stepOps operations, and the virtual server
+	// (with its 2 real servers) that reached the bound.
+	maxWrites := r.eng.stepOps() + 2
 	for step := 1; ; step++ {
 		if step > 100 {
 			t.Fatal("the cycle did not end in 100 steps")
