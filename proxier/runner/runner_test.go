@@ -29,13 +29,24 @@ func TestFirstSyncIsFull(t *testing.T) {
 	expectSyncs(t, h)
 }
 
+// TestCoalescing: triggers that arrive while a sync runs, or while the
+// next one waits for the minimum interval, give one sync. (Ten triggers
+// made back to back while the loop is idle may give one or two: the
+// first may start a sync before the others land, and the second of a
+// burst runs at once.)
 func TestCoalescing(t *testing.T) {
 	h := start(t, cfg, false)
 	h.takeSyncs()
 	h.step(5 * time.Second)
+	h.trigger(1)
+	h.trigger(1)
+	expectSyncs(t, h, call{5 * time.Second, false}, call{5 * time.Second, false})
 
+	// Ten triggers while the next sync waits for the minimum interval.
 	h.trigger(10)
-	expectSyncs(t, h, call{5 * time.Second, false})
+	expectSyncs(t, h)
+	h.step(time.Second)
+	expectSyncs(t, h, call{6 * time.Second, false})
 
 	// Ten triggers during a sync give one more sync: at once, the second
 	// of a burst.
@@ -46,7 +57,7 @@ func TestCoalescing(t *testing.T) {
 		}
 	}
 	h.mu.Unlock()
-	h.step(5 * time.Second)
+	h.step(4 * time.Second)
 	h.trigger(1)
 	expectSyncs(t, h, call{10 * time.Second, false}, call{10 * time.Second, false})
 	h.step(5 * time.Second)
