@@ -205,7 +205,11 @@
 // (rulesdump.go). With that, `nft list ruleset` prints our tables; nft 1.0.6
 // cannot parse `ct original proto-dst` inside a concatenation, though, so a
 // listing saved with our tables in it does not load back with `nft -f`
-// (nothing needs to: Apply rebuilds them).
+// (nothing needs to: Apply rebuilds them). Set elements are dumped here
+// too (setdump.go), for speed: the kernel walks a hash set from its start
+// again for each dump message, and the library reads in 4 KiB messages, so
+// its listing of 700,000 elements cost 8.3 s of kernel time where 32 KiB
+// messages, decoded in place, take 1.3 s.
 //
 // Fake is the in-memory Interface for the engine's tests: it stores the last
 // applied intent, dumps it canonically and injects errors. Its Update stores

@@ -81,7 +81,7 @@ func readTable(c *nftables.Conn, netNS int, tbl *nftables.Table) (Table, error) 
 		return t, fmt.Errorf("listing sets: %w", err)
 	}
 	for _, ns := range sets {
-		s, err := readSet(c, ns)
+		s, err := readSet(netNS, ns)
 		if err != nil {
 			return t, fmt.Errorf("set %s: %w", ns.Name, err)
 		}
@@ -115,12 +115,12 @@ func chainOrder(name string) int {
 	return i
 }
 
-func readSet(c *nftables.Conn, ns *nftables.Set) (Set, error) {
+func readSet(netNS int, ns *nftables.Set) (Set, error) {
 	s := Set{Name: ns.Name, Interval: ns.Interval}
 	for _, name := range strings.Split(ns.KeyType.Name, " . ") {
 		s.Fields = append(s.Fields, fieldByName(name))
 	}
-	elems, err := c.GetSetElements(ns)
+	elems, err := dumpSetElements(netNS, ns)
 	if err != nil {
 		return s, err
 	}
@@ -156,8 +156,8 @@ func fieldByName(name string) Field {
 // rangesFromIntervals turns the kernel's rbtree elements (a start, then an
 // "interval end" one past the range) back into inclusive ranges. A start
 // with no end runs to the top of the space.
-func rangesFromIntervals(elems []nftables.SetElement) []Element {
-	slices.SortStableFunc(elems, func(a, b nftables.SetElement) int { return bytes.Compare(a.Key, b.Key) })
+func rangesFromIntervals(elems []dumpedElement) []Element {
+	slices.SortStableFunc(elems, func(a, b dumpedElement) int { return bytes.Compare(a.Key, b.Key) })
 	var out []Element
 	for i := 0; i < len(elems); i++ {
 		e := elems[i]

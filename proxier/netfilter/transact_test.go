@@ -1,6 +1,7 @@
 package netfilter
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,7 +129,52 @@ func TestIntervalElementsRoundTrip(t *testing.T) {
 	if len(kernel) != 5 { // two closed ranges and one open at the top
 		t.Fatalf("%d kernel elements, want 5: %+v", len(kernel), kernel)
 	}
-	if diff := cmp.Diff(s.Elements, rangesFromIntervals(kernel)); diff != "" {
+	var d setDump
+	if err := d.decode(dumpMessage(t, kernel)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s.Elements, rangesFromIntervals(d.elems)); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
+}
+
+// dumpMessage encodes elements as the kernel lists them in a set dump's
+// NFT_MSG_NEWSETELEM message (after its nfgenmsg header).
+func dumpMessage(t *testing.T, elems []nftables.SetElement) []byte {
+	t.Helper()
+	value := func(b []byte) []byte {
+		v, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var list []netlink.Attribute
+	for _, e := range elems {
+		one := []netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_KEY, Data: value(e.Key)}}
+		if len(e.KeyEnd) > 0 {
+			one = append(one, netlink.Attribute{Type: unix.NLA_F_NESTED | nftables.NFTA_SET_ELEM_KEY_END, Data: value(e.KeyEnd)})
+		}
+		if e.IntervalEnd {
+			one = append(one, netlink.Attribute{Type: unix.NFTA_SET_ELEM_FLAGS, Data: binary.BigEndian.AppendUint32(nil, unix.NFT_SET_ELEM_INTERVAL_END)})
+		}
+		b, err := netlink.MarshalAttributes(one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
+	}
+	l, err := netlink.MarshalAttributes(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte("t\x00")},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte("s\x00")},
+		{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_LIST_ELEMENTS, Data: l},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, msg...)
 }
