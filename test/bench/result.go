@@ -161,6 +161,11 @@ type Change struct {
 	// NotTimed if it never did within the run's change timeout. A negative
 	// value means the kernel changed before the write's response arrived.
 	Latency float64
+	// Watched is from the write returning to the benchmark's own watch of
+	// the slices, beside the daemon in the guest, delivering the patched
+	// slice; NotTimed if it did not (results before it have 0). The part
+	// of Latency the API server's watch and the VM's network account for.
+	Watched float64
 }
 
 // Restart is ipvs-proxy killed (SIGKILL) and started again with every
@@ -204,6 +209,18 @@ func latencies(changes []Change, filter func(Change) bool) (lat []float64, misse
 	return lat, missed
 }
 
+// Watched returns the changes' watch delays (Change.Watched), leaving
+// out those not timed and results from before the field.
+func Watched(changes []Change) []float64 {
+	var out []float64
+	for _, c := range changes {
+		if c.Watched != NotTimed && c.Watched != 0 {
+			out = append(out, c.Watched)
+		}
+	}
+	return out
+}
+
 // Percentile returns the p-th percentile (0-100) of values by the
 // nearest-rank method, or NaN for none.
 func Percentile(values []float64, p float64) float64 {
@@ -234,6 +251,10 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, " | change n=%d p50 %s p90 %s p99 %s max %s missed %d cpu/change %.1f ms peak %.0f MB",
 			len(lat), ms(Percentile(lat, 50)), ms(Percentile(lat, 90)), ms(Percentile(lat, 99)),
 			ms(Percentile(lat, 100)), missed, r.changeCPU()*1000, mib(r.ChangeUsage.PeakRSSKiB))
+		if w := Watched(r.Changes); len(w) > 0 {
+			fmt.Fprintf(&b, " (own watch of the slices p50 %s p99 %s max %s)", ms(Percentile(w, 50)),
+				ms(Percentile(w, 99)), ms(Percentile(w, 100)))
+		}
 	}
 	if rs := r.Restart; rs != nil {
 		fmt.Fprintf(&b, " | restart synced %s healthz %s verified %s writes %.0f", secs(rs.Synced), secs(rs.Healthz),

@@ -61,3 +61,15 @@ func TestBurstDuring(t *testing.T) {
 		t.Errorf("During() with no end = %v, %d missed; want 3 timed, 1 missed", lat, missed)
 	}
 }
+
+func TestSummaryWatched(t *testing.T) {
+	r := result()
+	r.Changes = []Change{{Latency: 0.3, Watched: 0.25}, {Latency: 0.01, Watched: NotTimed}, {Latency: 0.02, Watched: 0.005}}
+	if got, want := r.Summary(), "(own watch of the slices p50 5ms p99 250ms max 250ms)"; !strings.Contains(got, want) {
+		t.Errorf("Summary() = %q, want it to contain %q", got, want)
+	}
+	r.Changes = []Change{{Latency: 0.3}} // a result from before the field
+	if got := r.Summary(); strings.Contains(got, "own watch") {
+		t.Errorf("Summary() = %q, want no watch figures", got)
+	}
+}

@@ -27,6 +27,7 @@ type change struct {
 	addOf    *change // for a removal, the add it undoes
 	deadline time.Time
 	returned time.Time // when the write's response arrived
+	version  string    // the patched slice's resource version
 	seen     time.Time // when the kernel first showed the change
 	done     bool      // seen or given up
 }
@@ -81,6 +82,11 @@ func (w writer) time(ctx context.Context, changes []*change, gap func() time.Dur
 	var mu sync.Mutex
 	var inflight []*change
 	stop := make(chan struct{})
+	watched, err := watchSlices(ctx, w.cl)
+	if err != nil {
+		return nil, err
+	}
+	defer watched.close()
 	polled := make(chan error, 1)
 	go func() { polled <- poll(w.k, &mu, &inflight, stop) }()
 	out := make([]bench.Change, 0, len(changes))
@@ -106,10 +112,13 @@ func (w writer) time(ctx context.Context, changes []*change, gap func() time.Dur
 		}
 		mu.Unlock()
 		begin := time.Now()
-		_, err = w.cl.Client.DiscoveryV1().EndpointSlices(bench.Namespace).Patch(ctx, bench.Slice(c.svc).Name,
+		es, err := w.cl.Client.DiscoveryV1().EndpointSlices(bench.Namespace).Patch(ctx, bench.Slice(c.svc).Name,
 			types.MergePatchType, patch, metav1.PatchOptions{})
 		mu.Lock()
 		c.returned = time.Now()
+		if err == nil {
+			c.version = es.ResourceVersion
+		}
 		mu.Unlock()
 		if err != nil {
 			close(stop)
@@ -128,9 +137,12 @@ func (w writer) time(ctx context.Context, changes []*change, gap func() time.Dur
 		return nil, err
 	}
 	for i, c := range changes {
-		out[i].Latency = bench.NotTimed
+		out[i].Latency, out[i].Watched = bench.NotTimed, bench.NotTimed
 		if !c.seen.IsZero() {
 			out[i].Latency = c.seen.Sub(c.returned).Seconds()
+		}
+		if at, ok := watched.at(bench.Slice(c.svc).Name, c.version); ok {
+			out[i].Watched = at.Sub(c.returned).Seconds()
 		}
 	}
 	return out, nil

@@ -1,13 +1,10 @@
 package probe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/google/nftables"
 	"github.com/moby/ipvs"
@@ -46,47 +43,41 @@ func NewOperator() (*Operator, error) {
 }
 
 // DeleteServicePort deletes vip's element from ipvs-proxy's IPv4
-// service-ports set and returns its key, for ServicePortPresent.
+// service-ports set and returns its key, for ServicePortPresent. It works
+// by key and never lists the set: at 100k services a listing took 13-23 s
+// in the VM, beside the daemon's own read-back of the same set.
 func (o *Operator) DeleteServicePort(vip netip.AddrPort) ([]byte, error) {
-	set, elems, err := o.servicePorts()
+	set, err := o.servicePorts()
 	if err != nil {
 		return nil, err
 	}
-	a := vip.Addr().As4()
-	for _, e := range elems {
-		// The key is the address, then the protocol and the port, each
-		// padded to a 4-byte register (proxier/netfilter: portKey).
-		if len(e.Key) == 12 && bytes.Equal(e.Key[:4], a[:]) &&
-			e.Key[4] == syscall.IPPROTO_TCP && int(e.Key[8])<<8|int(e.Key[9]) == int(vip.Port()) {
-			if err := o.nft.SetDeleteElements(set, []nftables.SetElement{{Key: e.Key}}); err != nil {
-				return nil, err
-			}
-			if err := o.nft.Flush(); err != nil {
-				return nil, fmt.Errorf("deleting %v from %s: %w", vip, oursServicePorts, err)
-			}
-			return e.Key, nil
-		}
+	key := servicePortKey(vip)
+	if err := o.nft.SetDeleteElements(set, []nftables.SetElement{{Key: key}}); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no element for %v in %s", vip, oursServicePorts)
+	if err := o.nft.Flush(); err != nil {
+		return nil, fmt.Errorf("deleting %v from %s: %w", vip, oursServicePorts, err)
+	}
+	return key, nil
 }
 
-// ServicePortPresent reports whether the service-ports set holds key.
+// servicePortKey is a TCP service port's key: the address, then the
+// protocol and the port, each padded to a 4-byte register
+// (proxier/netfilter: portKey).
+func servicePortKey(vip netip.AddrPort) []byte {
+	a := vip.Addr().As4()
+	return append(a[:], syscall.IPPROTO_TCP, 0, 0, 0, byte(vip.Port()>>8), byte(vip.Port()), 0, 0)
+}
+
+// ServicePortPresent reports whether the service-ports set holds key: one
+// element lookup in the kernel (NFT_MSG_GETSETELEM without a dump).
 func (o *Operator) ServicePortPresent(key []byte) (bool, error) {
-	_, elems, err := o.servicePorts()
-	if err != nil {
-		return false, err
-	}
-	for _, e := range elems {
-		if bytes.Equal(e.Key, key) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return getElement(nftables.TableFamilyIPv4, oursTable, oursServicePorts, key)
 }
 
 // AddServicePort puts back an element DeleteServicePort removed.
 func (o *Operator) AddServicePort(key []byte) error {
-	set, _, err := o.servicePorts()
+	set, err := o.servicePorts()
 	if err != nil {
 		return err
 	}
@@ -96,28 +87,13 @@ func (o *Operator) AddServicePort(key []byte) error {
 	return o.nft.Flush()
 }
 
-// servicePorts reads the set. ENOENT between getting the set and listing
-// it means the daemon's repair replaced the set meanwhile (a transaction
-// that rewrites the program): read again.
-func (o *Operator) servicePorts() (*nftables.Set, []nftables.SetElement, error) {
+func (o *Operator) servicePorts() (*nftables.Set, error) {
 	tbl := &nftables.Table{Name: oursTable, Family: nftables.TableFamilyIPv4}
-	var err error
-	for range 10 {
-		var set *nftables.Set
-		if set, err = o.nft.GetSetByName(tbl, oursServicePorts); err != nil {
-			return nil, nil, fmt.Errorf("getting set %s: %w", oursServicePorts, err)
-		}
-		var elems []nftables.SetElement
-		if elems, err = o.nft.GetSetElements(set); err == nil {
-			return set, elems, nil
-		}
-		// google/nftables formats the errno with %v: match its text.
-		if !strings.Contains(err.Error(), syscall.ENOENT.Error()) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	set, err := o.nft.GetSetByName(tbl, oursServicePorts)
+	if err != nil {
+		return nil, fmt.Errorf("getting set %s: %w", oursServicePorts, err)
 	}
-	return nil, nil, fmt.Errorf("listing %s: %w", oursServicePorts, err)
+	return set, nil
 }
 
 // FlushIPVS deletes every virtual server and real server (ipvsadm -C).
