@@ -49,7 +49,7 @@ func TestNetfilterFollowsChangedGroups(t *testing.T) {
 	for _, st := range steps {
 		var frag *ServiceState
 		if st.svc != nil {
-			frag, _ = BuildService(st.svc, st.slices, node, cfg)
+			frag, _ = BuildService(st.svc, NewSlices(st.slices), node, cfg)
 		}
 		a.Set(name, frag, nil)
 		g := a.NetfilterChanges()

@@ -59,7 +59,7 @@ func checkAssembleEquivalence(t *testing.T, s *byteSource) {
 	cfg := Config{Scheduler: fuzzScheds[s.pick(4)], MasqueradeAll: s.bool()}
 
 	want, wantProblems := Build(svcs, sls, node, cfg)
-	bySvc, sliceProblems := groupSlices(svcs, sls)
+	bySvc, sliceProblems := groupSlices(svcs, NewSlices(sls))
 	wantProblems = wantProblems[len(sliceProblems):]
 	final := map[types.NamespacedName]*v1.Service{}
 	for _, svc := range svcs {

@@ -54,9 +54,11 @@ type NoLocal struct{ Internal, External bool }
 // have. It is pure: no I/O, no clock, no logging. Defects in the input are
 // returned as problems and the defective parts skipped; everything else is
 // still built. It builds each service's fragment and merges them with an
-// Assembler, as the reconcile engine does one service at a time.
+// Assembler, as the reconcile engine does one service at a time. It takes
+// the slices as the API serves them and reads them as the daemon keeps
+// them (NewSlice).
 func Build(services []*v1.Service, slices []*discovery.EndpointSlice, node Node, cfg Config) (*model.State, []Problem) {
-	bySvc, problems := groupSlices(services, slices)
+	bySvc, problems := groupSlices(services, NewSlices(slices))
 	a := NewAssembler()
 	names := make([]types.NamespacedName, 0, len(services))
 	seen := make(map[types.NamespacedName]bool, len(services))

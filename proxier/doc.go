@@ -12,7 +12,9 @@
 // logging. All Service semantics live here, one file per concern:
 // service.go (which services, cluster IPs, load-balancer IPs), port.go (the
 // virtual servers of one port: cluster, external, load-balancer, node port;
-// hairpin), endpoints.go (reading EndpointSlices), topology.go (KEP-1669
+// hairpin), slice.go (Slice: the compact form of an EndpointSlice that
+// the daemon caches and Build reads), endpoints.go (reading them),
+// topology.go (KEP-1669
 // terminating endpoints, traffic policies, topology hints and the weight
 // policy), scheduler.go (schedulers, flags, session affinity, source ranges).
 // The Assembler (assemble.go) merges per-service fragments and resolves

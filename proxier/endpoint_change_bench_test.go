@@ -59,7 +59,7 @@ func newEngineFixture(b *testing.B, n int, opts ...func(*reconcile.Config)) *eng
 			eps[j] = k8stest.Endpoint(netip.AddrFrom4([4]byte{198, 19, byte(k >> 8), byte(k)}).String())
 		}
 		fx.slices[i] = k8stest.Slice("ns", name, name+"-1", eps)
-		fx.tr.OnEndpointSlice(nil, fx.slices[i])
+		fx.tr.OnEndpointSlice(nil, proxier.NewSlice(fx.slices[i]))
 	}
 	for _, k := range []tracker.Kind{tracker.Services, tracker.EndpointSlices, tracker.Node} {
 		fx.tr.SetSynced(k)
@@ -105,7 +105,7 @@ func benchEndpointChange(b *testing.B, n int) {
 		c := &cur.Endpoints[0].Conditions
 		*c = discovery.EndpointConditions{Ready: new(!*c.Ready), Serving: new(true), Terminating: new(*c.Ready)}
 		slices[i] = cur
-		tr.OnEndpointSlice(prev, cur)
+		tr.OnEndpointSlice(proxier.NewSlice(prev), proxier.NewSlice(cur))
 		ch := tr.Take()
 		if res := eng.Sync(ctx, ch.Services); res.Writes != 1 || res.Failures != 0 {
 			b.Fatalf("change %d: %+v", changes, res)

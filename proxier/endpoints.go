@@ -39,7 +39,7 @@ type portKey struct {
 // kubernetes.io/service-name label). Slices without the label or of
 // services not in the input are reported and skipped; ignored slices (see
 // ignoredSlice) are skipped silently, as the daemon never receives them.
-func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[types.NamespacedName][]*discovery.EndpointSlice, []Problem) {
+func groupSlices(services []*v1.Service, slcs []*Slice) (map[types.NamespacedName][]*Slice, []Problem) {
 	known := make(map[types.NamespacedName]bool, len(services))
 	for _, s := range services {
 		if s == nil {
@@ -47,13 +47,13 @@ func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[t
 		}
 		known[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = true
 	}
-	out := make(map[types.NamespacedName][]*discovery.EndpointSlice, len(services))
+	out := make(map[types.NamespacedName][]*Slice, len(services))
 	var problems []Problem
 	for _, sl := range slcs {
 		if ignoredSlice(sl) {
 			continue
 		}
-		name := sl.Labels[discovery.LabelServiceName]
+		name := sl.Service
 		if name == "" {
 			problems = append(problems, sliceProblem(sl, "has no "+discovery.LabelServiceName+" label; ignored"))
 			continue
@@ -73,12 +73,8 @@ func groupSlices(services []*v1.Service, slcs []*discovery.EndpointSlice) (map[t
 // selector, cmd/kube-proxy/app/server.go labelSelectorNoHeadlessEndpoints;
 // the daemon's informers select the same). Build ignores them too, so that
 // `ipvs-proxy plan` on a kubectl dump computes what the daemon does.
-func ignoredSlice(sl *discovery.EndpointSlice) bool {
-	if sl == nil || sl.AddressType == discovery.AddressTypeFQDN {
-		return true
-	}
-	_, headless := sl.Labels[v1.IsHeadlessService]
-	return headless
+func ignoredSlice(sl *Slice) bool {
+	return sl == nil || sl.AddressType == discovery.AddressTypeFQDN || sl.Headless
 }
 
 // famEndpoints are one service port's endpoints, per IP family (index 0
@@ -90,11 +86,11 @@ type famEndpoints [2][]endpoint
 // or in several, is kept once (see outranks). Endpoints whose address is
 // invalid, of the wrong family or of a kind that is nobody's real server
 // (see hostaddr.go) are reported and skipped.
-func collectEndpoints(slcs []*discovery.EndpointSlice) (map[portKey]*famEndpoints, []Problem) {
+func collectEndpoints(slcs []*Slice) (map[portKey]*famEndpoints, []Problem) {
 	ordered := slcs
 	if len(slcs) > 1 {
 		ordered = slices.Clone(slcs)
-		slices.SortFunc(ordered, func(a, b *discovery.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(ordered, func(a, b *Slice) int { return strings.Compare(a.Name, b.Name) })
 	}
 	out := map[portKey]*famEndpoints{}
 	var problems []Problem
@@ -232,7 +228,7 @@ func slicePortKey(p discovery.EndpointPort) (portKey, bool) {
 
 // firstPortKey is the key of a slice's first valid port: endpoint problems
 // are reported once per slice endpoint, not once per port.
-func firstPortKey(sl *discovery.EndpointSlice) portKey {
+func firstPortKey(sl *Slice) portKey {
 	for _, p := range sl.Ports {
 		if k, ok := slicePortKey(p); ok {
 			return k
@@ -241,39 +237,27 @@ func firstPortKey(sl *discovery.EndpointSlice) portKey {
 	return portKey{}
 }
 
-// readEndpoint converts one slice endpoint. Conditions default as the API
-// documents and kube-proxy reads them (EndpointSliceCache.addEndpoints):
-// ready nil and serving nil mean true, terminating nil means false. So a
-// terminating endpoint without serving still serves: it is a KEP-1669
-// fallback when no endpoint is ready.
-func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint16) (endpoint, error) {
-	if len(e.Addresses) == 0 {
+// readEndpoint converts one slice endpoint (its conditions are resolved
+// already: SliceEndpoint).
+func readEndpoint(sl *Slice, e *SliceEndpoint, port uint16) (endpoint, error) {
+	if e.NoAddress {
 		return endpoint{}, fmt.Errorf("endpoint without addresses; skipped")
 	}
-	addr, err := netip.ParseAddr(e.Addresses[0])
+	addr, err := netip.ParseAddr(e.Address)
 	if err != nil || addr.Zone() != "" {
-		return endpoint{}, fmt.Errorf("endpoint address %q is not a valid IP; skipped", e.Addresses[0])
+		return endpoint{}, fmt.Errorf("endpoint address %q is not a valid IP; skipped", e.Address)
 	}
 	addr = addr.Unmap()
 	if why := unusableReason(addr); why != "" {
 		// IPVS refuses such destinations; see hostaddr.go.
-		return endpoint{}, fmt.Errorf("endpoint address %s %s, which cannot be a real server; skipped", describeAddr(e.Addresses[0], addr), why)
+		return endpoint{}, fmt.Errorf("endpoint address %s %s, which cannot be a real server; skipped", describeAddr(e.Address, addr), why)
 	}
 	if (sl.AddressType == discovery.AddressTypeIPv4) != addr.Is4() {
 		return endpoint{}, fmt.Errorf("endpoint address %s does not match address type %s; skipped", addr, sl.AddressType)
 	}
-	ep := endpoint{addr: addr, port: port, ready: true, serving: true}
+	ep := endpoint{addr: addr, port: port, ready: e.Ready, serving: e.Serving, terminating: e.Terminating}
 	if e.NodeName != nil {
 		ep.nodeName = *e.NodeName
-	}
-	if c := e.Conditions.Ready; c != nil {
-		ep.ready = *c
-	}
-	if c := e.Conditions.Serving; c != nil {
-		ep.serving = *c
-	}
-	if c := e.Conditions.Terminating; c != nil {
-		ep.terminating = *c
 	}
 	if h := e.Hints; h != nil {
 		for _, z := range h.ForZones {
@@ -286,6 +270,6 @@ func readEndpoint(sl *discovery.EndpointSlice, e *discovery.Endpoint, port uint1
 	return ep, nil
 }
 
-func sliceProblem(sl *discovery.EndpointSlice, msg string) Problem {
+func sliceProblem(sl *Slice, msg string) Problem {
 	return Problem{Kind: "EndpointSlice", Namespace: sl.Namespace, Name: sl.Name, Message: msg}
 }

@@ -200,7 +200,7 @@ func TestBuildHeadlessSlices(t *testing.T) {
 			expectRoute(t, st, "tcp 198.18.0.10:80", "198.18.10.9:8080")
 		},
 	}})
-	st, problems := BuildService(web, []*discovery.EndpointSlice{stale}, testNode(), Config{})
+	st, problems := BuildService(web, NewSlices([]*discovery.EndpointSlice{stale}), testNode(), Config{})
 	if len(st.Services) != 1 || len(st.Services[0].Reals) != 0 || len(problems) != 0 {
 		t.Errorf("BuildService read a headless slice: %v, problems %v", st.Services, problems)
 	}

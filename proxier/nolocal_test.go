@@ -187,7 +187,7 @@ func TestBuildExternalLocalFallback(t *testing.T) {
 // healthCheckNodePort answers 503 and external load balancers avoid it.
 func TestBuildExternalLocalFallbackHealthCheck(t *testing.T) {
 	svc := webLocal(func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 })[0]
-	st, problems := BuildService(svc, slice("web", ep("198.18.10.2")), testNode(), Config{})
+	st, problems := BuildService(svc, NewSlices(slice("web", ep("198.18.10.2"))), testNode(), Config{})
 	if st.HealthCheckNodePort != 32000 || st.LocalReadyEndpoints != 0 || len(problems) != 0 {
 		t.Errorf("health check %d with %d local ready endpoints (%v), want 32000 with 0", st.HealthCheckNodePort, st.LocalReadyEndpoints, problems)
 	}
@@ -253,7 +253,7 @@ func TestBuildNoLocalCount(t *testing.T) {
 			if v6eps != nil {
 				slcs = append(slcs, makeSlice("ns", "web", "web-6", v6eps))
 			}
-			st, problems := BuildService(tc.svc, slcs, testNode(), Config{})
+			st, problems := BuildService(tc.svc, NewSlices(slcs), testNode(), Config{})
 			if len(problems) > 0 {
 				t.Fatalf("problems: %v", problems)
 			}

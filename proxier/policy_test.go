@@ -188,7 +188,7 @@ func TestBuildHealthCheckNodePort(t *testing.T) {
 	})
 	sl := slice("web", ep("198.18.10.1", onNode("node-a")), ep("198.18.10.2"),
 		ep("198.18.10.3", onNode("node-a"), terminating(true)))
-	st, problems := BuildService(svc, sl, testNode(), Config{})
+	st, problems := BuildService(svc, NewSlices(sl), testNode(), Config{})
 	if st.HealthCheckNodePort != 32000 || st.LocalReadyEndpoints != 1 || len(problems) != 0 {
 		t.Errorf("health check %d with %d local ready endpoints (%v), want 32000 with 1", st.HealthCheckNodePort, st.LocalReadyEndpoints, problems)
 	}
@@ -198,10 +198,10 @@ func TestBuildHealthCheckNodePort(t *testing.T) {
 		func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 })
 	dualSlices := append(slice("web", ep("198.18.10.1", onNode("node-a"))),
 		makeSlice("ns", "web", "web-6", []discovery.Endpoint{ep("fd00::a:1", onNode("node-a"))}))
-	if st, _ := BuildService(dual, dualSlices, testNode(), Config{}); st.LocalReadyEndpoints != 1 {
+	if st, _ := BuildService(dual, NewSlices(dualSlices), testNode(), Config{}); st.LocalReadyEndpoints != 1 {
 		t.Errorf("dual-stack: %d local ready endpoints, want 1", st.LocalReadyEndpoints)
 	}
-	cluster, _ := BuildService(makeService("ns", "web", loadBalancer(30080), func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 }), sl, testNode(), Config{})
+	cluster, _ := BuildService(makeService("ns", "web", loadBalancer(30080), func(s *v1.Service) { s.Spec.HealthCheckNodePort = 32000 }), NewSlices(sl), testNode(), Config{})
 	if cluster.HealthCheckNodePort != 0 {
 		t.Errorf("externalTrafficPolicy Cluster got a health check port")
 	}

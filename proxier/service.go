@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
@@ -46,7 +45,7 @@ type serviceBuilder struct {
 // service and its EndpointSlices. It returns nil when the service is not
 // handled (see Handled). Problems name the service or slice and what was
 // skipped; everything valid is still built.
-func BuildService(svc *v1.Service, slcs []*discovery.EndpointSlice, node Node, cfg Config) (*ServiceState, []Problem) {
+func BuildService(svc *v1.Service, slcs []*Slice, node Node, cfg Config) (*ServiceState, []Problem) {
 	if !Handled(svc, &cfg) {
 		return nil, nil
 	}

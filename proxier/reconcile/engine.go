@@ -11,7 +11,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -26,7 +25,7 @@ import (
 // be safe to make from several goroutines at once (buildAll).
 type Source interface {
 	Service(name types.NamespacedName) *v1.Service
-	EndpointSlices(name types.NamespacedName) []*discovery.EndpointSlice
+	EndpointSlices(name types.NamespacedName) []*proxier.Slice
 	ServiceNames() []types.NamespacedName
 }
 

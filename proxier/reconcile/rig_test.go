@@ -25,15 +25,18 @@ import (
 // source is a map-backed Source.
 type source struct {
 	svcs   map[types.NamespacedName]*v1.Service
-	slices map[types.NamespacedName][]*discovery.EndpointSlice
+	slices map[types.NamespacedName][]*proxier.Slice
+	// raw holds the slices as put, for proxier.Build.
+	raw map[types.NamespacedName][]*discovery.EndpointSlice
 }
 
 func newSource() *source {
-	return &source{svcs: map[types.NamespacedName]*v1.Service{}, slices: map[types.NamespacedName][]*discovery.EndpointSlice{}}
+	return &source{svcs: map[types.NamespacedName]*v1.Service{}, slices: map[types.NamespacedName][]*proxier.Slice{},
+		raw: map[types.NamespacedName][]*discovery.EndpointSlice{}}
 }
 
 func (s *source) Service(n types.NamespacedName) *v1.Service { return s.svcs[n] }
-func (s *source) EndpointSlices(n types.NamespacedName) []*discovery.EndpointSlice {
+func (s *source) EndpointSlices(n types.NamespacedName) []*proxier.Slice {
 	return s.slices[n]
 }
 func (s *source) ServiceNames() []types.NamespacedName {
@@ -49,13 +52,14 @@ func (s *source) ServiceNames() []types.NamespacedName {
 func (s *source) put(svc *v1.Service, sls ...*discovery.EndpointSlice) types.NamespacedName {
 	n := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	s.svcs[n] = svc
-	s.slices[n] = sls
+	s.slices[n], s.raw[n] = proxier.NewSlices(sls), sls
 	return n
 }
 
 func (s *source) remove(n types.NamespacedName) {
 	delete(s.svcs, n)
 	delete(s.slices, n)
+	delete(s.raw, n)
 }
 
 // rig is an engine on fake adapters with a fake clock.

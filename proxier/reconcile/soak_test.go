@@ -275,7 +275,7 @@ func (s *soak) check(what string, res Result) {
 
 // snapshot returns the current objects.
 func (s *soak) snapshot() *source {
-	return &source{svcs: maps.Clone(s.src.svcs), slices: maps.Clone(s.src.slices)}
+	return &source{svcs: maps.Clone(s.src.svcs), slices: maps.Clone(s.src.slices), raw: maps.Clone(s.src.raw)}
 }
 
 // restore puts the objects of a snapshot and the node's first addresses
@@ -287,7 +287,7 @@ func (s *soak) restore(snap *source) {
 	for i := range soakSlots {
 		name := soakName(i)
 		if svc := snap.svcs[name]; svc != nil {
-			s.src.put(svc, snap.slices[name]...)
+			s.src.put(svc, snap.raw[name]...)
 		} else {
 			s.src.remove(name)
 		}
@@ -311,7 +311,7 @@ func (s *soak) want() *model.State {
 	var sls []*discovery.EndpointSlice
 	for _, name := range s.src.ServiceNames() {
 		svcs = append(svcs, s.src.svcs[name])
-		sls = append(sls, s.src.slices[name]...)
+		sls = append(sls, s.src.raw[name]...)
 	}
 	st, _ := proxier.Build(svcs, sls, s.node, proxier.Config{})
 	return st

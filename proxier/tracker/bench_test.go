@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // BenchmarkEndpointSliceUpdate measures one real slice update followed by
@@ -17,16 +19,16 @@ func BenchmarkEndpointSliceUpdate(b *testing.B) {
 			for i := range n {
 				name := fmt.Sprintf("s%d", i)
 				tr.OnService(nil, makeService("ns", name))
-				tr.OnEndpointSlice(nil, makeSlice("ns", name+"-1", name))
+				tr.OnEndpointSlice(nil, proxier.NewSlice(makeSlice("ns", name+"-1", name)))
 			}
 			tr.Take()
-			cur := tr.Store().EndpointSlices(nn("ns", "s7"))[0]
+			cur := makeSlice("ns", "s7-1", "s7")
 			alt := []string{"198.18.200.2", "198.18.200.3"}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				next := updSlice(cur, func(s *discovery.EndpointSlice) { s.Endpoints[0].Addresses[0] = alt[i%2] })
-				tr.OnEndpointSlice(cur, next)
+				tr.OnEndpointSlice(proxier.NewSlice(cur), proxier.NewSlice(next))
 				c := tr.Take()
 				if len(c.Services) != 1 {
 					b.Fatalf("Take() = %v, want one service", c.Services)

@@ -20,8 +20,9 @@
 // leave nothing pending, while any number of real updates stay one change.
 // What is relevant is listed in equal.go: for Services the labels,
 // annotations, creation time, spec and load-balancer status; for
-// EndpointSlices the labels (including kubernetes.io/service-name), address
-// type, endpoints and ports; for the Node its zone label, addresses, pod
+// EndpointSlices, which arrive as proxier.Slice (the informer's transform
+// keeps only what Build reads), the service-name and headless labels,
+// address type, endpoints and ports; for the Node its zone label, addresses, pod
 // CIDRs, deletion and the cluster-autoscaler ToBeDeleted taint.
 //
 // Slices are tracked per slice and reported per service through their

@@ -5,9 +5,10 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // ToBeDeletedTaint is the taint the cluster autoscaler puts on a node it is
@@ -42,20 +43,26 @@ func sameService(a, b *v1.Service) bool {
 }
 
 // sameSlice reports whether a and b (either may be nil) are the same for the
-// proxy: labels (the service-name label among them), address type,
-// endpoints and ports. Annotations, the last-change-trigger-time among them,
-// are not compared: they only feed metrics.
-func sameSlice(a, b *discovery.EndpointSlice) bool {
+// proxy: the labels Build reads (service name, headless), address type,
+// endpoints and ports. The last-change-trigger-time is not compared: it
+// only feeds a metric.
+func sameSlice(a, b *proxier.Slice) bool {
 	if a == b {
 		return true
 	}
 	if a == nil || b == nil {
 		return false
 	}
-	return a.AddressType == b.AddressType &&
-		equality.Semantic.DeepEqual(a.Labels, b.Labels) &&
-		equality.Semantic.DeepEqual(a.Endpoints, b.Endpoints) &&
+	return a.AddressType == b.AddressType && a.Service == b.Service && a.Headless == b.Headless &&
+		slices.EqualFunc(a.Endpoints, b.Endpoints, sameEndpoint) &&
 		equality.Semantic.DeepEqual(a.Ports, b.Ports)
+}
+
+func sameEndpoint(a, b proxier.SliceEndpoint) bool {
+	return a.Address == b.Address && a.NoAddress == b.NoAddress && a.Ready == b.Ready &&
+		a.Serving == b.Serving && a.Terminating == b.Terminating &&
+		(a.NodeName == nil) == (b.NodeName == nil) && (a.NodeName == nil || *a.NodeName == *b.NodeName) &&
+		equality.Semantic.DeepEqual(a.Hints, b.Hints)
 }
 
 // sameNode reports whether a and b (either may be nil) are the same for the
@@ -97,9 +104,9 @@ func ToBeDeleted(n *v1.Node) bool {
 
 // triggerTime returns the slice's endpoints.kubernetes.io/last-change-trigger-time,
 // or the zero time when it is missing or invalid.
-func triggerTime(sl *discovery.EndpointSlice) time.Time {
-	v, ok := sl.Annotations[v1.EndpointsLastChangeTriggerTime]
-	if !ok {
+func triggerTime(sl *proxier.Slice) time.Time {
+	v := sl.TriggerTime
+	if v == "" {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)

@@ -2,9 +2,10 @@ package tracker
 
 import (
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // The On* methods take an informer event: prev nil is an add, cur nil a
@@ -47,7 +48,7 @@ func (t *Tracker) OnService(prev, cur *v1.Service) {
 
 // OnEndpointSlice records an EndpointSlice event. A slice without a
 // kubernetes.io/service-name label is stored but belongs to no service.
-func (t *Tracker) OnEndpointSlice(prev, cur *discovery.EndpointSlice) {
+func (t *Tracker) OnEndpointSlice(prev, cur *proxier.Slice) {
 	obj := cur
 	if obj == nil {
 		obj = prev
@@ -83,7 +84,7 @@ func (t *Tracker) OnEndpointSlice(prev, cur *discovery.EndpointSlice) {
 // (old to cur) changed something. On delete the annotation dates from the
 // last update, not from the deletion, so deletes are never recorded
 // (kube-proxy does the same).
-func (t *Tracker) recordTriggerLocked(old, cur *discovery.EndpointSlice, wasPending bool) {
+func (t *Tracker) recordTriggerLocked(old, cur *proxier.Slice, wasPending bool) {
 	svc, ok := serviceOf(cur)
 	if !ok {
 		return

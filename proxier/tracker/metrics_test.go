@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 func TestTrackerCounts(t *testing.T) {
@@ -19,9 +21,9 @@ func TestTrackerCounts(t *testing.T) {
 	// Every event counts, no-ops included, as kube-proxy counts them.
 	tr.OnService(svcA, updService(svcA))
 	tr.OnService(svcB, nil)
-	tr.OnEndpointSlice(sliceA, updSlice(sliceA))
-	tr.OnEndpointSlice(sliceB, updSlice(sliceB, func(s *discovery.EndpointSlice) { s.Endpoints = nil }))
-	tr.OnEndpointSlice(nil, makeSlice("ns", "c-1", "c"))
+	tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(updSlice(sliceA)))
+	tr.OnEndpointSlice(proxier.NewSlice(sliceB), proxier.NewSlice(updSlice(sliceB, func(s *discovery.EndpointSlice) { s.Endpoints = nil })))
+	tr.OnEndpointSlice(nil, proxier.NewSlice(makeSlice("ns", "c-1", "c")))
 	got := tr.Take()
 	if got.ServiceUpdates != 2 || got.EndpointUpdates != 3 {
 		t.Errorf("counts = (%d, %d), want (2, 3)", got.ServiceUpdates, got.EndpointUpdates)
@@ -49,16 +51,16 @@ func TestTrackerTriggerTimes(t *testing.T) {
 			name: "each changing update keeps its time",
 			steps: func(tr *Tracker) {
 				s1 := updSlice(sliceA, changeEP("198.18.200.2"), withTrigger(t1))
-				tr.OnEndpointSlice(sliceA, s1)
-				tr.OnEndpointSlice(s1, updSlice(s1, changeEP("198.18.200.3"), withTrigger(t2)))
-				tr.OnEndpointSlice(nil, makeSlice("ns", "b-2", "b", withTrigger(t3)))
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(s1))
+				tr.OnEndpointSlice(proxier.NewSlice(s1), proxier.NewSlice(updSlice(s1, changeEP("198.18.200.3"), withTrigger(t2))))
+				tr.OnEndpointSlice(nil, proxier.NewSlice(makeSlice("ns", "b-2", "b", withTrigger(t3))))
 			},
 			want: map[types.NamespacedName][]time.Time{a: {t1, t2}, b: {t3}},
 		},
 		{
 			name: "a change only in the annotation is no change and no time",
 			steps: func(tr *Tracker) {
-				tr.OnEndpointSlice(sliceA, updSlice(sliceA, withTrigger(t1)))
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(updSlice(sliceA, withTrigger(t1))))
 			},
 			want: map[types.NamespacedName][]time.Time{},
 		},
@@ -66,24 +68,24 @@ func TestTrackerTriggerTimes(t *testing.T) {
 			name: "a no-op update on a pending slice adds no time",
 			steps: func(tr *Tracker) {
 				s1 := updSlice(sliceA, changeEP("198.18.200.2"), withTrigger(t1))
-				tr.OnEndpointSlice(sliceA, s1)
-				tr.OnEndpointSlice(s1, updSlice(s1, withTrigger(t2)))
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(s1))
+				tr.OnEndpointSlice(proxier.NewSlice(s1), proxier.NewSlice(updSlice(s1, withTrigger(t2))))
 			},
 			want: map[types.NamespacedName][]time.Time{a: {t1}},
 		},
 		{
 			name: "times from before the tracker started are ignored",
 			steps: func(tr *Tracker) {
-				tr.OnEndpointSlice(sliceA, updSlice(sliceA, changeEP("198.18.200.2"), withTrigger(before)))
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(updSlice(sliceA, changeEP("198.18.200.2"), withTrigger(before))))
 			},
 			want: map[types.NamespacedName][]time.Time{},
 		},
 		{
 			name: "deletes record no time",
 			steps: func(tr *Tracker) {
-				tr.OnEndpointSlice(sliceA, nil)
-				tr.OnEndpointSlice(nil, makeSlice("ns", "b-2", "b", withTrigger(t1)))
-				tr.OnEndpointSlice(updSlice(sliceB, withTrigger(t2)), nil)
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), nil)
+				tr.OnEndpointSlice(nil, proxier.NewSlice(makeSlice("ns", "b-2", "b", withTrigger(t1))))
+				tr.OnEndpointSlice(proxier.NewSlice(updSlice(sliceB, withTrigger(t2))), nil)
 			},
 			want: map[types.NamespacedName][]time.Time{b: {t1}},
 		},
@@ -91,17 +93,17 @@ func TestTrackerTriggerTimes(t *testing.T) {
 			name: "a reverted change reports no time",
 			steps: func(tr *Tracker) {
 				s1 := updSlice(sliceA, changeEP("198.18.200.2"), withTrigger(t1))
-				tr.OnEndpointSlice(sliceA, s1)
-				tr.OnEndpointSlice(s1, updSlice(s1, changeEP("198.18.200.1"), withTrigger(t2)))
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(s1))
+				tr.OnEndpointSlice(proxier.NewSlice(s1), proxier.NewSlice(updSlice(s1, changeEP("198.18.200.1"), withTrigger(t2))))
 			},
 			want: map[types.NamespacedName][]time.Time{},
 		},
 		{
 			name: "invalid annotation is ignored",
 			steps: func(tr *Tracker) {
-				tr.OnEndpointSlice(sliceA, updSlice(sliceA, changeEP("198.18.200.2"), func(s *discovery.EndpointSlice) {
+				tr.OnEndpointSlice(proxier.NewSlice(sliceA), proxier.NewSlice(updSlice(sliceA, changeEP("198.18.200.2"), func(s *discovery.EndpointSlice) {
 					s.Annotations = map[string]string{"endpoints.kubernetes.io/last-change-trigger-time": "yesterday"}
-				}))
+				})))
 			},
 			want: map[types.NamespacedName][]time.Time{},
 		},

@@ -9,6 +9,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // TestTrackerConcurrent drives the Tracker from several informer-like
@@ -31,8 +33,8 @@ func TestTrackerConcurrent(t *testing.T) {
 				svc := makeService(ns, name)
 				sl := makeSlice(ns, name+"-1", name)
 				tr.OnService(nil, svc)
-				tr.OnEndpointSlice(nil, sl)
-				tr.OnEndpointSlice(sl, updSlice(sl, func(s *discovery.EndpointSlice) { s.Endpoints = nil }))
+				tr.OnEndpointSlice(nil, proxier.NewSlice(sl))
+				tr.OnEndpointSlice(proxier.NewSlice(sl), proxier.NewSlice(updSlice(sl, func(s *discovery.EndpointSlice) { s.Endpoints = nil })))
 				if i%10 == 0 {
 					tr.OnNode(nil, makeNode("n1", func(n *v1.Node) { n.Labels[v1.LabelTopologyZone] = ns }))
 				}

@@ -6,8 +6,9 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // Store holds the current Services, EndpointSlices and Node as the Tracker
@@ -24,19 +25,19 @@ type Store struct {
 	// slices holds every slice by its own namespace/name, including slices
 	// without a service-name label (so a label added later is a move from
 	// "no service").
-	slices map[types.NamespacedName]*discovery.EndpointSlice
+	slices map[types.NamespacedName]*proxier.Slice
 	// byService indexes labelled slices by service, sorted by slice name:
 	// a slice, not a map, since most services have one slice (a map per
 	// service was 2.5 MB at 10,000 services; issue 14).
-	byService map[types.NamespacedName][]*discovery.EndpointSlice
+	byService map[types.NamespacedName][]*proxier.Slice
 	node      *v1.Node
 }
 
 func newStore() *Store {
 	return &Store{
 		services:  make(map[types.NamespacedName]*v1.Service),
-		slices:    make(map[types.NamespacedName]*discovery.EndpointSlice),
-		byService: make(map[types.NamespacedName][]*discovery.EndpointSlice),
+		slices:    make(map[types.NamespacedName]*proxier.Slice),
+		byService: make(map[types.NamespacedName][]*proxier.Slice),
 	}
 }
 
@@ -49,7 +50,7 @@ func (s *Store) Service(name types.NamespacedName) *v1.Service {
 
 // EndpointSlices returns the slices labelled for the named service, sorted
 // by slice name; nil when there are none. The slice is the caller's.
-func (s *Store) EndpointSlices(name types.NamespacedName) []*discovery.EndpointSlice {
+func (s *Store) EndpointSlices(name types.NamespacedName) []*proxier.Slice {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if idx := s.byService[name]; len(idx) > 0 {
@@ -98,7 +99,7 @@ func (s *Store) setService(name types.NamespacedName, svc *v1.Service) *v1.Servi
 
 // setSlice stores sl (nil deletes) under key, moves it in the per-service
 // index when its service-name label changed, and returns what was there.
-func (s *Store) setSlice(key types.NamespacedName, sl *discovery.EndpointSlice) *discovery.EndpointSlice {
+func (s *Store) setSlice(key types.NamespacedName, sl *proxier.Slice) *proxier.Slice {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.slices[key]
@@ -128,14 +129,14 @@ func (s *Store) setSlice(key types.NamespacedName, sl *discovery.EndpointSlice) 
 
 // sliceIndex is where the slice named name is, or would be inserted, in
 // idx, sorted by name, and whether it is there.
-func sliceIndex(idx []*discovery.EndpointSlice, name string) (int, bool) {
-	return slices.BinarySearchFunc(idx, name, func(sl *discovery.EndpointSlice, name string) int {
+func sliceIndex(idx []*proxier.Slice, name string) (int, bool) {
+	return slices.BinarySearchFunc(idx, name, func(sl *proxier.Slice, name string) int {
 		return cmp.Compare(sl.Name, name)
 	})
 }
 
 // slice returns the stored slice named key, or nil.
-func (s *Store) slice(key types.NamespacedName) *discovery.EndpointSlice {
+func (s *Store) slice(key types.NamespacedName) *proxier.Slice {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.slices[key]
@@ -152,11 +153,11 @@ func (s *Store) setNode(n *v1.Node) *v1.Node {
 
 // serviceOf returns the service a slice belongs to, from its
 // kubernetes.io/service-name label; false for nil or unlabelled slices.
-func serviceOf(sl *discovery.EndpointSlice) (types.NamespacedName, bool) {
+func serviceOf(sl *proxier.Slice) (types.NamespacedName, bool) {
 	if sl == nil {
 		return types.NamespacedName{}, false
 	}
-	name := sl.Labels[discovery.LabelServiceName]
+	name := sl.Service
 	if name == "" {
 		return types.NamespacedName{}, false
 	}

@@ -6,8 +6,9 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // Kind names one of the object kinds that must be listed before a sync.
@@ -72,7 +73,7 @@ type Tracker struct {
 	services map[types.NamespacedName]*v1.Service
 	// slices maps each slice (by namespace/name) with a pending change to
 	// the slice at the last Take (nil: it did not exist).
-	slices      map[types.NamespacedName]*discovery.EndpointSlice
+	slices      map[types.NamespacedName]*proxier.Slice
 	nodePending bool
 	nodeBase    *v1.Node
 	requeued    map[types.NamespacedName]struct{}
@@ -94,7 +95,7 @@ func New(notify func()) *Tracker {
 		store:    newStore(),
 		start:    time.Now(),
 		services: make(map[types.NamespacedName]*v1.Service),
-		slices:   make(map[types.NamespacedName]*discovery.EndpointSlice),
+		slices:   make(map[types.NamespacedName]*proxier.Slice),
 		requeued: make(map[types.NamespacedName]struct{}),
 		triggers: make(map[types.NamespacedName][]time.Time),
 	}
@@ -196,7 +197,7 @@ func (t *Tracker) Take() Changes {
 		}
 	}
 	t.services = make(map[types.NamespacedName]*v1.Service)
-	t.slices = make(map[types.NamespacedName]*discovery.EndpointSlice)
+	t.slices = make(map[types.NamespacedName]*proxier.Slice)
 	t.requeued = make(map[types.NamespacedName]struct{})
 	t.triggers = make(map[types.NamespacedName][]time.Time)
 	t.nodePending, t.nodeBase = false, nil

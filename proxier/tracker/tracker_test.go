@@ -9,6 +9,8 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 )
 
 // Objects known before each case's steps (taken once, so they are the
@@ -24,8 +26,8 @@ var (
 func known(tr *Tracker) {
 	tr.OnService(nil, svcA)
 	tr.OnService(nil, svcB)
-	tr.OnEndpointSlice(nil, sliceA)
-	tr.OnEndpointSlice(nil, sliceB)
+	tr.OnEndpointSlice(nil, proxier.NewSlice(sliceA))
+	tr.OnEndpointSlice(nil, proxier.NewSlice(sliceB))
 	tr.OnNode(nil, node)
 }
 
@@ -36,7 +38,7 @@ func svcEv(prev, cur *v1.Service) step {
 }
 
 func sliceEv(prev, cur *discovery.EndpointSlice) step {
-	return func(t *Tracker) { t.OnEndpointSlice(prev, cur) }
+	return func(t *Tracker) { t.OnEndpointSlice(proxier.NewSlice(prev), proxier.NewSlice(cur)) }
 }
 
 func nodeEv(prev, cur *v1.Node) step {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"weak"
 
@@ -56,55 +55,37 @@ func listFilters(proxyName string) (services, slices func(*metav1.ListOptions), 
 // largest annotation, never read by the proxy.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// stripUnused drops what the proxy never reads, to keep the informer caches
-// small at 10k+ services: managed fields and kubectl's last-applied copy of
-// every object; the owner references of EndpointSlices and, per endpoint,
-// the pod reference, hostname and deprecated topology map (a real
-// EndpointSlice carries a targetRef of five strings per endpoint). It also
-// gives a slice's endpoints an array of their size: the protobuf decoder
-// appends them one at a time, so 10 endpoints of 96 bytes sit in an array
-// for 16 (1,536 bytes instead of 1,024; 5 MB at 10,000 slices, issue 14).
-func stripUnused(obj any) (any, error) {
+// slimObjects is the informers' transform. Services and the Node lose
+// what the proxy never reads, managed fields and kubectl's last-applied
+// copy of the object, so the caches stay small at 10k+ services. An
+// EndpointSlice becomes a proxier.Slice, the fields Build reads in a
+// compact form (about 1.5 KB less per slice of 10 endpoints than the
+// object with those fields dropped, issue 14), its node names shared with
+// every other endpoint on the same node. client-go applies the transform
+// both in the watch-list's temporary store and in the informer's queue, so
+// it must be idempotent: a Slice is returned as it is.
+func slimObjects(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *proxier.Slice:
+		return o, nil
+	case *discovery.EndpointSlice:
+		for i := range o.Endpoints {
+			o.Endpoints[i].NodeName = shared.str(o.Endpoints[i].NodeName)
+		}
+		return proxier.NewSlice(o), nil
+	}
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
 		if a := m.GetAnnotations(); a != nil {
 			delete(a, lastApplied)
 		}
 	}
-	if sl, ok := obj.(*discovery.EndpointSlice); ok {
-		sl.OwnerReferences = nil
-		for i := range sl.Endpoints {
-			e := &sl.Endpoints[i]
-			e.TargetRef, e.Hostname, e.DeprecatedTopology = nil, nil, nil
-			e.NodeName, e.Zone = shared.str(e.NodeName), shared.str(e.Zone)
-			c := &e.Conditions
-			c.Ready, c.Serving, c.Terminating = sharedBool(c.Ready), sharedBool(c.Serving), sharedBool(c.Terminating)
-		}
-		if cap(sl.Endpoints) > len(sl.Endpoints) {
-			sl.Endpoints = slices.Clone(sl.Endpoints)
-		}
-	}
 	return obj, nil
 }
 
-// Every endpoint of a node carries its own copy of the node's name, zone
-// and three condition booleans; cached objects are never written, so they
-// can share one copy each (100,000 endpoints: about 6 MB less).
-var (
-	shared      = newInterner()
-	sharedTrue  = new(true)
-	sharedFalse = new(false)
-)
-
-func sharedBool(b *bool) *bool {
-	switch {
-	case b == nil:
-		return nil
-	case *b:
-		return sharedTrue
-	}
-	return sharedFalse
-}
+// Every endpoint of a node carries its own copy of the node's name; the
+// cached slices share one per node (100,000 endpoints: about 2 MB less).
+var shared = newInterner()
 
 // interner hands out one *string per distinct value: node names and zones,
 // as many as the cluster has nodes. It holds its values weakly: a value
@@ -187,7 +168,7 @@ func (d *daemon) startInformers(ctx context.Context) error {
 		{tracker.Services, newInformer(api.ListWatch(kubeapi.Services, services), &v1.Service{}),
 			func(p, c any) { t.OnService(as[v1.Service](p), as[v1.Service](c)) }},
 		{tracker.EndpointSlices, newInformer(api.ListWatch(kubeapi.EndpointSlices, slices), &discovery.EndpointSlice{}),
-			func(p, c any) { t.OnEndpointSlice(as[discovery.EndpointSlice](p), as[discovery.EndpointSlice](c)) }},
+			func(p, c any) { t.OnEndpointSlice(as[proxier.Slice](p), as[proxier.Slice](c)) }},
 		{tracker.Node, newInformer(api.ListWatch(kubeapi.Nodes, thisNode), &v1.Node{}),
 			func(p, c any) { t.OnNode(as[v1.Node](p), as[v1.Node](c)) }},
 	}
@@ -199,7 +180,7 @@ func (d *daemon) startInformers(ctx context.Context) error {
 	// did not know yet).
 	synced := make([]cache.InformerSynced, len(kinds))
 	for i, k := range kinds {
-		if err := k.inf.SetTransform(stripUnused); err != nil {
+		if err := k.inf.SetTransform(slimObjects); err != nil {
 			return err
 		}
 		on := wrapHandler(k.on)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,48 +13,59 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ipvs-proxy/ipvs-proxy/cmd/ipvs-proxy/kubeapi/kubeapitest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/tracker"
 )
 
-// TestStripUnusedKeepsWhatBuildReads: the informer transform drops what
-// the proxy never reads and nothing Build or the tracker use.
-func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
+// TestSlimObjectsKeepsWhatBuildReads: the informer transform makes a
+// slice the proxier.Slice of the same slice without the fields the proxy
+// never reads, shares node names between slices, is idempotent (client-go
+// applies it twice to a watch-list's objects), and drops managed fields
+// and kubectl's copy from the other objects.
+func TestSlimObjectsKeepsWhatBuildReads(t *testing.T) {
 	ep := k8stest.Endpoint("198.18.10.1", k8stest.OnNode("node-a"), k8stest.ZoneHint("zone-a"))
 	ep.Zone = new("zone-a")
-	want := k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep})
-	want.Annotations = map[string]string{v1.EndpointsLastChangeTriggerTime: "2026-11-26T00:00:00Z"}
+	clean := k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{ep})
+	clean.Annotations = map[string]string{v1.EndpointsLastChangeTriggerTime: "2026-11-26T00:00:00Z"}
+	clean.ResourceVersion = "42"
 
-	got := want.DeepCopy()
-	got.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}
-	got.OwnerReferences = []metav1.OwnerReference{{Kind: "Service", Name: "web"}}
-	got.Annotations[lastApplied] = `{"kind":"EndpointSlice"}`
-	e := &got.Endpoints[0]
+	full := clean.DeepCopy()
+	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}
+	full.OwnerReferences = []metav1.OwnerReference{{Kind: "Service", Name: "web"}}
+	full.Annotations[lastApplied] = `{"kind":"EndpointSlice"}`
+	full.Labels["app"] = "web"
+	e := &full.Endpoints[0]
 	e.TargetRef = &v1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "web-7d4f9", UID: "0b1c"}
 	e.Hostname = new("web-7d4f9")
 	e.DeprecatedTopology = map[string]string{"kubernetes.io/hostname": "node-a"}
-	if _, err := stripUnused(got); err != nil {
+	got, err := slimObjects(full)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("stripped slice (-want +got):\n%s", diff)
+	if diff := cmp.Diff(proxier.NewSlice(clean), got); diff != "" {
+		t.Errorf("cached slice (-want +got):\n%s", diff)
+	}
+	if again, err := slimObjects(got); err != nil || again != got {
+		t.Errorf("slimObjects(its own result) = %p, %v; want the same %p", again, err, got)
 	}
 
-	// Node names, zones and conditions are shared between cached objects.
 	other := k8stest.Slice("ns", "api", "api-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.2", k8stest.OnNode("node-a"))})
-	if _, err := stripUnused(other); err != nil {
+	otherGot, err := slimObjects(other)
+	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := got.Endpoints[0], other.Endpoints[0]
-	if a.NodeName != b.NodeName || a.Conditions.Ready != b.Conditions.Ready {
-		t.Errorf("node name and ready condition not shared: %p %p, %p %p", a.NodeName, b.NodeName, a.Conditions.Ready, b.Conditions.Ready)
+	a, b := got.(*proxier.Slice).Endpoints[0], otherGot.(*proxier.Slice).Endpoints[0]
+	if a.NodeName != b.NodeName {
+		t.Errorf("node name not shared: %p %p", a.NodeName, b.NodeName)
 	}
 
 	svc := k8stest.Service("ns", "web", k8stest.Annotate("ipvs-proxy.io/scheduler", "mh", lastApplied, "{}"))
-	if _, err := stripUnused(svc); err != nil {
+	if _, err := slimObjects(svc); err != nil {
 		t.Fatal(err)
 	}
 	if want := map[string]string{"ipvs-proxy.io/scheduler": "mh"}; !cmp.Equal(svc.Annotations, want) {
@@ -61,36 +73,53 @@ func TestStripUnusedKeepsWhatBuildReads(t *testing.T) {
 	}
 }
 
-// TestStripUnusedSizesTheEndpointsArray: a slice decoded from protobuf, as
-// the informers receive it, keeps its endpoints in an array grown by
-// appending; the cached copy must hold them in one of their size, unchanged.
-func TestStripUnusedSizesTheEndpointsArray(t *testing.T) {
-	var eps []discovery.Endpoint
-	for i := range 10 {
-		eps = append(eps, k8stest.Endpoint(fmt.Sprintf("198.18.10.%d", i+1), k8stest.OnNode("node-a")))
-	}
-	data, err := k8stest.Slice("ns", "web", "web-1", eps).Marshal()
-	if err != nil {
+// TestInformerDeliversSliceChanges: with the cache holding proxier.Slice
+// objects, an endpoint change, a second slice and a deletion all reach the
+// tracker (client-go drops an update whose resource version it cannot
+// tell from the cached one's as a resync).
+func TestInformerDeliversSliceChanges(t *testing.T) {
+	cs := fake.NewClientset(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, k8stest.Service("ns", "web"),
+		k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.1")}))
+	d := &daemon{cfg: Config{NodeName: "node-a"}, deps: Deps{Client: kubeapitest.FromClientset(cs)}, tracker: tracker.New(nil)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := d.startInformers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := &discovery.EndpointSlice{}
-	if err := got.Unmarshal(data); err != nil {
+	web := types.NamespacedName{Namespace: "ns", Name: "web"}
+	await := func(what string, want ...string) {
+		t.Helper()
+		var got []string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			got = got[:0]
+			for _, sl := range d.tracker.Store().EndpointSlices(web) {
+				for _, e := range sl.Endpoints {
+					got = append(got, sl.Name+" "+e.Address)
+				}
+			}
+			if slices.Equal(got, want) {
+				return
+			}
+		}
+		t.Fatalf("%s: the tracker holds %q, want %q", what, got, want)
+	}
+	await("listed", "web-1 198.18.10.1")
+
+	slc := cs.DiscoveryV1().EndpointSlices("ns")
+	upd := k8stest.Slice("ns", "web", "web-1", []discovery.Endpoint{k8stest.Endpoint("198.18.10.2")})
+	upd.ResourceVersion = "2"
+	if _, err := slc.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if cap(got.Endpoints) == len(got.Endpoints) {
-		t.Fatalf("decoded endpoints have capacity %d for %d: the decoder no longer over-allocates, this test proves nothing",
-			cap(got.Endpoints), len(got.Endpoints))
-	}
-	want := got.DeepCopy()
-	if _, err := stripUnused(got); err != nil {
+	await("updated", "web-1 198.18.10.2")
+	if _, err := slc.Create(ctx, k8stest.Slice("ns", "web", "web-2", []discovery.Endpoint{k8stest.Endpoint("198.18.10.3")}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if cap(got.Endpoints) != len(got.Endpoints) {
-		t.Errorf("cached endpoints have capacity %d for %d, want %d", cap(got.Endpoints), len(got.Endpoints), len(got.Endpoints))
+	await("second slice", "web-1 198.18.10.2", "web-2 198.18.10.3")
+	if err := slc.Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("stripped slice (-want +got):\n%s", diff)
-	}
+	await("deleted", "web-2 198.18.10.3")
 }
 
 // TestTrackerSyncedOnlyAfterEveryListedObjectWasHandled: the first sync may
