@@ -53,7 +53,8 @@ func (e *Engine) CheckIPVS(ctx context.Context) (drifted bool) {
 // from what was applied (a flushed table). A Full would re-add a flushed
 // table in one sync, every change waiting behind it (100,000 services in
 // the test VM: 5 min 9 s); the cycle's steps write at most stepOps
-// operations each, and changes go first between them. It reports false when the
+// operations each, for about stepWriteTime at most, and changes go first
+// between them. It reports false when the
 // repair is one Full (at most one chunk of virtual servers), which the
 // caller then asks for. A cycle in progress that already runs back to
 // back (adopting, or started here) is left to finish: the checks during

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
@@ -41,13 +42,42 @@ func (e *Engine) compareSlice() int { return 2 * e.repairChunk() }
 
 // stepOps bounds the operations one comparison step writes (a step ends
 // at the entry that reaches it): a table flushed by someone else makes
-// every desired entry an add of a virtual server with its real servers,
-// and right after a flush the kernel adds each destination at about 6 ms
-// in the test VM (its destination trash: see docs/performance.md), so a
-// slice of 1,000 virtual servers with 10 real servers each held the sync
-// goroutine 65-69 s (10k run T1741Z). At this bound a step is about
-// 0.1 s into a clean table and 6 s right after a flush.
+// every desired entry an add of a virtual server with its real servers.
+// At this bound a step is about 0.1 s into a clean table.
 func (e *Engine) stepOps() int { return 2 * e.repairChunk() }
+
+// stepWriteTime bounds how long one comparison step writes. Right after a
+// flush the kernel keeps the deleted destinations in its trash until a
+// timer frees them, and each destination added first walks that list
+// (ip_vs_add_dest, ip_vs_trash_get_dest): in the test VM about 6 ms per add
+// after a flush of 100,000 (10k run T1741Z) and 90 ms after one of
+// 1,000,000 (100k run T1937Z, where a step of 1,001 writes held the sync
+// goroutine 93.6 s), against 0.1 ms into a clean table. A step writes in
+// batches, and stops taking entries once it has written this long.
+const stepWriteTime = time.Second
+
+// firstWriteBatch is how many operations a cycle writes at once before it
+// knows what a write costs.
+const firstWriteBatch = 16
+
+// writeBatch is how many operations a step sends at once: what takes half
+// of stepWriteTime at the cycle's last measured cost, at most limit.
+func (c *repairCycle) writeBatch(limit int) int {
+	if c.opCost <= 0 {
+		return min(firstWriteBatch, limit)
+	}
+	return max(1, min(limit, int(stepWriteTime/2/c.opCost)))
+}
+
+// executeTimed executes ops and keeps their cost per operation for the
+// cycle's next batches.
+func (e *Engine) executeTimed(ctx context.Context, ops []model.Op, gone []goneReal, res *Result) {
+	start := e.clock.Now()
+	e.execute(ctx, ops, gone, res)
+	if len(ops) > 0 {
+		e.cycle.opCost = e.clock.Since(start) / time.Duration(len(ops))
+	}
+}
 
 // compareStep compares the next slice and, after the last, hands the
 // virtual servers whose real servers are to be read to the chunk steps.
@@ -77,12 +107,22 @@ func (e *Engine) compareStep(ctx context.Context, res *Result) {
 	if v.next == len(v.vss) && v.desired == nil {
 		v.desired = slices.AppendSeq(make([]model.VSKey, 0, len(e.desired.VirtualServers())), maps.Keys(e.desired.VirtualServers()))
 	}
-	for ; budget > 0 && len(v.desired) > 0 && len(ops) < e.stepOps(); budget-- {
+	start, written := e.clock.Now(), 0
+	for ; budget > 0 && len(v.desired) > 0 && written+len(ops) < e.stepOps(); budget-- {
 		k := v.desired[0]
 		v.desired = v.desired[1:]
 		ops, gone = e.compareDesired(ctx, ops, gone, k, res)
+		if len(ops) < c.writeBatch(e.stepOps()) {
+			continue
+		}
+		e.executeTimed(ctx, ops, gone, res)
+		written += len(ops)
+		ops, gone = nil, nil
+		if e.clock.Since(start) >= stepWriteTime {
+			break
+		}
 	}
-	e.execute(ctx, ops, gone, res)
+	e.executeTimed(ctx, ops, gone, res)
 	if v.desired == nil || len(v.desired) > 0 {
 		return
 	}

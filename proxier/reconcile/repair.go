@@ -42,6 +42,9 @@ type repairCycle struct {
 	rereads  []model.VSKey
 	// urgent: a check found IPVS drifted (RepairNow).
 	urgent bool
+	// opCost is what a write cost in the cycle's last batch (compare.go:
+	// writeBatch).
+	opCost time.Duration
 }
 
 func (e *Engine) repairChunk() int {

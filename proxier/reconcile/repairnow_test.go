@@ -2,10 +2,14 @@ package reconcile
 
 import (
 	"testing"
+	"time"
 
 	discovery "k8s.io/api/discovery/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
 )
 
 // TestRepairNowPutsAFlushedTableBackInSteps: after someone flushed the
@@ -78,5 +82,66 @@ func TestRepairNowOfASmallTableIsAFull(t *testing.T) {
 	r, _ := manyRig(t, 3, 5)
 	if r.eng.RepairNow() || r.eng.CatchingUp() {
 		t.Errorf("RepairNow over 3 virtual servers started a cycle (catching up %v)", r.eng.CatchingUp())
+	}
+}
+
+// slowIPVS is the fake kernel with every write costing perOp on the rig's
+// clock, as destination adds do right after a flush (the kernel's
+// destination trash: compare.go, stepWriteTime).
+type slowIPVS struct {
+	*ipvs.Fake
+	clock *clocktesting.FakeClock
+	perOp time.Duration
+}
+
+func (s slowIPVS) ApplyBatch(ops []model.Op) []error {
+	s.clock.Step(time.Duration(len(ops)) * s.perOp)
+	return s.Fake.ApplyBatch(ops)
+}
+
+// TestRepairStepsAreBoundedInTimeWhenWritesAreSlow: with each write
+// costing 90 ms (a flush of 1,000,000 destinations in the test VM), no
+// step of the repair cycle writes for much more than stepWriteTime, and
+// the cycle still puts everything back.
+func TestRepairStepsAreBoundedInTimeWhenWritesAreSlow(t *testing.T) {
+	// Chunks of 20 make a step's operation bound (stepOps, 40) take 3.6 s.
+	r, _ := manyRig(t, 60, 20)
+	const perOp = 90 * time.Millisecond
+	r.eng.cfg.IPVS = slowIPVS{Fake: r.ipvs, clock: r.clock, perOp: perOp}
+	for _, s := range r.ipvs.Services() {
+		if err := r.ipvs.DeleteVirtualServer(s.VSKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r.eng.RepairNow() {
+		t.Fatal("RepairNow over 60 virtual servers in chunks of 20: no cycle")
+	}
+	// A step may overrun by the batch that crosses the bound: at most
+	// firstWriteBatch writes, or half the bound once the cost is known,
+	// plus the last virtual server's three.
+	longest := stepWriteTime + (firstWriteBatch+3)*perOp
+	for step := 1; ; step++ {
+		if step > 1000 {
+			t.Fatal("the cycle did not end in 1,000 steps")
+		}
+		start := r.clock.Now()
+		res, done := r.eng.Repair(r.ctx, nil)
+		if res.Failures > 0 {
+			t.Fatalf("step %d failed: %+v", step, res)
+		}
+		if took := r.clock.Since(start); took > longest {
+			t.Errorf("step %d wrote %d operations for %v, want at most %v", step, res.Writes, took, longest)
+		}
+		if done {
+			break
+		}
+	}
+	if got := len(r.ipvs.Services()); got != 60 {
+		t.Errorf("%d virtual servers after the repair, want 60", got)
+	}
+	for _, s := range r.ipvs.Services() {
+		if len(s.Reals) != 2 {
+			t.Errorf("%v has %d real servers after the repair, want 2", s.VSKey, len(s.Reals))
+		}
 	}
 }
