@@ -32,7 +32,7 @@ type Assembler struct {
 	claims   map[model.VSKey][]types.NamespacedName // sorted, winner first
 	vs       map[model.VSKey]*model.Service         // the winners' virtual servers
 	addrs    map[netip.Addr]int
-	ports    map[netip.Addr]map[string]counted[model.ServicePort] // by address, then owner and port
+	ports    map[netip.Addr]map[model.VSKey][]counted[model.ServicePort] // by address and key (assemble_netfilter.go)
 	nports   map[model.NodePort]int
 	hair     map[model.Endpoint]int
 	health   map[types.NamespacedName]HealthCheck
@@ -68,7 +68,7 @@ func NewAssembler() *Assembler {
 		claims:   map[model.VSKey][]types.NamespacedName{},
 		vs:       map[model.VSKey]*model.Service{},
 		addrs:    map[netip.Addr]int{},
-		ports:    map[netip.Addr]map[string]counted[model.ServicePort]{},
+		ports:    map[netip.Addr]map[model.VSKey][]counted[model.ServicePort]{},
 		nports:   map[model.NodePort]int{},
 		hair:     map[model.Endpoint]int{},
 		health:   map[types.NamespacedName]HealthCheck{},
