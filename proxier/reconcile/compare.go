@@ -61,21 +61,25 @@ const stepWriteTime = time.Second
 const firstWriteBatch = 16
 
 // writeBatch is how many operations a step sends at once: what takes half
-// of stepWriteTime at the cycle's last measured cost, at most limit.
+// of stepWriteTime at the highest cost per write the cycle has measured,
+// at most limit. Not the last cost: re-adding a flushed destination walks
+// the trash up to where that destination lies, so the cost of one batch
+// says little about the next (100k run T2053Z: batches sized on the last
+// cost made steps of 37 s).
 func (c *repairCycle) writeBatch(limit int) int {
-	if c.opCost <= 0 {
+	if c.maxOpCost <= 0 {
 		return min(firstWriteBatch, limit)
 	}
-	return max(1, min(limit, int(stepWriteTime/2/c.opCost)))
+	return max(1, min(limit, int(stepWriteTime/2/c.maxOpCost)))
 }
 
-// executeTimed executes ops and keeps their cost per operation for the
-// cycle's next batches.
+// executeTimed executes ops and keeps the highest cost per operation for
+// the cycle's next batches.
 func (e *Engine) executeTimed(ctx context.Context, ops []model.Op, gone []goneReal, res *Result) {
 	start := e.clock.Now()
 	e.execute(ctx, ops, gone, res)
 	if len(ops) > 0 {
-		e.cycle.opCost = e.clock.Since(start) / time.Duration(len(ops))
+		e.cycle.maxOpCost = max(e.cycle.maxOpCost, e.clock.Since(start)/time.Duration(len(ops)))
 	}
 }
 

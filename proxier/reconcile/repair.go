@@ -42,9 +42,9 @@ type repairCycle struct {
 	rereads  []model.VSKey
 	// urgent: a check found IPVS drifted (RepairNow).
 	urgent bool
-	// opCost is what a write cost in the cycle's last batch (compare.go:
-	// writeBatch).
-	opCost time.Duration
+	// maxOpCost is the highest cost per write of the cycle's batches
+	// (compare.go: writeBatch).
+	maxOpCost time.Duration
 }
 
 func (e *Engine) repairChunk() int {
