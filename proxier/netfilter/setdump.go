@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipvs-proxy/ipvs-proxy/proxier/internal/nlmsg"
 )
 
 // dumpBuffer is the receive buffer of a set dump. The kernel sizes each
@@ -70,46 +72,51 @@ func dumpSetElements(netNS int, set *nftables.Set) ([]dumpedElement, error) {
 type setDump struct {
 	seq   uint32
 	buf   []byte
+	msgs  []nlmsg.Message
 	elems []dumpedElement
 	done  bool
 }
 
 // receive reads one datagram of the dump and decodes its messages.
 func (d *setDump) receive(rc syscall.RawConn) error {
-	var n int
+	var n, flags int
 	var rerr error
 	err := rc.Read(func(fd uintptr) bool {
-		n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
+		for {
+			n, _, flags, _, rerr = unix.Recvmsg(int(fd), d.buf, nil, 0)
+			if !errors.Is(rerr, unix.EINTR) {
+				return !errors.Is(rerr, unix.EAGAIN)
+			}
+		}
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if rerr != nil {
+	case rerr != nil:
 		return fmt.Errorf("receiving the set dump: %w", rerr)
+	case flags&unix.MSG_TRUNC != 0:
+		return fmt.Errorf("set dump message larger than %d bytes", len(d.buf))
 	}
-	msgs, err := syscall.ParseNetlinkMessage(d.buf[:n])
-	if err != nil {
+	if d.msgs, err = nlmsg.Append(d.msgs[:0], d.buf[:n]); err != nil {
 		return fmt.Errorf("parsing the set dump: %w", err)
 	}
-	for _, m := range msgs {
-		if m.Header.Seq != d.seq {
+	// NLM_F_DUMP_INTR is not an error here: nf_tables sets it when anyone
+	// commits in the namespace during the dump (a CNI plugin's tables
+	// included), while only a write to our own tables can mix the read.
+	// The engine discards a read that overlapped a write of ours, and a
+	// foreign commit moves the generation, so the next check reads again.
+	for _, m := range d.msgs {
+		switch {
+		case m.Seq != d.seq:
 			continue
-		}
-		switch m.Header.Type {
-		case unix.NLMSG_DONE:
+		case m.Type == unix.NLMSG_DONE || m.Type == unix.NLMSG_ERROR:
 			d.done = true
-			return nil
-		case unix.NLMSG_ERROR:
-			if len(m.Data) >= 4 {
-				if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-					return fmt.Errorf("set dump: %w", unix.Errno(-errno))
-				}
+			if errno := nlmsg.ErrorCode(m); errno != 0 {
+				return fmt.Errorf("set dump: %w", unix.Errno(errno))
 			}
-			d.done = true
 			return nil
 		}
-		if err := d.decode(m.Data); err != nil {
+		if err := d.decode(m.Payload); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,10 @@ package netfilter
 
 import (
 	"encoding/binary"
+	"errors"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
@@ -177,4 +180,72 @@ func dumpMessage(t *testing.T, elems []nftables.SetElement) []byte {
 		t.Fatal(err)
 	}
 	return append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, msg...)
+}
+
+// TestSetDumpReceive reads crafted dump datagrams through a socket pair:
+// the elements of the dump's own messages, the end, a kernel error, and a
+// dump the kernel marks interrupted, which is read whole (see receive).
+func TestSetDumpReceive(t *testing.T) {
+	elems := dumpMessage(t, []nftables.SetElement{{Key: []byte{198, 18, 0, 1}}, {Key: []byte{198, 18, 0, 2}}})
+	negated := -int32(unix.ENOENT)
+	errno := binary.NativeEndian.AppendUint32(nil, uint32(negated))
+	tests := []struct {
+		name      string
+		datagrams [][]byte
+		wantKeys  int
+		wantErr   error
+	}{
+		{"elements then done", [][]byte{
+			append(nlMessage(0x0a06, 0, 7, elems), nlMessage(0x0a06, 0, 8, elems)...), // another sequence is ignored
+			nlMessage(unix.NLMSG_DONE, 0, 7, make([]byte, 4)),
+		}, 2, nil},
+		{"kernel error", [][]byte{nlMessage(unix.NLMSG_ERROR, 0, 7, errno)}, 0, unix.ENOENT},
+		{"interrupted by a commit elsewhere", [][]byte{
+			nlMessage(0x0a06, unix.NLM_F_DUMP_INTR, 7, elems),
+			nlMessage(unix.NLMSG_DONE, unix.NLM_F_DUMP_INTR, 7, make([]byte, 4)),
+		}, 2, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writer, reader := os.NewFile(uintptr(fds[0]), "w"), os.NewFile(uintptr(fds[1]), "r")
+			defer writer.Close()
+			defer reader.Close()
+			for _, dg := range tc.datagrams {
+				if _, err := writer.Write(dg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := reader.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err) // a receive waiting for more than was sent fails instead of hanging
+			}
+			rc, err := reader.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := setDump{seq: 7, buf: make([]byte, dumpBuffer)}
+			for err == nil && !d.done {
+				err = d.receive(rc)
+			}
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("receive: %v, want %v", err, tc.wantErr)
+			}
+			if len(d.elems) != tc.wantKeys {
+				t.Errorf("%d elements, want %d: %+v", len(d.elems), tc.wantKeys, d.elems)
+			}
+		})
+	}
+}
+
+// nlMessage frames payload as one netlink message.
+func nlMessage(typ, flags uint16, seq uint32, payload []byte) []byte {
+	b := binary.NativeEndian.AppendUint32(nil, uint32(16+len(payload)))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = binary.NativeEndian.AppendUint16(b, flags)
+	b = binary.NativeEndian.AppendUint32(b, seq)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	return append(b, payload...)
 }

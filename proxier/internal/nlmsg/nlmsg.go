@@ -1,8 +1,9 @@
 // Package nlmsg frames netlink messages: it cuts a receive buffer into
 // messages and reads the errno of an acknowledgement. It is pure (bytes in,
 // values out) and shared by the adapters that speak netlink without a
-// library on their hot paths: ipvs (generic netlink dumps and batches) and
-// addr (rtnetlink address dumps and batched binds).
+// library on their hot paths: ipvs (generic netlink dumps and batches),
+// addr (rtnetlink address dumps and batched binds) and netfilter (set
+// element dumps).
 package nlmsg
 
 import (
