@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"time"
 
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,16 +42,36 @@ func manyRig(t *testing.T, n, chunk int) (*rig, []types.NamespacedName) {
 // number of steps it took. It fails on kernel errors.
 func (r *rig) repairCycle() int {
 	r.t.Helper()
-	for steps := 1; steps <= 100; steps++ {
+	return r.repairCycleWith(100, nil)
+}
+
+// repairStep is one step of a repair cycle as repairCycleWith saw it: its
+// number from 1, result, time on the rig's clock and IPVS writes.
+type repairStep struct {
+	n          int
+	res        Result
+	took       time.Duration
+	ipvsWrites int
+}
+
+// repairCycleWith is repairCycle with at most limit steps, handing each
+// step to each (nil: none) before the next.
+func (r *rig) repairCycleWith(limit int, each func(repairStep)) int {
+	r.t.Helper()
+	for n := 1; n <= limit; n++ {
+		start, before := r.clock.Now(), r.ipvs.Writes()
 		res, done := r.eng.Repair(r.ctx, nil)
 		if res.Failures > 0 {
-			r.t.Fatalf("repair step %d had %d failures", steps, res.Failures)
+			r.t.Fatalf("repair step %d had %d failures: %+v", n, res.Failures, res)
+		}
+		if each != nil {
+			each(repairStep{n: n, res: res, took: r.clock.Since(start), ipvsWrites: r.ipvs.Writes() - before})
 		}
 		if done {
-			return steps
+			return n
 		}
 	}
-	r.t.Fatal("repair cycle did not end in 100 steps")
+	r.t.Fatalf("repair cycle did not end in %d steps", limit)
 	return 0
 }
 

@@ -37,29 +37,18 @@ func TestRepairNowPutsAFlushedTableBackInSteps(t *testing.T) {
 	// One step writes at most stepOps operations, and the virtual server
 	// (with its 2 real servers) that reached the bound.
 	maxWrites := r.eng.stepOps() + 2
-	for step := 1; ; step++ {
-		if step > 100 {
-			t.Fatal("the cycle did not end in 100 steps")
+	r.repairCycleWith(100, func(s repairStep) {
+		if s.ipvsWrites > maxWrites {
+			t.Errorf("step %d wrote %d times, want at most %d", s.n, s.ipvsWrites, maxWrites)
 		}
-		before := r.ipvs.Writes()
-		res, done := r.eng.Repair(r.ctx, nil)
-		if res.Failures > 0 {
-			t.Fatalf("step %d failed: %+v", step, res)
-		}
-		if w := r.ipvs.Writes() - before; w > maxWrites {
-			t.Errorf("step %d wrote %d times, want at most %d", step, w, maxWrites)
-		}
-		if step == 2 {
+		if s.n == 2 {
 			name := "between-steps"
 			n := r.src.put(k8stest.Service("ns", name, k8stest.ClusterIPs("198.18.0.250")),
 				k8stest.Slice("ns", name, name+"-1", []discovery.Endpoint{ep("198.18.13.1")}))
 			r.sync(n)
 			r.expectRoute("tcp 198.18.0.250:80", "198.18.13.1:8080")
 		}
-		if done {
-			break
-		}
-	}
+	})
 	if r.eng.CatchingUp() {
 		t.Error("still catching up after the cycle ended")
 	}
@@ -134,22 +123,11 @@ func TestRepairStepsAreBoundedInTimeWhenWritesAreSlow(t *testing.T) {
 	// measurement, ends within that too). Batches sized on the last cost
 	// instead make steps of 2 s here.
 	longest := stepWriteTime*3/2 + 3*perOp
-	for step := 1; ; step++ {
-		if step > 1000 {
-			t.Fatal("the cycle did not end in 1,000 steps")
+	r.repairCycleWith(1000, func(s repairStep) {
+		if s.took > longest {
+			t.Errorf("step %d wrote %d operations for %v, want at most %v", s.n, s.res.Writes, s.took, longest)
 		}
-		start := r.clock.Now()
-		res, done := r.eng.Repair(r.ctx, nil)
-		if res.Failures > 0 {
-			t.Fatalf("step %d failed: %+v", step, res)
-		}
-		if took := r.clock.Since(start); took > longest {
-			t.Errorf("step %d wrote %d operations for %v, want at most %v", step, res.Writes, took, longest)
-		}
-		if done {
-			break
-		}
-	}
+	})
 	if got := len(r.ipvs.Services()); got != 60 {
 		t.Errorf("%d virtual servers after the repair, want 60", got)
 	}
