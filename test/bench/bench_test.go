@@ -109,7 +109,7 @@ func readConfig(t *testing.T) config {
 	if c.coldCap, err = time.ParseDuration(env("BENCH_COLD_CAP", "12m")); err != nil {
 		t.Fatal(err)
 	}
-	if c.idle, err = time.ParseDuration(env("BENCH_IDLE", "1m")); err != nil {
+	if c.idle, err = time.ParseDuration(env("BENCH_IDLE", "4m")); err != nil {
 		t.Fatal(err)
 	}
 	if c.driftCap, err = time.ParseDuration(env("BENCH_DRIFT_CAP", "3m")); err != nil {

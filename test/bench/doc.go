@@ -31,7 +31,9 @@
 // kube-proxy-nftables, kube-proxy-ipvs), BENCH_IPVS_MAX (largest size for
 // kube-proxy's IPVS mode, default 1000), BENCH_CHANGES (default 200),
 // BENCH_COLD_CAP (default 12m), BENCH_MEM (VM MiB, default 3072),
-// BENCH_IDLE (how long idle CPU is measured, default 1m), BENCH_OURS_ARGS
+// BENCH_IDLE (how long idle CPU is measured, default 4m: two of the Go
+// runtime's two-minute forced collections, which a one-minute window
+// catches or misses by chance), BENCH_OURS_ARGS
 // (extra ipvs-proxy flags, space-separated; ipvs-proxy otherwise runs with
 // --ipvs-sync-period unset, as kubeadm leaves it), BENCH_DRIFT_CAP (how
 // long ipvs-proxy's drift phase waits for each repair, default 3m; 0 skips

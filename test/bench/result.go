@@ -146,6 +146,15 @@ type Usage struct {
 type Idle struct {
 	Seconds    float64
 	CPUSeconds float64
+	// PerMinute is the CPU time of each whole minute of the period, in
+	// order: periodic work (a forced collection every two minutes, a
+	// repair step) shows in the minute it fell in.
+	PerMinute []float64 `json:",omitempty"`
+	// GCs and AllocMB are the collections the Go runtime ran and the heap
+	// it allocated over the period, from the daemon's go_* metrics (both
+	// kube-proxy and ipvs-proxy export them); zero when unread.
+	GCs     float64
+	AllocMB float64
 }
 
 // Change is one endpoint added to, or removed from, one EndpointSlice.
@@ -234,6 +243,15 @@ func Percentile(values []float64, p float64) float64 {
 	return s[rank-1]
 }
 
+// minutes formats per-minute CPU seconds as "0.12/0.40/…".
+func minutes(cpu []float64) string {
+	parts := make([]string, len(cpu))
+	for i, c := range cpu {
+		parts[i] = fmt.Sprintf("%.2f", c)
+	}
+	return strings.Join(parts, "/")
+}
+
 // Seconds turns a duration into the results' unit.
 func Seconds(d time.Duration) float64 { return d.Seconds() }
 
@@ -245,7 +263,13 @@ func (r *Result) Summary() string {
 		r.Daemon, r.Services, r.Endpoints, secs(r.Cold.InformersSynced), secs(r.Cold.Kernel),
 		secs(r.Cold.Synced), secs(r.Cold.Healthz), r.Cold.Usage.CPUSeconds, mib(r.Cold.Usage.PeakRSSKiB))
 	if r.Idle.Seconds > 0 {
-		fmt.Fprintf(&b, " | idle cpu %.1fs/min", r.Idle.CPUSeconds*60/r.Idle.Seconds)
+		fmt.Fprintf(&b, " | idle cpu %.2fs/min", r.Idle.CPUSeconds*60/r.Idle.Seconds)
+		if len(r.Idle.PerMinute) > 1 {
+			fmt.Fprintf(&b, " (per minute %s)", minutes(r.Idle.PerMinute))
+		}
+		if r.Idle.AllocMB > 0 {
+			fmt.Fprintf(&b, " gc %.0f alloc %.1f MB", r.Idle.GCs, r.Idle.AllocMB)
+		}
 	}
 	if len(lat)+missed > 0 {
 		fmt.Fprintf(&b, " | change n=%d p50 %s p90 %s p99 %s max %s missed %d cpu/change %.1f ms peak %.0f MB",

@@ -179,19 +179,52 @@ func logf(format string, args ...any) {
 	fmt.Printf("%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-// idle measures the daemon's CPU time over a quiet period; with profile,
-// it saves the daemon's CPU profile of that period (cpu-idle.pprof).
+// idle measures the daemon's CPU time over a quiet period, minute by
+// minute, and the collections and allocations its Go runtime reports;
+// with profile, it saves the daemon's CPU profile of that period
+// (cpu-idle.pprof).
 func idle(res *bench.Result, d *guest.Daemon, period time.Duration, profile bool) error {
 	before, err := usage(d)
 	if err != nil {
 		return err
 	}
+	gcBefore, allocBefore := goRuntime()
 	start := time.Now()
 	if profile {
 		saveProfile("cpu-idle", fmt.Sprintf("profile?seconds=%d", int(period.Seconds())))
 	}
-	time.Sleep(period - time.Since(start))
+	last := before
+	var perMinute []float64
+	for minute := time.Minute; minute <= period; minute += time.Minute {
+		time.Sleep(time.Until(start.Add(minute)))
+		u, err := usage(d)
+		if err != nil {
+			return err
+		}
+		perMinute = append(perMinute, u.CPUSeconds-last.CPUSeconds)
+		last = u
+	}
+	time.Sleep(time.Until(start.Add(period)))
 	after, err := usage(d)
-	res.Idle = bench.Idle{Seconds: time.Since(start).Seconds(), CPUSeconds: after.CPUSeconds - before.CPUSeconds}
+	gcAfter, allocAfter := goRuntime()
+	res.Idle = bench.Idle{Seconds: time.Since(start).Seconds(), CPUSeconds: after.CPUSeconds - before.CPUSeconds, PerMinute: perMinute}
+	if gcBefore >= 0 && gcAfter >= 0 {
+		res.Idle.GCs, res.Idle.AllocMB = gcAfter-gcBefore, (allocAfter-allocBefore)/(1<<20)
+	}
 	return err
+}
+
+// goRuntime returns the daemon's completed collections and bytes allocated
+// so far, from its metrics, or -1 when they cannot be read.
+func goRuntime() (gcs, alloc float64) {
+	m, err := guest.ScrapeMetrics()
+	if err != nil {
+		return -1, -1
+	}
+	gcs, okGC := m["go_gc_duration_seconds_count"]
+	alloc, okAlloc := m["go_memstats_alloc_bytes_total"]
+	if !okGC || !okAlloc {
+		return -1, -1
+	}
+	return gcs, alloc
 }

@@ -33,6 +33,12 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, k kernel, o opt
 		return err
 	}
 	defer nd.Kill()
+	if res.Daemon == bench.Ours {
+		// The CPU profile of the way back (informers, then the adopting
+		// first sync), as long as the cold sync took.
+		profiled := profileRestart(res.Cold.Synced)
+		defer func() { <-profiled }()
+	}
 	r := &bench.Restart{Synced: bench.NotTimed, Healthz: bench.NotTimed, AddressesBefore: before}
 	res.Restart = r
 	since := func() float64 { return time.Since(start).Seconds() }
@@ -76,6 +82,27 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, k kernel, o opt
 	logf("Restart: synced %.2fs healthz %.2fs verified %.2fs writes %.0f, addresses %d before and %d after: %s",
 		r.Synced, r.Healthz, r.Verified, r.KernelWrites, r.AddressesBefore, r.AddressesAfter, r.Adopted)
 	return err
+}
+
+// profileRestart saves the restarted daemon's CPU profile of its first
+// seconds (between 10 s and 5 minutes) as cpu-restart.pprof, once its
+// metrics server answers; the channel closes when it is saved.
+func profileRestart(seconds float64) <-chan struct{} {
+	done := make(chan struct{})
+	seconds = min(max(seconds, 10), 300)
+	go func() {
+		defer close(done)
+		err := guest.Eventually(30*time.Second, 100*time.Millisecond, func() (bool, string) {
+			_, err := guest.ScrapeMetrics()
+			return err == nil, fmt.Sprintf("metrics: %v", err)
+		})
+		if err != nil {
+			logf("No restart profile: %v", err)
+			return
+		}
+		saveProfile("cpu-restart", fmt.Sprintf("profile?seconds=%d", int(seconds)))
+	}()
+	return done
 }
 
 // verifiedLine is the daemon's log line when an adopting repair cycle ends.
