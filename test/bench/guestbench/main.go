@@ -191,7 +191,14 @@ func idle(res *bench.Result, d *guest.Daemon, period time.Duration, profile bool
 	gcBefore, allocBefore := goRuntime()
 	start := time.Now()
 	if profile {
-		saveProfile("cpu-idle", fmt.Sprintf("profile?seconds=%d", int(period.Seconds())))
+		// The profile request returns at the period's end: the minutes
+		// are read beside it.
+		profiled := make(chan struct{})
+		go func() {
+			defer close(profiled)
+			saveProfile("cpu-idle", fmt.Sprintf("profile?seconds=%d", int(period.Seconds())))
+		}()
+		defer func() { <-profiled }()
 	}
 	last := before
 	var perMinute []float64

@@ -52,7 +52,7 @@ func restart(res *bench.Result, sp *daemonSpec, d *guest.Daemon, k kernel, o opt
 		if r.Healthz == bench.NotTimed && healthy() {
 			r.Healthz = since()
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pollInterval(time.Since(start)))
 	}
 	r.InformersSynced = logTime(nd, start, sp.informers)
 	// Above 500 virtual servers the first sync assumes what the previous
