@@ -57,7 +57,10 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // slimObjects is the informers' transform. Services and the Node lose
 // what the proxy never reads, managed fields and kubectl's last-applied
-// copy of the object, so the caches stay small at 10k+ services. An
+// copy of the object, so the caches stay small at 10k+ services; a
+// Service also loses its pod selector (a map of its own, about 300 bytes
+// for one label: endpoints come from the slices, as in kube-proxy), so a
+// selector change is no change to the proxy either. An
 // EndpointSlice becomes a proxier.Slice, the fields Build reads in a
 // compact form (about 1.5 KB less per slice of 10 endpoints than the
 // object with those fields dropped, issue 14), its node names shared with
@@ -68,6 +71,8 @@ func slimObjects(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *proxier.Slice:
 		return o, nil
+	case *v1.Service:
+		o.Spec.Selector = nil
 	case *discovery.EndpointSlice:
 		for i := range o.Endpoints {
 			o.Endpoints[i].NodeName = shared.str(o.Endpoints[i].NodeName)
