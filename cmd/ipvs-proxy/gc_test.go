@@ -1,21 +1,52 @@
 package main
 
 import (
+	"math"
 	"runtime/debug"
 	"testing"
 )
 
-func TestGCPercentDefaultAndOverride(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(prev)
+// TestGCDefaultAndOverrides: without GOGC and GOMEMLIMIT the daemon's
+// collector is paced (GC percent off, a memory limit); GOMEMLIMIT alone
+// gets the default percent; GOGC is left to the runtime.
+func TestGCDefaultAndOverrides(t *testing.T) {
+	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
+	reset := func() { debug.SetGCPercent(100); debug.SetMemoryLimit(math.MaxInt64) }
 
 	t.Setenv("GOGC", "")
-	setGCPercent()
-	if got := debug.SetGCPercent(100); got != defaultGCPercent {
-		t.Errorf("GC percent without GOGC = %d, want %d", got, defaultGCPercent)
+	t.Setenv("GOMEMLIMIT", "")
+	p := setGC()
+	if p == nil {
+		t.Fatal("no pacer without GOGC and GOMEMLIMIT")
 	}
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("GC percent while paced = %d, want off (-1)", got)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit == math.MaxInt64 || limit != p.CurrentLimit() {
+		t.Errorf("memory limit while paced = %d, want the pacer's %d", limit, p.CurrentLimit())
+	}
+	p.Stop()
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GC percent after the pacer stopped = %d, want %d", got, defaultGCPercent)
+	}
+
+	reset()
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if p := setGC(); p != nil {
+		p.Stop()
+		t.Error("paced although GOMEMLIMIT is set")
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GC percent with GOMEMLIMIT = %d, want %d", got, defaultGCPercent)
+	}
+
+	reset()
 	t.Setenv("GOGC", "100")
-	setGCPercent()
+	if p := setGC(); p != nil {
+		p.Stop()
+		t.Error("paced although GOGC is set")
+	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent with GOGC=100 = %d, want it left alone", got)
 	}

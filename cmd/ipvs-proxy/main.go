@@ -14,6 +14,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/gcpace"
 )
 
 // Exit codes.
@@ -30,7 +32,7 @@ type streams struct {
 }
 
 func main() {
-	setGCPercent()
+	setGC()
 	os.Exit(run(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
 }
 
@@ -41,10 +43,20 @@ func main() {
 // idle proxy allocates little.
 const defaultGCPercent = 50
 
-func setGCPercent() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
+// setGC applies defaultGCPercent unless GOGC is set. Unless GOMEMLIMIT is
+// set too, it does so through gcpace, which keeps that heap target without
+// the runtime's forced collection every two minutes: at idle those were
+// most of the daemon's CPU (internal/gcpace). An operator's GOGC or
+// GOMEMLIMIT is left to the runtime as they set it.
+func setGC() *gcpace.Pacer {
+	if os.Getenv("GOGC") != "" {
+		return nil
 	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		debug.SetGCPercent(defaultGCPercent)
+		return nil
+	}
+	return gcpace.Start(defaultGCPercent)
 }
 
 // command is one subcommand.
