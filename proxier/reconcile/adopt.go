@@ -87,25 +87,6 @@ func (e *Engine) assumeKernel(ctx context.Context, res *Result, start time.Time,
 		"netfilterRead", took.netfilterRead, "netfilterCheck", checked)
 }
 
-// snapshotRead is the netfilter program as readSnapshot read it.
-type snapshotRead struct {
-	snap model.NetfilterSnapshot
-	err  error
-	took time.Duration
-}
-
-// readSnapshot reads the netfilter program back on its own goroutine; the
-// channel delivers it once. The adapter's read touches no engine state.
-func (e *Engine) readSnapshot() <-chan snapshotRead {
-	out := make(chan snapshotRead, 1)
-	go func() {
-		start := e.clock.Now()
-		snap, err := e.cfg.Netfilter.Snapshot()
-		out <- snapshotRead{snap: snap, err: err, took: e.clock.Since(start)}
-	}()
-	return out
-}
-
 // firstTimes are how long parts of the first Full took, for its log.
 type firstTimes struct{ rebuild, netfilterRead time.Duration }
 

@@ -3,9 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
-	"time"
 
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,7 +11,6 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/k8stest"
 	"github.com/ipvs-proxy/ipvs-proxy/proxier/model"
-	"github.com/ipvs-proxy/ipvs-proxy/proxier/netfilter"
 )
 
 // ipvsReads counts the IPVS reads since the last resetCounts.
@@ -175,64 +172,4 @@ func TestRecordCoversNodePorts(t *testing.T) {
 	if (*record)(nil).has(key(t, "tcp 198.18.1.1:30080"), nodeIPs) || !(*record)(nil).empty() {
 		t.Error("a nil record holds something")
 	}
-}
-
-// TestFirstFullReadsNetfilterBesideItsRebuild: a restart's first Full
-// reads the netfilter program back while it rebuilds the desired state,
-// not after it (at 100,000 services the read is seconds of the first
-// sync), and still adopts the kernel with nothing written.
-func TestFirstFullReadsNetfilterBesideItsRebuild(t *testing.T) {
-	r, _ := manyRig(t, 10, 4)
-	started := make(chan struct{})
-	nf := &announcingSnapshot{Fake: r.nf, started: started}
-	src := &rebuildWaitingSource{source: r.src, wait: started}
-	eng, err := New(Config{Owner: r.owner, IPVS: r.ipvs, Addresses: r.addr, Netfilter: nf, Conntrack: r.ct,
-		Clock: r.clock, RepairChunk: r.chunk}, src, r.node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := r.writes()
-	src.armed = true
-	res := eng.Full(r.ctx, nil, false)
-	if writes := r.writes() - before; res.Failures > 0 || res.Writes > 0 || writes > 0 {
-		t.Errorf("first Full: %+v, %d kernel writes; want the kernel adopted with none", res, writes)
-	}
-	if !src.overlapped {
-		t.Errorf("the rebuild listed the services before the netfilter read started: they ran one after the other")
-	}
-}
-
-// announcingSnapshot closes started when the engine starts reading the
-// netfilter program back.
-type announcingSnapshot struct {
-	*netfilter.Fake
-	started chan struct{}
-	once    sync.Once
-}
-
-func (a *announcingSnapshot) Snapshot() (model.NetfilterSnapshot, error) {
-	a.once.Do(func() { close(a.started) })
-	return a.Fake.Snapshot()
-}
-
-// rebuildWaitingSource, once armed, makes the rebuild's listing of the
-// services wait (up to 5 s) for the netfilter read to start, and records
-// whether it did.
-type rebuildWaitingSource struct {
-	*source
-	wait       chan struct{}
-	armed      bool
-	overlapped bool
-}
-
-func (s *rebuildWaitingSource) ServiceNames() []types.NamespacedName {
-	if s.armed {
-		select {
-		case <-s.wait:
-			s.overlapped = true
-		case <-time.After(5 * time.Second):
-		}
-		s.armed = false
-	}
-	return s.source.ServiceNames()
 }

@@ -191,16 +191,6 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 	start := e.clock.Now()
 	adopting := e.adopting()
 	e.cycle, e.nfCheck = nil, nil // a repair cycle in progress is superseded
-	// The first Full reads the netfilter program back once, for the
-	// record and the check, beside its rebuild: the read is the kernel's
-	// dump and the rebuild is pure, so neither waits for the other (at
-	// 100,000 services the read took 7.6 s after an 11.2 s rebuild in
-	// the test VM, T2235Z). (Read while the informers listed, it took 76 s
-	// and slowed them from 95 to 135 s: run T1649Z.)
-	var snapshot <-chan snapshotRead
-	if !e.started && e.recorded == nil {
-		snapshot = e.readSnapshot()
-	}
 	if !e.started || rebuildAll {
 		e.status.resetFailed() // a new node or a restart: every object gets a new chance
 		e.rebuildAll(&res)
@@ -212,12 +202,17 @@ func (e *Engine) Full(ctx context.Context, changed []types.NamespacedName, rebui
 		e.rebuilt(&res, names)
 	}
 	rebuilt := e.clock.Since(start)
+	// The first Full reads the netfilter program back once, for the
+	// record and the check. (Read while the informers listed, at 100,000
+	// services in the 2-vCPU test VM, it took 76 s and slowed them from
+	// 95 to 135 s: run T1649Z.)
 	var snap model.NetfilterSnapshot
 	var read time.Duration
-	if snapshot != nil {
-		r := <-snapshot
-		snap, read = r.snap, r.took
-		e.recorded = e.readRecord(logger, snap, r.err)
+	if !e.started && e.recorded == nil {
+		var err error
+		snap, err = e.cfg.Netfilter.Snapshot()
+		read = e.clock.Since(start) - rebuilt
+		e.recorded = e.readRecord(logger, snap, err)
 	}
 	if !e.started && e.assumable() {
 		e.assumeKernel(ctx, &res, start, firstTimes{rebuild: rebuilt, netfilterRead: read}, snap)
