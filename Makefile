@@ -38,7 +38,7 @@ lint:
 
 ## bench: in-memory benchmarks; figures are printed, never asserted
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxier/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxier/... ./internal/gcpace/
 
 ## bench-vm: side-by-side VM benchmark with kube-proxy (test/bench; BENCH_SIZES, BENCH_DAEMONS, ...; ~7 min per daemon and size)
 bench-vm: k8s-bins
