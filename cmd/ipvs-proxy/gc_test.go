@@ -31,23 +31,22 @@ func TestGCDefaultAndOverrides(t *testing.T) {
 		t.Errorf("GC percent after the pacer stopped = %d, want %d", got, defaultGCPercent)
 	}
 
-	reset()
-	t.Setenv("GOMEMLIMIT", "1GiB")
-	if p := setGC(); p != nil {
-		p.Stop()
-		t.Error("paced although GOMEMLIMIT is set")
-	}
-	if got := debug.SetGCPercent(100); got != defaultGCPercent {
-		t.Errorf("GC percent with GOMEMLIMIT = %d, want %d", got, defaultGCPercent)
-	}
-
-	reset()
-	t.Setenv("GOGC", "100")
-	if p := setGC(); p != nil {
-		p.Stop()
-		t.Error("paced although GOGC is set")
-	}
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GC percent with GOGC=100 = %d, want it left alone", got)
+	for _, tc := range []struct {
+		name, gogc, memlimit string
+		want                 int
+	}{
+		{"GOMEMLIMIT alone: the default percent", "", "1GiB", defaultGCPercent},
+		{"GOGC: left alone", "100", "", 100},
+	} {
+		reset()
+		t.Setenv("GOGC", tc.gogc)
+		t.Setenv("GOMEMLIMIT", tc.memlimit)
+		if p := setGC(); p != nil {
+			p.Stop()
+			t.Errorf("%s: paced", tc.name)
+		}
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("%s: GC percent %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
